@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Idempotent set-up for patchlm: Debian build dependencies + the project-local Python virtualenv (.venv) that
+# carries LibTorch (PyPI wheel torch==2.11.0) and the Python oracle packages used by tests.
+# Fast when everything is already there: one dpkg query and one hash comparison.
+#
+# Environment:
+#   PATCHLM_SKIP_APT=1     do not touch Debian packages (e.g. on a machine without root)
+#   PATCHLM_PYTHON=python3 interpreter used to create .venv
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+python="${PATCHLM_PYTHON:-python3}"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+debian_packages=(
+  cmake ninja-build g++ ccache xz-utils clang
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+)
+
+install_debian_packages() {
+  [[ "${PATCHLM_SKIP_APT:-0}" == 1 ]] && return 0
+  command -v dpkg-query >/dev/null || die "dpkg-query not found: install the packages by hand and set PATCHLM_SKIP_APT=1 (${debian_packages[*]})"
+  local missing=()
+  for pkg in "${debian_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null || die "need root to install ${missing[*]} (or set PATCHLM_SKIP_APT=1)"
+    sudo="sudo"
+  fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+requirements_hash() {
+  cat "$root/requirements.txt" "$root/requirements-test.txt" | sha256sum | cut -d' ' -f1
+}
+
+install_virtualenv() {
+  local stamp="$venv/.patchlm-setup-stamp" want
+  want="$(requirements_hash)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$venv/bin/python" ]]; then
+    return 0
+  fi
+  command -v "$python" >/dev/null || die "'$python' not found (set PATCHLM_PYTHON)"
+  [[ -x "$venv/bin/python" ]] || { say "creating $venv"; "$python" -m venv "$venv"; }
+  say "installing Python packages into .venv (torch wheel ~530 MB + CUDA runtime wheels; cached by pip)"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" -r "$root/requirements-test.txt"
+  "$venv/bin/python" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v} != 2.11.0")'
+  printf '%s\n' "$want" > "$stamp"
+}
+
+install_debian_packages
+install_virtualenv
+say "ready ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -1,0 +1,22 @@
+#pragma once
+// JSON files in and out: results, configs, run metadata. Writes are atomic; read errors name the file and the
+// line:column of the problem.
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace patchlm {
+
+// Pretty-printed (indent 2), newline-terminated, written atomically. Doubles are printed with enough digits to
+// read back bit-identically.
+void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& value);
+
+// Throws Error("<path>: line L, column C: <reason>") on malformed JSON, Error naming the path if unreadable.
+nlohmann::json read_json_file(const std::filesystem::path& path);
+nlohmann::json parse_json_text(const std::string& text, const std::string& source_name);
+
+// What every result file carries so a number can be traced back: tool, version, UTC time, command line.
+nlohmann::ordered_json run_metadata(int argc, const char* const* argv);
+
+}  // namespace patchlm

@@ -1,0 +1,110 @@
+// The CLI as a user meets it: the real binary, its exit codes, what it prints on stdout and stderr.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "temp_dir.h"
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `patchlm ARGS` with stdout and stderr captured separately.
+Result run(const std::string& args) {
+  patchlm::testing::TempDir dir;
+  std::string cmd = std::string(PATCHLM_BIN) + " " + args + " > " + (dir / "out").string() + " 2> " +
+                    (dir / "err").string();
+  int status = std::system(cmd.c_str());
+  Result r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = patchlm::testing::read_file(dir / "out");
+  r.err = patchlm::testing::read_file(dir / "err");
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+TEST(Cli, HelpListsSubcommandsAndGlobalOptions) {
+  Result r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("info"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("--log-level"), std::string::npos);
+  EXPECT_NE(r.out.find("--quiet"), std::string::npos);
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(Cli, VersionPrintsNameAndVersion) {
+  Result r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("patchlm 0.", 0), 0u) << r.out;
+}
+
+TEST(Cli, UnknownFlagIsOneLineUsageErrorWithExitTwo) {
+  Result r = run("--no-such-flag");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(Cli, UnknownSubcommandIsUsageError) {
+  Result r = run("frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("frobnicate"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, BadGlobalOptionValueNamesTheValue) {
+  Result r = run("--log-level loud info");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'loud'"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+}
+
+TEST(Cli, NoSubcommandShowsHelpAndFails) {
+  Result r = run("");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("info"), std::string::npos) << r.err;
+}
+
+TEST(Cli, InfoJsonDescribesTheBuild) {
+  Result r = run("info --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["libtorch"].get<std::string>().rfind("2.11.0", 0), 0u) << r.out;
+  EXPECT_GE(j["cpu_threads"].get<int>(), 1);
+  EXPECT_TRUE(j["cuda_devices"].is_array());
+}
+
+TEST(Cli, ThreadsOptionIsApplied) {
+  Result r = run("--threads 1 info --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["cpu_threads"], 1);
+}
+
+TEST(Cli, InfoCheckWithoutGpuIsARuntimeError) {
+  Result r = run("info --check");
+  // On a GPU machine the self-check passes (0); elsewhere it must fail cleanly with exit 1 and one line.
+  if (r.code != 0) {
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.rfind("patchlm: error: --check", 0), 0u) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
+}  // namespace
