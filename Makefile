@@ -17,7 +17,7 @@ export CCACHE_MAXSIZE ?= 8G
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0a
 
 TORCH_PREFIX = $(shell $(PYTHON) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
-CMAKE_COMMON = -G Ninja -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" -DPython3_EXECUTABLE="$(PYTHON)" \
+CMAKE_COMMON = -G Ninja -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" -DPATCHLM_PYTHON="$(PYTHON)" \
                -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache $(CMAKE_EXTRA)
 
 .PHONY: all setup configure build test test-asan demo gpu-build clean help

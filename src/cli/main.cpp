@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands = {
       patchlm::cli::add_info_command(app, globals),
+      patchlm::cli::add_convert_command(app, globals),
+      patchlm::cli::add_generate_command(app, globals),
+      patchlm::cli::add_forward_command(app, globals),
   };
 
   try {

@@ -1,0 +1,37 @@
+// `patchlm forward MODEL --ids ... --out logits.safetensors`: one forward pass, logits saved as F32 [B, T, V].
+// For checking patchlm against another implementation and for debugging masks.
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/options.h"
+#include "io/safetensors.h"
+#include "model/decoder.h"
+
+namespace patchlm::cli {
+
+Command add_forward_command(CLI::App& root, const GlobalOptions&) {
+  struct Options {
+    std::string model, ids, out, dtype = "f32";
+  };
+  auto o = std::make_shared<Options>();
+  auto* app = root.add_subcommand("forward", "Run one forward pass and save the logits (safetensors, F32 [B,T,V])");
+  app->add_option("model", o->model, "HF model directory or GGUF file")->required();
+  app->add_option("--ids", o->ids, "Token ids: 1,2,3 or a batch 1,2,3;4,5,6")->required();
+  app->add_option("--out", o->out, "Output .safetensors file")->required();
+  app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
+  return {app, [o] {
+            auto batch = parse_id_batch("--ids", o->ids);
+            Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
+            std::vector<std::int64_t> flat;
+            for (const auto& row : batch) flat.insert(flat.end(), row.begin(), row.end());
+            at::Tensor ids = at::tensor(flat, at::kLong).view({static_cast<std::int64_t>(batch.size()), -1});
+            at::Tensor logits = model.forward(ids).contiguous();
+            const auto* p = static_cast<const std::byte*>(logits.data_ptr());
+            write_safetensors(o->out, {{"logits", DType::F32, logits.sizes().vec(),
+                                        std::span<const std::byte>(p, static_cast<std::size_t>(logits.nbytes()))}});
+            std::cout << "wrote " << o->out << " logits " << logits.sizes() << "\n";
+            return 0;
+          }};
+}
+
+}  // namespace patchlm::cli

@@ -1,0 +1,29 @@
+#pragma once
+// A loaded checkpoint: the model config plus every tensor under its Hugging Face name. Reads a HF directory
+// (config.json + model.safetensors, or shards listed in model.safetensors.index.json; f32/bf16/f16) or a GGUF file
+// (dequantised to f32, renamed and un-permuted to HF conventions).
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "model/config.h"
+
+namespace patchlm {
+
+struct Checkpoint {
+  ModelConfig config;
+  std::map<std::string, at::Tensor> tensors;  // HF names
+  std::filesystem::path source;
+  std::string format;  // "safetensors" or "gguf"
+};
+
+Checkpoint load_checkpoint(const std::filesystem::path& path);
+
+// Writes config.json + safetensors (sharded above `max_shard_bytes`) into a new directory, atomically:
+// the directory appears complete or not at all. Tensors are written in `dtype` (F32, BF16 or F16).
+void save_hf_checkpoint(const Checkpoint& ckpt, const std::filesystem::path& out_dir, at::ScalarType dtype,
+                        std::uint64_t max_shard_bytes);
+
+}  // namespace patchlm

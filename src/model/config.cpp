@@ -1,0 +1,317 @@
+#include "model/config.h"
+
+#include <cmath>
+
+#include "io/gguf.h"
+#include "util/error.h"
+
+namespace patchlm {
+namespace {
+
+using nlohmann::json;
+
+// Field access that names the file and the field in every error.
+class Fields {
+ public:
+  Fields(const json& j, const std::string& source) : j_(j), source_(source) {}
+
+  bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
+
+  std::int64_t integer(const char* key) const {
+    if (!has(key)) throw Error(str_cat(source_, ": missing field ", quoted(key)));
+    return integer_value(key, j_[key]);
+  }
+  std::int64_t integer(const char* key, std::int64_t fallback) const { return has(key) ? integer(key) : fallback; }
+
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_number()) throw Error(str_cat(source_, ": field ", quoted(key), " must be a number, got ", j_[key].dump()));
+    return j_[key].get<double>();
+  }
+
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_boolean()) throw Error(str_cat(source_, ": field ", quoted(key), " must be true or false"));
+    return j_[key].get<bool>();
+  }
+
+  std::string string(const char* key, const std::string& fallback) const {
+    if (!has(key)) return fallback;
+    if (!j_[key].is_string()) throw Error(str_cat(source_, ": field ", quoted(key), " must be a string"));
+    return j_[key].get<std::string>();
+  }
+
+  const json& raw(const char* key) const { return j_[key]; }
+
+  std::int64_t integer_value(const char* key, const json& v) const {
+    if (!v.is_number_integer()) throw Error(str_cat(source_, ": field ", quoted(key), " must be an integer, got ", v.dump()));
+    return v.get<std::int64_t>();
+  }
+
+  const std::string& source() const { return source_; }
+
+ private:
+  const json& j_;
+  const std::string& source_;
+};
+
+RopeConfig parse_rope_dict(const json& r, double fallback_theta, const std::string& source) {
+  Fields f(r, source);
+  RopeConfig rope;
+  rope.type = f.string("rope_type", f.string("type", "default"));
+  rope.theta = f.number("rope_theta", fallback_theta);
+  rope.factor = f.number("factor", 1.0);
+  rope.low_freq_factor = f.number("low_freq_factor", 1.0);
+  rope.high_freq_factor = f.number("high_freq_factor", 4.0);
+  rope.original_max_position = f.number("original_max_position_embeddings", 8192);
+  if (rope.type != "default" && rope.type != "linear" && rope.type != "llama3") {
+    throw Error(str_cat(source, ": rope type ", quoted(rope.type), " is not supported (default, linear, llama3)"));
+  }
+  return rope;
+}
+
+void parse_rope(const Fields& f, ModelConfig& c) {
+  const double theta = f.number("rope_theta", c.family == Family::gemma3 ? 1e6 : 10000.0);
+  const double local_theta = f.number("rope_local_base_freq", 10000.0);
+  if (f.has("rope_parameters")) {  // transformers ≥ 5
+    const json& rp = f.raw("rope_parameters");
+    if (!rp.is_object()) throw Error(str_cat(f.source(), ": field 'rope_parameters' must be an object"));
+    if (rp.contains("full_attention") || rp.contains("sliding_attention")) {  // per layer type (Gemma-3)
+      c.rope = rp.contains("full_attention") ? parse_rope_dict(rp["full_attention"], theta, f.source()) : RopeConfig{};
+      c.rope_local =
+          rp.contains("sliding_attention") ? parse_rope_dict(rp["sliding_attention"], local_theta, f.source()) : c.rope;
+    } else {
+      c.rope = parse_rope_dict(rp, theta, f.source());
+      c.rope_local = c.rope;
+    }
+    return;
+  }
+  c.rope = f.has("rope_scaling") ? parse_rope_dict(f.raw("rope_scaling"), theta, f.source()) : RopeConfig{};
+  c.rope.theta = theta;
+  c.rope_local = RopeConfig{};
+  c.rope_local.theta = c.family == Family::gemma3 ? local_theta : theta;
+  if (c.family != Family::gemma3) c.rope_local = c.rope;
+}
+
+void parse_layer_types(const Fields& f, ModelConfig& c) {
+  c.sliding_layers.assign(static_cast<std::size_t>(c.num_layers), false);
+  if (f.has("layer_types")) {
+    const json& lt = f.raw("layer_types");
+    if (!lt.is_array() || static_cast<std::int64_t>(lt.size()) != c.num_layers) {
+      throw Error(str_cat(f.source(), ": field 'layer_types' must list one type per layer (", c.num_layers, ")"));
+    }
+    for (std::size_t i = 0; i < lt.size(); ++i) {
+      std::string t = lt[i].is_string() ? lt[i].get<std::string>() : "";
+      if (t != "sliding_attention" && t != "full_attention") {
+        throw Error(str_cat(f.source(), ": layer_types[", i, "] = ", lt[i].dump(), " (sliding_attention or full_attention)"));
+      }
+      c.sliding_layers[i] = t == "sliding_attention";
+    }
+  } else if (c.family == Family::gemma3) {
+    std::int64_t pattern = f.integer("sliding_window_pattern", f.integer("_sliding_window_pattern", 6));
+    for (std::int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[i] = pattern > 0 && (i + 1) % pattern != 0;
+  } else if (c.family == Family::qwen2 && f.boolean("use_sliding_window", false)) {
+    std::int64_t first = f.integer("max_window_layers", 0);
+    for (std::int64_t i = first; i < c.num_layers; ++i) c.sliding_layers[i] = true;
+  }
+  bool any_sliding = false;
+  for (bool s : c.sliding_layers) any_sliding |= s;
+  c.sliding_window = any_sliding ? f.integer("sliding_window") : 0;
+}
+
+void set_family_deltas(ModelConfig& c) {
+  if (c.family == Family::gemma3) {
+    c.norm_plus_one = c.qk_norm = c.sandwich_norms = c.scale_embeddings = true;
+  }
+}
+
+}  // namespace
+
+double ModelConfig::attention_scale() const {
+  return 1.0 / std::sqrt(query_pre_attn_scalar > 0 ? query_pre_attn_scalar : static_cast<double>(head_dim));
+}
+
+ModelConfig parse_hf_config(const json& root, const std::string& source) {
+  if (!root.is_object()) throw Error(str_cat(source, ": not a JSON object"));
+  const json& j = root.contains("text_config") && root.value("model_type", "") == "gemma3" ? root["text_config"] : root;
+  Fields f(j, source);
+  ModelConfig c;
+  c.model_type = Fields(root, source).string("model_type", "");
+  if (c.model_type == "llama" || c.model_type == "mistral") {
+    c.family = Family::llama;
+  } else if (c.model_type == "qwen2") {
+    c.family = Family::qwen2;
+  } else if (c.model_type == "gemma3_text" || c.model_type == "gemma3") {
+    c.family = Family::gemma3;
+    c.model_type = "gemma3_text";
+  } else {
+    throw Error(str_cat(source, ": model_type ", quoted(c.model_type), " is not supported (llama, qwen2, gemma3_text)"));
+  }
+  c.vocab_size = f.integer("vocab_size");
+  c.hidden_size = f.integer("hidden_size");
+  c.intermediate_size = f.integer("intermediate_size");
+  c.num_layers = f.integer("num_hidden_layers");
+  c.num_heads = f.integer("num_attention_heads");
+  c.num_kv_heads = f.integer("num_key_value_heads", c.num_heads);
+  c.head_dim = f.integer("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
+  c.rms_norm_eps = f.number("rms_norm_eps", 1e-6);
+  c.hidden_act = f.string("hidden_activation", f.string("hidden_act", c.family == Family::gemma3 ? "gelu_pytorch_tanh" : "silu"));
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.family != Family::llama);
+  if (Fields(root, source).has("tie_word_embeddings")) c.tie_word_embeddings = Fields(root, source).boolean("tie_word_embeddings", true);
+  c.attention_bias = f.boolean("attention_bias", c.family == Family::qwen2);
+  c.mlp_bias = f.boolean("mlp_bias", false);
+  parse_rope(f, c);
+  parse_layer_types(f, c);
+  if (c.family == Family::gemma3) {
+    c.query_pre_attn_scalar = f.number("query_pre_attn_scalar", 256);
+    c.final_logit_softcapping = f.number("final_logit_softcapping", 0);
+    if (f.number("attn_logit_softcapping", 0) != 0) {
+      throw Error(str_cat(source, ": field 'attn_logit_softcapping' is not supported (Gemma-3 does not use it)"));
+    }
+  }
+  c.bos_token_id = f.integer("bos_token_id", -1);
+  if (f.has("eos_token_id")) {
+    const json& e = f.raw("eos_token_id");
+    if (e.is_array()) {
+      for (const json& x : e) c.eos_token_ids.push_back(f.integer_value("eos_token_id", x));
+    } else {
+      c.eos_token_ids.push_back(f.integer("eos_token_id"));
+    }
+  }
+  set_family_deltas(c);
+  validate_config(c, source);
+  return c;
+}
+
+ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
+  const std::string arch = h.at("general.architecture", source).as_string("general.architecture");
+  ModelConfig c;
+  if (arch == "llama") {
+    c.family = Family::llama;
+    c.model_type = "llama";
+  } else if (arch == "qwen2") {
+    c.family = Family::qwen2;
+    c.model_type = "qwen2";
+  } else if (arch == "gemma3") {
+    c.family = Family::gemma3;
+    c.model_type = "gemma3_text";
+  } else {
+    throw Error(str_cat(source, ": GGUF architecture ", quoted(arch), " is not supported (llama, qwen2, gemma3)"));
+  }
+  auto key = [&](const char* k) { return arch + "." + k; };
+  auto integer = [&](const char* k) { return h.at(key(k), source).as_int(key(k)); };
+  auto integer_or = [&](const char* k, std::int64_t d) { const GgufValue* v = h.find(key(k)); return v ? v->as_int(key(k)) : d; };
+  auto number_or = [&](const char* k, double d) { const GgufValue* v = h.find(key(k)); return v ? v->as_double(key(k)) : d; };
+
+  c.num_layers = integer("block_count");
+  c.hidden_size = integer("embedding_length");
+  c.intermediate_size = integer("feed_forward_length");
+  c.num_heads = integer("attention.head_count");
+  c.num_kv_heads = integer_or("attention.head_count_kv", c.num_heads);
+  c.head_dim = integer_or("attention.key_length", integer_or("rope.dimension_count", c.hidden_size / std::max<std::int64_t>(c.num_heads, 1)));
+  c.max_position_embeddings = integer_or("context_length", 2048);
+  c.rms_norm_eps = number_or("attention.layer_norm_rms_epsilon", 1e-6);
+  if (const GgufValue* v = h.find(key("vocab_size"))) {
+    c.vocab_size = v->as_int(key("vocab_size"));
+  } else if (const GgufValue* t = h.find("tokenizer.ggml.tokens")) {
+    c.vocab_size = static_cast<std::int64_t>(t->as_array("tokenizer.ggml.tokens").size());
+  } else {
+    throw Error(str_cat(source, ": cannot tell the vocabulary size (no ", key("vocab_size"), " nor tokenizer.ggml.tokens)"));
+  }
+  bool has_output = false, has_qkv_bias = false;
+  for (const auto& t : h.tensors) {
+    has_output |= t.name == "output.weight";
+    has_qkv_bias |= t.name == "blk.0.attn_q.bias";
+    if (t.name == "rope_freqs.weight") {
+      throw Error(str_cat(source, ": tensor 'rope_freqs.weight' (LLaMA-3.1 rope scaling in GGUF) is not supported yet; "
+                                  "convert from the Hugging Face checkpoint instead"));
+    }
+  }
+  c.tie_word_embeddings = !has_output;
+  c.attention_bias = has_qkv_bias;
+  c.rope.theta = number_or("rope.freq_base", c.family == Family::gemma3 ? 1e6 : 10000.0);
+  c.rope_local = c.rope;
+  c.sliding_layers.assign(static_cast<std::size_t>(c.num_layers), false);
+  if (c.family == Family::gemma3) {
+    c.hidden_act = "gelu_pytorch_tanh";
+    c.rope_local.theta = 10000.0;  // llama.cpp and transformers use this fixed local base for Gemma-3
+    c.sliding_window = integer("attention.sliding_window");
+    for (std::int64_t i = 0; i < c.num_layers; ++i) c.sliding_layers[i] = (i + 1) % 6 != 0;
+    c.query_pre_attn_scalar = static_cast<double>(c.head_dim);
+  }
+  if (const GgufValue* v = h.find("tokenizer.ggml.bos_token_id")) c.bos_token_id = v->as_int("tokenizer.ggml.bos_token_id");
+  if (const GgufValue* v = h.find("tokenizer.ggml.eos_token_id")) c.eos_token_ids.push_back(v->as_int("tokenizer.ggml.eos_token_id"));
+  set_family_deltas(c);
+  validate_config(c, source);
+  return c;
+}
+
+void validate_config(const ModelConfig& c, const std::string& source) {
+  auto positive = [&](const char* name, std::int64_t v) {
+    if (v <= 0) throw Error(str_cat(source, ": ", name, " must be positive, got ", v));
+  };
+  positive("vocab_size", c.vocab_size);
+  positive("hidden_size", c.hidden_size);
+  positive("intermediate_size", c.intermediate_size);
+  positive("num_hidden_layers", c.num_layers);
+  positive("num_attention_heads", c.num_heads);
+  positive("num_key_value_heads", c.num_kv_heads);
+  positive("head_dim", c.head_dim);
+  if (c.num_heads % c.num_kv_heads != 0) {
+    throw Error(str_cat(source, ": num_attention_heads ", c.num_heads, " is not a multiple of num_key_value_heads ", c.num_kv_heads));
+  }
+  if (c.head_dim % 2 != 0) throw Error(str_cat(source, ": head_dim ", c.head_dim, " must be even for rotary embeddings"));
+  if (c.hidden_act != "silu" && c.hidden_act != "gelu_pytorch_tanh") {
+    throw Error(str_cat(source, ": activation ", quoted(c.hidden_act), " is not supported (silu, gelu_pytorch_tanh)"));
+  }
+  if (!(c.rms_norm_eps > 0)) throw Error(str_cat(source, ": rms_norm_eps must be positive"));
+}
+
+nlohmann::ordered_json ModelConfig::to_hf_json() const {
+  static const char* kArch[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Gemma3ForCausalLM"};
+  nlohmann::ordered_json j;
+  j["architectures"] = {kArch[static_cast<int>(family)]};
+  j["model_type"] = model_type;
+  j["vocab_size"] = vocab_size;
+  j["hidden_size"] = hidden_size;
+  j["intermediate_size"] = intermediate_size;
+  j["num_hidden_layers"] = num_layers;
+  j["num_attention_heads"] = num_heads;
+  j["num_key_value_heads"] = num_kv_heads;
+  j["head_dim"] = head_dim;
+  j["max_position_embeddings"] = max_position_embeddings;
+  j["rms_norm_eps"] = rms_norm_eps;
+  j[family == Family::gemma3 ? "hidden_activation" : "hidden_act"] = hidden_act;
+  j["tie_word_embeddings"] = tie_word_embeddings;
+  j["attention_bias"] = attention_bias;
+  if (family == Family::llama) j["mlp_bias"] = mlp_bias;
+  auto rope_json = [](const RopeConfig& r) {
+    nlohmann::ordered_json o{{"rope_type", r.type}, {"rope_theta", r.theta}};
+    if (r.type != "default") o["factor"] = r.factor;
+    if (r.type == "llama3") {
+      o["low_freq_factor"] = r.low_freq_factor;
+      o["high_freq_factor"] = r.high_freq_factor;
+      o["original_max_position_embeddings"] = static_cast<std::int64_t>(r.original_max_position);
+    }
+    return o;
+  };
+  if (family == Family::gemma3) {
+    j["rope_parameters"] = {{"sliding_attention", rope_json(rope_local)}, {"full_attention", rope_json(rope)}};
+    j["sliding_window"] = sliding_window;
+    nlohmann::ordered_json types = nlohmann::ordered_json::array();
+    for (bool s : sliding_layers) types.push_back(s ? "sliding_attention" : "full_attention");
+    j["layer_types"] = types;
+    // transformers validates this field as an integer.
+    j["query_pre_attn_scalar"] = static_cast<std::int64_t>(std::llround(query_pre_attn_scalar));
+    j["final_logit_softcapping"] = final_logit_softcapping > 0 ? nlohmann::ordered_json(final_logit_softcapping) : nullptr;
+  } else {
+    j["rope_parameters"] = rope_json(rope);
+  }
+  if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
+  if (eos_token_ids.size() == 1) j["eos_token_id"] = eos_token_ids[0];
+  if (eos_token_ids.size() > 1) j["eos_token_id"] = eos_token_ids;
+  return j;
+}
+
+}  // namespace patchlm

@@ -1,0 +1,203 @@
+#include "model/decoder.h"
+
+#include <cmath>
+#include <limits>
+
+#include "model/rope.h"
+#include "util/error.h"
+
+namespace patchlm {
+namespace {
+
+std::string shape_text(at::IntArrayRef s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Fetches a tensor by HF name, checks its shape, converts it for compute.
+class TensorTable {
+ public:
+  TensorTable(const Checkpoint& c, at::ScalarType dtype, at::Device device) : c_(c), dtype_(dtype), device_(device) {}
+
+  at::Tensor get(const std::string& name, std::vector<std::int64_t> shape) const {
+    auto it = c_.tensors.find(name);
+    if (it == c_.tensors.end()) {
+      throw Error(str_cat(c_.source.string(), ": tensor ", quoted(name), " is missing"));
+    }
+    if (it->second.sizes() != at::IntArrayRef(shape)) {
+      throw Error(str_cat(c_.source.string(), ": tensor ", quoted(name), " has shape ", shape_text(it->second.sizes()),
+                          " but the config needs ", shape_text(shape)));
+    }
+    return it->second.to(device_, dtype_).contiguous();
+  }
+  at::Tensor optional(const std::string& name, std::vector<std::int64_t> shape) const {
+    return c_.tensors.count(name) ? get(name, std::move(shape)) : at::Tensor();
+  }
+
+ private:
+  const Checkpoint& c_;
+  at::ScalarType dtype_;
+  at::Device device_;
+};
+
+}  // namespace
+
+Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device)
+    : config_(ckpt.config), dtype_(dtype), device_(device) {
+  const ModelConfig& c = config_;
+  TensorTable t(ckpt, dtype, device);
+  const std::int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
+  embed_tokens_ = t.get("model.embed_tokens.weight", {c.vocab_size, H});
+  final_norm_ = t.get("model.norm.weight", {H});
+  lm_head_ = c.tie_word_embeddings ? embed_tokens_ : t.get("lm_head.weight", {c.vocab_size, H});
+  for (std::int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    Block b;
+    b.input_norm = t.get(p + "input_layernorm.weight", {H});
+    b.post_attention_norm = t.get(p + "post_attention_layernorm.weight", {H});
+    if (c.sandwich_norms) {
+      b.pre_feedforward_norm = t.get(p + "pre_feedforward_layernorm.weight", {H});
+      b.post_feedforward_norm = t.get(p + "post_feedforward_layernorm.weight", {H});
+    }
+    if (c.qk_norm) {
+      b.q_norm = t.get(p + "self_attn.q_norm.weight", {D});
+      b.k_norm = t.get(p + "self_attn.k_norm.weight", {D});
+    }
+    auto proj = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
+      return Proj(p + name, t.get(p + name + ".weight", {out, in}),
+                  bias ? t.get(p + name + ".bias", {out}) : t.optional(p + name + ".bias", {out}));
+    };
+    b.q = proj("self_attn.q_proj", c.num_heads * D, H, c.attention_bias);
+    b.k = proj("self_attn.k_proj", c.num_kv_heads * D, H, c.attention_bias);
+    b.v = proj("self_attn.v_proj", c.num_kv_heads * D, H, c.attention_bias);
+    b.o = proj("self_attn.o_proj", H, c.num_heads * D, false);
+    b.gate = proj("mlp.gate_proj", I, H, c.mlp_bias);
+    b.up = proj("mlp.up_proj", I, H, c.mlp_bias);
+    b.down = proj("mlp.down_proj", H, I, c.mlp_bias);
+    blocks_.push_back(std::move(b));
+  }
+  inv_freq_global_ = rope_inverse_frequencies(c.rope, D).to(device);
+  inv_freq_local_ = rope_inverse_frequencies(c.rope_local, D).to(device);
+}
+
+std::vector<Proj*> Decoder::projections() {
+  std::vector<Proj*> out;
+  for (Block& b : blocks_) {
+    for (Proj* p : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) out.push_back(p);
+  }
+  return out;
+}
+
+at::Tensor Decoder::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps);
+  if (config_.norm_plus_one) return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());
+  return weight * normed.to(x.scalar_type());
+}
+
+at::Tensor Decoder::embed(const at::Tensor& input_ids) const {
+  at::Tensor h = at::embedding(embed_tokens_, input_ids.to(device_));
+  if (config_.scale_embeddings) {
+    // HF keeps the scale as a float32 tensor and casts it to the weight dtype before multiplying.
+    at::Tensor scale = at::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), at::kFloat).to(dtype_);
+    h = h * scale.to(device_);
+  }
+  return h;
+}
+
+at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const at::Tensor& positions,
+                              KvCache* cache) const {
+  const Block& b = blocks_[layer];
+  const ModelConfig& c = config_;
+  const std::int64_t B = x.size(0), T = x.size(1), D = c.head_dim;
+  at::Tensor q = b.q.forward(x).view({B, T, c.num_heads, D}).transpose(1, 2);
+  at::Tensor k = b.k.forward(x).view({B, T, c.num_kv_heads, D}).transpose(1, 2);
+  at::Tensor v = b.v.forward(x).view({B, T, c.num_kv_heads, D}).transpose(1, 2);
+  if (c.qk_norm) {
+    q = rms_norm(q, b.q_norm);
+    k = rms_norm(k, b.k_norm);
+  }
+  const bool sliding = c.sliding_layers[layer];
+  auto [cos, sin] = rope_cos_sin(sliding ? inv_freq_local_ : inv_freq_global_, positions, q.scalar_type());
+  q = apply_rope(q, cos, sin);
+  k = apply_rope(k, cos, sin);
+  if (cache != nullptr) {
+    if (cache->keys.size() <= layer) {
+      cache->keys.resize(blocks_.size());
+      cache->values.resize(blocks_.size());
+    }
+    if (cache->keys[layer].defined()) {
+      k = at::cat({cache->keys[layer], k}, 2);
+      v = at::cat({cache->values[layer], v}, 2);
+    }
+    cache->keys[layer] = k;
+    cache->values[layer] = v;
+  }
+  const std::int64_t S = k.size(2);  // keys: all cached positions + the new ones
+  const std::int64_t groups = c.num_heads / c.num_kv_heads;
+  if (groups > 1) {
+    k = k.repeat_interleave(groups, 1);
+    v = v.repeat_interleave(groups, 1);
+  }
+  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * c.attention_scale();
+  // Query at absolute position p sees keys at positions <= p (and > p - window on sliding layers).
+  at::Tensor key_pos = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device_));  // cache starts at 0
+  at::Tensor qp = positions.to(device_).unsqueeze(1), kp = key_pos.unsqueeze(0);
+  at::Tensor blocked = kp > qp;
+  if (sliding && c.sliding_window > 0) blocked = at::logical_or(blocked, kp <= qp - c.sliding_window);
+  scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
+  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
+  at::Tensor out = at::matmul(probs, v).transpose(1, 2).reshape({B, T, c.num_heads * D});
+  return b.o.forward(out);
+}
+
+at::Tensor Decoder::mlp(const Block& b, const at::Tensor& x) const {
+  at::Tensor gate = b.gate.forward(x);
+  gate = config_.hidden_act == "silu" ? at::silu(gate) : at::gelu(gate, "tanh");
+  return b.down.forward(gate * b.up.forward(x));
+}
+
+at::Tensor Decoder::block_forward(std::size_t layer, const at::Tensor& h, const at::Tensor& positions,
+                                  KvCache* cache) const {
+  const Block& b = blocks_[layer];
+  at::Tensor a = attention(layer, rms_norm(h, b.input_norm), positions, cache);
+  if (config_.sandwich_norms) {
+    at::Tensor h2 = h + rms_norm(a, b.post_attention_norm);
+    at::Tensor m = mlp(b, rms_norm(h2, b.pre_feedforward_norm));
+    return h2 + rms_norm(m, b.post_feedforward_norm);
+  }
+  at::Tensor h2 = h + a;
+  return h2 + mlp(b, rms_norm(h2, b.post_attention_norm));
+}
+
+at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache) const {
+  if (input_ids.dim() != 2) throw Error(str_cat("input_ids must be [batch, tokens], got ", input_ids.dim(), " dims"));
+  const std::int64_t start = cache ? cache->length : 0;
+  const std::int64_t T = input_ids.size(1);
+  if (input_ids.numel() > 0) {
+    std::int64_t lo = input_ids.min().item<std::int64_t>(), hi = input_ids.max().item<std::int64_t>();
+    if (lo < 0 || hi >= config_.vocab_size) {
+      throw Error(str_cat("token id ", lo < 0 ? lo : hi, " is outside the vocabulary [0, ", config_.vocab_size, ")"));
+    }
+  }
+  at::Tensor positions = at::arange(start, start + T, at::TensorOptions().dtype(at::kLong).device(device_));
+  at::Tensor h = embed(input_ids);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) h = block_forward(i, h, positions, cache);
+  if (cache) cache->length += T;
+  return rms_norm(h, final_norm_);
+}
+
+at::Tensor Decoder::logits_from_hidden(const at::Tensor& hidden) const {
+  at::Tensor logits = at::linear(hidden, lm_head_).to(at::kFloat);
+  if (config_.final_logit_softcapping > 0) {
+    logits = at::tanh(logits / config_.final_logit_softcapping) * config_.final_logit_softcapping;
+  }
+  return logits;
+}
+
+at::Tensor Decoder::forward(const at::Tensor& input_ids, KvCache* cache) const {
+  return logits_from_hidden(hidden_states(input_ids, cache));
+}
+
+}  // namespace patchlm

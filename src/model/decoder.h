@@ -1,0 +1,66 @@
+#pragma once
+// One decoder for LLaMA-2/3.x (SmolLM2), Qwen2/2.5 and Gemma-3 text. Family differences come from ModelConfig:
+// q/k/v biases (Qwen2), RMSNorm (1 + w), q/k norms, sandwich norms, embedding scale, gelu-tanh and
+// sliding-window layers with their own RoPE base (Gemma-3), llama3 rope scaling. Every linear layer is a Proj.
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "model/checkpoint.h"
+#include "model/proj.h"
+
+namespace patchlm {
+
+// Keys and values after RoPE, per layer: [B, kv_heads, T, head_dim].
+struct KvCache {
+  std::vector<at::Tensor> keys;
+  std::vector<at::Tensor> values;
+  std::int64_t length = 0;
+};
+
+struct Block {
+  at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
+  at::Tensor q_norm, k_norm;  // Gemma-3
+  Proj q, k, v, o, gate, up, down;
+};
+
+class Decoder {
+ public:
+  // Takes the checkpoint's tensors (converted to `dtype` on `device`) and checks every name and shape against
+  // the config: a missing tensor or a shape mismatch is an Error naming the tensor.
+  Decoder(const Checkpoint& checkpoint, at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU);
+
+  // input_ids [B, T] (int64). Positions continue from cache->length when a cache is given (which is extended).
+  // Returns float32 logits [B, T, vocab].
+  at::Tensor forward(const at::Tensor& input_ids, KvCache* cache = nullptr) const;
+
+  // Hidden states after the final norm [B, T, hidden] (logits = these × lm_headᵀ).
+  at::Tensor hidden_states(const at::Tensor& input_ids, KvCache* cache = nullptr) const;
+  at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
+
+  const ModelConfig& config() const { return config_; }
+  at::ScalarType dtype() const { return dtype_; }
+  at::Device device() const { return device_; }
+  std::vector<Block>& blocks() { return blocks_; }
+  const std::vector<Block>& blocks() const { return blocks_; }
+  // All projections of all blocks, in order (q, k, v, o, gate, up, down per block).
+  std::vector<Proj*> projections();
+
+  // One block's forward: h [B, T, hidden] at absolute `positions` [T]; appends to the cache when given.
+  at::Tensor block_forward(std::size_t layer, const at::Tensor& h, const at::Tensor& positions, KvCache* cache) const;
+  at::Tensor embed(const at::Tensor& input_ids) const;
+
+ private:
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
+  at::Tensor attention(std::size_t layer, const at::Tensor& x, const at::Tensor& positions, KvCache* cache) const;
+  at::Tensor mlp(const Block& b, const at::Tensor& x) const;
+
+  ModelConfig config_;
+  at::ScalarType dtype_;
+  at::Device device_;
+  at::Tensor embed_tokens_, final_norm_, lm_head_;
+  at::Tensor inv_freq_global_, inv_freq_local_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace patchlm

@@ -1,0 +1,20 @@
+#pragma once
+// Rotary position embeddings in the Hugging Face layout (rotate_half over the two halves of each head),
+// with the default, linear and llama3 frequency schedules. Frequencies and angles are float32, as in HF.
+#include <ATen/ATen.h>
+
+#include "model/config.h"
+
+namespace patchlm {
+
+// inv_freq [head_dim / 2] for a rope config.
+at::Tensor rope_inverse_frequencies(const RopeConfig& rope, std::int64_t head_dim);
+
+// cos and sin [T, head_dim] for absolute positions [T], in `dtype`.
+std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const at::Tensor& positions,
+                                               at::ScalarType dtype);
+
+// x [B, H, T, D] rotated by cos/sin [T, D].
+at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace patchlm
