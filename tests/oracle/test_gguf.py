@@ -35,11 +35,11 @@ def test_every_supported_type_bit_exact(tmp_path, tools_dir):
         x = rng.normal(0, 1, size=(6, 256)).astype(np.float32)
         x[0, :32] = 0.0  # an all-zero block (d = 0)
         data = quantize(x, qtype)
-        writer.add_tensor(qtype.name, data, raw_shape=x.shape, raw_dtype=qtype)
+        writer.add_tensor(qtype.name, data, raw_dtype=qtype)
         expected[qtype.name] = dequantize(data, qtype)
     for qtype in [Q.Q4_K, Q.Q5_K, Q.Q6_K]:
         raw = random_blocks(qtype, 12, rng)
-        writer.add_tensor(qtype.name, raw.reshape(4, -1), raw_shape=(4, 768), raw_dtype=qtype)
+        writer.add_tensor(qtype.name, raw.reshape(4, -1), raw_dtype=qtype)
         expected[qtype.name] = dequantize(raw.reshape(4, -1), qtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
