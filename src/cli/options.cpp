@@ -11,7 +11,7 @@ c10::ScalarType parse_compute_dtype(const std::string& option, const std::string
   if (value == "f32" || value == "float32") return c10::kFloat;
   if (value == "bf16" || value == "bfloat16") return c10::kBFloat16;
   if (value == "f16" || value == "float16") return c10::kHalf;
-  throw UsageError(str_cat(option, ": unknown dtype ", quoted(value), " (f32, bf16 or f16)"));
+  throw UsageError(str_cat(option, ": unknown dtype ", in_quotes(value), " (f32, bf16 or f16)"));
 }
 
 std::vector<std::vector<std::int64_t>> parse_id_batch(const std::string& option, const std::string& value) {
@@ -32,11 +32,11 @@ std::vector<std::vector<std::int64_t>> parse_id_batch(const std::string& option,
       }
       while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
       if (used == 0 || used != item.size() || id < 0) {
-        throw UsageError(str_cat(option, ": ", quoted(item), " is not a token id (non-negative integer)"));
+        throw UsageError(str_cat(option, ": ", in_quotes(item), " is not a token id (non-negative integer)"));
       }
       ids.push_back(id);
     }
-    if (ids.empty()) throw UsageError(str_cat(option, ": empty sequence in ", quoted(value)));
+    if (ids.empty()) throw UsageError(str_cat(option, ": empty sequence in ", in_quotes(value)));
     if (!batch.empty() && ids.size() != batch[0].size()) {
       throw UsageError(str_cat(option, ": all sequences must have the same length (", batch[0].size(), " vs ", ids.size(), ")"));
     }
@@ -58,7 +58,7 @@ std::uint64_t parse_byte_size(const std::string& option, const std::string& valu
   double scale = unit.empty() || unit == "B" ? 1 : unit == "KB" ? 1e3 : unit == "MB" ? 1e6 : unit == "GB" ? 1e9
                : unit == "KiB" ? 1024.0 : unit == "MiB" ? 1048576.0 : unit == "GiB" ? 1073741824.0 : -1;
   if (used == 0 || scale < 0 || !(number > 0)) {
-    throw UsageError(str_cat(option, ": ", quoted(value), " is not a size (e.g. 5GB, 500MB, 2GiB)"));
+    throw UsageError(str_cat(option, ": ", in_quotes(value), " is not a size (e.g. 5GB, 500MB, 2GiB)"));
   }
   return static_cast<std::uint64_t>(number * scale);
 }

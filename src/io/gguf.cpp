@@ -98,20 +98,20 @@ GgufValue read_value(Reader& r, std::uint32_t type, const std::string& key, int 
     case F64: v.kind = GgufValue::Kind::f64; v.value = r.read<double>("an f64 value"); break;
     case BOOL: {
       auto b = r.read<std::uint8_t>("a bool value");
-      if (b > 1) r.fail(str_cat("metadata ", quoted(key), ": bool value ", int(b), " is not 0 or 1"));
+      if (b > 1) r.fail(str_cat("metadata ", in_quotes(key), ": bool value ", int(b), " is not 0 or 1"));
       v.kind = GgufValue::Kind::boolean;
       v.value = b == 1;
       break;
     }
     case STRING: v.kind = GgufValue::Kind::string; v.value = r.read_string("a string value"); break;
     case ARRAY: {
-      if (depth >= kMaxArrayDepth) r.fail(str_cat("metadata ", quoted(key), ": arrays nested too deeply"));
+      if (depth >= kMaxArrayDepth) r.fail(str_cat("metadata ", in_quotes(key), ": arrays nested too deeply"));
       auto elem_type = r.read<std::uint32_t>("an array type");
       auto count = r.read<std::uint64_t>("an array length");
       std::uint64_t min_size = min_encoded_size(elem_type);
-      if (min_size == 0) r.fail(str_cat("metadata ", quoted(key), ": unknown array element type ", elem_type));
+      if (min_size == 0) r.fail(str_cat("metadata ", in_quotes(key), ": unknown array element type ", elem_type));
       if (count > r.remaining() / min_size) {
-        r.fail(str_cat("metadata ", quoted(key), ": array of ", count, " elements does not fit in the file"));
+        r.fail(str_cat("metadata ", in_quotes(key), ": array of ", count, " elements does not fit in the file"));
       }
       std::vector<GgufValue> items;
       items.reserve(count);
@@ -120,7 +120,7 @@ GgufValue read_value(Reader& r, std::uint32_t type, const std::string& key, int 
       v.value = std::move(items);
       break;
     }
-    default: r.fail(str_cat("metadata ", quoted(key), ": unknown value type ", type));
+    default: r.fail(str_cat("metadata ", in_quotes(key), ": unknown value type ", type));
   }
   return v;
 }
@@ -129,22 +129,22 @@ GgufTensorInfo read_tensor_info(Reader& r) {
   GgufTensorInfo t;
   t.name = r.read_string("a tensor name");
   auto n_dims = r.read<std::uint32_t>("tensor dimensions");
-  if (n_dims == 0 || n_dims > kMaxDims) r.fail(str_cat("tensor ", quoted(t.name), ": ", n_dims, " dimensions (1..4 allowed)"));
+  if (n_dims == 0 || n_dims > kMaxDims) r.fail(str_cat("tensor ", in_quotes(t.name), ": ", n_dims, " dimensions (1..4 allowed)"));
   std::uint64_t numel = 1;
   for (std::uint32_t i = 0; i < n_dims; ++i) {
     auto d = r.read<std::uint64_t>("a tensor dimension");
     if (d == 0 || d > static_cast<std::uint64_t>(INT64_MAX) || numel > static_cast<std::uint64_t>(INT64_MAX) / d) {
-      r.fail(str_cat("tensor ", quoted(t.name), ": dimension ", d, " is zero or too large"));
+      r.fail(str_cat("tensor ", in_quotes(t.name), ": dimension ", d, " is zero or too large"));
     }
     numel *= d;
     t.dims.push_back(d);
   }
   auto type_id = r.read<std::uint32_t>("a tensor type");
   const GgmlTypeTraits* traits = ggml_type_traits(type_id);
-  if (traits == nullptr) r.fail(str_cat("tensor ", quoted(t.name), ": unknown ggml type id ", type_id));
+  if (traits == nullptr) r.fail(str_cat("tensor ", in_quotes(t.name), ": unknown ggml type id ", type_id));
   t.type = static_cast<GgmlType>(type_id);
   if (t.dims[0] % traits->block_elems != 0) {
-    r.fail(str_cat("tensor ", quoted(t.name), ": row length ", t.dims[0], " is not a multiple of the ", traits->name,
+    r.fail(str_cat("tensor ", in_quotes(t.name), ": row length ", t.dims[0], " is not a multiple of the ", traits->name,
                    " block size ", traits->block_elems));
   }
   t.nbytes = numel / traits->block_elems * traits->block_bytes;
@@ -164,11 +164,11 @@ const GgmlTypeTraits* ggml_type_traits(std::uint32_t type_id) {
 std::int64_t GgufValue::as_int(const std::string& key) const {
   if (kind == Kind::u64) {
     auto u = std::get<std::uint64_t>(value);
-    if (u > static_cast<std::uint64_t>(INT64_MAX)) throw Error(str_cat("GGUF metadata ", quoted(key), ": value too large"));
+    if (u > static_cast<std::uint64_t>(INT64_MAX)) throw Error(str_cat("GGUF metadata ", in_quotes(key), ": value too large"));
     return static_cast<std::int64_t>(u);
   }
   if (kind == Kind::i64) return std::get<std::int64_t>(value);
-  throw Error(str_cat("GGUF metadata ", quoted(key), " is not an integer"));
+  throw Error(str_cat("GGUF metadata ", in_quotes(key), " is not an integer"));
 }
 
 double GgufValue::as_double(const std::string& key) const {
@@ -177,12 +177,12 @@ double GgufValue::as_double(const std::string& key) const {
 }
 
 const std::string& GgufValue::as_string(const std::string& key) const {
-  if (kind != Kind::string) throw Error(str_cat("GGUF metadata ", quoted(key), " is not a string"));
+  if (kind != Kind::string) throw Error(str_cat("GGUF metadata ", in_quotes(key), " is not a string"));
   return std::get<std::string>(value);
 }
 
 const std::vector<GgufValue>& GgufValue::as_array(const std::string& key) const {
-  if (kind != Kind::array) throw Error(str_cat("GGUF metadata ", quoted(key), " is not an array"));
+  if (kind != Kind::array) throw Error(str_cat("GGUF metadata ", in_quotes(key), " is not an array"));
   return std::get<std::vector<GgufValue>>(value);
 }
 
@@ -203,7 +203,7 @@ const GgufValue* GgufHeader::find(const std::string& key) const {
 
 const GgufValue& GgufHeader::at(const std::string& key, const std::string& source) const {
   const GgufValue* v = find(key);
-  if (v == nullptr) throw Error(str_cat(source, ": missing GGUF metadata key ", quoted(key)));
+  if (v == nullptr) throw Error(str_cat(source, ": missing GGUF metadata key ", in_quotes(key)));
   return *v;
 }
 
@@ -224,7 +224,7 @@ GgufHeader parse_gguf(std::span<const std::byte> file, const std::string& source
     std::string key = r.read_string("a metadata key");
     auto type = r.read<std::uint32_t>("a metadata type");
     GgufValue value = read_value(r, type, key, 0);
-    if (!h.metadata.emplace(key, std::move(value)).second) r.fail(str_cat("metadata key ", quoted(key), " appears twice"));
+    if (!h.metadata.emplace(key, std::move(value)).second) r.fail(str_cat("metadata key ", in_quotes(key), " appears twice"));
   }
   if (const GgufValue* a = h.find("general.alignment")) {
     std::int64_t align = a->as_int("general.alignment");
@@ -240,9 +240,9 @@ GgufHeader parse_gguf(std::span<const std::byte> file, const std::string& source
 
   std::vector<const GgufTensorInfo*> by_offset;
   for (const auto& t : h.tensors) {
-    if (t.offset % h.alignment != 0) r.fail(str_cat("tensor ", quoted(t.name), ": offset ", t.offset, " is not aligned"));
+    if (t.offset % h.alignment != 0) r.fail(str_cat("tensor ", in_quotes(t.name), ": offset ", t.offset, " is not aligned"));
     if (t.offset > data_size || t.nbytes > data_size - t.offset) {
-      r.fail(str_cat("tensor ", quoted(t.name), ": data [", t.offset, ", ", t.offset + t.nbytes,
+      r.fail(str_cat("tensor ", in_quotes(t.name), ": data [", t.offset, ", ", t.offset + t.nbytes,
                      ") lies outside the data section of ", data_size, " bytes (truncated file?)"));
     }
     by_offset.push_back(&t);
@@ -250,7 +250,7 @@ GgufHeader parse_gguf(std::span<const std::byte> file, const std::string& source
   std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
   for (std::size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i - 1]->offset + by_offset[i - 1]->nbytes > by_offset[i]->offset) {
-      r.fail(str_cat("tensors ", quoted(by_offset[i - 1]->name), " and ", quoted(by_offset[i]->name), " overlap"));
+      r.fail(str_cat("tensors ", in_quotes(by_offset[i - 1]->name), " and ", in_quotes(by_offset[i]->name), " overlap"));
     }
   }
   return h;
@@ -262,7 +262,7 @@ GgufFile GgufFile::open(const std::filesystem::path& path) {
   f.header_ = parse_gguf(f.file_->bytes(), path.string());
   for (std::size_t i = 0; i < f.header_.tensors.size(); ++i) {
     if (!f.index_.emplace(f.header_.tensors[i].name, i).second) {
-      throw Error(str_cat(path.string(), ": tensor ", quoted(f.header_.tensors[i].name), " appears twice"));
+      throw Error(str_cat(path.string(), ": tensor ", in_quotes(f.header_.tensors[i].name), " appears twice"));
     }
   }
   return f;

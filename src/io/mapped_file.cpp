@@ -14,11 +14,11 @@ namespace patchlm {
 
 std::shared_ptr<MappedFile> MappedFile::open(const std::filesystem::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw Error(str_cat("cannot open ", quoted(path.string()), ": ", std::strerror(errno)));
+  if (fd < 0) throw Error(str_cat("cannot open ", in_quotes(path.string()), ": ", std::strerror(errno)));
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw Error(str_cat(quoted(path.string()), " is not a regular file"));
+    throw Error(str_cat(in_quotes(path.string()), " is not a regular file"));
   }
   std::shared_ptr<MappedFile> file(new MappedFile());
   file->path_ = path;
@@ -28,7 +28,7 @@ std::shared_ptr<MappedFile> MappedFile::open(const std::filesystem::path& path) 
     if (p == MAP_FAILED) {
       int saved = errno;
       ::close(fd);
-      throw Error(str_cat("cannot map ", quoted(path.string()), ": ", std::strerror(saved)));
+      throw Error(str_cat("cannot map ", in_quotes(path.string()), ": ", std::strerror(saved)));
     }
     file->data_ = static_cast<const std::byte*>(p);
   }

@@ -35,13 +35,13 @@ std::optional<std::uint64_t> byte_count(const std::vector<std::int64_t>& shape, 
 }
 
 TensorEntry parse_entry(const std::string& name, const json& value, const std::string& source) {
-  auto fail = [&](const std::string& what) { return Error(str_cat(source, ": tensor ", quoted(name), ": ", what)); };
+  auto fail = [&](const std::string& what) { return Error(str_cat(source, ": tensor ", in_quotes(name), ": ", what)); };
   if (!value.is_object()) throw fail("header entry is not an object");
   TensorEntry e;
   e.name = name;
   if (!value.contains("dtype") || !value["dtype"].is_string()) throw fail("missing field 'dtype'");
   auto dtype = parse_dtype(value["dtype"].get<std::string>());
-  if (!dtype) throw fail(str_cat("unknown dtype ", quoted(value["dtype"].get<std::string>())));
+  if (!dtype) throw fail(str_cat("unknown dtype ", in_quotes(value["dtype"].get<std::string>())));
   e.dtype = *dtype;
   if (!value.contains("shape") || !value["shape"].is_array()) throw fail("missing field 'shape'");
   for (const json& d : value["shape"]) {
@@ -93,7 +93,7 @@ SafetensorsHeader parse_safetensors(std::span<const std::byte> file, const std::
     if (key == "__metadata__") {
       if (!value.is_object()) throw Error(str_cat(source, ": __metadata__ is not an object"));
       for (const auto& [mk, mv] : value.items()) {
-        if (!mv.is_string()) throw Error(str_cat(source, ": __metadata__ value of ", quoted(mk), " is not a string"));
+        if (!mv.is_string()) throw Error(str_cat(source, ": __metadata__ value of ", in_quotes(mk), " is not a string"));
         h.metadata[mk] = mv.get<std::string>();
       }
       continue;
@@ -107,7 +107,7 @@ SafetensorsHeader parse_safetensors(std::span<const std::byte> file, const std::
   std::uint64_t expected = 0;
   for (const TensorEntry& e : h.tensors) {
     if (e.begin != expected) {
-      throw Error(str_cat(source, ": tensor ", quoted(e.name), " starts at byte ", e.begin, " but the previous one ends at ",
+      throw Error(str_cat(source, ": tensor ", in_quotes(e.name), " starts at byte ", e.begin, " but the previous one ends at ",
                           expected, " (overlap or gap in data_offsets)"));
     }
     expected = e.end;
@@ -145,10 +145,10 @@ std::string build_header(const std::vector<TensorToWrite>& tensors, const std::m
   for (const auto& t : tensors) {
     auto bytes = byte_count(t.shape, dtype_size(t.dtype));
     if (!bytes || *bytes != t.data.size()) {
-      throw Error(str_cat("tensor ", quoted(t.name), ": ", t.data.size(), " bytes do not match its shape and dtype ",
+      throw Error(str_cat("tensor ", in_quotes(t.name), ": ", t.data.size(), " bytes do not match its shape and dtype ",
                           dtype_name(t.dtype)));
     }
-    if (h.contains(t.name)) throw Error(str_cat("tensor ", quoted(t.name), " appears twice"));
+    if (h.contains(t.name)) throw Error(str_cat("tensor ", in_quotes(t.name), " appears twice"));
     h[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + *bytes}}};
     offset += *bytes;
   }

@@ -65,7 +65,7 @@ void add_safetensors(const fs::path& path, std::map<std::string, at::Tensor>& ou
   SafetensorsFile file = SafetensorsFile::open(path);
   for (const TensorEntry& e : file.tensors()) {
     if (!out.emplace(e.name, tensor_view(file, e)).second) {
-      throw Error(str_cat(path.string(), ": tensor ", quoted(e.name), " is also in another shard"));
+      throw Error(str_cat(path.string(), ": tensor ", in_quotes(e.name), " is also in another shard"));
     }
   }
 }
@@ -75,7 +75,7 @@ Checkpoint load_hf_directory(const fs::path& dir) {
   c.source = dir;
   c.format = "safetensors";
   const fs::path config_path = dir / "config.json";
-  if (!fs::exists(config_path)) throw Error(str_cat(quoted(dir.string()), " has no config.json: not a Hugging Face model directory"));
+  if (!fs::exists(config_path)) throw Error(str_cat(in_quotes(dir.string()), " has no config.json: not a Hugging Face model directory"));
   c.config = parse_hf_config(read_json_file(config_path), config_path.string());
   const fs::path index_path = dir / "model.safetensors.index.json";
   if (fs::exists(index_path)) {
@@ -85,24 +85,24 @@ Checkpoint load_hf_directory(const fs::path& dir) {
     }
     std::set<std::string> shards;
     for (const auto& [name, shard] : index["weight_map"].items()) {
-      if (!shard.is_string()) throw Error(str_cat(index_path.string(), ": weight_map[", quoted(name), "] is not a file name"));
+      if (!shard.is_string()) throw Error(str_cat(index_path.string(), ": weight_map[", in_quotes(name), "] is not a file name"));
       std::string s = shard.get<std::string>();
-      if (s.find('/') != std::string::npos || s == ".." ) throw Error(str_cat(index_path.string(), ": shard name ", quoted(s), " must be a plain file name"));
+      if (s.find('/') != std::string::npos || s == ".." ) throw Error(str_cat(index_path.string(), ": shard name ", in_quotes(s), " must be a plain file name"));
       shards.insert(s);
     }
     for (const std::string& s : shards) {
-      if (!fs::exists(dir / s)) throw Error(str_cat(index_path.string(), ": shard ", quoted(s), " is missing"));
+      if (!fs::exists(dir / s)) throw Error(str_cat(index_path.string(), ": shard ", in_quotes(s), " is missing"));
       add_safetensors(dir / s, c.tensors);
     }
     for (const auto& [name, shard] : index["weight_map"].items()) {
       if (!c.tensors.count(name)) {
-        throw Error(str_cat(index_path.string(), ": tensor ", quoted(name), " is not in shard ", quoted(shard.get<std::string>())));
+        throw Error(str_cat(index_path.string(), ": tensor ", in_quotes(name), " is not in shard ", in_quotes(shard.get<std::string>())));
       }
     }
   } else if (fs::exists(dir / "model.safetensors")) {
     add_safetensors(dir / "model.safetensors", c.tensors);
   } else {
-    throw Error(str_cat(quoted(dir.string()), " has neither model.safetensors nor model.safetensors.index.json"));
+    throw Error(str_cat(in_quotes(dir.string()), " has neither model.safetensors nor model.safetensors.index.json"));
   }
   return c;
 }
@@ -120,7 +120,7 @@ Checkpoint load_gguf(const fs::path& path) {
       continue;
     }
     if (!dequant_supported(info.type)) {
-      throw Error(str_cat(path.string(), ": tensor ", quoted(info.name), " has type ",
+      throw Error(str_cat(path.string(), ": tensor ", in_quotes(info.name), " has type ",
                           ggml_type_traits(static_cast<std::uint32_t>(info.type))->name, ", which cannot be dequantised"));
     }
     at::Tensor t = at::empty(info.torch_shape(), at::kFloat);
@@ -135,12 +135,12 @@ Checkpoint load_gguf(const fs::path& path) {
 Checkpoint load_checkpoint(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return load_hf_directory(path);
-  if (!fs::exists(path, ec)) throw Error(str_cat("model ", quoted(path.string()), " does not exist"));
+  if (!fs::exists(path, ec)) throw Error(str_cat("model ", in_quotes(path.string()), " does not exist"));
   if (path.extension() == ".gguf") return load_gguf(path);
   if (path.extension() == ".safetensors") {
-    throw Error(str_cat(quoted(path.string()), ": pass the model directory (with config.json), not a single .safetensors file"));
+    throw Error(str_cat(in_quotes(path.string()), ": pass the model directory (with config.json), not a single .safetensors file"));
   }
-  throw Error(str_cat(quoted(path.string()), " is neither a Hugging Face model directory nor a .gguf file"));
+  throw Error(str_cat(in_quotes(path.string()), " is neither a Hugging Face model directory nor a .gguf file"));
 }
 
 void save_hf_checkpoint(const Checkpoint& ckpt, const fs::path& out_dir, at::ScalarType dtype,

@@ -18,33 +18,33 @@ class Fields {
   bool has(const char* key) const { return j_.contains(key) && !j_[key].is_null(); }
 
   std::int64_t integer(const char* key) const {
-    if (!has(key)) throw Error(str_cat(source_, ": missing field ", quoted(key)));
+    if (!has(key)) throw Error(str_cat(source_, ": missing field ", in_quotes(key)));
     return integer_value(key, j_[key]);
   }
   std::int64_t integer(const char* key, std::int64_t fallback) const { return has(key) ? integer(key) : fallback; }
 
   double number(const char* key, double fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_number()) throw Error(str_cat(source_, ": field ", quoted(key), " must be a number, got ", j_[key].dump()));
+    if (!j_[key].is_number()) throw Error(str_cat(source_, ": field ", in_quotes(key), " must be a number, got ", j_[key].dump()));
     return j_[key].get<double>();
   }
 
   bool boolean(const char* key, bool fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) throw Error(str_cat(source_, ": field ", quoted(key), " must be true or false"));
+    if (!j_[key].is_boolean()) throw Error(str_cat(source_, ": field ", in_quotes(key), " must be true or false"));
     return j_[key].get<bool>();
   }
 
   std::string string(const char* key, const std::string& fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_string()) throw Error(str_cat(source_, ": field ", quoted(key), " must be a string"));
+    if (!j_[key].is_string()) throw Error(str_cat(source_, ": field ", in_quotes(key), " must be a string"));
     return j_[key].get<std::string>();
   }
 
   const json& raw(const char* key) const { return j_[key]; }
 
   std::int64_t integer_value(const char* key, const json& v) const {
-    if (!v.is_number_integer()) throw Error(str_cat(source_, ": field ", quoted(key), " must be an integer, got ", v.dump()));
+    if (!v.is_number_integer()) throw Error(str_cat(source_, ": field ", in_quotes(key), " must be an integer, got ", v.dump()));
     return v.get<std::int64_t>();
   }
 
@@ -65,7 +65,7 @@ RopeConfig parse_rope_dict(const json& r, double fallback_theta, const std::stri
   rope.high_freq_factor = f.number("high_freq_factor", 4.0);
   rope.original_max_position = f.number("original_max_position_embeddings", 8192);
   if (rope.type != "default" && rope.type != "linear" && rope.type != "llama3") {
-    throw Error(str_cat(source, ": rope type ", quoted(rope.type), " is not supported (default, linear, llama3)"));
+    throw Error(str_cat(source, ": rope type ", in_quotes(rope.type), " is not supported (default, linear, llama3)"));
   }
   return rope;
 }
@@ -145,7 +145,7 @@ ModelConfig parse_hf_config(const json& root, const std::string& source) {
     c.family = Family::gemma3;
     c.model_type = "gemma3_text";
   } else {
-    throw Error(str_cat(source, ": model_type ", quoted(c.model_type), " is not supported (llama, qwen2, gemma3_text)"));
+    throw Error(str_cat(source, ": model_type ", in_quotes(c.model_type), " is not supported (llama, qwen2, gemma3_text)"));
   }
   c.vocab_size = f.integer("vocab_size");
   c.hidden_size = f.integer("hidden_size");
@@ -197,7 +197,7 @@ ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
     c.family = Family::gemma3;
     c.model_type = "gemma3_text";
   } else {
-    throw Error(str_cat(source, ": GGUF architecture ", quoted(arch), " is not supported (llama, qwen2, gemma3)"));
+    throw Error(str_cat(source, ": GGUF architecture ", in_quotes(arch), " is not supported (llama, qwen2, gemma3)"));
   }
   auto key = [&](const char* k) { return arch + "." + k; };
   auto integer = [&](const char* k) { return h.at(key(k), source).as_int(key(k)); };
@@ -263,7 +263,7 @@ void validate_config(const ModelConfig& c, const std::string& source) {
   }
   if (c.head_dim % 2 != 0) throw Error(str_cat(source, ": head_dim ", c.head_dim, " must be even for rotary embeddings"));
   if (c.hidden_act != "silu" && c.hidden_act != "gelu_pytorch_tanh") {
-    throw Error(str_cat(source, ": activation ", quoted(c.hidden_act), " is not supported (silu, gelu_pytorch_tanh)"));
+    throw Error(str_cat(source, ": activation ", in_quotes(c.hidden_act), " is not supported (silu, gelu_pytorch_tanh)"));
   }
   if (!(c.rms_norm_eps > 0)) throw Error(str_cat(source, ": rms_norm_eps must be positive"));
 }

@@ -23,10 +23,10 @@ class TensorTable {
   at::Tensor get(const std::string& name, std::vector<std::int64_t> shape) const {
     auto it = c_.tensors.find(name);
     if (it == c_.tensors.end()) {
-      throw Error(str_cat(c_.source.string(), ": tensor ", quoted(name), " is missing"));
+      throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " is missing"));
     }
     if (it->second.sizes() != at::IntArrayRef(shape)) {
-      throw Error(str_cat(c_.source.string(), ": tensor ", quoted(name), " has shape ", shape_text(it->second.sizes()),
+      throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " has shape ", shape_text(it->second.sizes()),
                           " but the config needs ", shape_text(shape)));
     }
     return it->second.to(device_, dtype_).contiguous();

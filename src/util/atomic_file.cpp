@@ -42,7 +42,7 @@ fs::path create_unique_sibling(const fs::path& target, bool directory) {
     }
     if (errno != EEXIST) break;
   }
-  throw Error(str_cat("cannot create a ", directory ? "directory" : "file", " in ", quoted(dir.string()), ": ",
+  throw Error(str_cat("cannot create a ", directory ? "directory" : "file", " in ", in_quotes(dir.string()), ": ",
                       errno_text()));
 }
 
@@ -50,20 +50,20 @@ fs::path create_unique_sibling(const fs::path& target, bool directory) {
 
 void fsync_directory(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) throw Error(str_cat("cannot open directory ", quoted(dir.string()), ": ", errno_text()));
+  if (fd < 0) throw Error(str_cat("cannot open directory ", in_quotes(dir.string()), ": ", errno_text()));
   int rc = ::fsync(fd);
   int saved = errno;
   ::close(fd);
   if (rc != 0 && saved != EINVAL) {  // some file systems do not support fsync on directories
-    throw Error(str_cat("cannot fsync directory ", quoted(dir.string()), ": ", std::strerror(saved)));
+    throw Error(str_cat("cannot fsync directory ", in_quotes(dir.string()), ": ", std::strerror(saved)));
   }
 }
 
 AtomicFile::AtomicFile(fs::path target) : target_(std::move(target)) {
-  if (target_.filename().empty()) throw Error(str_cat("output path ", quoted(target_.string()), " names no file"));
+  if (target_.filename().empty()) throw Error(str_cat("output path ", in_quotes(target_.string()), " names no file"));
   temp_ = create_unique_sibling(target_, /*directory=*/false);
   fd_ = ::open(temp_.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd_ < 0) throw Error(str_cat("cannot write ", quoted(temp_.string()), ": ", errno_text()));
+  if (fd_ < 0) throw Error(str_cat("cannot write ", in_quotes(temp_.string()), ": ", errno_text()));
 }
 
 AtomicFile::~AtomicFile() {
@@ -72,13 +72,13 @@ AtomicFile::~AtomicFile() {
 }
 
 void AtomicFile::write(const void* data, std::size_t size) {
-  if (committed_ || fd_ < 0) throw Error(str_cat("write to ", quoted(target_.string()), " after commit"));
+  if (committed_ || fd_ < 0) throw Error(str_cat("write to ", in_quotes(target_.string()), " after commit"));
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::write(fd_, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(str_cat("cannot write ", quoted(target_.string()), ": ", errno_text()));
+      throw Error(str_cat("cannot write ", in_quotes(target_.string()), ": ", errno_text()));
     }
     p += n;
     size -= static_cast<std::size_t>(n);
@@ -89,15 +89,15 @@ void AtomicFile::write(const void* data, std::size_t size) {
 void AtomicFile::commit() {
   if (committed_) return;
   if (::fsync(fd_) != 0) {
-    throw Error(str_cat("cannot write ", quoted(target_.string()), ": ", errno_text()));
+    throw Error(str_cat("cannot write ", in_quotes(target_.string()), ": ", errno_text()));
   }
   if (::close(fd_) != 0) {
     fd_ = -1;
-    throw Error(str_cat("cannot write ", quoted(target_.string()), ": ", errno_text()));
+    throw Error(str_cat("cannot write ", in_quotes(target_.string()), ": ", errno_text()));
   }
   fd_ = -1;
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-    throw Error(str_cat("cannot replace ", quoted(target_.string()), ": ", errno_text()));
+    throw Error(str_cat("cannot replace ", in_quotes(target_.string()), ": ", errno_text()));
   }
   committed_ = true;
   fsync_directory(parent_or_cwd(target_));
@@ -113,7 +113,7 @@ AtomicDirectory::AtomicDirectory(fs::path target) : target_(std::move(target)) {
   if (target_.filename().empty()) target_ = target_.parent_path();  // "out/" -> "out"
   std::error_code ec;
   if (fs::exists(target_, ec)) {
-    throw Error(str_cat("output directory ", quoted(target_.string()), " already exists; remove it or choose another"));
+    throw Error(str_cat("output directory ", in_quotes(target_.string()), " already exists; remove it or choose another"));
   }
   temp_ = create_unique_sibling(target_, /*directory=*/true);
 }
@@ -128,10 +128,10 @@ void AtomicDirectory::commit() {
   if (committed_) return;
   // renameat2(RENAME_NOREPLACE) would be ideal; rename() onto an existing non-empty directory fails anyway.
   if (fs::exists(target_)) {
-    throw Error(str_cat("output directory ", quoted(target_.string()), " appeared while writing; not replacing it"));
+    throw Error(str_cat("output directory ", in_quotes(target_.string()), " appeared while writing; not replacing it"));
   }
   if (::rename(temp_.c_str(), target_.c_str()) != 0) {
-    throw Error(str_cat("cannot create ", quoted(target_.string()), ": ", errno_text()));
+    throw Error(str_cat("cannot create ", in_quotes(target_.string()), ": ", errno_text()));
   }
   committed_ = true;
   fsync_directory(parent_or_cwd(target_));

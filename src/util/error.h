@@ -29,6 +29,6 @@ std::string str_cat(Args&&... args) {
 }
 
 // Quote a value for an error message: 'value'.
-inline std::string quoted(const std::string& s) { return "'" + s + "'"; }
+inline std::string in_quotes(const std::string& s) { return "'" + s + "'"; }
 
 }  // namespace patchlm

@@ -40,10 +40,10 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
 
 nlohmann::json read_json_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(str_cat("cannot read ", quoted(path.string()), ": no such file or not readable"));
+  if (!in) throw Error(str_cat("cannot read ", in_quotes(path.string()), ": no such file or not readable"));
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw Error(str_cat("cannot read ", quoted(path.string())));
+  if (in.bad()) throw Error(str_cat("cannot read ", in_quotes(path.string())));
   return parse_json_text(ss.str(), path.string());
 }
 
