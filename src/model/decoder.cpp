@@ -135,20 +135,15 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const at::
     cache->values[layer] = v;
   }
   const std::int64_t S = k.size(2);  // keys: all cached positions + the new ones
-  const std::int64_t groups = c.num_heads / c.num_kv_heads;
-  if (groups > 1) {
-    k = k.repeat_interleave(groups, 1);
-    v = v.repeat_interleave(groups, 1);
-  }
-  at::Tensor scores = at::matmul(q, k.transpose(2, 3)) * c.attention_scale();
   // Query at absolute position p sees keys at positions <= p (and > p - window on sliding layers).
   at::Tensor key_pos = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device_));  // cache starts at 0
   at::Tensor qp = positions.to(device_).unsqueeze(1), kp = key_pos.unsqueeze(0);
-  at::Tensor blocked = kp > qp;
-  if (sliding && c.sliding_window > 0) blocked = at::logical_or(blocked, kp <= qp - c.sliding_window);
-  scores = scores.masked_fill(blocked, -std::numeric_limits<float>::infinity());
-  at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(q.scalar_type());
-  at::Tensor out = at::matmul(probs, v).transpose(1, 2).reshape({B, T, c.num_heads * D});
+  at::Tensor allowed = kp <= qp;
+  if (sliding && c.sliding_window > 0) allowed = at::logical_and(allowed, kp > qp - c.sliding_window);
+  // Fused attention (softmax in float32 internally), grouped-query heads shared without copying k and v.
+  at::Tensor out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, c.attention_scale(),
+                                                    /*enable_gqa=*/c.num_heads != c.num_kv_heads);
+  out = out.transpose(1, 2).reshape({B, T, c.num_heads * D});
   return b.o.forward(out);
 }
 
