@@ -15,6 +15,9 @@ common=("$root"/src/io/{dtype,gguf,dequant,mapped_file,safetensors}.cpp "$root"/
         "$out/version.cpp")
 "${cxx[@]}" -std=c++20 -I"$root/tests" "$root/tests/fuzz/seeds.cpp" -o "$out/fuzz_seeds"
 "$out/fuzz_seeds" "$out/seeds"
+# Inputs that once crashed a target stay as seeds, so a regression is found at once.
+cp "$root"/tests/fuzz/regressions/safetensors-* "$out/seeds/safetensors/" 2>/dev/null || true
+cp "$root"/tests/fuzz/regressions/gguf-* "$out/seeds/gguf/" 2>/dev/null || true
 for target in gguf safetensors; do
   "${cxx[@]}" "${flags[@]}" "$root/tests/fuzz/fuzz_$target.cpp" "${common[@]}" -o "$out/fuzz_$target"
   mkdir -p "$out/corpus/$target"

@@ -35,6 +35,8 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
     auto pos = what.find("syntax error");
     throw Error(str_cat(source_name, ": line ", line, ", column ", column, ": invalid JSON (",
                         pos == std::string::npos ? what : what.substr(pos), ")"));
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number too large for any numeric type
+    throw Error(str_cat(source_name, ": invalid JSON (", e.what(), ")"));
   }
 }
 

@@ -76,3 +76,14 @@ TEST(JsonIo, RunMetadataNamesToolVersionAndArguments) {
 
 }  // namespace
 }  // namespace patchlm
+
+namespace patchlm {
+namespace {
+
+// Found by the safetensors fuzzer: nlohmann throws out_of_range (not parse_error) for numbers beyond double.
+TEST(JsonIo, NumberOverflowIsAnErrorNotACrash) {
+  EXPECT_THROW(parse_json_text(R"({"shape":[466666666666e666]})", "header"), Error);
+}
+
+}  // namespace
+}  // namespace patchlm
