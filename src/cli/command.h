@@ -25,5 +25,6 @@ Command add_info_command(CLI::App& root, const GlobalOptions& globals);
 Command add_convert_command(CLI::App& root, const GlobalOptions& globals);
 Command add_generate_command(CLI::App& root, const GlobalOptions& globals);
 Command add_forward_command(CLI::App& root, const GlobalOptions& globals);
+Command add_tokenize_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_convert_command(app, globals),
       patchlm::cli::add_generate_command(app, globals),
       patchlm::cli::add_forward_command(app, globals),
+      patchlm::cli::add_tokenize_command(app, globals),
   };
 
   try {
