@@ -12,11 +12,14 @@ Tokenizer::Tokenizer(Parts parts) : p_(std::move(parts)) {
   std::int64_t max_id = static_cast<std::int64_t>(p_.model->id_to_token().size()) - 1;
   for (const tok::AddedToken& t : p_.added) max_id = std::max<std::int64_t>(max_id, t.id);
   added_by_id_.assign(static_cast<std::size_t>(max_id + 1), nullptr);
+  added_surface_.assign(static_cast<std::size_t>(max_id + 1), std::string());
   for (const tok::AddedToken& t : p_.added) {
     added_by_id_[t.id] = &t;
+    added_surface_[t.id] = t.content;
     if (t.normalized) {
       std::string pattern = t.content;
       if (p_.normalizer) p_.normalizer->normalize(pattern);
+      added_surface_[t.id] = pattern;
       norm_patterns.push_back(pattern);
       norm_tokens.push_back(t);
     } else {
@@ -67,11 +70,9 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (std::int64_t id : ids) {
-    if (id >= 0 && static_cast<std::size_t>(id) < added_by_id_.size() && added_by_id_[id] != nullptr) {
-      if (!(skip_special_tokens && added_by_id_[id]->special)) tokens.push_back(added_by_id_[id]->content);
-    } else if (auto t = id_to_token(id)) {
-      tokens.push_back(*t);
-    }
+    const bool added = id >= 0 && static_cast<std::size_t>(id) < added_by_id_.size() && added_by_id_[id] != nullptr;
+    if (added && skip_special_tokens && added_by_id_[id]->special) continue;
+    if (auto t = id_to_token(id)) tokens.push_back(*t);
   }
   if (!p_.decoder) {
     std::string joined;
@@ -84,9 +85,11 @@ std::string Tokenizer::decode(const std::vector<std::int64_t>& ids, bool skip_sp
   return out;
 }
 
+// Added tokens first, spelled as they are matched: a normalized added token reads as its normalized form (the
+// reference decodes an added "ring" under LLaMA-2's normalizer as "▁ring", i.e. " ring").
 std::optional<std::string> Tokenizer::id_to_token(std::int64_t id) const {
   if (id < 0) return std::nullopt;
-  if (static_cast<std::size_t>(id) < added_by_id_.size() && added_by_id_[id] != nullptr) return added_by_id_[id]->content;
+  if (static_cast<std::size_t>(id) < added_by_id_.size() && added_by_id_[id] != nullptr) return added_surface_[id];
   const auto& table = p_.model->id_to_token();
   if (static_cast<std::size_t>(id) < table.size() && !table[id].empty()) return table[id];
   return std::nullopt;

@@ -58,6 +58,7 @@ class Tokenizer {
   Parts p_;
   tok::AddedTokenMatcher raw_matcher_, normalized_matcher_;
   std::vector<const tok::AddedToken*> added_by_id_;  // indexed by id; nullptr for model tokens
+  std::vector<std::string> added_surface_;            // how each added token reads (normalized if it is)
   std::int64_t bos_id_ = -1, eos_id_ = -1;
 };
 
