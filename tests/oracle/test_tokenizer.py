@@ -143,3 +143,26 @@ def test_bad_tokenizer_files(tmp_path, patchlm_bin):
     (bad / "tokenizer.json").write_text('{"model": ')
     code, _, err = run([patchlm_bin, "tokenize", bad, "--text", "x"], expect_ok=False)
     assert code == 1 and "invalid JSON" in err, err
+
+
+@pytest.fixture(scope="module")
+def gguf_references(models_dir):
+    from transformers import AutoTokenizer
+    refs = {}
+    for model in ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"]:
+        refs[model] = AutoTokenizer.from_pretrained(str(models_dir), gguf_file=model).backend_tokenizer
+    return refs
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"])
+def test_gguf_vocabularies_match_transformers(model, gguf_references, models_dir, tmp_path, patchlm_bin):
+    """The tokenizer embedded in the packaged GGUF files, against the one transformers builds from it."""
+    ref = gguf_references[model]
+    texts = HARD_CASES + ["<|im_start|>system\nYou are helpful.<|im_end|>", "<start_of_turn>user\nhi<end_of_turn>"]
+    texts += python_docs(400_000)
+    for special in [True, False]:
+        got = ours(patchlm_bin, models_dir / model, texts, tmp_path, special)
+        for text, g in zip(texts, got):
+            want = ref.encode(text, add_special_tokens=special).ids
+            assert g["ids"] == want, f"{model}: {text[:80]!r}: ours {g['ids'][:30]} ref {want[:30]}"
+            assert g["decoded"] == ref.decode(want, skip_special_tokens=False), f"decode of {text[:60]!r}"

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "io/gguf.h"
 #include "io/tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json_io.h"
@@ -158,6 +159,10 @@ Tokenizer Tokenizer::from_model(const fs::path& path) {
     return from_json_file(path / "tokenizer.json");
   }
   if (path.extension() == ".json") return from_json_file(path);
+  if (path.extension() == ".gguf") {
+    GgufFile file = GgufFile::open(path);
+    return from_gguf(file.header(), path.string());
+  }
   throw Error(str_cat(in_quotes(path.string()), " is neither a model directory, a tokenizer.json nor a .gguf file"));
 }
 
