@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "cli/options.h"
+#include "io/tokenizer/tokenizer.h"
 #include "model/generate.h"
 #include "util/error.h"
 
@@ -16,7 +17,7 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   auto o = std::make_shared<Options>();
   auto* app = root.add_subcommand("generate", "Continue a prompt with the model (greedy or sampled)");
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
-  app->add_option("--prompt", o->prompt, "Prompt text (needs the model's tokenizer)");
+  app->add_option("--prompt", o->prompt, "Prompt text (tokenized with the model's own tokenizer)");
   app->add_option("--ids", o->ids, "Prompt as token ids, e.g. 1,2,3");
   app->add_option("--max-new-tokens", o->gen.max_new_tokens, "Tokens to generate")->capture_default_str();
   app->add_option("--temperature", o->gen.temperature, "0 = greedy")->capture_default_str();
@@ -27,15 +28,32 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   app->add_flag("!--no-stop", o->gen.stop_at_eos, "Do not stop at the end-of-sequence token");
   return {app, [o] {
             if (o->prompt.empty() == o->ids.empty()) throw UsageError("generate: give exactly one of --prompt or --ids");
-            if (!o->prompt.empty()) {
-              throw UsageError("generate: --prompt needs the tokenizer, which patchlm does not have yet; pass --ids");
-            }
             if (o->gen.top_p <= 0 || o->gen.top_p > 1) throw UsageError("--top-p: must be in (0, 1]");
-            auto batch = parse_id_batch("--ids", o->ids);
-            if (batch.size() != 1) throw UsageError("--ids: generate takes one sequence");
+            if (o->prompt.empty()) {  // ids in, ids out
+              auto batch = parse_id_batch("--ids", o->ids);
+              if (batch.size() != 1) throw UsageError("--ids: generate takes one sequence");
+              Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
+              std::vector<std::int64_t> out = generate(model, batch[0], o->gen);
+              for (std::size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
+              std::cout << "\n";
+              return 0;
+            }
+            // Text in, text out, streamed as it is produced.
+            Tokenizer tok = Tokenizer::from_model(o->model);
             Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
-            std::vector<std::int64_t> out = generate(model, batch[0], o->gen);
-            for (std::size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
+            std::vector<std::int64_t> fresh;
+            std::string shown;
+            std::cout << o->prompt << std::flush;
+            generate(model, tok.encode(o->prompt), o->gen, [&](std::int64_t id) {
+              fresh.push_back(id);
+              std::string text = tok.decode(fresh, /*skip_special_tokens=*/true);
+              // Wait while the text ends inside a multi-byte character (decoded as U+FFFD for now).
+              if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;
+              if (text.compare(0, shown.size(), shown) == 0) {
+                std::cout << text.substr(shown.size()) << std::flush;
+                shown = text;
+              }
+            });
             std::cout << "\n";
             return 0;
           }};

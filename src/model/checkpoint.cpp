@@ -157,6 +157,13 @@ void save_hf_checkpoint(const Checkpoint& ckpt, const fs::path& out_dir, at::Sca
   }
   write_safetensors_sharded(dir.path(), tensors, {{"format", "pt"}}, max_shard_bytes);
   write_json_file(dir.path() / "config.json", ckpt.config.to_hf_json());
+  // A HF source directory's tokenizer and generation files travel along unchanged.
+  if (fs::is_directory(ckpt.source)) {
+    for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+                             "generation_config.json", "tokenizer.model", "chat_template.jinja"}) {
+      if (fs::exists(ckpt.source / name)) fs::copy_file(ckpt.source / name, dir.path() / name);
+    }
+  }
   dir.commit();
 }
 
