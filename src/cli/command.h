@@ -14,6 +14,8 @@ struct GlobalOptions {
   std::string log_format = "text";
   bool quiet = false;
   int threads = 0;  // 0 = LibTorch's default (all cores)
+  int argc = 0;     // the command line, for the metadata of result files
+  const char* const* argv = nullptr;
 };
 
 struct Command {
@@ -26,5 +28,6 @@ Command add_convert_command(CLI::App& root, const GlobalOptions& globals);
 Command add_generate_command(CLI::App& root, const GlobalOptions& globals);
 Command add_forward_command(CLI::App& root, const GlobalOptions& globals);
 Command add_tokenize_command(CLI::App& root, const GlobalOptions& globals);
+Command add_eval_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli

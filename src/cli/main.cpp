@@ -60,6 +60,8 @@ int main(int argc, char** argv) {
   app.set_help_all_flag("--help-all", "Print help for every subcommand and exit");
 
   GlobalOptions globals;
+  globals.argc = argc;
+  globals.argv = argv;
   app.add_option("--log-level", globals.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str();
   app.add_option("--log-format", globals.log_format, "text or json (one object per line)")->capture_default_str();
@@ -74,6 +76,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_generate_command(app, globals),
       patchlm::cli::add_forward_command(app, globals),
       patchlm::cli::add_tokenize_command(app, globals),
+      patchlm::cli::add_eval_command(app, globals),
   };
 
   try {
