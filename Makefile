@@ -17,8 +17,9 @@ export CCACHE_MAXSIZE ?= 8G
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0a
 
 TORCH_PREFIX = $(shell $(PYTHON) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
-CMAKE_COMMON = -G Ninja -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" -DPATCHLM_PYTHON="$(PYTHON)" \
-               -DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache $(CMAKE_EXTRA)
+CCACHE := $(shell command -v ccache)
+LAUNCHERS = $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
+CMAKE_COMMON = -G Ninja -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" -DPATCHLM_PYTHON="$(PYTHON)" $(LAUNCHERS) $(CMAKE_EXTRA)
 
 .PHONY: all setup configure build test test-asan demo gpu-build clean help
 all: build
@@ -51,9 +52,12 @@ test-asan: setup
 demo: build
 	@bash scripts/demo.sh $(BUILD_DIR)/patchlm
 
-# On the GPU machine: no network, torch already installed in its python3; do not create .venv.
+# On the GPU machine: no network, torch already installed in its python3; do not create .venv. The Debian -dev
+# packages come along in .gpu-deps/ (scripts/gpu_deps.sh download, here) and are unpacked there.
 gpu-build:
-	@$(MAKE) --no-print-directory build PYTHON=python3 PATCHLM_SKIP_SETUP=1 CMAKE_EXTRA="-DPATCHLM_CUDA=ON $(CMAKE_EXTRA)"
+	@if [ -d .gpu-deps/debs ]; then bash scripts/gpu_deps.sh unpack; fi
+	@$(MAKE) --no-print-directory build PYTHON=python3 PATCHLM_SKIP_SETUP=1 \
+	  CMAKE_EXTRA="-DPATCHLM_CUDA=ON -DCMAKE_FIND_ROOT_PATH=$(ROOT)/.gpu-deps/root -DCMAKE_FIND_ROOT_PATH_MODE_PACKAGE=BOTH -DCMAKE_FIND_ROOT_PATH_MODE_INCLUDE=BOTH -DCMAKE_FIND_ROOT_PATH_MODE_LIBRARY=BOTH $(CMAKE_EXTRA)"
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(BUILD_DIR).configure.log $(ASAN_DIR).configure.log
