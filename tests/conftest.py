@@ -31,3 +31,22 @@ def run(cmd, expect_ok=True):
     if expect_ok:
         assert p.returncode == 0, f"{cmd} failed ({p.returncode}): {p.stderr}"
     return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    """A tiny random LLaMA with the real LLaMA-2 tokenizer (real text, real tokenization, fast model)."""
+    import lzma
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=32000, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
+    model.config._attn_implementation = "eager"
+    model.eval().save_pretrained(path, safe_serialization=True)
+    shared = ROOT.parent / "shared" / "tokenizers" / "llama2"
+    (path / "tokenizer.json").write_bytes(lzma.decompress((shared / "tokenizer.json.xz").read_bytes()))
+    (path / "tokenizer_config.json").write_bytes((shared / "tokenizer_config.json").read_bytes())
+    return model, path

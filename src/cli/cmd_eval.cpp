@@ -2,72 +2,131 @@
 // a markdown table on stdout and every number in a JSON file (--out).
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <iostream>
+#include <sstream>
 
 #include "cli/command.h"
 #include "cli/options.h"
 #include "data/corpus.h"
 #include "eval/perplexity.h"
+#include "eval/task_eval.h"
 #include "io/tokenizer/tokenizer.h"
+#include "util/error.h"
 #include "util/json_io.h"
 #include "util/log.h"
 
 namespace patchlm::cli {
+namespace {
+
+template <typename Options>
+nlohmann::ordered_json run_perplexity(const Options& o, const Tokenizer& tok, const Decoder& model) {
+  const std::filesystem::path corpus = o.corpus.empty() ? default_corpus_path() : std::filesystem::path(o.corpus);
+  // A single text file (e.g. WikiText-2's wiki.test.raw) is one document: it is the evaluation set as a whole.
+  const bool single_text = std::filesystem::is_regular_file(corpus) && corpus.extension() != ".jsonl";
+  const Split split = parse_split(o.split.empty() ? (single_text ? "all" : "test") : o.split);
+  std::vector<Document> docs = read_corpus(corpus, split);
+  std::string joined;
+  for (std::size_t i = 0; i < docs.size(); ++i) joined += (i ? "\n\n" : "") + docs[i].text;
+  std::vector<std::int64_t> ids = tok.encode(joined);
+  log_info("perplexity", {{"documents", docs.size()}, {"tokens", ids.size()}, {"seq_len", o.ppl.seq_len}});
+  auto t0 = std::chrono::steady_clock::now();
+  PerplexityResult r = perplexity(model, ids, o.ppl);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("| corpus | split | seq_len | windows | tokens scored | PPL |\n|---|---|---|---|---|---|\n");
+  std::printf("| %s | %s | %lld | %lld | %lld | %.4f |\n\n", corpus.string().c_str(), split_name(split),
+              static_cast<long long>(o.ppl.seq_len), static_cast<long long>(r.windows),
+              static_cast<long long>(r.tokens_scored), r.ppl());
+  return {{"corpus", corpus.string()}, {"split", split_name(split)}, {"documents", docs.size()},
+          {"seq_len", o.ppl.seq_len}, {"stride", o.ppl.stride}, {"windows", r.windows},
+          {"tokens_total", r.tokens_total}, {"tokens_scored", r.tokens_scored}, {"nll_sum", r.nll_sum},
+          {"mean_nll", r.mean_nll()}, {"ppl", r.ppl()}, {"seconds", seconds},
+          {"tokens_per_second", static_cast<double>(r.windows * o.ppl.seq_len) / seconds}};
+}
+
+nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const std::string& dir, std::int64_t limit,
+                                 const Tokenizer& tok, const Decoder& model, std::int64_t max_length) {
+  LoglikelihoodScorer scorer(model, tok, max_length);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  double sum_acc = 0, sum_norm = 0;
+  std::printf("| task | docs | acc | acc_norm |\n|---|---|---|---|\n");
+  for (const std::string& name : names) {
+    std::vector<TaskDoc> docs = read_task(name, dir);
+    if (limit > 0 && static_cast<std::int64_t>(docs.size()) > limit) docs.resize(static_cast<std::size_t>(limit));
+    TaskResult r = evaluate_task(name, docs, scorer);
+    char norm[32] = "-";
+    if (task_has_acc_norm(name)) std::snprintf(norm, sizeof norm, "%.4f", r.acc_norm);
+    std::printf("| %s | %lld | %.4f | %s |\n", name.c_str(), static_cast<long long>(r.docs), r.acc, norm);
+    sum_acc += r.acc;
+    sum_norm += r.acc_norm;
+    out[name] = {{"docs", r.docs}, {"acc", r.acc}, {"acc_norm", task_has_acc_norm(name) ? nlohmann::ordered_json(r.acc_norm) : nullptr},
+                 {"gold", r.gold}, {"logliks", r.logliks}};
+  }
+  const double n = static_cast<double>(names.size());
+  std::printf("| **average (%zu tasks)** | | %.4f | %.4f |\n", names.size(), sum_acc / n, sum_norm / n);
+  out["average"] = {{"tasks", names.size()}, {"acc", sum_acc / n}, {"acc_norm_where_defined_else_acc", sum_norm / n}};
+  return out;
+}
+
+}  // namespace
 
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   struct Options {
-    std::string model, corpus, split = "test", dtype = "f32", out;
+    std::string model, corpus, split, dtype = "f32", out, tasks, task_dir;
+    std::int64_t limit = 0;
+    bool ppl_too = false;
     PerplexityOptions ppl;
   };
   auto o = std::make_shared<Options>();
   o->ppl.seq_len = 0;
-  auto* app = root.add_subcommand("eval", "Perplexity of a model on a corpus (SparseGPT/Wanda/PATCH protocol)");
+  auto* app = root.add_subcommand("eval", "Perplexity (SparseGPT/Wanda/PATCH protocol) or zero-shot tasks (lm-eval style)");
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
   app->add_option("--corpus", o->corpus, "Text file or folder (txt, md, rst, jsonl; wiki.test.raw); default: python-docs");
-  app->add_option("--split", o->split, "train, validation, test or all (deterministic split by document)")->capture_default_str();
+  app->add_option("--split", o->split,
+                  "train, validation, test or all (deterministic split by document; default: test for folders and "
+                  "jsonl, all for a single text file such as wiki.test.raw)");
   app->add_option("--seq-len", o->ppl.seq_len, "Window length (default: the model's context, at most 4096)");
   app->add_option("--stride", o->ppl.stride, "Sliding-window stride (default: non-overlapping windows)");
   app->add_option("--batch", o->ppl.batch, "Windows per forward pass")->capture_default_str();
   app->add_option("--max-windows", o->ppl.max_windows, "Evaluate at most this many windows (0 = all)")->capture_default_str();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
   app->add_option("--out", o->out, "Write the results as JSON here");
+  app->add_option("--tasks", o->tasks, "Zero-shot tasks instead of perplexity: comma list or 'all' (piqa, arc_easy, "
+                                       "arc_challenge, winogrande, openbookqa, race, hellaswag, mmlu)");
+  app->add_option("--task-dir", o->task_dir, "Folder with <task>.jsonl files (or mmlu/*.jsonl) in the public field layouts");
+  app->add_option("--limit", o->limit, "At most this many documents per task (0 = all)")->capture_default_str();
+  app->add_flag("--ppl", o->ppl_too, "With --tasks: also compute perplexity");
   return {app, [o, &globals] {
-            const std::filesystem::path corpus = o->corpus.empty() ? default_corpus_path() : std::filesystem::path(o->corpus);
-            const Split split = parse_split(o->split);
             const auto dtype = parse_compute_dtype("--dtype", o->dtype);
+            std::vector<std::string> task_names;
+            if (!o->tasks.empty()) {
+              if (o->task_dir.empty()) throw UsageError("--tasks needs --task-dir (no data set is downloaded)");
+              if (o->tasks == "all") {
+                task_names = supported_tasks();
+              } else {
+                std::stringstream ss(o->tasks);
+                for (std::string t; std::getline(ss, t, ',');) task_names.push_back(t);
+              }
+              for (const auto& t : task_names) {
+                if (std::find(supported_tasks().begin(), supported_tasks().end(), t) == supported_tasks().end()) {
+                  throw UsageError(str_cat("--tasks: unknown task ", in_quotes(t)));
+                }
+              }
+            }
             auto t0 = std::chrono::steady_clock::now();
-            std::vector<Document> docs = read_corpus(corpus, split);
             Tokenizer tok = Tokenizer::from_model(o->model);
             Checkpoint ckpt = load_checkpoint(o->model);
-            if (o->ppl.seq_len == 0) o->ppl.seq_len = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
+            const std::int64_t context = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
+            if (o->ppl.seq_len == 0) o->ppl.seq_len = context;
             Decoder model(ckpt, dtype);
-            std::string joined;
-            for (std::size_t i = 0; i < docs.size(); ++i) joined += (i ? "\n\n" : "") + docs[i].text;
-            std::vector<std::int64_t> ids = tok.encode(joined);
-            log_info("evaluating", {{"documents", docs.size()}, {"tokens", ids.size()}, {"seq_len", o->ppl.seq_len}});
-            PerplexityResult r = perplexity(model, ids, o->ppl);
-            double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-            std::printf("| model | corpus | split | seq_len | windows | tokens scored | PPL |\n");
-            std::printf("|---|---|---|---|---|---|---|\n");
-            std::printf("| %s | %s | %s | %lld | %lld | %lld | %.4f |\n", o->model.c_str(), corpus.string().c_str(),
-                        split_name(split), static_cast<long long>(o->ppl.seq_len), static_cast<long long>(r.windows),
-                        static_cast<long long>(r.tokens_scored), r.ppl());
-            if (!o->out.empty()) {
-              nlohmann::ordered_json j;
-              j["meta"] = run_metadata(globals.argc, globals.argv);
-              j["model"] = o->model;
-              j["corpus"] = corpus.string();
-              j["split"] = split_name(split);
-              j["documents"] = docs.size();
-              j["dtype"] = o->dtype;
-              j["perplexity"] = {{"seq_len", o->ppl.seq_len}, {"stride", o->ppl.stride}, {"windows", r.windows},
-                                 {"tokens_total", r.tokens_total}, {"tokens_scored", r.tokens_scored},
-                                 {"nll_sum", r.nll_sum}, {"mean_nll", r.mean_nll()}, {"ppl", r.ppl()}};
-              j["seconds"] = seconds;
-              j["tokens_per_second"] = static_cast<double>(r.windows * o->ppl.seq_len) / seconds;
-              write_json_file(o->out, j);
-            }
+            nlohmann::ordered_json j;
+            j["meta"] = run_metadata(globals.argc, globals.argv);
+            j["model"] = o->model;
+            j["dtype"] = o->dtype;
+            if (task_names.empty() || o->ppl_too) j["perplexity"] = run_perplexity(*o, tok, model);
+            if (!task_names.empty()) j["tasks"] = run_tasks(task_names, o->task_dir, o->limit, tok, model, context);
+            j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (!o->out.empty()) write_json_file(o->out, j);
             return 0;
           }};
 }

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file  # noqa: F401  (keeps the oracle env complete)
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 from tokenizers import Tokenizer
 
 from conftest import ROOT, run
@@ -63,24 +62,9 @@ def reference_ppl(model, ids, seq_len, stride=0, max_windows=0):
     return math.exp(nll / count), count
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """A tiny random LLaMA with the real LLaMA-2 tokenizer (so the text and the tokenization are real)."""
-    import lzma
-    path = tmp_path_factory.mktemp("tiny") / "model"
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=32000, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512))
-    model.config._attn_implementation = "eager"
-    model.eval().save_pretrained(path, safe_serialization=True)
-    shared = ROOT.parent / "shared" / "tokenizers" / "llama2"
-    (path / "tokenizer.json").write_bytes(lzma.decompress((shared / "tokenizer.json.xz").read_bytes()))
-    return model, path
-
-
 @pytest.mark.parametrize("stride", [0, 96])
-def test_tiny_model_ppl_matches_transformers(stride, tiny_model, tmp_path, patchlm_bin):
-    model, path = tiny_model
+def test_tiny_llama_ppl_matches_transformers(stride, tiny_llama, tmp_path, patchlm_bin):
+    model, path = tiny_llama
     out = tmp_path / "r.json"
     run([patchlm_bin, "eval", path, "--seq-len", "128", "--stride", str(stride), "--max-windows", "12", "--out", out])
     got = json.loads(out.read_text())["perplexity"]
@@ -110,8 +94,8 @@ def test_real_model_ppl_equals_transformers_to_4_digits(model_file, tmp_path, pa
     assert f"{got['ppl']:.4g}" == f"{want:.4g}"
 
 
-def test_bad_corpus_input(tmp_path, patchlm_bin, tiny_model):
-    _, path = tiny_model
+def test_bad_corpus_input(tmp_path, patchlm_bin, tiny_llama):
+    _, path = tiny_llama
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run([patchlm_bin, "eval", path, "--corpus", empty], expect_ok=False)
