@@ -106,7 +106,15 @@ at::Tensor Decoder::embed(const at::Tensor& input_ids) const {
   return h;
 }
 
-at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const at::Tensor& positions,
+Positions Decoder::positions(std::int64_t start, std::int64_t count) const {
+  Positions p;
+  p.ids = at::arange(start, start + count, at::TensorOptions().dtype(at::kLong).device(device_));
+  std::tie(p.cos_global, p.sin_global) = rope_cos_sin(inv_freq_global_, p.ids, dtype_);
+  std::tie(p.cos_local, p.sin_local) = rope_cos_sin(inv_freq_local_, p.ids, dtype_);
+  return p;
+}
+
+at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const Positions& positions,
                               KvCache* cache) const {
   const Block& b = blocks_[layer];
   const ModelConfig& c = config_;
@@ -119,7 +127,8 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const at::
     k = rms_norm(k, b.k_norm);
   }
   const bool sliding = c.sliding_layers[layer];
-  auto [cos, sin] = rope_cos_sin(sliding ? inv_freq_local_ : inv_freq_global_, positions, q.scalar_type());
+  const at::Tensor& cos = sliding ? positions.cos_local : positions.cos_global;
+  const at::Tensor& sin = sliding ? positions.sin_local : positions.sin_global;
   q = apply_rope(q, cos, sin);
   k = apply_rope(k, cos, sin);
   if (cache != nullptr) {
@@ -135,14 +144,19 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const at::
     cache->values[layer] = v;
   }
   const std::int64_t S = k.size(2);  // keys: all cached positions + the new ones
-  // Query at absolute position p sees keys at positions <= p (and > p - window on sliding layers).
-  at::Tensor key_pos = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device_));  // cache starts at 0
-  at::Tensor qp = positions.to(device_).unsqueeze(1), kp = key_pos.unsqueeze(0);
-  at::Tensor allowed = kp <= qp;
-  if (sliding && c.sliding_window > 0) allowed = at::logical_and(allowed, kp > qp - c.sliding_window);
-  // Fused attention (softmax in float32 internally), grouped-query heads shared without copying k and v.
-  at::Tensor out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, c.attention_scale(),
-                                                    /*enable_gqa=*/c.num_heads != c.num_kv_heads);
+  const bool gqa = c.num_heads != c.num_kv_heads;
+  const bool window_binds = sliding && c.sliding_window > 0 && c.sliding_window < S;
+  at::Tensor out;
+  if (S == T && !window_binds) {  // plain causal attention: the fused kernel needs no mask tensor
+    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, c.attention_scale(), gqa);
+  } else {
+    // Query at absolute position p sees keys at positions <= p (and > p - window on sliding layers).
+    at::Tensor key_pos = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device_));  // cache starts at 0
+    at::Tensor qp = positions.ids.unsqueeze(1), kp = key_pos.unsqueeze(0);
+    at::Tensor allowed = kp <= qp;
+    if (window_binds) allowed = at::logical_and(allowed, kp > qp - c.sliding_window);
+    out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, c.attention_scale(), gqa);
+  }
   out = out.transpose(1, 2).reshape({B, T, c.num_heads * D});
   return b.o.forward(out);
 }
@@ -153,7 +167,7 @@ at::Tensor Decoder::mlp(const Block& b, const at::Tensor& x) const {
   return b.down.forward(gate * b.up.forward(x));
 }
 
-at::Tensor Decoder::block_forward(std::size_t layer, const at::Tensor& h, const at::Tensor& positions,
+at::Tensor Decoder::block_forward(std::size_t layer, const at::Tensor& h, const Positions& positions,
                                   KvCache* cache) const {
   const Block& b = blocks_[layer];
   at::Tensor a = attention(layer, rms_norm(h, b.input_norm), positions, cache);
@@ -176,9 +190,9 @@ at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache) c
       throw Error(str_cat("token id ", lo < 0 ? lo : hi, " is outside the vocabulary [0, ", config_.vocab_size, ")"));
     }
   }
-  at::Tensor positions = at::arange(start, start + T, at::TensorOptions().dtype(at::kLong).device(device_));
+  const Positions pos = positions(start, T);
   at::Tensor h = embed(input_ids);
-  for (std::size_t i = 0; i < blocks_.size(); ++i) h = block_forward(i, h, positions, cache);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) h = block_forward(i, h, pos, cache);
   if (cache) cache->length += T;
   return rms_norm(h, final_norm_);
 }

@@ -18,6 +18,13 @@ struct KvCache {
   std::int64_t length = 0;
 };
 
+// Absolute positions of the tokens of one forward pass and their rotary tables, computed once per pass.
+struct Positions {
+  at::Tensor ids;                     // [T] int64
+  at::Tensor cos_global, sin_global;  // [T, head_dim] for full-attention layers
+  at::Tensor cos_local, sin_local;    // [T, head_dim] for sliding-window layers
+};
+
 struct Block {
   at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   at::Tensor q_norm, k_norm;  // Gemma-3
@@ -46,13 +53,15 @@ class Decoder {
   // All projections of all blocks, in order (q, k, v, o, gate, up, down per block).
   std::vector<Proj*> projections();
 
-  // One block's forward: h [B, T, hidden] at absolute `positions` [T]; appends to the cache when given.
-  at::Tensor block_forward(std::size_t layer, const at::Tensor& h, const at::Tensor& positions, KvCache* cache) const;
+  // Positions start..start+T-1 with their rotary tables in the compute dtype.
+  Positions positions(std::int64_t start, std::int64_t count) const;
+  // One block's forward: h [B, T, hidden] at `positions`; appends to the cache when given.
+  at::Tensor block_forward(std::size_t layer, const at::Tensor& h, const Positions& positions, KvCache* cache) const;
   at::Tensor embed(const at::Tensor& input_ids) const;
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
-  at::Tensor attention(std::size_t layer, const at::Tensor& x, const at::Tensor& positions, KvCache* cache) const;
+  at::Tensor attention(std::size_t layer, const at::Tensor& x, const Positions& positions, KvCache* cache) const;
   at::Tensor mlp(const Block& b, const at::Tensor& x) const;
 
   ModelConfig config_;
