@@ -1,6 +1,5 @@
 // `patchlm tokenize MODEL_OR_TOKENIZER --text ...`: ids and pieces of a text; `--jsonl FILE` encodes one
 // {"text": ...} per line and prints {"ids": [...], "decoded": ...} per line (for checking against a reference).
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 
@@ -26,21 +25,14 @@ std::string visible(const std::string& s) {
 }
 
 void run_jsonl(const Tokenizer& tok, const std::string& path, bool add_special, bool skip_special) {
-  std::ifstream in(path);
-  if (!in) throw Error(str_cat("cannot read ", in_quotes(path)));
-  std::string line;
-  std::size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.empty()) continue;
-    nlohmann::json j = parse_json_text(line, str_cat(path, " line ", number));
+  for_each_jsonl(path, [&](const nlohmann::json& j, const std::string& where) {
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
-      throw Error(str_cat(path, " line ", number, ": expected an object with a string field 'text'"));
+      throw Error(str_cat(where, ": expected an object with a string field 'text'"));
     }
     std::vector<std::int64_t> ids = tok.encode(j["text"].get<std::string>(), add_special);
     nlohmann::json out = {{"ids", ids}, {"decoded", tok.decode(ids, skip_special)}};
     std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  }
+  });
 }
 
 }  // namespace

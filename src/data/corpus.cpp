@@ -31,18 +31,12 @@ std::string read_all(const fs::path& p) {
 }
 
 void add_jsonl(const fs::path& file, const std::string& id_prefix, std::vector<Document>& out) {
-  std::ifstream in(file);
-  std::string line;
-  std::size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j = parse_json_text(line, str_cat(file.string(), " line ", number));
+  for_each_jsonl(file, [&](const nlohmann::json& j, const std::string& where) {
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
-      throw Error(str_cat(file.string(), " line ", number, ": expected an object with a string field 'text'"));
+      throw Error(str_cat(where, ": expected an object with a string field 'text'"));
     }
-    out.push_back({str_cat(id_prefix, ":", number), j["text"].get<std::string>()});
-  }
+    out.push_back({str_cat(id_prefix, ":", where.substr(where.rfind(' ') + 1)), j["text"].get<std::string>()});
+  });
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <utf8proc.h>
 
 #include <algorithm>
-#include <fstream>
 #include <regex>
 
 #include "eval/python_literal.h"
@@ -231,15 +230,9 @@ std::vector<TaskDoc> read_task(const std::string& name, const std::filesystem::p
   if (files.empty()) throw Error(str_cat("task ", in_quotes(name), ": no ", (dir / (name + ".jsonl")).string()));
   std::vector<TaskDoc> docs;
   for (const auto& f : files) {
-    std::ifstream in(f);
-    std::string line;
-    std::size_t number = 0;
-    while (std::getline(in, line)) {
-      ++number;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      const std::string where = str_cat(f.string(), " line ", number);
-      docs.push_back(make_task_doc(name, parse_json_text(line, where), where));
-    }
+    for_each_jsonl(f, [&](const json& record, const std::string& where) {
+      docs.push_back(make_task_doc(name, record, where));
+    });
   }
   if (docs.empty()) throw Error(str_cat("task ", in_quotes(name), ": no records in ", files.front().string()));
   return docs;

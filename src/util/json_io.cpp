@@ -49,6 +49,20 @@ nlohmann::json read_json_file(const fs::path& path) {
   return parse_json_text(ss.str(), path.string());
 }
 
+void for_each_jsonl(const fs::path& path,
+                    const std::function<void(const nlohmann::json& value, const std::string& where)>& record) {
+  std::ifstream in(path);
+  if (!in) throw Error(str_cat("cannot read ", in_quotes(path.string())));
+  std::string line;
+  std::size_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = str_cat(path.string(), " line ", number);
+    record(parse_json_text(line, where), where);
+  }
+}
+
 nlohmann::ordered_json run_metadata(int argc, const char* const* argv) {
   std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm tm{};

@@ -2,6 +2,7 @@
 // JSON files in and out: results, configs, run metadata. Writes are atomic; read errors name the file and the
 // line:column of the problem.
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,11 @@ void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_
 // Throws Error("<path>: line L, column C: <reason>") on malformed JSON, Error naming the path if unreadable.
 nlohmann::json read_json_file(const std::filesystem::path& path);
 nlohmann::json parse_json_text(const std::string& text, const std::string& source_name);
+
+// Calls `record(value, where)` for every non-blank line of a JSON Lines file; `where` is "<path> line <N>".
+// Throws Error naming the file (and the line) when it is unreadable or a line is not valid JSON.
+void for_each_jsonl(const std::filesystem::path& path,
+                    const std::function<void(const nlohmann::json& value, const std::string& where)>& record);
 
 // What every result file carries so a number can be traced back: tool, version, UTC time, command line.
 nlohmann::ordered_json run_metadata(int argc, const char* const* argv);
