@@ -137,3 +137,14 @@ def test_converted_config_loads_in_transformers(tmp_path, patchlm_bin):
         back = AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager").eval()
         err = (hf_logits(back, PROMPTS) - hf_logits(model, PROMPTS)).abs().max().item()
         assert err < 1e-5, f"{family}: {err}"
+
+
+def test_sampled_generation_is_seeded(tmp_path, patchlm_bin):
+    """Sampling (temperature, top-k, top-p) repeats exactly for a seed and stays inside the vocabulary."""
+    _, path = build("llama", tmp_path)
+    cmd = [patchlm_bin, "generate", path, "--ids", "5,17,42", "--max-new-tokens", "24", "--no-stop",
+           "--temperature", "1.5", "--top-k", "50", "--top-p", "0.95"]
+    runs = {seed: [run(cmd + ["--seed", str(seed)])[1] for _ in range(2)] for seed in (1, 2)}
+    assert runs[1][0] == runs[1][1] and runs[2][0] == runs[2][1]
+    assert runs[1][0] != runs[2][0]
+    assert all(0 <= int(t) < VOCAB for t in runs[1][0].strip().split(","))
