@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_forward_command(app, globals),
       patchlm::cli::add_tokenize_command(app, globals),
       patchlm::cli::add_eval_command(app, globals),
+      patchlm::cli::add_prune_command(app, globals),
   };
 
   try {
