@@ -72,7 +72,7 @@ nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const st
 
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   struct Options {
-    std::string model, corpus, split, dtype = "f32", out, tasks, task_dir;
+    std::string model, tokenizer, corpus, split, dtype = "f32", out, tasks, task_dir;
     std::int64_t limit = 0;
     bool ppl_too = false;
     PerplexityOptions ppl;
@@ -81,6 +81,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   o->ppl.seq_len = 0;
   auto* app = root.add_subcommand("eval", "Perplexity (SparseGPT/Wanda/PATCH protocol) or zero-shot tasks (lm-eval style)");
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
+  app->add_option("--tokenizer", o->tokenizer, "Tokenizer source when MODEL has none (e.g. the GGUF a pruned checkpoint came from)");
   app->add_option("--corpus", o->corpus, "Text file or folder (txt, md, rst, jsonl; wiki.test.raw); default: python-docs");
   app->add_option("--split", o->split,
                   "train, validation, test or all (deterministic split by document; default: test for folders and "
@@ -114,7 +115,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
               }
             }
             auto t0 = std::chrono::steady_clock::now();
-            Tokenizer tok = Tokenizer::from_model(o->model);
+            Tokenizer tok = Tokenizer::from_model(o->tokenizer.empty() ? o->model : o->tokenizer);
             Checkpoint ckpt = load_checkpoint(o->model);
             const std::int64_t context = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
             if (o->ppl.seq_len == 0) o->ppl.seq_len = context;

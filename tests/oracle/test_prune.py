@@ -44,6 +44,10 @@ def test_pruned_checkpoint_loads_in_transformers(tiny_llama, tmp_path, patchlm_b
     model = AutoModelForCausalLM.from_pretrained(str(out)).eval()
     w = model.model.layers[0].mlp.up_proj.weight
     assert ((w != 0).reshape(w.shape[0], -1, 4).sum(2) == 2).all()
+    # The pruned directory has no tokenizer of its own: eval borrows the source's.
+    code, table, err = run([patchlm_bin, "eval", out, "--tokenizer", path, "--seq-len", "64", "--max-windows", "2"],
+                           expect_ok=False)
+    assert code == 0 and "| test | 64 | 2 |" in table, err
 
 
 def test_bad_prune_options(tiny_llama, tmp_path, patchlm_bin):
