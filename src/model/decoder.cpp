@@ -1,5 +1,6 @@
 #include "model/decoder.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -110,7 +111,10 @@ Positions Decoder::positions(std::int64_t start, std::int64_t count) const {
   Positions p;
   p.ids = at::arange(start, start + count, at::TensorOptions().dtype(at::kLong).device(device_));
   std::tie(p.cos_global, p.sin_global) = rope_cos_sin(inv_freq_global_, p.ids, dtype_);
-  std::tie(p.cos_local, p.sin_local) = rope_cos_sin(inv_freq_local_, p.ids, dtype_);
+  // Only sliding-window layers read the local tables: skip them for models without such layers.
+  if (std::find(config_.sliding_layers.begin(), config_.sliding_layers.end(), true) != config_.sliding_layers.end()) {
+    std::tie(p.cos_local, p.sin_local) = rope_cos_sin(inv_freq_local_, p.ids, dtype_);
+  }
   return p;
 }
 

@@ -22,7 +22,7 @@ struct KvCache {
 struct Positions {
   at::Tensor ids;                     // [T] int64
   at::Tensor cos_global, sin_global;  // [T, head_dim] for full-attention layers
-  at::Tensor cos_local, sin_local;    // [T, head_dim] for sliding-window layers
+  at::Tensor cos_local, sin_local;    // [T, head_dim] for sliding-window layers (undefined without any)
 };
 
 struct Block {
