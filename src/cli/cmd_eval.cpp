@@ -72,7 +72,7 @@ nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const st
 
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   struct Options {
-    std::string model, tokenizer, corpus, split, dtype = "f32", out, tasks, task_dir;
+    std::string model, tokenizer, corpus, split, dtype = "f32", device = "cpu", out, tasks, task_dir;
     std::int64_t limit = 0;
     bool ppl_too = false;
     PerplexityOptions ppl;
@@ -91,6 +91,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_option("--batch", o->ppl.batch, "Windows per forward pass")->capture_default_str();
   app->add_option("--max-windows", o->ppl.max_windows, "Evaluate at most this many windows (0 = all)")->capture_default_str();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
+  app->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   app->add_option("--out", o->out, "Write the results as JSON here");
   app->add_option("--tasks", o->tasks, "Zero-shot tasks instead of perplexity: comma list or 'all' (piqa, arc_easy, "
                                        "arc_challenge, winogrande, openbookqa, race, hellaswag, mmlu)");
@@ -99,6 +100,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_flag("--ppl", o->ppl_too, "With --tasks: also compute perplexity");
   return {app, [o, &globals] {
             const auto dtype = parse_compute_dtype("--dtype", o->dtype);
+            const c10::Device device = parse_device("--device", o->device);
             std::vector<std::string> task_names;
             if (!o->tasks.empty()) {
               if (o->task_dir.empty()) throw UsageError("--tasks needs --task-dir (no data set is downloaded)");
@@ -119,7 +121,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
             Checkpoint ckpt = load_checkpoint(o->model);
             const std::int64_t context = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
             if (o->ppl.seq_len == 0) o->ppl.seq_len = context;
-            Decoder model(ckpt, dtype);
+            Decoder model(ckpt, dtype, device);
             nlohmann::ordered_json j;
             j["meta"] = run_metadata(globals.argc, globals.argv);
             j["model"] = o->model;

@@ -1,66 +1,169 @@
-// `patchlm prune MODEL --method magnitude --pattern 2:4 --out masks.safetensors [--save-pruned DIR]`:
-// one-shot masks for every q/k/v/o/gate/up/down projection, a per-layer sparsity table, the mask file, and
-// optionally a normal HF checkpoint with the pruned weights set to zero.
+// `patchlm prune MODEL --method sparsegpt --pattern 2:4 --calib CORPUS --out masks.safetensors [--save-pruned DIR]`:
+// one-shot masks for every q/k/v/o/gate/up/down projection (magnitude; Wanda and SparseGPT with sequential
+// calibration), a per-layer sparsity table, the mask file, and optionally a normal HF checkpoint with the pruned
+// (for SparseGPT: reconstructed) weights.
+#include <chrono>
 #include <cstdio>
 
 #include "cli/command.h"
 #include "cli/options.h"
+#include "data/sampling.h"
 #include "io/mask_file.h"
-#include "model/decoder.h"
-#include "prune/select.h"
+#include "io/safetensors.h"
+#include "model/fingerprint.h"
+#include "prune/one_shot.h"
+#include "prune/tile_map.h"
 #include "util/error.h"
+#include "util/log.h"
 
 namespace patchlm::cli {
+namespace {
+
+struct PruneOptions {
+  std::string model, tokenizer, method = "magnitude", pattern = "2:4", out, save_pruned, save_dtype = "f32";
+  std::string dtype = "f32", device = "cpu", calib, calib_ids, calib_split = "train", tile_map, tile_size = "128x128";
+  double sparsity = 0.5;
+  std::int64_t calib_samples = 128, calib_seq_len = 2048;
+  std::uint64_t seed = 0;
+  OneShotOptions one_shot;
+};
+
+// The dense tiles of every layer of a mask file (e.g. a PATCH result), as element-level always-keep masks.
+std::map<std::string, at::Tensor> dense_layout(const std::string& file, const TileShape& tile, Decoder& model) {
+  MaskSet layout = read_mask_file(file);
+  std::map<std::string, at::Tensor> keep;
+  for (Proj* p : model.projections()) {
+    const std::string name = p->name() + ".weight";
+    auto it = layout.layers.find(name);
+    if (it == layout.layers.end()) throw Error(str_cat(file, ": no mask for ", name));
+    if (it->second.rows != p->out_features() || it->second.cols != p->in_features()) {
+      throw Error(str_cat(file, ": ", name, " is ", it->second.rows, "x", it->second.cols, ", the model's is ",
+                          p->out_features(), "x", p->in_features(), " (a mask of another model?)"));
+    }
+    check_tiles_divide(name, p->out_features(), p->in_features(), tile);
+    keep[name] = expand_tiles(dense_tiles(keep_tensor(it->second), tile), tile);
+  }
+  return keep;
+}
+
+// Pre-tokenized calibration data: a safetensors file with "input_ids" I64 [N, T].
+at::Tensor read_calibration_ids(const std::string& file) {
+  const SafetensorsFile f = SafetensorsFile::open(file);
+  const TensorEntry* e = f.find("input_ids");
+  if (!e) throw Error(str_cat(file, ": no tensor 'input_ids'"));
+  if (e->dtype != DType::I64 || e->shape.size() != 2 || e->shape[0] < 1 || e->shape[1] < 1) {
+    throw Error(str_cat(file, ": 'input_ids' must be a non-empty I64 tensor [sequences, tokens]"));
+  }
+  auto bytes = f.data(*e);
+  return at::from_blob(const_cast<std::byte*>(bytes.data()), e->shape, at::kLong).clone();
+}
+
+at::Tensor calibration_ids(const PruneOptions& o) {
+  if (!o.calib_ids.empty()) return read_calibration_ids(o.calib_ids);
+  Tokenizer tok = Tokenizer::from_model(o.tokenizer.empty() ? o.model : o.tokenizer);
+  SampleOptions s;
+  s.corpus = o.calib.empty() ? default_corpus_path() : std::filesystem::path(o.calib);
+  s.split = parse_split(o.calib_split);
+  s.count = o.calib_samples;
+  s.seq_len = o.calib_seq_len;
+  s.seed = o.seed;
+  std::vector<std::vector<std::int64_t>> seqs = sample_sequences(tok, s);
+  at::Tensor ids = at::empty({s.count, s.seq_len}, at::kLong);
+  for (std::int64_t i = 0; i < s.count; ++i) {
+    std::copy(seqs[i].begin(), seqs[i].end(), ids[i].data_ptr<std::int64_t>());
+  }
+  log_info("calibration", {{"corpus", s.corpus.string()}, {"sequences", s.count}, {"seq_len", s.seq_len}});
+  return ids;
+}
+
+void print_table(const MaskSet& masks) {
+  std::int64_t kept = 0, total = 0;
+  std::printf("| layer | shape | sparsity |\n|---|---|---|\n");
+  for (const auto& [name, m] : masks.layers) {
+    std::printf("| %s | %lldx%lld | %.4f |\n", name.c_str(), static_cast<long long>(m.rows),
+                static_cast<long long>(m.cols), m.sparsity());
+    total += m.rows * m.cols;
+    kept += static_cast<std::int64_t>((1.0 - m.sparsity()) * static_cast<double>(m.rows * m.cols) + 0.5);
+  }
+  std::printf("| **all %zu projections** | | %.4f |\n", masks.layers.size(),
+              1.0 - static_cast<double>(kept) / static_cast<double>(total));
+}
+
+int run_prune(PruneOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  o.one_shot.method = parse_prune_method(o.method);
+  o.one_shot.pattern = parse_pattern(o.pattern, o.sparsity);
+  const auto dtype = parse_compute_dtype("--dtype", o.dtype);
+  const auto save_dtype = parse_compute_dtype("--save-dtype", o.save_dtype);
+  const c10::Device device = parse_device("--device", o.device);
+  const TileShape tile = parse_tile_shape("--tile-size", o.tile_size);
+  if (!o.tile_map.empty() && !o.one_shot.pattern.nm) throw UsageError("--tile-map combines only with an N:M --pattern");
+  parse_split(o.calib_split);
+
+  at::Tensor calib = needs_calibration(o.one_shot.method) ? calibration_ids(o) : at::Tensor();
+  Checkpoint ckpt = load_checkpoint(o.model);
+  const std::string fingerprint = checkpoint_fingerprint(ckpt);
+  Decoder model(ckpt, dtype, device);  // validates names and shapes against the config
+  if (calib.defined() && (calib.min().item<std::int64_t>() < 0 || calib.max().item<std::int64_t>() >= ckpt.config.vocab_size)) {
+    throw Error(str_cat("calibration ids must lie in [0, ", ckpt.config.vocab_size, ") for ", o.model));
+  }
+  if (!o.tile_map.empty()) o.one_shot.always_keep = dense_layout(o.tile_map, tile, model);
+
+  MaskSet masks = prune_one_shot(model, calib, o.one_shot);
+  print_table(masks);
+  double kept = 0, total = 0;
+  for (const auto& [name, m] : masks.layers) {
+    kept += (1.0 - m.sparsity()) * static_cast<double>(m.rows * m.cols);
+    total += static_cast<double>(m.rows * m.cols);
+  }
+  masks.metadata = {{"method", o.method}, {"pattern", o.one_shot.pattern.name()}, {"sparsity", str_cat(1.0 - kept / total)},
+                    {"source_model", o.model}, {"source_model_hash", fingerprint},
+                    {"weights_reconstructed", o.one_shot.method == PruneMethod::sparsegpt ? "true" : "false"}};
+  if (needs_calibration(o.one_shot.method)) {
+    masks.metadata["calibration"] =
+        !o.calib_ids.empty() ? str_cat(calib.size(0), "x", calib.size(1), " tokens from ", o.calib_ids)
+                             : str_cat(calib.size(0), "x", calib.size(1), " tokens from ",
+                                       o.calib.empty() ? default_corpus_path().string() : o.calib, " (",
+                                       o.calib_split, " split, seed ", o.seed, ")");
+  }
+  if (!o.tile_map.empty()) masks.metadata["tile_map"] = str_cat(o.tile_map, " (tile ", tile.name(), ")");
+  write_mask_file(o.out, masks);
+  if (!o.save_pruned.empty()) {
+    for (Proj* p : model.projections()) ckpt.tensors[p->name() + ".weight"] = p->weight().to(at::kCPU);
+    save_hf_checkpoint(ckpt, o.save_pruned, save_dtype, 5'000'000'000ull);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  log_info("pruned", {{"method", o.method}, {"seconds", seconds}, {"out", o.out}});
+  return 0;
+}
+
+}  // namespace
 
 Command add_prune_command(CLI::App& root, const GlobalOptions&) {
-  struct Options {
-    std::string model, method = "magnitude", pattern = "2:4", out, save_pruned, dtype = "f32";
-    double sparsity = 0.5;
-  };
-  auto o = std::make_shared<Options>();
-  auto* app = root.add_subcommand("prune", "One-shot pruning masks (magnitude) for every linear projection");
+  auto o = std::make_shared<PruneOptions>();
+  auto* app = root.add_subcommand("prune", "One-shot pruning masks (magnitude, Wanda, SparseGPT) for every linear projection");
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
-  app->add_option("--method", o->method, "magnitude (Wanda and SparseGPT need calibration: not implemented yet)")
-      ->capture_default_str();
+  app->add_option("--method", o->method, "magnitude, wanda or sparsegpt")->capture_default_str();
   app->add_option("--pattern", o->pattern, "2:4, any N:M, or unstructured")->capture_default_str();
   app->add_option("--sparsity", o->sparsity, "Fraction pruned per row for unstructured")->capture_default_str();
   app->add_option("--out", o->out, "Mask file to write (docs/masks.md)")->required();
-  app->add_option("--save-pruned", o->save_pruned, "Also write a HF checkpoint with the pruned weights zeroed");
-  app->add_option("--dtype", o->dtype, "dtype of --save-pruned: f32, bf16, f16")->capture_default_str();
-  return {app, [o] {
-            if (o->method != "magnitude") {
-              throw UsageError(str_cat("--method: ", in_quotes(o->method),
-                                       " is not implemented yet (available: magnitude)"));
-            }
-            const SparsityPattern pattern = parse_pattern(o->pattern, o->sparsity);
-            const auto save_dtype = parse_compute_dtype("--dtype", o->dtype);
-            Checkpoint ckpt = load_checkpoint(o->model);
-            Decoder model(ckpt);  // validates names and shapes against the config
-            MaskSet masks;
-            masks.metadata = {{"method", o->method}, {"pattern", pattern.name()}, {"source_model", o->model}};
-            std::int64_t kept_total = 0, total = 0;
-            std::printf("| layer | shape | sparsity |\n|---|---|---|\n");
-            for (Proj* p : model.projections()) {
-              at::Tensor keep = keep_mask(p->weight().abs(), pattern).contiguous();
-              const std::string name = p->name() + ".weight";
-              at::Tensor keep_u8 = keep.to(at::kByte);
-              LayerMask m{keep.size(0), keep.size(1),
-                          std::vector<std::uint8_t>(keep_u8.data_ptr<std::uint8_t>(),
-                                                    keep_u8.data_ptr<std::uint8_t>() + keep_u8.numel())};
-              std::printf("| %s | %lldx%lld | %.4f |\n", name.c_str(), static_cast<long long>(m.rows),
-                          static_cast<long long>(m.cols), m.sparsity());
-              kept_total += keep.sum().item<std::int64_t>();
-              total += keep.numel();
-              if (!o->save_pruned.empty()) ckpt.tensors[name] = ckpt.tensors[name].to(at::kFloat) * keep;
-              masks.layers[name] = std::move(m);
-            }
-            const double global = 1.0 - static_cast<double>(kept_total) / static_cast<double>(total);
-            std::printf("| **all %zu projections** | | %.4f |\n", masks.layers.size(), global);
-            masks.metadata["sparsity"] = str_cat(global);
-            write_mask_file(o->out, masks);
-            if (!o->save_pruned.empty()) save_hf_checkpoint(ckpt, o->save_pruned, save_dtype, 5'000'000'000ull);
-            return 0;
-          }};
+  app->add_option("--save-pruned", o->save_pruned, "Also write a HF checkpoint with the pruned weights (zeros; SparseGPT's reconstructed values)");
+  app->add_option("--save-dtype", o->save_dtype, "dtype of --save-pruned: f32, bf16, f16")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "Compute dtype of the calibration forward: f32, bf16")->capture_default_str();
+  app->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  app->add_option("--tokenizer", o->tokenizer, "Tokenizer source when MODEL has none");
+  app->add_option("--calib", o->calib, "Calibration corpus: text file or folder (default: python-docs)");
+  app->add_option("--calib-ids", o->calib_ids, "Pre-tokenized calibration sequences instead: safetensors with input_ids I64 [N, T]");
+  app->add_option("--calib-split", o->calib_split, "Corpus split for calibration")->capture_default_str();
+  app->add_option("--calib-samples", o->calib_samples, "Calibration sequences")->capture_default_str();
+  app->add_option("--calib-seq-len", o->calib_seq_len, "Tokens per calibration sequence")->capture_default_str();
+  app->add_option("--calib-batch", o->one_shot.calibration.batch, "Sequences per forward pass")->capture_default_str();
+  app->add_option("--seed", o->seed, "Seed of the calibration sampler")->capture_default_str();
+  app->add_option("--dampening", o->one_shot.sparsegpt.dampening, "SparseGPT: fraction of mean(diag H) added to H")->capture_default_str();
+  app->add_option("--block-size", o->one_shot.sparsegpt.block_size, "SparseGPT: columns per lazy-update block")->capture_default_str();
+  app->add_option("--tile-map", o->tile_map, "Mask file whose fully kept tiles stay dense (N:M applied in the others)");
+  app->add_option("--tile-size", o->tile_size, "Tile shape for --tile-map")->capture_default_str();
+  return {app, [o] { return run_prune(*o); }};
 }
 
 }  // namespace patchlm::cli

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <sstream>
 
+#include <ATen/Context.h>
+
 #include "util/error.h"
 
 namespace patchlm::cli {
@@ -12,6 +14,23 @@ c10::ScalarType parse_compute_dtype(const std::string& option, const std::string
   if (value == "bf16" || value == "bfloat16") return c10::kBFloat16;
   if (value == "f16" || value == "float16") return c10::kHalf;
   throw UsageError(str_cat(option, ": unknown dtype ", in_quotes(value), " (f32, bf16 or f16)"));
+}
+
+c10::Device parse_device(const std::string& option, const std::string& value) {
+  if (value == "cpu") return c10::Device(c10::kCPU);
+  if (value.rfind("cuda", 0) != 0) throw UsageError(str_cat(option, ": ", in_quotes(value), " is not cpu, cuda or cuda:N"));
+  c10::Device device(c10::kCUDA);
+  try {
+    device = c10::Device(value);
+  } catch (const std::exception&) {
+    throw UsageError(str_cat(option, ": ", in_quotes(value), " is not cpu, cuda or cuda:N"));
+  }
+  const int available = at::hasCUDA() ? static_cast<int>(at::getNumGPUs()) : 0;
+  if (available == 0) throw UsageError(str_cat(option, ": ", in_quotes(value), " asked for, but no CUDA device is available"));
+  if (device.has_index() && device.index() >= available) {
+    throw UsageError(str_cat(option, ": ", in_quotes(value), " asked for, but only ", available, " CUDA device(s) exist"));
+  }
+  return device;
 }
 
 std::vector<std::vector<std::int64_t>> parse_id_batch(const std::string& option, const std::string& value) {

@@ -31,6 +31,8 @@ class Proj {
 
   const std::string& name() const { return name_; }
   const at::Tensor& weight() const { return weight_; }
+  // Replaces the weight (same shape, dtype and device): one-shot pruners that reconstruct weights (SparseGPT).
+  void set_weight(at::Tensor weight);
   const at::Tensor& bias() const { return bias_; }  // undefined when absent
   std::int64_t in_features() const { return weight_.size(1); }
   std::int64_t out_features() const { return weight_.size(0); }

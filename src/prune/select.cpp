@@ -29,14 +29,16 @@ SparsityPattern parse_pattern(const std::string& pattern, double sparsity) {
   return p;
 }
 
-at::Tensor keep_mask(const at::Tensor& score, const SparsityPattern& p) {
+at::Tensor keep_mask(const at::Tensor& score, const SparsityPattern& p, const at::Tensor& always_keep) {
   const std::int64_t rows = score.size(0), cols = score.size(1);
+  if (always_keep.defined() && !p.nm) throw Error("a dense-tile layout combines only with an N:M pattern");
   if (p.nm) {
     if (cols % p.m != 0) throw Error(str_cat("pattern ", p.name(), ": ", cols, " input columns are not a multiple of ", p.m));
     at::Tensor groups = score.reshape({rows, cols / p.m, p.m});
     at::Tensor keep = at::zeros_like(groups, at::kBool);
     keep.scatter_(2, std::get<1>(groups.topk(p.n, 2, /*largest=*/true)), true);
-    return keep.reshape({rows, cols});
+    keep = keep.reshape({rows, cols});
+    return always_keep.defined() ? keep.logical_or_(always_keep.to(keep.device())) : keep;
   }
   const auto prune = static_cast<std::int64_t>(std::llround(static_cast<double>(cols) * p.sparsity));
   at::Tensor keep = at::ones({rows, cols}, score.options().dtype(at::kBool));

@@ -19,6 +19,8 @@ struct SparsityPattern {
 SparsityPattern parse_pattern(const std::string& pattern, double sparsity);
 
 // score [rows, cols] (higher = more important) → bool keep-mask [rows, cols]. Error when cols % m != 0.
-at::Tensor keep_mask(const at::Tensor& score, const SparsityPattern& pattern);
+// `always_keep` (bool [rows, cols], optional) marks weights that stay whatever their score: the dense tiles of a
+// PATCH hybrid layout, with N:M applied in the others. Only N:M patterns take it (Error otherwise).
+at::Tensor keep_mask(const at::Tensor& score, const SparsityPattern& pattern, const at::Tensor& always_keep = {});
 
 }  // namespace patchlm
