@@ -30,5 +30,6 @@ Command add_forward_command(CLI::App& root, const GlobalOptions& globals);
 Command add_tokenize_command(CLI::App& root, const GlobalOptions& globals);
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals);
 Command add_prune_command(CLI::App& root, const GlobalOptions& globals);
+Command add_learn_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_tokenize_command(app, globals),
       patchlm::cli::add_eval_command(app, globals),
       patchlm::cli::add_prune_command(app, globals),
+      patchlm::cli::add_learn_command(app, globals),
   };
 
   try {

@@ -10,14 +10,16 @@
 namespace patchlm {
 
 std::vector<std::vector<std::int64_t>> sample_sequences(const Tokenizer& tokenizer, const SampleOptions& o) {
-  if (o.count < 1) throw UsageError(str_cat("sample count must be positive, got ", o.count));
+  if (o.count < 0 || (o.count == 0 && o.random_offsets)) {
+    throw UsageError(str_cat("sample count must be positive, got ", o.count));
+  }
   if (o.seq_len < 2) throw UsageError(str_cat("sequence length must be at least 2, got ", o.seq_len));
   const std::vector<Document> docs = read_corpus(o.corpus, o.split);
   // A seeded document order, so that stopping early does not always favour the alphabetically first files.
   std::vector<std::size_t> order(docs.size());
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::shuffle(order.begin(), order.end(), std::mt19937_64(o.seed ^ 0x9e3779b97f4a7c15ull));
-  const std::int64_t wanted = o.oversample > 0 ? o.oversample * o.count * o.seq_len : 0;
+  const std::int64_t wanted = o.oversample > 0 && o.count > 0 ? o.oversample * o.count * o.seq_len : 0;
   std::vector<std::vector<std::int64_t>> tokens;
   std::int64_t total = 0;
   for (std::size_t i : order) {

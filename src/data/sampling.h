@@ -15,7 +15,7 @@ namespace patchlm {
 struct SampleOptions {
   std::filesystem::path corpus;  // file or folder (read_corpus)
   Split split = Split::train;
-  std::int64_t count = 128;
+  std::int64_t count = 128;  // 0: every consecutive chunk of the (whole) split
   std::int64_t seq_len = 2048;
   std::uint64_t seed = 0;
   bool random_offsets = true;

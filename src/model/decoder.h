@@ -58,6 +58,8 @@ class Decoder {
   // One block's forward: h [B, T, hidden] at `positions`; appends to the cache when given.
   at::Tensor block_forward(std::size_t layer, const at::Tensor& h, const Positions& positions, KvCache* cache) const;
   at::Tensor embed(const at::Tensor& input_ids) const;
+  // The final norm after the last block (hidden_states = final_norm(blocks(embed(ids)))).
+  at::Tensor final_norm(const at::Tensor& h) const { return rms_norm(h, final_norm_); }
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;

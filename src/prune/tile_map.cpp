@@ -24,7 +24,7 @@ TileShape parse_tile_shape(const std::string& option, const std::string& value) 
 void check_tiles_divide(const std::string& layer, std::int64_t rows, std::int64_t cols, const TileShape& tile) {
   if (rows % tile.rows != 0 || cols % tile.cols != 0) {
     throw Error(str_cat(layer, ": tile ", tile.name(), " does not divide the weight shape ", rows, "x", cols,
-                        " (choose a tile size that divides every masked layer, e.g. --tile-size 64x64)"));
+                        " (choose a --tile-size that divides every masked layer)"));
   }
 }
 

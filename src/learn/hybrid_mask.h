@@ -1,0 +1,47 @@
+#pragma once
+// PATCH's hybrid mask of one layer, M = T + (1 − T) ⊙ M24 (T: tile choice repeated to tile size, M24: 2:4 mask),
+// in the three modes:
+//   maskllm  M = M24, learned (no tiles)
+//   tile     PATCH^Tile: M24 is the fixed 0/1 prior mask, only the tile logits learn
+//   joint    PATCH^Joint: tile and 2:4 logits learn together
+// and the Linear-seam strategy that applies it: y = x (W ⊙ M)ᵀ + b, W frozen.
+#include <string>
+
+#include <ATen/ATen.h>
+
+#include "learn/options.h"
+#include "model/proj.h"
+
+namespace patchlm {
+
+struct LayerLogits {
+  std::string name;  // weight name
+  std::int64_t rows = 0, cols = 0;
+  at::Tensor logits_2to4;  // [rows·cols/4, 6], leaf (maskllm, joint)
+  at::Tensor tile_logits;  // [rows/tr, cols/tc], leaf (tile, joint)
+  at::Tensor fixed_2to4;   // [rows, cols] float 0/1 (tile)
+};
+
+struct SampleParams {
+  double tau = 4.0, kappa24 = 100, kappat = 25;
+};
+
+// The soft mask from explicit noises (noise_2to4 like logits_2to4, noise_tiles [R, C, 2]); differentiable.
+at::Tensor soft_hybrid_mask(const LayerLogits& layer, MaskMode mode, const SampleParams& params,
+                            const TileShape& tile, const at::Tensor& noise_2to4, const at::Tensor& noise_tiles);
+// Draws the noises from `generator`, then soft_hybrid_mask.
+at::Tensor sample_hybrid_mask(const LayerLogits& layer, MaskMode mode, const SampleParams& params,
+                              const TileShape& tile, at::Generator generator);
+// The final 0/1 mask (float): tiles with Lt > 0 dense, elsewhere the argmax (or fixed) 2:4 pattern.
+at::Tensor hard_hybrid_mask(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
+// The final tile choice [R, C] (float 0/1); undefined in maskllm mode (no tiles).
+at::Tensor hard_tile_choice(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
+
+// The learning strategy of the Linear seam: multiplies the frozen weight by the mask set for this pass.
+class MaskedLinear : public ProjStrategy {
+ public:
+  at::Tensor mask;  // [out, in], float (cast to the weight dtype at use)
+  at::Tensor forward(const Proj& proj, const at::Tensor& x) override;
+};
+
+}  // namespace patchlm

@@ -1,0 +1,209 @@
+#include "learn/trainer.h"
+
+#include <chrono>
+#include <fstream>
+
+#include "learn/activation_checkpoint.h"
+#include "learn/mask_2to4.h"
+#include "learn/regularizers.h"
+#include "learn/schedule.h"
+#include "learn/tile_mask.h"
+#include "util/error.h"
+#include "util/json_io.h"
+#include "util/progress.h"
+
+namespace patchlm {
+namespace {
+
+constexpr std::size_t kProjsPerBlock = 7;  // q, k, v, o, gate, up, down
+
+// The noise of micro-batch `micro` of step `step` comes from its own seed, so it does not depend on how the
+// micro-batches are spread over ranks or on where a run was resumed.
+std::uint64_t micro_seed(std::uint64_t seed, std::int64_t step, std::int64_t micro) {
+  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(step) * 0xbf58476d1ce4e5b9ull +
+                    static_cast<std::uint64_t>(micro) * 0x94d049bb133111ebull;
+  x ^= x >> 31;
+  return x * 0xd6e8feb86659fd39ull;
+}
+
+}  // namespace
+
+void validate(const TrainerOptions& o) {
+  if (o.steps < 1) throw UsageError(str_cat("--steps: must be positive, got ", o.steps));
+  if (o.micro_batch < 1 || o.batch < 1 || o.batch % (o.micro_batch * o.world_size) != 0) {
+    throw UsageError(str_cat("--batch (", o.batch, ") must be a positive multiple of --micro-batch (", o.micro_batch,
+                             ") times the number of processes (", o.world_size, ")"));
+  }
+  if (!(o.loss.target_sparsity >= 0 && o.loss.target_sparsity <= 0.5)) {
+    throw UsageError(str_cat("--target-sparsity: must be in [0, 0.5], got ", o.loss.target_sparsity));
+  }
+}
+
+Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& priors)
+    : model_(model), options_(std::move(options)), projs_(model.projections()) {
+  const TrainerOptions& o = options_;
+  validate(o);
+  generator_ = at::globalContext().defaultGenerator(model.device()).clone();
+  generator_.set_current_seed(o.seed);
+  init_layers(priors);
+  torch::optim::AdamWOptions adam(o.schedule.lr);
+  adam.betas({o.optimizer.beta1, o.optimizer.beta2}).eps(o.optimizer.eps).weight_decay(o.optimizer.effective_weight_decay(o.mode));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(parameters(), adam);
+  for (Proj* p : projs_) {
+    strategies_.push_back(std::make_shared<MaskedLinear>());
+    p->set_strategy(strategies_.back());
+    weights_.push_back(p->weight());
+    weight_norm_total_ += p->weight().to(at::kFloat).norm().item<double>();
+  }
+}
+
+Trainer::~Trainer() {
+  for (Proj* p : projs_) p->set_strategy(nullptr);
+}
+
+void Trainer::init_layers(const MaskPriors& priors) {
+  const TrainerOptions& o = options_;
+  const double target_density = 1.0 - o.loss.target_sparsity;
+  const auto opts = at::TensorOptions().dtype(at::kFloat).device(model_.device());
+  for (Proj* p : projs_) {
+    LayerLogits l;
+    l.name = p->name() + ".weight";
+    l.rows = p->out_features();
+    l.cols = p->in_features();
+    auto prior24 = priors.keep_2to4.find(l.name);
+    if (o.mode != MaskMode::tile) {
+      l.logits_2to4 = init_logits_2to4(l.rows, l.cols, o.init.init_std, generator_, opts);
+      if (prior24 != priors.keep_2to4.end()) {
+        l.logits_2to4 = apply_prior_2to4(l.logits_2to4, prior_2to4(prior24->second, l.name), o.init.prior_strength_24);
+      }
+      l.logits_2to4.requires_grad_(true);
+    } else {
+      if (prior24 == priors.keep_2to4.end()) throw Error(str_cat("tile mode needs a 2:4 prior mask for ", l.name));
+      prior_2to4(prior24->second, l.name);  // validates the pattern
+      l.fixed_2to4 = prior24->second.to(opts.dtype(at::kFloat).device(model_.device()));
+    }
+    if (o.mode != MaskMode::maskllm) {
+      l.tile_logits = init_tile_logits(l.name, l.rows, l.cols, o.init.tile, o.init.init_std, generator_, opts);
+      auto tile_prior_mask = priors.keep_unstructured.find(l.name);
+      if (tile_prior_mask != priors.keep_unstructured.end()) {
+        l.tile_logits = apply_tile_prior(l.tile_logits, tile_prior(tile_prior_mask->second, o.init.tile, target_density),
+                                         o.init.prior_strength_tile, o.init.init_std);
+      }
+      l.tile_logits.requires_grad_(true);
+    }
+    layers_.push_back(std::move(l));
+  }
+}
+
+std::vector<at::Tensor> Trainer::parameters() const {
+  std::vector<at::Tensor> params;
+  for (const LayerLogits& l : layers_) {
+    if (l.logits_2to4.defined()) params.push_back(l.logits_2to4);
+    if (l.tile_logits.defined()) params.push_back(l.tile_logits);
+  }
+  return params;
+}
+
+std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation) {
+  const TrainerOptions& o = options_;
+  const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
+  std::vector<at::Tensor> masks;
+  for (const LayerLogits& l : layers_) masks.push_back(sample_hybrid_mask(l, o.mode, params, o.init.tile, generator_));
+
+  const std::int64_t T = ids.size(1);
+  const Positions pos = model_.positions(0, T);
+  const std::size_t blocks = model_.blocks().size();
+  std::vector<CheckpointedFn> fns;  // must outlive backward()
+  fns.reserve(blocks);
+  at::Tensor h = model_.embed(ids);
+  for (std::size_t b = 0; b < blocks; ++b) {
+    fns.emplace_back([this, b, &pos](const at::Tensor& x, const std::vector<at::Tensor>& block_masks) {
+      for (std::size_t i = 0; i < kProjsPerBlock; ++i) strategies_[b * kProjsPerBlock + i]->mask = block_masks[i];
+      return model_.block_forward(b, x, pos, nullptr);
+    });
+    std::vector<at::Tensor> block_masks(masks.begin() + static_cast<std::ptrdiff_t>(b * kProjsPerBlock),
+                                        masks.begin() + static_cast<std::ptrdiff_t>((b + 1) * kProjsPerBlock));
+    h = o.activation_checkpointing ? checkpointed(fns.back(), h, block_masks) : fns.back()(h, block_masks);
+  }
+  const at::Tensor logits = model_.logits_from_hidden(model_.final_norm(h));
+  const std::int64_t V = logits.size(-1);
+  const at::Tensor ce = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, V}),
+                                               ids.narrow(1, 1, T - 1).reshape({-1}).to(logits.device()));
+  const double target_density = 1.0 - o.loss.target_sparsity;
+  at::Tensor reg_s;
+  if (o.loss.per_block_density) {
+    std::vector<std::int64_t> block_of;
+    for (std::size_t i = 0; i < masks.size(); ++i) block_of.push_back(static_cast<std::int64_t>(i / kProjsPerBlock));
+    reg_s = per_block_sparsity_regularizer(masks, block_of, target_density);
+  } else {
+    reg_s = sparsity_regularizer(masks, target_density);
+  }
+  const at::Tensor reg_w = weight_regularizer(masks, weights_, weight_norm_total_);
+  const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
+                           o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
+                          static_cast<double>(accumulation);
+  loss.backward();
+  for (auto& s : strategies_) s->mask = at::Tensor();
+  return {loss.item<double>() * static_cast<double>(accumulation), ce.item<double>(),
+          density(masks).item<double>(), reg_w.item<double>()};
+}
+
+void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
+  const TrainerOptions& o = options_;
+  SequenceOrder order(static_cast<std::int64_t>(sequences.size()), o.seed);
+  const std::int64_t T = static_cast<std::int64_t>(sequences.front().size());
+  const std::int64_t micro_per_step = o.batch / o.micro_batch;  // over all ranks
+  const std::int64_t accumulation = micro_per_step / o.world_size;
+  Progress bar("learn", o.steps, {"step"});
+  bar.set(step_);
+  while (step_ < o.steps) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const double lr = cosine_lr(o.schedule.lr, step_, o.steps, o.schedule.warmup_steps);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer_->zero_grad();
+    at::Tensor sums = at::zeros({4}, at::kDouble);
+    for (std::int64_t g = o.rank; g < micro_per_step; g += o.world_size) {
+      at::Tensor ids = at::empty({o.micro_batch, T}, at::kLong);
+      for (std::int64_t i = 0; i < o.micro_batch; ++i) {
+        const auto& seq = sequences[static_cast<std::size_t>(order.at(step_ * o.batch + g * o.micro_batch + i))];
+        std::copy(seq.begin(), seq.end(), ids[i].data_ptr<std::int64_t>());
+      }
+      generator_.set_current_seed(micro_seed(o.seed, step_, g));
+      const std::vector<double> parts = micro_step(ids.to(model_.device()), accumulation);
+      for (int k = 0; k < 4; ++k) sums[k] += parts[static_cast<std::size_t>(k)] / static_cast<double>(accumulation);
+    }
+    if (o.all_reduce_mean) {
+      std::vector<at::Tensor> grads;
+      for (const at::Tensor& p : parameters()) grads.push_back(p.grad());
+      grads.push_back(sums.to(at::kFloat).to(model_.device()));
+      o.all_reduce_mean(grads);
+      sums = grads.back().to(at::kCPU, at::kDouble);
+    }
+    optimizer_->step();
+    ++step_;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    last_ = {step_, sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>(), sums[3].item<double>(),
+             lr, static_cast<double>(o.batch * T) / seconds, seconds, sample_params_at(o.schedule, step_ - 1, o.steps)};
+    if (o.rank == 0) append_metrics(last_);
+    const bool last_step = step_ == o.steps;
+    if (!o.checkpoint_dir.empty() && o.rank == 0 &&
+        (last_step || (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0))) {
+      save_checkpoint(o.checkpoint_dir);
+    }
+    bar.advance();
+  }
+  bar.finish();
+}
+
+void Trainer::append_metrics(const StepMetrics& m) const {
+  if (options_.metrics.empty()) return;
+  nlohmann::ordered_json j = {{"step", m.step}, {"loss", m.loss}, {"ce", m.ce}, {"density", m.density},
+                              {"sparsity", 1.0 - m.density}, {"weight_term", m.weight_term}, {"tau", m.params.tau},
+                              {"kappa24", m.params.kappa24}, {"kappat", m.params.kappat}, {"lr", m.lr},
+                              {"tokens_per_s", m.tokens_per_s}, {"seconds", m.seconds}};
+  std::ofstream out(options_.metrics, std::ios::app);
+  out << j.dump() << "\n";
+  if (!out) throw Error(str_cat("cannot append to ", options_.metrics.string()));
+}
+
+}  // namespace patchlm

@@ -1,0 +1,102 @@
+// Test tool: the differentiable pieces of PATCH mask learning on one layer, with fixed Gumbel noise, in the dtype
+// of the inputs (fp64 in the test), so a Python test can compare values and gradients with a direct PyTorch
+// implementation of PATCH.md's formulas.
+//   mask_grad IN.safetensors OUT.safetensors MODE TAU KAPPA24 KAPPAT TILE_ROWS TILE_COLS TARGET_DENSITY LS LW DECAY
+// IN: l24 [G,6], lt [R,C], fixed24 [out,in], noise24 [G,6], noiset [R,C,2], w [out,in], x [n,in], r [n,out],
+//     keep24 (U8, 2:4) and keepu (U8, unstructured) [out,in] for the priors.
+// OUT: mask, loss, grad_l24, grad_lt (plain and through activation checkpointing: *_ckpt), per-block loss and
+//      its grads (*_block), prior24, l24_prior, tile_prior, lt_prior, hard.
+#include <iostream>
+#include <string>
+
+#include <torch/autograd.h>
+
+#include "io/safetensors.h"
+#include "learn/activation_checkpoint.h"
+#include "learn/hybrid_mask.h"
+#include "learn/mask_2to4.h"
+#include "learn/regularizers.h"
+#include "learn/tile_mask.h"
+#include "util/error.h"
+
+namespace {
+
+using namespace patchlm;
+
+at::Tensor load(const SafetensorsFile& f, const std::string& name) {
+  const TensorEntry* e = f.find(name);
+  if (!e) throw patchlm::Error("missing " + name);
+  const at::ScalarType type = e->dtype == DType::F64 ? at::kDouble : e->dtype == DType::U8 ? at::kByte : at::kFloat;
+  auto b = f.data(*e);
+  return at::from_blob(const_cast<std::byte*>(b.data()), e->shape, type).clone();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 13) {
+    std::cerr << "usage: mask_grad IN OUT MODE TAU KAPPA24 KAPPAT TILE_ROWS TILE_COLS TARGET_DENSITY LS LW DECAY\n";
+    return 2;
+  }
+  try {
+    const SafetensorsFile in = SafetensorsFile::open(argv[1]);
+    const MaskMode mode = parse_mask_mode(argv[3]);
+    const SampleParams p{std::stod(argv[4]), std::stod(argv[5]), std::stod(argv[6])};
+    const TileShape tile{std::stoll(argv[7]), std::stoll(argv[8])};
+    const double td = std::stod(argv[9]), ls = std::stod(argv[10]), lw = std::stod(argv[11]), decay = std::stod(argv[12]);
+    const at::Tensor w = load(in, "w"), x = load(in, "x"), r = load(in, "r");
+    LayerLogits l;
+    l.rows = w.size(0);
+    l.cols = w.size(1);
+    l.logits_2to4 = load(in, "l24").requires_grad_(true);
+    l.tile_logits = load(in, "lt").requires_grad_(true);
+    l.fixed_2to4 = load(in, "fixed24");
+    const at::Tensor n24 = load(in, "noise24"), nt = load(in, "noiset");
+    Proj proj("layer", w, at::Tensor());
+    auto strategy = std::make_shared<MaskedLinear>();
+    proj.set_strategy(strategy);
+
+    std::map<std::string, at::Tensor> out;
+    auto run = [&](const std::string& suffix, bool ckpt, bool per_block) {
+      l.logits_2to4.mutable_grad() = at::Tensor();
+      l.tile_logits.mutable_grad() = at::Tensor();
+      const at::Tensor m = soft_hybrid_mask(l, mode, p, tile, n24, nt);
+      CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& masks) {
+        strategy->mask = masks[0];
+        return proj.forward(h);
+      };
+      const at::Tensor y = ckpt ? checkpointed(fn, x, {m}) : fn(x, {m});
+      const at::Tensor other = l.fixed_2to4;  // a second, constant "block" for the per-block variant
+      const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer({m, other}, {0, 1}, td)
+                                         : sparsity_regularizer({m}, td);
+      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({m}, {w}, w.norm().item<double>());
+      loss.backward();
+      out["mask" + suffix] = m.detach();
+      out["loss" + suffix] = loss.detach().reshape({1});
+      out["grad_l24" + suffix] = mode == MaskMode::tile ? at::zeros_like(l.logits_2to4) : l.logits_2to4.grad();
+      out["grad_lt" + suffix] = mode == MaskMode::maskllm ? at::zeros_like(l.tile_logits) : l.tile_logits.grad();
+    };
+    run("", false, false);
+    run("_ckpt", true, false);
+    run("_block", false, true);
+    const at::Tensor keep24 = load(in, "keep24").to(at::kBool), keepu = load(in, "keepu").to(at::kBool);
+    out["prior24"] = prior_2to4(keep24, "layer").to(at::kDouble);
+    out["l24_prior"] = apply_prior_2to4(l.logits_2to4.detach(), out["prior24"], 3.0);
+    out["tile_prior"] = tile_prior(keepu, tile, td).to(at::kDouble);
+    out["lt_prior"] = apply_tile_prior(l.tile_logits.detach(), out["tile_prior"], 3.0, 0.014);
+    out["hard"] = hard_hybrid_mask(l, mode, tile).detach();
+
+    std::vector<at::Tensor> keep;
+    std::vector<TensorToWrite> tensors;
+    for (auto& [name, t] : out) {
+      keep.push_back(t.to(at::kDouble).contiguous());
+      tensors.push_back({name, DType::F64, keep.back().sizes().vec(),
+                         {static_cast<const std::byte*>(keep.back().data_ptr()), keep.back().nbytes()}});
+    }
+    write_safetensors(argv[2], tensors);
+  } catch (const std::exception& e) {
+    std::cerr << "mask_grad: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
