@@ -11,6 +11,8 @@
 #include "data/corpus.h"
 #include "eval/perplexity.h"
 #include "eval/task_eval.h"
+#include "io/mask_file.h"
+#include "prune/apply_masks.h"
 #include "io/tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json_io.h"
@@ -72,7 +74,7 @@ nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const st
 
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   struct Options {
-    std::string model, tokenizer, corpus, split, dtype = "f32", device = "cpu", out, tasks, task_dir;
+    std::string model, tokenizer, corpus, split, dtype = "f32", device = "cpu", out, tasks, task_dir, masks;
     std::int64_t limit = 0;
     bool ppl_too = false;
     PerplexityOptions ppl;
@@ -92,6 +94,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_option("--max-windows", o->ppl.max_windows, "Evaluate at most this many windows (0 = all)")->capture_default_str();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
   app->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
+  app->add_option("--masks", o->masks, "Apply this mask file (patchlm prune / learn) to the weights first");
   app->add_option("--out", o->out, "Write the results as JSON here");
   app->add_option("--tasks", o->tasks, "Zero-shot tasks instead of perplexity: comma list or 'all' (piqa, arc_easy, "
                                        "arc_challenge, winogrande, openbookqa, race, hellaswag, mmlu)");
@@ -122,9 +125,11 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
             const std::int64_t context = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
             if (o->ppl.seq_len == 0) o->ppl.seq_len = context;
             Decoder model(ckpt, dtype, device);
+            if (!o->masks.empty()) apply_masks(model, read_mask_file(o->masks), o->masks);
             nlohmann::ordered_json j;
             j["meta"] = run_metadata(globals.argc, globals.argv);
             j["model"] = o->model;
+            if (!o->masks.empty()) j["masks"] = o->masks;
             j["dtype"] = o->dtype;
             if (task_names.empty() || o->ppl_too) j["perplexity"] = run_perplexity(*o, tok, model);
             if (!task_names.empty()) j["tasks"] = run_tasks(task_names, o->task_dir, o->limit, tok, model, context);

@@ -185,6 +185,7 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
     last_ = {step_, sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>(), sums[3].item<double>(),
              lr, static_cast<double>(o.batch * T) / seconds, seconds, sample_params_at(o.schedule, step_ - 1, o.steps)};
     if (o.rank == 0) append_metrics(last_);
+    if (o.on_step) o.on_step(last_);
     const bool last_step = step_ == o.steps;
     if (!o.checkpoint_dir.empty() && o.rank == 0 &&
         (last_step || (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0))) {

@@ -22,6 +22,12 @@
 
 namespace patchlm {
 
+struct StepMetrics {
+  std::int64_t step = 0;
+  double loss = 0, ce = 0, density = 0, weight_term = 0, lr = 0, tokens_per_s = 0, seconds = 0;
+  SampleParams params;
+};
+
 struct TrainerOptions {
   MaskMode mode = MaskMode::joint;
   MaskInit init;
@@ -40,6 +46,8 @@ struct TrainerOptions {
   // ...): saved in every checkpoint and compared on resume, next to mode, steps, batch, seed and target.
   std::map<std::string, std::string> run_identity;
   int rank = 0, world_size = 1;
+  // Called after every optimizer step (rank 0 and others alike), e.g. by benchmarks.
+  std::function<void(const StepMetrics&)> on_step;
   // All-reduces (averages) the logits' gradients over ranks after each step's backward passes; null = one process.
   std::function<void(std::vector<at::Tensor>& grads)> all_reduce_mean;
 };
@@ -52,12 +60,6 @@ void validate(const TrainerOptions& options);
 struct MaskPriors {
   std::map<std::string, at::Tensor> keep_2to4;
   std::map<std::string, at::Tensor> keep_unstructured;
-};
-
-struct StepMetrics {
-  std::int64_t step = 0;
-  double loss = 0, ce = 0, density = 0, weight_term = 0, lr = 0, tokens_per_s = 0, seconds = 0;
-  SampleParams params;
 };
 
 class Trainer {
