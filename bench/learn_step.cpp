@@ -63,7 +63,7 @@ Checkpoint random_checkpoint(const ModelConfig& c, at::Device device) {
 
 double peak_memory_gib(const at::Device& device) {
   if (device.is_cuda()) {
-    return static_cast<double>(at::accelerator::getDeviceStats(device.index()).allocated_bytes[0].peak) / (1 << 30);
+    return static_cast<double>(at::accelerator::getDeviceStats(device.has_index() ? device.index() : 0).allocated_bytes[0].peak) / (1 << 30);
   }
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -108,7 +108,7 @@ int main(int argc, char** argv) {
         pool.emplace_back();
         for (std::int64_t t = 0; t < seq; ++t) pool.back().push_back((s * 7919 + t * 104729) % config.vocab_size);
       }
-      if (device.is_cuda()) at::accelerator::resetPeakStats(device.index());
+      if (device.is_cuda()) at::accelerator::resetPeakStats(device.has_index() ? device.index() : 0);
       TrainerOptions o;
       o.mode = MaskMode::joint;
       o.steps = steps + 1;
