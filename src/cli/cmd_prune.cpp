@@ -11,6 +11,7 @@
 #include "io/mask_file.h"
 #include "io/safetensors.h"
 #include "model/fingerprint.h"
+#include "prune/apply_masks.h"
 #include "prune/one_shot.h"
 #include "prune/tile_map.h"
 #include "util/error.h"
@@ -33,15 +34,9 @@ std::map<std::string, at::Tensor> dense_layout(const std::string& file, const Ti
   MaskSet layout = read_mask_file(file);
   std::map<std::string, at::Tensor> keep;
   for (Proj* p : model.projections()) {
-    const std::string name = p->name() + ".weight";
-    auto it = layout.layers.find(name);
-    if (it == layout.layers.end()) throw Error(str_cat(file, ": no mask for ", name));
-    if (it->second.rows != p->out_features() || it->second.cols != p->in_features()) {
-      throw Error(str_cat(file, ": ", name, " is ", it->second.rows, "x", it->second.cols, ", the model's is ",
-                          p->out_features(), "x", p->in_features(), " (a mask of another model?)"));
-    }
-    check_tiles_divide(name, p->out_features(), p->in_features(), tile);
-    keep[name] = expand_tiles(dense_tiles(keep_tensor(it->second), tile), tile);
+    const LayerMask& m = mask_for(layout, *p, file);
+    check_tiles_divide(p->name(), p->out_features(), p->in_features(), tile);
+    keep[p->name() + ".weight"] = expand_tiles(dense_tiles(keep_tensor(m), tile), tile);
   }
   return keep;
 }

@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "io/mask_file.h"
+#include "prune/apply_masks.h"
 #include "prune/one_shot.h"
 #include "prune/tile_map.h"
 #include "util/error.h"
@@ -16,16 +17,7 @@ bool is_method(const std::string& s) { return s == "magnitude" || s == "wanda" |
 std::map<std::string, at::Tensor> from_file(const std::string& file, Decoder& model) {
   MaskSet set = read_mask_file(file);
   std::map<std::string, at::Tensor> out;
-  for (const Proj* p : model.projections()) {
-    const std::string name = p->name() + ".weight";
-    auto it = set.layers.find(name);
-    if (it == set.layers.end()) throw Error(str_cat(file, ": no mask for ", name));
-    if (it->second.rows != p->out_features() || it->second.cols != p->in_features()) {
-      throw Error(str_cat(file, ": ", name, " is ", it->second.rows, "x", it->second.cols, ", the model's is ",
-                          p->out_features(), "x", p->in_features(), " (a mask of another model?)"));
-    }
-    out[name] = keep_tensor(it->second).clone();
-  }
+  for (const Proj* p : model.projections()) out[p->name() + ".weight"] = keep_tensor(mask_for(set, *p, file)).clone();
   return out;
 }
 

@@ -10,4 +10,7 @@ namespace patchlm {
 
 void apply_masks(Decoder& model, const MaskSet& masks, const std::string& source);
 
+// The mask of one projection, checked against its shape; Error naming `source` and the layer otherwise.
+const LayerMask& mask_for(const MaskSet& masks, const Proj& proj, const std::string& source);
+
 }  // namespace patchlm
