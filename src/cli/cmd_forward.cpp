@@ -6,12 +6,13 @@
 #include "cli/options.h"
 #include "io/safetensors.h"
 #include "model/decoder.h"
+#include "prune/apply_masks.h"
 
 namespace patchlm::cli {
 
 Command add_forward_command(CLI::App& root, const GlobalOptions&) {
   struct Options {
-    std::string model, ids, out, dtype = "f32";
+    std::string model, ids, out, dtype = "f32", masks;
   };
   auto o = std::make_shared<Options>();
   auto* app = root.add_subcommand("forward", "Run one forward pass and save the logits (safetensors, F32 [B,T,V])");
@@ -19,9 +20,11 @@ Command add_forward_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--ids", o->ids, "Token ids: 1,2,3 or a batch 1,2,3;4,5,6")->required();
   app->add_option("--out", o->out, "Output .safetensors file")->required();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
+  app->add_option("--masks", o->masks, "Apply this mask file to the weights first");
   return {app, [o] {
             auto batch = parse_id_batch("--ids", o->ids);
             Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
+            if (!o->masks.empty()) apply_masks(model, read_mask_file(o->masks), o->masks);
             std::vector<std::int64_t> flat;
             for (const auto& row : batch) flat.insert(flat.end(), row.begin(), row.end());
             at::Tensor ids = at::tensor(flat, at::kLong).view({static_cast<std::int64_t>(batch.size()), -1});
