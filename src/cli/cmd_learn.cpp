@@ -3,7 +3,6 @@
 // ../shared/PATCH.md as a flag with its default; priors computed on the fly (one-shot pruners) or read from mask
 // files; checkpoints, --resume, a JSONL metrics log; the final hard mask with per-layer sparsity.
 #include <cstdio>
-#include <fstream>
 #include <optional>
 
 #include "cli/command.h"

@@ -11,6 +11,7 @@
 #include "io/mask_file.h"
 #include "io/safetensors.h"
 #include "model/fingerprint.h"
+#include "prune/calibration.h"
 #include "prune/apply_masks.h"
 #include "prune/one_shot.h"
 #include "prune/tile_map.h"
@@ -49,8 +50,7 @@ at::Tensor read_calibration_ids(const std::string& file) {
   if (e->dtype != DType::I64 || e->shape.size() != 2 || e->shape[0] < 1 || e->shape[1] < 1) {
     throw Error(str_cat(file, ": 'input_ids' must be a non-empty I64 tensor [sequences, tokens]"));
   }
-  auto bytes = f.data(*e);
-  return at::from_blob(const_cast<std::byte*>(bytes.data()), e->shape, at::kLong).clone();
+  return tensor_view(f, *e).clone();
 }
 
 at::Tensor calibration_ids(const PruneOptions& o) {
@@ -62,26 +62,18 @@ at::Tensor calibration_ids(const PruneOptions& o) {
   s.count = o.calib_samples;
   s.seq_len = o.calib_seq_len;
   s.seed = o.seed;
-  std::vector<std::vector<std::int64_t>> seqs = sample_sequences(tok, s);
-  at::Tensor ids = at::empty({s.count, s.seq_len}, at::kLong);
-  for (std::int64_t i = 0; i < s.count; ++i) {
-    std::copy(seqs[i].begin(), seqs[i].end(), ids[i].data_ptr<std::int64_t>());
-  }
+  at::Tensor ids = token_tensor(sample_sequences(tok, s));
   log_info("calibration", {{"corpus", s.corpus.string()}, {"sequences", s.count}, {"seq_len", s.seq_len}});
   return ids;
 }
 
-void print_table(const MaskSet& masks) {
-  std::int64_t kept = 0, total = 0;
+void print_table(const MaskSet& masks, double sparsity) {
   std::printf("| layer | shape | sparsity |\n|---|---|---|\n");
   for (const auto& [name, m] : masks.layers) {
     std::printf("| %s | %lldx%lld | %.4f |\n", name.c_str(), static_cast<long long>(m.rows),
                 static_cast<long long>(m.cols), m.sparsity());
-    total += m.rows * m.cols;
-    kept += static_cast<std::int64_t>((1.0 - m.sparsity()) * static_cast<double>(m.rows * m.cols) + 0.5);
   }
-  std::printf("| **all %zu projections** | | %.4f |\n", masks.layers.size(),
-              1.0 - static_cast<double>(kept) / static_cast<double>(total));
+  std::printf("| **all %zu projections** | | %.4f |\n", masks.layers.size(), sparsity);
 }
 
 int run_prune(PruneOptions& o) {
@@ -105,13 +97,9 @@ int run_prune(PruneOptions& o) {
   if (!o.tile_map.empty()) o.one_shot.always_keep = dense_layout(o.tile_map, tile, model);
 
   MaskSet masks = prune_one_shot(model, calib, o.one_shot);
-  print_table(masks);
-  double kept = 0, total = 0;
-  for (const auto& [name, m] : masks.layers) {
-    kept += (1.0 - m.sparsity()) * static_cast<double>(m.rows * m.cols);
-    total += static_cast<double>(m.rows * m.cols);
-  }
-  masks.metadata = {{"method", o.method}, {"pattern", o.one_shot.pattern.name()}, {"sparsity", str_cat(1.0 - kept / total)},
+  const double sparsity = global_sparsity(masks);
+  print_table(masks, sparsity);
+  masks.metadata = {{"method", o.method}, {"pattern", o.one_shot.pattern.name()}, {"sparsity", str_cat(sparsity)},
                     {"source_model", o.model}, {"source_model_hash", fingerprint},
                     {"weights_reconstructed", o.one_shot.method == PruneMethod::sparsegpt ? "true" : "false"}};
   if (needs_calibration(o.one_shot.method)) {

@@ -6,21 +6,12 @@
 #include "data/sampling.h"
 #include "io/tokenizer/tokenizer.h"
 #include "model/fingerprint.h"
+#include "prune/calibration.h"
 #include "util/error.h"
 #include "util/json_io.h"
 #include "util/log.h"
 
 namespace patchlm::cli {
-namespace {
-
-at::Tensor to_tensor(const std::vector<std::vector<std::int64_t>>& seqs) {
-  const auto n = static_cast<std::int64_t>(seqs.size()), T = static_cast<std::int64_t>(seqs.front().size());
-  at::Tensor ids = at::empty({n, T}, at::kLong);
-  for (std::int64_t i = 0; i < n; ++i) std::copy(seqs[i].begin(), seqs[i].end(), ids[i].data_ptr<std::int64_t>());
-  return ids;
-}
-
-}  // namespace
 
 // Keeps the metrics lines of steps before `step` (a resumed run rewrites what comes after).
 void truncate_metrics(const std::filesystem::path& file, std::int64_t step) {
@@ -135,12 +126,13 @@ LearnSession prepare_learning(LearnCliOptions& o, const GlobalOptions& globals) 
     c.count = o.calib_samples;
     c.seq_len = o.calib_seq_len;
     c.seed = t.seed;
-    return to_tensor(sample_sequences(tok, c));
+    return token_tensor(sample_sequences(tok, c));
   };
-  const bool fresh = !o.resume;  // a resumed run's logits come from the checkpoint: no need for priors
-  s.priors = fresh ? build_priors(s.checkpoint, *s.model, t.mode, o.target_sparsity, o.prior, calibration) : MaskPriors{};
-  if (!fresh && t.mode == MaskMode::tile) {
-    s.priors = build_priors(s.checkpoint, *s.model, t.mode, o.target_sparsity, {o.prior.prior_2to4, "none", 1}, calibration);
+  // A resumed run's logits come from its checkpoint: only PATCH^Tile's fixed 2:4 prior is still needed.
+  PriorSpec prior = o.prior;
+  if (o.resume) prior.tile_prior = "none";
+  if (!o.resume || t.mode == MaskMode::tile) {
+    s.priors = build_priors(s.checkpoint, *s.model, t.mode, o.target_sparsity, prior, calibration);
   }
   t.run_identity = {{"model_hash", fingerprint}, {"seq_len", str_cat(o.seq_len)}, {"data", data.corpus.string()},
                     {"split", o.split}, {"sequences", str_cat(s.sequences.size())}, {"dtype", c10::toString(dtype)},

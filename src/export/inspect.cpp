@@ -34,8 +34,6 @@ bool is_projection(const std::string& name) {
   return false;
 }
 
-void finish(InspectReport& r, double kept, double total) { r.sparsity = total > 0 ? 1.0 - kept / total : 0; }
-
 }  // namespace
 
 bool is_mask_file(const std::filesystem::path& path) {
@@ -52,14 +50,11 @@ InspectReport inspect_mask_file(const std::filesystem::path& path, const TileSha
   r.metadata = masks.metadata;
   r.bytes_on_disk = size_on_disk(path);
   r.tensors = static_cast<std::int64_t>(masks.layers.size());
-  double kept = 0, total = 0;
   for (const auto& [name, m] : masks.layers) {
-    const at::Tensor keep = keep_tensor(m);
-    r.layers.push_back({name, is_2to4(m) ? "2:4 indices" : "bits", m.rows, m.cols, m.sparsity(), sparse_tile_share(keep, tile)});
-    kept += (1 - m.sparsity()) * static_cast<double>(m.rows * m.cols);
-    total += static_cast<double>(m.rows * m.cols);
+    r.layers.push_back({name, is_2to4(m) ? "2:4 indices" : "bits", m.rows, m.cols, m.sparsity(),
+                        sparse_tile_share(keep_tensor(m), tile)});
   }
-  finish(r, kept, total);
+  r.sparsity = global_sparsity(masks);
   return r;
 }
 
@@ -79,7 +74,7 @@ InspectReport inspect_checkpoint(const std::filesystem::path& path, const TileSh
     kept += nonzero;
     total += static_cast<double>(w.numel());
   }
-  finish(r, kept, total);
+  r.sparsity = total > 0 ? 1.0 - kept / total : 0;
   return r;
 }
 

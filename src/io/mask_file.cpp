@@ -18,10 +18,23 @@ std::int64_t bytes_per_row_bits(std::int64_t cols) { return (cols + 7) / 8; }
 
 }  // namespace
 
+std::int64_t LayerMask::kept() const {
+  std::int64_t n = 0;
+  for (std::uint8_t k : keep) n += k != 0;
+  return n;
+}
+
 double LayerMask::sparsity() const {
-  std::int64_t kept = 0;
-  for (std::uint8_t k : keep) kept += k != 0;
-  return keep.empty() ? 0.0 : 1.0 - static_cast<double>(kept) / static_cast<double>(keep.size());
+  return keep.empty() ? 0.0 : 1.0 - static_cast<double>(kept()) / static_cast<double>(keep.size());
+}
+
+double global_sparsity(const MaskSet& masks) {
+  std::int64_t kept = 0, total = 0;
+  for (const auto& [name, m] : masks.layers) {
+    kept += m.kept();
+    total += static_cast<std::int64_t>(m.keep.size());
+  }
+  return total ? 1.0 - static_cast<double>(kept) / static_cast<double>(total) : 0.0;
 }
 
 int pattern_index(const std::uint8_t* g) {

@@ -15,6 +15,7 @@ struct LayerMask {
   std::int64_t rows = 0, cols = 0;
   std::vector<std::uint8_t> keep;  // rows*cols, row-major, 1 = weight kept
 
+  std::int64_t kept() const;
   double sparsity() const;
 };
 
@@ -22,6 +23,9 @@ struct MaskSet {
   std::map<std::string, LayerMask> layers;  // by weight name
   std::map<std::string, std::string> metadata;  // method, pattern, sparsity, source_model, ...
 };
+
+// Fraction pruned over all layers together (0 when there are none).
+double global_sparsity(const MaskSet& masks);
 
 // The 6 ways to keep 2 of 4, in PATCH's order: 1100, 1010, 1001, 0110, 0101, 0011 (bit i = position i kept).
 int pattern_index(const std::uint8_t* group);  // -1 when the group does not keep exactly 2

@@ -26,11 +26,6 @@ at::Tensor sample_hybrid_mask(const LayerLogits& l, MaskMode mode, const SampleP
   return soft_hybrid_mask(l, mode, p, tile, n24, nt);
 }
 
-at::Tensor hard_tile_choice(const LayerLogits& l, MaskMode mode, const TileShape& tile) {
-  (void)tile;
-  return mode == MaskMode::maskllm ? at::Tensor() : hard_tiles(l.tile_logits);
-}
-
 at::Tensor hard_hybrid_mask(const LayerLogits& l, MaskMode mode, const TileShape& tile) {
   const at::Tensor m24 = mode == MaskMode::tile ? l.fixed_2to4 : hard_mask_2to4(l.logits_2to4, l.rows, l.cols);
   if (mode == MaskMode::maskllm) return m24;

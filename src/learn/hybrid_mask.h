@@ -34,8 +34,6 @@ at::Tensor sample_hybrid_mask(const LayerLogits& layer, MaskMode mode, const Sam
                               const TileShape& tile, at::Generator generator);
 // The final 0/1 mask (float): tiles with Lt > 0 dense, elsewhere the argmax (or fixed) 2:4 pattern.
 at::Tensor hard_hybrid_mask(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
-// The final tile choice [R, C] (float 0/1); undefined in maskllm mode (no tiles).
-at::Tensor hard_tile_choice(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
 
 // The learning strategy of the Linear seam: multiplies the frozen weight by the mask set for this pass.
 class MaskedLinear : public ProjStrategy {

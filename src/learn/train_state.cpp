@@ -7,6 +7,7 @@
 
 #include "io/safetensors.h"
 #include "learn/trainer.h"
+#include "model/checkpoint.h"
 #include "util/error.h"
 
 namespace patchlm {
@@ -88,8 +89,7 @@ void Trainer::resume(const std::filesystem::path& dir) {
     if (!e || e->dtype != DType::F32 || e->shape != like.sizes().vec()) {
       throw Error(str_cat(file.string(), ": tensor '", name, "' is missing or has the wrong shape"));
     }
-    auto bytes = f.data(*e);
-    return at::from_blob(const_cast<std::byte*>(bytes.data()), e->shape, at::kFloat).to(like.device()).clone();
+    return tensor_view(f, *e).to(like.device()).clone();
   };
   const std::int64_t adam_step = std::stoll(field("adam_step"));
   at::NoGradGuard no_grad;

@@ -45,22 +45,6 @@ DType to_dtype(at::ScalarType s) {
   }
 }
 
-// Zero-copy view into the mapping when aligned; the tensor keeps the mapping alive. Read-only memory: never
-// modify loaded weights in place.
-at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& e) {
-  auto bytes = file.data(e);
-  auto type = to_scalar_type(e.dtype, file.path().string());
-  auto options = at::TensorOptions().dtype(type);
-  auto addr = reinterpret_cast<std::uintptr_t>(bytes.data());
-  if (addr % dtype_size(e.dtype) != 0) {
-    at::Tensor t = at::empty(e.shape, options);
-    std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
-    return t;
-  }
-  std::shared_ptr<MappedFile> keep = file.mapping();
-  return at::from_blob(const_cast<std::byte*>(bytes.data()), e.shape, [keep](void*) {}, options);
-}
-
 void add_safetensors(const fs::path& path, std::map<std::string, at::Tensor>& out) {
   SafetensorsFile file = SafetensorsFile::open(path);
   for (const TensorEntry& e : file.tensors()) {
@@ -131,6 +115,21 @@ Checkpoint load_gguf(const fs::path& path) {
 }
 
 }  // namespace
+
+at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& e) {
+  auto bytes = file.data(e);
+  auto type = to_scalar_type(e.dtype, file.path().string());
+  auto options = at::TensorOptions().dtype(type);
+  auto addr = reinterpret_cast<std::uintptr_t>(bytes.data());
+  if (addr % dtype_size(e.dtype) != 0) {
+    at::Tensor t = at::empty(e.shape, options);
+    std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+    return t;
+  }
+  std::shared_ptr<MappedFile> keep = file.mapping();
+  return at::from_blob(const_cast<std::byte*>(bytes.data()), e.shape, [keep](void*) {}, options);
+}
+
 
 Checkpoint load_checkpoint(const fs::path& path) {
   std::error_code ec;

@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 
+#include "io/safetensors.h"
 #include "model/config.h"
 
 namespace patchlm {
@@ -20,6 +21,10 @@ struct Checkpoint {
 };
 
 Checkpoint load_checkpoint(const std::filesystem::path& path);
+
+// One safetensors tensor as an at::Tensor: a zero-copy view of the read-only mapping when aligned (it keeps the
+// mapping alive; never modify it in place — clone() for a writable copy), else a copy.
+at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& entry);
 
 // Writes config.json + safetensors (sharded above `max_shard_bytes`) into a new directory, atomically:
 // the directory appears complete or not at all. Tensors are written in `dtype` (F32, BF16 or F16).

@@ -57,6 +57,18 @@ void stop_observing(const std::vector<ObservedGroup>& groups) {
   for (const ObservedGroup& g : groups) g.members.front()->set_strategy(nullptr);
 }
 
+at::Tensor token_tensor(const std::vector<std::vector<std::int64_t>>& sequences) {
+  if (sequences.empty()) throw Error("no token sequences");
+  const auto n = static_cast<std::int64_t>(sequences.size()), T = static_cast<std::int64_t>(sequences.front().size());
+  at::Tensor ids = at::empty({n, T}, at::kLong);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto& s = sequences[static_cast<std::size_t>(i)];
+    if (static_cast<std::int64_t>(s.size()) != T) throw Error("token sequences differ in length");
+    std::copy(s.begin(), s.end(), ids[i].data_ptr<std::int64_t>());
+  }
+  return ids;
+}
+
 void calibrate_sequentially(Decoder& model, const at::Tensor& ids, const CalibrationOptions& o,
                             const BlockPruner& prune) {
   if (o.batch < 1) throw UsageError(str_cat("--calib-batch: must be positive, got ", o.batch));

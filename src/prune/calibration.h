@@ -43,6 +43,9 @@ struct CalibrationOptions {
 // Prunes one block from its statistics; replaces the weights of its projections (Proj::set_weight).
 using BlockPruner = std::function<void(std::size_t layer, const std::vector<ObservedGroup>& groups)>;
 
+// Token sequences of equal length (data/sampling) as the int64 tensor [N, T] the protocol takes.
+at::Tensor token_tensor(const std::vector<std::vector<std::int64_t>>& sequences);
+
 // ids [N, T] int64. Runs the sequential protocol over all blocks, calling `prune` once per block, in order.
 void calibrate_sequentially(Decoder& model, const at::Tensor& ids, const CalibrationOptions& options,
                             const BlockPruner& prune);

@@ -17,6 +17,7 @@
 #include "learn/mask_2to4.h"
 #include "learn/regularizers.h"
 #include "learn/tile_mask.h"
+#include "model/checkpoint.h"
 #include "util/error.h"
 
 namespace {
@@ -26,9 +27,7 @@ using namespace patchlm;
 at::Tensor load(const SafetensorsFile& f, const std::string& name) {
   const TensorEntry* e = f.find(name);
   if (!e) throw patchlm::Error("missing " + name);
-  const at::ScalarType type = e->dtype == DType::F64 ? at::kDouble : e->dtype == DType::U8 ? at::kByte : at::kFloat;
-  auto b = f.data(*e);
-  return at::from_blob(const_cast<std::byte*>(b.data()), e->shape, type).clone();
+  return tensor_view(f, *e).clone();
 }
 
 }  // namespace

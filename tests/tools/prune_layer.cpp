@@ -6,6 +6,7 @@
 #include <string>
 
 #include "io/safetensors.h"
+#include "model/checkpoint.h"
 #include "prune/calibration.h"
 #include "prune/magnitude.h"
 #include "prune/sparsegpt.h"
@@ -16,9 +17,7 @@ namespace {
 
 at::Tensor load(const patchlm::SafetensorsFile& file, const std::string& name, at::ScalarType type) {
   const patchlm::TensorEntry* e = file.find(name);
-  if (!e) return {};
-  auto bytes = file.data(*e);
-  return at::from_blob(const_cast<std::byte*>(bytes.data()), e->shape, type).clone();
+  return e ? patchlm::tensor_view(file, *e).to(type).clone() : at::Tensor();
 }
 
 std::span<const std::byte> bytes_of(const at::Tensor& t) {
