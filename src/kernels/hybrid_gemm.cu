@@ -1,0 +1,296 @@
+// Hybrid dense / 2:4 tile GEMM for decode — see kernels/hybrid_gemm.h and kernels/hybrid_layout.h.
+//
+// Layers, CUTLASS-style:
+//   mainloop  — a CTA streams its run of stored tiles (kernels/hybrid_schedule) through a STAGES-deep cp.async ring;
+//               each stage holds one whole weight tile (its bytes are contiguous in the packed data) and the matching
+//               tile_cols-wide slice of x (zero-filled beyond the real tokens). Weights are read once, so they are
+//               loaded with an L2 evict-first policy to leave L2 to x and the reduction workspace.
+//   warp MMA  — warp w owns rows 16w..16w+15 of the tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or two
+//               mma.m16n8k16 (dense tile) per 8 tokens; A comes straight from shared memory as packed, B with
+//               ldmatrix from the x slice (rows padded by 16 bytes: conflict-free).
+//   epilogue  — when the CTA leaves a row block: a row block it owns alone is written as bf16 directly; otherwise the
+//               fp32 partial sums are added into the workspace and the last contributing CTA (a counter per row
+//               block) converts them to bf16 and zeroes the workspace and counter for the next call.
+#include "kernels/hybrid_gemm.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace patchlm::kernels {
+namespace {
+
+__device__ __forceinline__ std::uint32_t shared_address(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ std::uint64_t evict_first_policy() {
+  std::uint64_t policy;
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
+  return policy;
+}
+
+__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src, std::uint64_t policy) {
+  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "l"(policy));
+}
+
+// Copies 16 bytes, or writes 16 zero bytes when !valid (src is then not read).
+__device__ __forceinline__ void cp_async16_zfill(std::uint32_t dst, const void* src, bool valid) {
+  int bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+}
+
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
+
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+// Four 8×8 b16 matrices: lane l gives the address of row l%8 of matrix l/8; register q holds matrix q.
+__device__ __forceinline__ void ldmatrix_x4(std::uint32_t address, std::uint32_t (&r)[4]) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void mma_dense(float (&c)[4], const uint4& a, std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b0), "r"(b1));
+}
+
+// SELECTOR picks the thread pair of each quad whose metadata register is used (0: threads 0,1; 1: threads 2,3).
+template <int SELECTOR>
+__device__ __forceinline__ void mma_sparse(float (&c)[4], const uint4& a, const std::uint32_t (&b)[4],
+                                           std::uint32_t meta) {
+  asm volatile(
+      "mma.sp::ordered_metadata.sync.aligned.m16n8k32.row.col.f32.bf16.bf16.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9,%10,%11}, {%0,%1,%2,%3}, %12, %13;"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a.x), "r"(a.y), "r"(a.z), "r"(a.w), "r"(b[0]), "r"(b[1]), "r"(b[2]), "r"(b[3]), "r"(meta),
+        "n"(SELECTOR));
+}
+
+__device__ __forceinline__ void add_pair(float* at, float a, float b) {
+#if __CUDA_ARCH__ >= 900
+  atomicAdd(reinterpret_cast<float2*>(at), make_float2(a, b));
+#else
+  atomicAdd(at, a);
+  atomicAdd(at + 1, b);
+#endif
+}
+
+template <int TR, int TC, int NF>
+struct Geometry {
+  static constexpr int kWarps = TR / 16;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kTokens = NF * 8;             // tokens padded to whole n8 fragments
+  static constexpr int kXStride = TC * 2 + 16;       // bytes per token row of the x slice
+  static constexpr int kWeightBytes = TR * TC * 2;   // a stage fits the larger (dense) tile
+  static constexpr int kStageBytes = kWeightBytes + kTokens * kXStride;
+  static constexpr int kSparseSlice = 18 * TC;       // bytes of a 16-row slice of a 2:4 tile
+  static constexpr int kDenseSlice = 32 * TC;
+  static constexpr int kMetaWords = TC / 64;         // metadata words per lane per slice
+};
+
+template <int TR, int TC, int NF, int STAGES>
+__global__ void __launch_bounds__(TR / 16 * 32, 1)
+    hybrid_gemm_kernel(HybridGemmPlan p, const __nv_bfloat16* __restrict__ x, __nv_bfloat16* __restrict__ y,
+                       int tokens) {
+  using G = Geometry<TR, TC, NF>;
+  extern __shared__ __align__(16) std::uint8_t smem[];
+  __shared__ int last_contributor;
+
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int first = p.cta_first_tile[blockIdx.x], last = p.cta_first_tile[blockIdx.x + 1];
+  if (first >= last) return;
+  const int per_row = static_cast<int>(p.cols / TC);
+  const int rows = static_cast<int>(p.rows);
+  const std::uint64_t policy = evict_first_policy();
+  const std::uint32_t smem0 = shared_address(smem);
+
+  auto is_sparse = [&](int i) {
+    int rb = i / per_row;
+    return i - rb * per_row < p.sparse_tiles[rb];
+  };
+
+  auto load_tile = [&](int i, int stage) {
+    const std::uint8_t* src = p.data + static_cast<std::size_t>(p.tile_offset16[i]) * 16;
+    const int chunks = (is_sparse(i) ? TR * TC * 9 / 8 : TR * TC * 2) / 16;
+    const std::uint32_t dst = smem0 + stage * G::kStageBytes;
+    for (int c = tid; c < chunks; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16, policy);
+    const __nv_bfloat16* xs = x + static_cast<std::size_t>(p.tile_cols[i]) * TC;
+    const std::uint32_t xdst = dst + G::kWeightBytes;
+    for (int c = tid; c < G::kTokens * TC / 8; c += G::kThreads) {
+      int row = c / (TC / 8), chunk = c % (TC / 8);
+      bool valid = row < tokens;
+      cp_async16_zfill(xdst + row * G::kXStride + chunk * 16,
+                       valid ? xs + static_cast<std::size_t>(row) * p.cols + chunk * 8 : x, valid);
+    }
+  };
+
+  float acc[NF][4];
+#pragma unroll
+  for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
+
+  auto compute_tile = [&](int i, int stage) {
+    const std::uint8_t* weights = smem + stage * G::kStageBytes;
+    // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
+    const std::uint32_t xrow = smem0 + stage * G::kStageBytes + G::kWeightBytes + (lane & 7) * G::kXStride +
+                               (lane >> 3) * 16;
+    if (is_sparse(i)) {
+      const std::uint8_t* slice = weights + warp * G::kSparseSlice;
+      std::uint32_t meta[G::kMetaWords];
+#pragma unroll
+      for (int w = 0; w < G::kMetaWords; ++w)
+        meta[w] = reinterpret_cast<const std::uint32_t*>(slice + 16 * TC)[lane * G::kMetaWords + w];
+#pragma unroll
+      for (int j = 0; j < TC / 32; ++j) {
+        const uint4 a = reinterpret_cast<const uint4*>(slice)[j * 32 + lane];
+#pragma unroll
+        for (int f = 0; f < NF; ++f) {
+          std::uint32_t b[4];
+          ldmatrix_x4(xrow + f * 8 * G::kXStride + j * 64, b);
+          if (j % 2 == 0)
+            mma_sparse<0>(acc[f], a, b, meta[j / 2]);
+          else
+            mma_sparse<1>(acc[f], a, b, meta[j / 2]);
+        }
+      }
+    } else {
+      const uint4* slice = reinterpret_cast<const uint4*>(weights + warp * G::kDenseSlice);
+#pragma unroll
+      for (int j = 0; j < TC / 32; ++j) {
+        const uint4 a0 = slice[(2 * j) * 32 + lane], a1 = slice[(2 * j + 1) * 32 + lane];
+#pragma unroll
+        for (int f = 0; f < NF; ++f) {
+          std::uint32_t b[4];
+          ldmatrix_x4(xrow + f * 8 * G::kXStride + j * 64, b);
+          mma_dense(acc[f], a0, b[0], b[1]);
+          mma_dense(acc[f], a1, b[2], b[3]);
+        }
+      }
+    }
+  };
+
+  // Accumulator (f, c): row 16·warp + lane/4 (+8 for c ≥ 2) of the row block, token 8f + 2·(lane%4) + c%2.
+  auto flush = [&](int rb) {
+    const int row = rb * TR + warp * 16 + lane / 4;
+    const int token = 2 * (lane % 4);
+    if (p.contributors[rb] == 1) {
+#pragma unroll
+      for (int f = 0; f < NF; ++f)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          int t = 8 * f + token + (c & 1);
+          if (t < tokens) y[static_cast<std::size_t>(t) * rows + row + 8 * (c >> 1)] = __float2bfloat16(acc[f][c]);
+        }
+    } else {
+#pragma unroll
+      for (int f = 0; f < NF; ++f)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          add_pair(p.workspace + static_cast<std::size_t>(row + 8 * h) * G::kTokens + 8 * f + token, acc[f][2 * h],
+                   acc[f][2 * h + 1]);
+      __threadfence();
+      __syncthreads();
+      if (tid == 0) last_contributor = atomicAdd(p.counters + rb, 1) == p.contributors[rb] - 1;
+      __syncthreads();
+      if (last_contributor) {
+        __threadfence();
+        for (int k = tid; k < TR * G::kTokens; k += G::kThreads) {
+          int r = rb * TR + k / G::kTokens, t = k % G::kTokens;
+          float* cell = p.workspace + static_cast<std::size_t>(r) * G::kTokens + t;
+          float v = __ldcg(cell);
+          __stcg(cell, 0.f);
+          if (t < tokens) y[static_cast<std::size_t>(t) * rows + r] = __float2bfloat16(v);
+        }
+        if (tid == 0) p.counters[rb] = 0;
+      }
+    }
+#pragma unroll
+    for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
+  };
+
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s) {
+    if (first + s < last) load_tile(first + s, s);
+    cp_async_commit();
+  }
+  for (int i = first; i < last; ++i) {
+    const int k = i - first;
+    cp_async_wait<STAGES - 2>();
+    __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
+    if (i + STAGES - 1 < last) load_tile(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+    cp_async_commit();
+    compute_tile(i, k % STAGES);
+    const int rb = i / per_row;
+    if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
+  }
+}
+
+template <int TR, int TC, int NF, int STAGES>
+std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
+  using G = Geometry<TR, TC, NF>;
+  constexpr int kSmem = STAGES * G::kStageBytes;
+  auto kernel = hybrid_gemm_kernel<TR, TC, NF, STAGES>;
+  static cudaError_t configured = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
+  if (configured != cudaSuccess) return cudaGetErrorString(configured);
+  kernel<<<p.ctas, G::kThreads, kSmem, stream>>>(p, static_cast<const __nv_bfloat16*>(x),
+                                                  static_cast<__nv_bfloat16*>(y), tokens);
+  cudaError_t err = cudaGetLastError();
+  return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err));
+}
+
+template <int TR, int TC, int NF>
+std::string launch_stages(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
+  switch (p.stages) {
+    case 2: return launch<TR, TC, NF, 2>(p, x, y, tokens, stream);
+    case 3: return launch<TR, TC, NF, 3>(p, x, y, tokens, stream);
+    default: return launch<TR, TC, NF, 4>(p, x, y, tokens, stream);
+  }
+}
+
+template <int TR, int TC>
+std::string launch_tokens(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
+  if (tokens <= 8) return launch_stages<TR, TC, 1>(p, x, y, tokens, stream);
+  if (tokens <= 16) return launch_stages<TR, TC, 2>(p, x, y, tokens, stream);
+  if (tokens <= 32) return launch_stages<TR, TC, 4>(p, x, y, tokens, stream);
+  return launch_stages<TR, TC, 8>(p, x, y, tokens, stream);
+}
+
+}  // namespace
+
+std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
+  if (tokens < 1 || tokens > kHybridMaxTokens)
+    return "the hybrid kernel takes 1 to " + std::to_string(kHybridMaxTokens) + " tokens, got " +
+           std::to_string(tokens);
+  bool shape = (plan.tile_height == 128 && plan.tile_width == 128) || (plan.tile_height == 64 && plan.tile_width == 64) ||
+               (plan.tile_height == 64 && plan.tile_width == 128);
+  if (!shape)
+    return "no hybrid kernel for " + std::to_string(plan.tile_height) + "x" + std::to_string(plan.tile_width) +
+           " tiles (built: 128x128, 64x128, 64x64)";
+  if (plan.stages < 2 || plan.stages > 4) return "hybrid kernel stages must be 2, 3 or 4";
+  if (plan.ctas <= 0) return "hybrid kernel plan has no CTAs";
+  return {};
+}
+
+std::string hybrid_gemm(const HybridGemmPlan& plan, const void* x, void* y, int tokens, void* stream) {
+  if (std::string why = hybrid_gemm_unsupported(plan, tokens); !why.empty()) return why;
+  auto s = static_cast<cudaStream_t>(stream);
+  if (plan.tile_height == 128) return launch_tokens<128, 128>(plan, x, y, tokens, s);
+  if (plan.tile_width == 128) return launch_tokens<64, 128>(plan, x, y, tokens, s);
+  return launch_tokens<64, 64>(plan, x, y, tokens, s);
+}
+
+int device_multiprocessors() {
+  int device = 0, count = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return 0;
+  return count;
+}
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,40 @@
+#pragma once
+// The hybrid dense / 2:4 tile GEMM for decode: y[m, rows] = x[m, cols] · Wᵀ for a weight packed by
+// kernels/hybrid_layout (m = 1 .. 64 tokens, bf16 in and out, fp32 accumulation). The weight is the A operand
+// (swap-AB): 2:4 tiles run on mma.sp.m16n8k32 (the sparse tensor cores), dense tiles on mma.m16n8k16; weights stream
+// through a cp.async multi-stage shared-memory ring, split over the CTAs by bytes (kernels/hybrid_schedule). No
+// CUDA types here, so torch-side code includes it freely.
+#include <cstdint>
+#include <string>
+
+namespace patchlm::kernels {
+
+inline constexpr int kHybridMaxTokens = 64;
+
+// Device pointers, prepared once per packed weight (model/hybrid_weight.cpp owns them).
+struct HybridGemmPlan {
+  const std::uint8_t* data = nullptr;            // packed tiles
+  const std::int32_t* tile_cols = nullptr;       // [tiles]
+  const std::int32_t* sparse_tiles = nullptr;    // [row_blocks]
+  const std::uint32_t* tile_offset16 = nullptr;  // [tiles]
+  const std::int32_t* cta_first_tile = nullptr;  // [ctas + 1]
+  const std::int32_t* contributors = nullptr;    // [row_blocks]
+  float* workspace = nullptr;                    // [rows · kHybridMaxTokens] fp32, all zero between calls
+  std::int32_t* counters = nullptr;              // [row_blocks], all zero between calls
+  int ctas = 0;
+  std::int64_t rows = 0, cols = 0;
+  int tile_height = 128, tile_width = 128;  // rows × columns of a tile
+  int stages = 4;  // shared-memory ring depth (autotuned)
+};
+
+// Empty string when (tile shape, stages, tokens) is supported, otherwise why not.
+std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens);
+
+// Launches on `stream` (a cudaStream_t). x: [tokens, cols] bf16, contiguous, 16-byte aligned; y: [tokens, rows].
+// Returns an empty string or the CUDA error.
+std::string hybrid_gemm(const HybridGemmPlan& plan, const void* x, void* y, int tokens, void* stream);
+
+// Streaming multiprocessors of the current device (the CTA count of one wave).
+int device_multiprocessors();
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,144 @@
+#include "kernels/hybrid_linear.h"
+
+#include <cstdint>
+
+#include "kernels/hybrid_schedule.h"
+#include "util/error.h"
+
+#if PATCHLM_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "kernels/device_check.h"
+#include "kernels/hybrid_gemm.h"
+#endif
+
+namespace patchlm::kernels {
+namespace {
+
+at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device) {
+  return at::from_blob(const_cast<std::int32_t*>(v.data()), {static_cast<std::int64_t>(v.size())}, at::kInt)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
+
+#if PATCHLM_HAVE_CUDA
+HybridGemmPlan plan_of(const HybridWeight& w) {
+  HybridGemmPlan p;
+  p.data = w.data.data_ptr<std::uint8_t>();
+  p.tile_cols = w.tile_cols.data_ptr<std::int32_t>();
+  p.sparse_tiles = w.sparse_tiles.data_ptr<std::int32_t>();
+  p.tile_offset16 = reinterpret_cast<const std::uint32_t*>(w.tile_offset16.data_ptr<std::int32_t>());
+  p.cta_first_tile = w.cta_first_tile.data_ptr<std::int32_t>();
+  p.contributors = w.contributors.data_ptr<std::int32_t>();
+  p.workspace = w.workspace.data_ptr<float>();
+  p.counters = w.counters.data_ptr<std::int32_t>();
+  p.ctas = w.ctas;
+  p.rows = w.grid.rows;
+  p.cols = w.grid.cols;
+  p.tile_height = static_cast<int>(w.grid.tile_rows);
+  p.tile_width = static_cast<int>(w.grid.tile_cols);
+  p.stages = w.stages;
+  return p;
+}
+#endif
+
+}  // namespace
+
+std::string hybrid_kernel_unavailable(at::Device device) {
+#if PATCHLM_HAVE_CUDA
+  if (!device.is_cuda()) return "the hybrid kernel runs on CUDA devices only";
+  if (!at::cuda::is_available()) return "no CUDA device";
+  const auto* prop = at::cuda::getDeviceProperties(device.has_index() ? device.index() : at::cuda::current_device());
+  if (prop->major < 8) return "the hybrid kernel needs compute capability 8.0 or newer";
+  return {};
+#else
+  (void)device;
+  return "this patchlm was built without the CUDA kernels";
+#endif
+}
+
+void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, int stages) {
+  hybrid::Schedule s = hybrid::make_schedule(packed, ctas);
+  at::Device device = w.data.device();
+  std::vector<std::int32_t> offsets(s.tile_offset16.begin(), s.tile_offset16.end());  // bit pattern kept
+  w.tile_offset16 = to_device_int32(offsets, device);
+  w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
+  w.contributors = to_device_int32(s.contributors, device);
+  w.ctas = ctas;
+  w.stages = stages;
+}
+
+HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas, int stages) {
+  hybrid::validate(packed, "hybrid weight");
+  HybridWeight w;
+  w.grid = packed.grid;
+  w.sparse_share = packed.sparse_share();
+  w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
+                         at::kByte)
+               .to(device, false, true);
+  w.tile_cols = to_device_int32(packed.tile_cols, device);
+  w.sparse_tiles = to_device_int32(packed.sparse_tiles, device);
+#if PATCHLM_HAVE_CUDA
+  if (ctas <= 0) ctas = device.is_cuda() ? device_multiprocessors() : 1;
+#endif
+  if (ctas <= 0) ctas = 1;
+  reschedule(w, packed, ctas, stages);
+  w.workspace = at::zeros({packed.grid.rows * 64}, at::TensorOptions().dtype(at::kFloat).device(device));
+  w.counters = at::zeros({packed.grid.row_blocks()}, at::TensorOptions().dtype(at::kInt).device(device));
+  return w;
+}
+
+at::Tensor unpack_dense(const hybrid::PackedHybrid& packed) {
+  std::vector<std::uint16_t> bits = hybrid::unpack(packed);
+  return at::from_blob(bits.data(), {packed.grid.rows, packed.grid.cols}, at::kBFloat16).clone();
+}
+
+at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
+#if PATCHLM_HAVE_CUDA
+  if (std::string why = hybrid_kernel_unavailable(w.device()); !why.empty()) throw Error("hybrid_linear: " + why);
+  if (x.scalar_type() != at::kBFloat16 || x.device() != w.device())
+    throw Error(str_cat("hybrid_linear: x must be bf16 on ", w.device(), ", got ", x.scalar_type(), " on ",
+                        x.device()));
+  if (x.dim() < 1 || x.size(-1) != w.grid.cols)
+    throw Error(str_cat("hybrid_linear: x has ", x.size(-1), " features, the weight takes ", w.grid.cols));
+  c10::cuda::CUDAGuard guard(w.device());
+  at::Tensor x2 = x.reshape({-1, w.grid.cols}).contiguous();
+  if (reinterpret_cast<std::uintptr_t>(x2.data_ptr()) % 16 != 0) x2 = x2.clone();
+  const std::int64_t tokens = x2.size(0);
+  at::Tensor y = at::empty({tokens, w.grid.rows}, x.options());
+  HybridGemmPlan plan = plan_of(w);
+  void* stream = at::cuda::getCurrentCUDAStream().stream();
+  const auto* xp = static_cast<const std::uint8_t*>(x2.data_ptr());
+  auto* yp = static_cast<std::uint8_t*>(y.data_ptr());
+  for (std::int64_t start = 0; start < tokens; start += kHybridMaxTokens) {
+    int n = static_cast<int>(std::min<std::int64_t>(kHybridMaxTokens, tokens - start));
+    std::string err = hybrid_gemm(plan, xp + start * w.grid.cols * 2, yp + start * w.grid.rows * 2, n, stream);
+    if (!err.empty()) throw Error("hybrid_linear: " + err);
+  }
+  std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.grid.rows;
+  return y.reshape(shape);
+#else
+  (void)x;
+  (void)w;
+  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
+#endif
+}
+
+HybridProj::HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device)
+    : packed_(std::move(packed)), device_(device) {
+  if (hybrid_kernel_unavailable(device_).empty()) weight_ = std::make_unique<HybridWeight>(upload_hybrid(*packed_, device_));
+}
+
+at::Tensor HybridProj::forward(const Proj& proj, const at::Tensor& x) {
+  at::Tensor y;
+  if (weight_ && x.scalar_type() == at::kBFloat16 && x.device() == device_) {
+    y = hybrid_linear(x, *weight_);
+  } else {
+    std::call_once(dense_once_, [&] { dense_ = unpack_dense(*packed_).to(device_); });
+    y = at::linear(x, dense_.to(x.scalar_type()));
+  }
+  return proj.bias().defined() ? y + proj.bias() : y;
+}
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,58 @@
+#pragma once
+// hybrid_linear(x, weight): the LibTorch op over the hybrid GEMM, and HybridProj, the strategy that puts it behind
+// the Proj seam. A HybridWeight is a packed weight (kernels/hybrid_layout) living on a device together with the
+// kernel's schedule and reduction workspace. On CUDA, up to 64 tokens per kernel call (longer inputs run in chunks of
+// 64); on the CPU, or when the kernel was not built, the weight is unpacked once and used as a dense matrix.
+#include <memory>
+#include <mutex>
+
+#include <ATen/ATen.h>
+
+#include "kernels/hybrid_layout.h"
+#include "model/proj.h"
+
+namespace patchlm::kernels {
+
+struct HybridWeight {
+  hybrid::TileGrid grid;
+  at::Tensor data, tile_cols, sparse_tiles;                      // the packed weight (uint8, int32, int32)
+  at::Tensor tile_offset16, cta_first_tile, contributors;        // schedule (int32)
+  at::Tensor workspace, counters;                                // fp32 / int32 zeros
+  int ctas = 0, stages = 4;
+  double sparse_share = 0;
+
+  at::Device device() const { return data.device(); }
+};
+
+// Copies `packed` to `device`. ctas = 0: one CTA per multiprocessor. Stages: depth of the shared-memory ring.
+HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas = 0, int stages = 4);
+
+// Re-plans the same weight for another CTA count / ring depth (the autotuner's knobs).
+void reschedule(HybridWeight& weight, const hybrid::PackedHybrid& packed, int ctas, int stages);
+
+// Dense bf16 [rows, cols] on the weight's device (pruned weights zero).
+at::Tensor unpack_dense(const hybrid::PackedHybrid& packed);
+
+// y = x · Wᵀ for x [..., cols] bf16 on the weight's CUDA device. Error on the CPU or without the kernel.
+at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& weight);
+
+// Whether this build and machine can run the kernel ("" = yes, otherwise why not).
+std::string hybrid_kernel_unavailable(at::Device device);
+
+// The Proj strategy: the kernel on CUDA bf16 inputs, else the dense unpacked weight (built once, on first use).
+class HybridProj : public ProjStrategy {
+ public:
+  HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device);
+  at::Tensor forward(const Proj& proj, const at::Tensor& x) override;
+
+  const hybrid::PackedHybrid& packed() const { return *packed_; }
+
+ private:
+  std::shared_ptr<const hybrid::PackedHybrid> packed_;
+  at::Device device_;
+  std::unique_ptr<HybridWeight> weight_;  // device copy, when the kernel runs
+  at::Tensor dense_;                      // fallback
+  std::once_flag dense_once_;
+};
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,131 @@
+// The hybrid GEMM on a GPU against a dense GEMM with the masked weight (skipped where no CUDA device is present).
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+
+#include <sstream>
+
+#include "hybrid_fixtures.h"
+#include "kernels/hybrid_linear.h"
+#include "mma_sp_probe.h"
+#include "util/error.h"
+
+namespace patchlm {
+namespace {
+
+bool have_gpu() { return at::cuda::is_available() && kernels::hybrid_kernel_unavailable(at::Device("cuda:0")).empty(); }
+
+#define SKIP_WITHOUT_GPU() \
+  if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device"
+
+// Which (row, group) of the 16×32 A fragment each lane's metadata nibble controls must be what the packer writes
+// (kernels/hybrid_layout.h): lane 4g + t, selector t/2, nibble s → row g + 8·(s/4), group 4·(t%2) + s%4.
+TEST(HybridGemmCuda, MetadataNibblesControlTheGroupsThePackerAssumes) {
+  SKIP_WITHOUT_GPU();
+  std::ostringstream mismatches;
+  for (int selector = 0; selector < 2; ++selector)
+    for (int lane = 0; lane < 32; ++lane)
+      for (int nibble = 0; nibble < 8; ++nibble) {
+        std::uint32_t meta[32];
+        for (auto& m : meta) m = 0x44444444u;  // every group keeps positions 0 and 1: D = 1 + 2 = 3
+        meta[lane] = (meta[lane] & ~(0xFu << (4 * nibble))) | (0xEu << (4 * nibble));  // positions 2 and 3: D = 7
+        float d[16 * 8];
+        ASSERT_EQ(run_mma_sp_probe(selector, meta, d), "");
+        int t = lane % 4;
+        int want_row = -1, want_group = -1;
+        if (t / 2 == selector) {
+          want_row = lane / 4 + 8 * (nibble / 4);
+          want_group = 4 * (t % 2) + nibble % 4;
+        }
+        for (int r = 0; r < 16; ++r)
+          for (int n = 0; n < 8; ++n) {
+            float want = r == want_row && n == want_group ? 7.f : 3.f;
+            if (d[r * 8 + n] != want)
+              mismatches << " [sel " << selector << " lane " << lane << " nibble " << nibble << " → D[" << r << "]["
+                         << n << "] = " << d[r * 8 + n] << "]";
+          }
+      }
+  EXPECT_EQ(mismatches.str(), "");
+}
+
+struct GemmCase {
+  std::int64_t rows, cols, tile_rows, tile_cols;
+  double share;
+  int tokens, ctas, stages;
+};
+
+void expect_matches_dense(const GemmCase& g, std::uint64_t seed) {
+  auto c = testing::random_hybrid(g.rows, g.cols, g.tile_rows, g.tile_cols, g.share, seed, 0.02);
+  hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  at::Device cuda("cuda:0");
+  kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda, g.ctas, g.stages);
+  std::vector<std::uint16_t> masked = testing::masked(c);
+  at::Tensor wm = at::from_blob(masked.data(), {g.rows, g.cols}, at::kBFloat16).to(cuda);
+  at::manual_seed(seed);
+  at::Tensor x = at::randn({g.tokens, g.cols}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+  at::Tensor want = at::linear(x.to(at::kFloat), wm.to(at::kFloat));
+  std::ostringstream what;
+  what << g.rows << "x" << g.cols << " tiles " << g.tile_rows << "x" << g.tile_cols << " share " << g.share
+       << " tokens " << g.tokens << " ctas " << g.ctas << " stages " << g.stages;
+  for (int call = 0; call < 2; ++call) {  // the second call checks the workspace and counters were left at zero
+    at::Tensor got = kernels::hybrid_linear(x, w).to(at::kFloat);
+    double scale = want.abs().max().item<double>();
+    double err = (got - want).abs().max().item<double>();
+    EXPECT_LE(err, 1e-2 * scale) << what.str() << " call " << call;
+  }
+  EXPECT_EQ(w.workspace.abs().sum().item<float>(), 0.f) << what.str();
+  EXPECT_EQ(w.counters.abs().sum().item<int>(), 0) << what.str();
+}
+
+TEST(HybridGemmCuda, MatchesDenseMaskedGemmForTileShapesSharesAndTokenCounts) {
+  SKIP_WITHOUT_GPU();
+  std::uint64_t seed = 1;
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 128}, {64, 64}})
+    for (double share : {0.0, 0.5, 1.0})
+      for (int tokens : {1, 5, 8, 16, 31, 64})
+        expect_matches_dense({512, 1024, tr, tc, share, tokens, 0, 4}, ++seed);
+}
+
+TEST(HybridGemmCuda, EveryScheduleAndRingDepthGivesTheSameProduct) {
+  SKIP_WITHOUT_GPU();
+  std::uint64_t seed = 100;
+  for (int ctas : {1, 3, 16, 132, 400})
+    for (int stages : {2, 3, 4}) expect_matches_dense({1024, 2048, 128, 128, 0.6, 16, ctas, stages}, ++seed);
+  expect_matches_dense({4096, 4096, 128, 128, 0.7, 64, 0, 4}, ++seed);
+  expect_matches_dense({4096, 11008 / 64 * 64, 64, 64, 0.5, 1, 0, 3}, ++seed);
+}
+
+TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
+  SKIP_WITHOUT_GPU();
+  auto c = testing::random_hybrid(256, 512, 128, 128, 0.5, 7);
+  auto packed = std::make_shared<hybrid::PackedHybrid>(hybrid::pack(c.weight.data(), c.keep.data(), c.grid));
+  at::Device cuda("cuda:0");
+  std::vector<std::uint16_t> masked = testing::masked(c);
+  at::Tensor wm = at::from_blob(masked.data(), {256, 512}, at::kBFloat16).to(cuda);
+  at::Tensor bias = at::randn({256}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+  Proj proj("p", at::empty({256, 512}, at::TensorOptions().dtype(at::kBFloat16).device(at::kMeta)), bias);
+  proj.set_strategy(std::make_shared<kernels::HybridProj>(packed, cuda));
+  at::Tensor x = at::randn({2, 70, 512}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+  at::Tensor got = proj.forward(x).to(at::kFloat);
+  at::Tensor want = at::linear(x.to(at::kFloat), wm.to(at::kFloat), bias.to(at::kFloat));
+  ASSERT_EQ(got.sizes(), want.sizes());
+  EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
+  // fp32 inputs take the dense fallback on the same device.
+  at::Tensor fallback = proj.forward(x.to(at::kFloat));
+  EXPECT_LE((fallback - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
+}
+
+TEST(HybridGemmCuda, BadInputsAreClearErrors) {
+  SKIP_WITHOUT_GPU();
+  auto c = testing::random_hybrid(128, 256, 128, 128, 0.5, 9);
+  hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));
+  auto opts = at::TensorOptions().device(at::Device("cuda:0"));
+  EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 256}, opts.dtype(at::kFloat)), w), Error);
+  EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 128}, opts.dtype(at::kBFloat16)), w), Error);
+  EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 256}, at::kBFloat16), w), Error);
+}
+
+}  // namespace
+}  // namespace patchlm
