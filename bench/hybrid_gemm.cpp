@@ -127,11 +127,16 @@ int main(int argc, char** argv) {
     std::vector<Config> configs;
     for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 128}})
       for (int per_sm : {1, 2})
-        for (int stages : {3, 4}) {
-          if (quick && (stages == 3 || tr == 64)) continue;
-          if (tr == 128 && per_sm == 2) continue;  // a 128-row ring of ≥3 stages fills the SM's shared memory
+        for (int stages : {4, 6, 8, 12}) {
+          if (quick && !((tr == 128 && per_sm == 1 && stages >= 4 && stages <= 6) || (tr == 64 && stages == 6)))
+            continue;
           configs.push_back({tr, tc, per_sm, stages});
         }
+    // A configuration is tried for M tokens when its rings fit the SM's shared memory.
+    auto fits = [&](const Config& c, int m) {
+      return c.ctas_per_sm * (kernels::hybrid_ring_bytes(c.tile_rows, c.tile_cols, m, c.stages) + 1024) <=
+             static_cast<std::int64_t>(prop->sharedMemPerMultiprocessor);
+    };
 
     nlohmann::json results = nlohmann::json::array();
     std::printf("%-11s %3s %4s | %8s %6s | %8s %6s %-16s | %7s %7s %6s | %9s %7s\n", "W", "M", "σ%", "cuBLAS", "TB/s",
@@ -180,6 +185,7 @@ int main(int argc, char** argv) {
           double best_us = 1e30;
           Config best{};
           for (const Config& cfg : configs) {
+            if (!fits(cfg, m)) continue;
             auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
             for (auto& w : ws) kernels::reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms,
                                                    cfg.stages);

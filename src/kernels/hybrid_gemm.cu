@@ -1,10 +1,10 @@
 // Hybrid dense / 2:4 tile GEMM for decode — see kernels/hybrid_gemm.h and kernels/hybrid_layout.h.
 //
 // Layers, CUTLASS-style:
-//   mainloop  — a CTA streams its run of stored tiles (kernels/hybrid_schedule) through a STAGES-deep cp.async ring;
-//               each stage holds one whole weight tile (its bytes are contiguous in the packed data) and the matching
-//               tile_cols-wide slice of x (zero-filled beyond the real tokens). Weights are read once, so they are
-//               loaded with an L2 evict-first policy to leave L2 to x and the reduction workspace.
+//   mainloop  — a CTA streams its run of stored tiles (kernels/hybrid_schedule) through a STAGES-deep ring; each
+//               stage holds one whole weight tile (its bytes are contiguous in the packed data: one bulk copy on
+//               Hopper, completion counted on an mbarrier; 16-byte cp.async on Ampere) and the matching tile-wide
+//               slice of x (cp.async; rows beyond the real tokens stay zero).
 //   warp MMA  — warp w owns rows 16w..16w+15 of the tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or two
 //               mma.m16n8k16 (dense tile) per 8 tokens; A comes straight from shared memory as packed, B with
 //               ldmatrix from the x slice (rows padded by 16 bytes: conflict-free).
@@ -21,24 +21,48 @@
 namespace patchlm::kernels {
 namespace {
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+constexpr bool kBulk = true;  // Hopper bulk copies for weight tiles
+#else
+constexpr bool kBulk = false;
+#endif
+
 __device__ __forceinline__ std::uint32_t shared_address(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
-__device__ __forceinline__ std::uint64_t evict_first_policy() {
-  std::uint64_t policy;
-  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(policy));
-  return policy;
+__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
 }
 
-__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src, std::uint64_t policy) {
-  asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "l"(policy));
+// Hopper: one thread moves a whole tile with the bulk-copy (TMA) engine; completion is counted in bytes on an
+// mbarrier, so no per-thread copies are in flight and the ring holds as many bytes as shared memory allows.
+__device__ __forceinline__ void mbarrier_init(std::uint32_t bar) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar));
+  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
 }
 
-// Copies 16 bytes, or writes 16 zero bytes when !valid (src is then not read).
-__device__ __forceinline__ void cp_async16_zfill(std::uint32_t dst, const void* src, bool valid) {
-  int bytes = valid ? 16 : 0;
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+__device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes, std::uint32_t bar) {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+#endif
+}
+
+__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
+#if __CUDA_ARCH__ >= 900
+  std::uint32_t done = 0;
+  while (!done)
+    asm volatile(
+        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+#endif
 }
 
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
@@ -104,12 +128,13 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   extern __shared__ __align__(16) std::uint8_t smem[];
   __shared__ int last_contributor;
 
+  __shared__ __align__(8) std::uint64_t full[STAGES];  // Hopper: weight tile of stage s has landed
+
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int first = p.cta_first_tile[blockIdx.x], last = p.cta_first_tile[blockIdx.x + 1];
   if (first >= last) return;
   const int per_row = static_cast<int>(p.cols / TC);
   const int rows = static_cast<int>(p.rows);
-  const std::uint64_t policy = evict_first_policy();
   const std::uint32_t smem0 = shared_address(smem);
 
   auto is_sparse = [&](int i) {
@@ -117,18 +142,30 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     return i - rb * per_row < p.sparse_tiles[rb];
   };
 
+  // Token rows beyond `tokens` stay zero in every stage; only real rows are copied per tile.
+  for (int k = tid; k < STAGES * G::kTokens * G::kXStride / 16; k += G::kThreads) {
+    int stage = k / (G::kTokens * G::kXStride / 16), rest = k % (G::kTokens * G::kXStride / 16);
+    if (rest * 16 / G::kXStride >= tokens)
+      *reinterpret_cast<uint4*>(smem + stage * G::kStageBytes + G::kWeightBytes + rest * 16) = make_uint4(0, 0, 0, 0);
+  }
+  if (kBulk && tid == 0)
+    for (int s = 0; s < STAGES; ++s) mbarrier_init(shared_address(&full[s]));
+  __syncthreads();
+
   auto load_tile = [&](int i, int stage) {
     const std::uint8_t* src = p.data + static_cast<std::size_t>(p.tile_offset16[i]) * 16;
-    const int chunks = (is_sparse(i) ? TR * TC * 9 / 8 : TR * TC * 2) / 16;
+    const int bytes = is_sparse(i) ? TR * TC * 9 / 8 : TR * TC * 2;
     const std::uint32_t dst = smem0 + stage * G::kStageBytes;
-    for (int c = tid; c < chunks; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16, policy);
+    if (kBulk) {
+      if (tid == 0) bulk_copy(dst, src, bytes, shared_address(&full[stage]));
+    } else {
+      for (int c = tid; c < bytes / 16; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16);
+    }
     const __nv_bfloat16* xs = x + static_cast<std::size_t>(p.tile_cols[i]) * TC;
     const std::uint32_t xdst = dst + G::kWeightBytes;
-    for (int c = tid; c < G::kTokens * TC / 8; c += G::kThreads) {
+    for (int c = tid; c < tokens * (TC / 8); c += G::kThreads) {
       int row = c / (TC / 8), chunk = c % (TC / 8);
-      bool valid = row < tokens;
-      cp_async16_zfill(xdst + row * G::kXStride + chunk * 16,
-                       valid ? xs + static_cast<std::size_t>(row) * p.cols + chunk * 8 : x, valid);
+      cp_async16(xdst + row * G::kXStride + chunk * 16, xs + static_cast<std::size_t>(row) * p.cols + chunk * 8);
     }
   };
 
@@ -223,6 +260,7 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   for (int i = first; i < last; ++i) {
     const int k = i - first;
     cp_async_wait<STAGES - 2>();
+    if (kBulk) mbarrier_wait(shared_address(&full[k % STAGES]), (k / STAGES) & 1);
     __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
     if (i + STAGES - 1 < last) load_tile(i + STAGES - 1, (k + STAGES - 1) % STAGES);
     cp_async_commit();
@@ -248,9 +286,11 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
 template <int TR, int TC, int NF>
 std::string launch_stages(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
   switch (p.stages) {
-    case 2: return launch<TR, TC, NF, 2>(p, x, y, tokens, stream);
     case 3: return launch<TR, TC, NF, 3>(p, x, y, tokens, stream);
-    default: return launch<TR, TC, NF, 4>(p, x, y, tokens, stream);
+    case 4: return launch<TR, TC, NF, 4>(p, x, y, tokens, stream);
+    case 6: return launch<TR, TC, NF, 6>(p, x, y, tokens, stream);
+    case 8: return launch<TR, TC, NF, 8>(p, x, y, tokens, stream);
+    default: return launch<TR, TC, NF, 12>(p, x, y, tokens, stream);
   }
 }
 
@@ -264,16 +304,26 @@ std::string launch_tokens(const HybridGemmPlan& p, const void* x, void* y, int t
 
 }  // namespace
 
+std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int stages) {
+  std::int64_t padded_tokens = tokens <= 8 ? 8 : tokens <= 16 ? 16 : tokens <= 32 ? 32 : 64;
+  return std::int64_t{stages} * (std::int64_t{tile_height} * tile_width * 2 + padded_tokens * (tile_width * 2 + 16));
+}
+
 std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
   if (tokens < 1 || tokens > kHybridMaxTokens)
     return "the hybrid kernel takes 1 to " + std::to_string(kHybridMaxTokens) + " tokens, got " +
            std::to_string(tokens);
-  bool shape = (plan.tile_height == 128 && plan.tile_width == 128) || (plan.tile_height == 64 && plan.tile_width == 64) ||
-               (plan.tile_height == 64 && plan.tile_width == 128);
+  bool shape = (plan.tile_height == 128 && plan.tile_width == 128) ||
+               (plan.tile_height == 64 && plan.tile_width == 64) || (plan.tile_height == 64 && plan.tile_width == 128);
   if (!shape)
     return "no hybrid kernel for " + std::to_string(plan.tile_height) + "x" + std::to_string(plan.tile_width) +
            " tiles (built: 128x128, 64x128, 64x64)";
-  if (plan.stages < 2 || plan.stages > 4) return "hybrid kernel stages must be 2, 3 or 4";
+  if (plan.stages != 3 && plan.stages != 4 && plan.stages != 6 && plan.stages != 8 && plan.stages != 12)
+    return "hybrid kernel stages must be 3, 4, 6, 8 or 12, got " + std::to_string(plan.stages);
+  if (hybrid_ring_bytes(plan.tile_height, plan.tile_width, tokens, plan.stages) > kMaxSharedBytes - 512)
+    return std::to_string(plan.stages) + " stages of " + std::to_string(plan.tile_height) + "x" +
+           std::to_string(plan.tile_width) + " tiles for " + std::to_string(tokens) +
+           " tokens exceed the shared memory of a CTA";
   if (plan.ctas <= 0) return "hybrid kernel plan has no CTAs";
   return {};
 }

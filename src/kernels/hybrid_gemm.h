@@ -10,6 +10,7 @@
 namespace patchlm::kernels {
 
 inline constexpr int kHybridMaxTokens = 64;
+inline constexpr std::int64_t kMaxSharedBytes = 227 * 1024;  // dynamic shared memory a CTA may opt into (sm_80, sm_90)
 
 // Device pointers, prepared once per packed weight (model/hybrid_weight.cpp owns them).
 struct HybridGemmPlan {
@@ -24,8 +25,11 @@ struct HybridGemmPlan {
   int ctas = 0;
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;  // rows × columns of a tile
-  int stages = 4;  // shared-memory ring depth (autotuned)
+  int stages = 4;  // shared-memory ring depth: 3, 4, 6, 8 or 12 (autotuned)
 };
+
+// Shared memory of the ring: `stages` × (one dense tile + the x slice of `tokens` padded to 8/16/32/64).
+std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int stages);
 
 // Empty string when (tile shape, stages, tokens) is supported, otherwise why not.
 std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens);

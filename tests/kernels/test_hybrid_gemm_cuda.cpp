@@ -91,7 +91,7 @@ TEST(HybridGemmCuda, EveryScheduleAndRingDepthGivesTheSameProduct) {
   SKIP_WITHOUT_GPU();
   std::uint64_t seed = 100;
   for (int ctas : {1, 3, 16, 132, 400})
-    for (int stages : {2, 3, 4}) expect_matches_dense({1024, 2048, 128, 128, 0.6, 16, ctas, stages}, ++seed);
+    for (int stages : {3, 4, 6}) expect_matches_dense({1024, 2048, 128, 128, 0.6, 16, ctas, stages}, ++seed);
   expect_matches_dense({4096, 4096, 128, 128, 0.7, 64, 0, 4}, ++seed);
   expect_matches_dense({4096, 11008 / 64 * 64, 64, 64, 0.5, 1, 0, 3}, ++seed);
 }
