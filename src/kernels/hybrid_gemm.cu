@@ -65,6 +65,20 @@ __device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t p
 #endif
 }
 
+// Programmatic dependent launch (Hopper): the weight prologue of this kernel may run while the previous kernel in the
+// stream finishes; x, the workspace and y are touched only after griddepcontrol.wait.
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_next_kernel() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
 
 template <int N>
@@ -152,7 +166,7 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     for (int s = 0; s < STAGES; ++s) mbarrier_init(shared_address(&full[s]));
   __syncthreads();
 
-  auto load_tile = [&](int i, int stage) {
+  auto load_weights = [&](int i, int stage) {
     const std::uint8_t* src = p.data + static_cast<std::size_t>(p.tile_offset16[i]) * 16;
     const int bytes = is_sparse(i) ? TR * TC * 9 / 8 : TR * TC * 2;
     const std::uint32_t dst = smem0 + stage * G::kStageBytes;
@@ -161,8 +175,10 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     } else {
       for (int c = tid; c < bytes / 16; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16);
     }
+  };
+  auto load_x = [&](int i, int stage) {
     const __nv_bfloat16* xs = x + static_cast<std::size_t>(p.tile_cols[i]) * TC;
-    const std::uint32_t xdst = dst + G::kWeightBytes;
+    const std::uint32_t xdst = smem0 + stage * G::kStageBytes + G::kWeightBytes;
     for (int c = tid; c < tokens * (TC / 8); c += G::kThreads) {
       int row = c / (TC / 8), chunk = c % (TC / 8);
       cp_async16(xdst + row * G::kXStride + chunk * 16, xs + static_cast<std::size_t>(row) * p.cols + chunk * 8);
@@ -252,9 +268,15 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
   };
 
+  // Weights do not depend on the previous kernel: start streaming them before waiting for it.
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; ++s)
+    if (first + s < last) load_weights(first + s, s);
+  allow_next_kernel();
+  wait_for_previous_kernel();
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (first + s < last) load_tile(first + s, s);
+    if (first + s < last) load_x(first + s, s);
     cp_async_commit();
   }
   for (int i = first; i < last; ++i) {
@@ -262,12 +284,25 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     cp_async_wait<STAGES - 2>();
     if (kBulk) mbarrier_wait(shared_address(&full[k % STAGES]), (k / STAGES) & 1);
     __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
-    if (i + STAGES - 1 < last) load_tile(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+    if (i + STAGES - 1 < last) {
+      load_weights(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+      load_x(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+    }
     cp_async_commit();
     compute_tile(i, k % STAGES);
     const int rb = i / per_row;
     if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
   }
+}
+
+// Programmatic dependent launch needs compute capability 9.0.
+bool supports_dependent_launch() {
+  static const bool supported = [] {
+    int device = 0, major = 0;
+    return cudaGetDevice(&device) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9;
+  }();
+  return supported;
 }
 
 template <int TR, int TC, int NF, int STAGES>
@@ -277,8 +312,17 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
   auto kernel = hybrid_gemm_kernel<TR, TC, NF, STAGES>;
   static cudaError_t configured = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (configured != cudaSuccess) return cudaGetErrorString(configured);
-  kernel<<<p.ctas, G::kThreads, kSmem, stream>>>(p, static_cast<const __nv_bfloat16*>(x),
-                                                  static_cast<__nv_bfloat16*>(y), tokens);
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(p.ctas));
+  config.blockDim = dim3(G::kThreads);
+  config.dynamicSmemBytes = kSmem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute[1];
+  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute[0].val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = attribute;
+  config.numAttrs = supports_dependent_launch() ? 1 : 0;
+  cudaLaunchKernelEx(&config, kernel, p, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), tokens);
   cudaError_t err = cudaGetLastError();
   return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err));
 }
@@ -313,11 +357,11 @@ std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
   if (tokens < 1 || tokens > kHybridMaxTokens)
     return "the hybrid kernel takes 1 to " + std::to_string(kHybridMaxTokens) + " tokens, got " +
            std::to_string(tokens);
-  bool shape = (plan.tile_height == 128 && plan.tile_width == 128) ||
+  bool shape = (plan.tile_height == 128 && (plan.tile_width == 128 || plan.tile_width == 64)) ||
                (plan.tile_height == 64 && plan.tile_width == 64) || (plan.tile_height == 64 && plan.tile_width == 128);
   if (!shape)
     return "no hybrid kernel for " + std::to_string(plan.tile_height) + "x" + std::to_string(plan.tile_width) +
-           " tiles (built: 128x128, 64x128, 64x64)";
+           " tiles (built: 128x128, 128x64, 64x128, 64x64)";
   if (plan.stages != 3 && plan.stages != 4 && plan.stages != 6 && plan.stages != 8 && plan.stages != 12)
     return "hybrid kernel stages must be 3, 4, 6, 8 or 12, got " + std::to_string(plan.stages);
   if (hybrid_ring_bytes(plan.tile_height, plan.tile_width, tokens, plan.stages) > kMaxSharedBytes - 512)
@@ -331,7 +375,8 @@ std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
 std::string hybrid_gemm(const HybridGemmPlan& plan, const void* x, void* y, int tokens, void* stream) {
   if (std::string why = hybrid_gemm_unsupported(plan, tokens); !why.empty()) return why;
   auto s = static_cast<cudaStream_t>(stream);
-  if (plan.tile_height == 128) return launch_tokens<128, 128>(plan, x, y, tokens, s);
+  if (plan.tile_height == 128 && plan.tile_width == 128) return launch_tokens<128, 128>(plan, x, y, tokens, s);
+  if (plan.tile_height == 128) return launch_tokens<128, 64>(plan, x, y, tokens, s);
   if (plan.tile_width == 128) return launch_tokens<64, 128>(plan, x, y, tokens, s);
   return launch_tokens<64, 64>(plan, x, y, tokens, s);
 }
