@@ -110,12 +110,13 @@ int main(int argc, char** argv) {
   std::string shapes_text = "4096x4096,11008x4096,4096x11008,14336x4096,4096x14336";
   std::vector<int> tokens_list{1, 4, 16, 64}, sparsities{0, 25, 35, 45, 50};
   std::string json_path;
-  bool quick = false;
+  bool quick = false, verbose = false;
   app.add_option("--shapes", shapes_text, "weights OUTxIN");
   app.add_option("--tokens", tokens_list, "token counts (1..64)")->delimiter(',');
   app.add_option("--sparsity", sparsities, "global sparsity in % (0..50)")->delimiter(',');
   app.add_option("--json", json_path, "write every measurement here");
   app.add_flag("--quick", quick, "autotune over fewer configurations");
+  app.add_flag("--verbose", verbose, "print the time of every configuration tried");
   CLI11_PARSE(app, argc, argv);
   try {
     if (!at::cuda::is_available()) throw Error("bench_hybrid_gemm needs a CUDA device");
@@ -191,6 +192,7 @@ int main(int argc, char** argv) {
             for (auto& w : ws) kernels::reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms,
                                                    cfg.stages, cfg.interleaved);
             double us = time_graph([&](int c) { kernels::hybrid_linear(x, ws[c]); }, copies);
+            if (verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
             if (us < best_us) best_us = us, best = cfg;
           }
           double cslt_us = 0;
