@@ -96,10 +96,9 @@ std::vector<std::uint8_t> patch_like_mask(const Shape& s, double share, std::uin
 
 struct Config {
   int tile_rows, tile_cols, ctas_per_sm, stages;
-  bool interleaved;
   std::string str() const {
     return std::to_string(tile_rows) + "x" + std::to_string(tile_cols) + "/" + std::to_string(ctas_per_sm) + "cta/" +
-           std::to_string(stages) + "st" + (interleaved ? "/il" : "");
+           std::to_string(stages) + "st";
   }
 };
 
@@ -132,7 +131,7 @@ int main(int argc, char** argv) {
         for (int stages : {4, 6, 8, 12}) {
           if (quick && !((tr == 128 && per_sm == 1 && stages >= 4 && stages <= 6) || (tr == 64 && stages == 6)))
             continue;
-          for (bool il : {false, true}) configs.push_back({tr, tc, per_sm, stages, il});
+          configs.push_back({tr, tc, per_sm, stages});
         }
     // A configuration is tried for M tokens when its rings fit the SM's shared memory.
     auto fits = [&](const Config& c, int m) {
@@ -190,7 +189,7 @@ int main(int argc, char** argv) {
             if (!fits(cfg, m)) continue;
             auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
             for (auto& w : ws) kernels::reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms,
-                                                   cfg.stages, cfg.interleaved);
+                                                   cfg.stages);
             double us = time_graph([&](int c) { kernels::hybrid_linear(x, ws[c]); }, copies);
             if (verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
             if (us < best_us) best_us = us, best = cfg;

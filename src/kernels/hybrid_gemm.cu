@@ -271,12 +271,12 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   // Weights do not depend on the previous kernel: start streaming them before waiting for it.
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s)
-    if (first + s < last) load_weights(p.tile_order[first + s], s);
+    if (first + s < last) load_weights(first + s, s);
   allow_next_kernel();
   wait_for_previous_kernel();
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (first + s < last) load_x(p.tile_order[first + s], s);
+    if (first + s < last) load_x(first + s, s);
     cp_async_commit();
   }
   for (int i = first; i < last; ++i) {
@@ -285,15 +285,13 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     if (kBulk) mbarrier_wait(shared_address(&full[k % STAGES]), (k / STAGES) & 1);
     __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
     if (i + STAGES - 1 < last) {
-      const int ahead = p.tile_order[i + STAGES - 1];
-      load_weights(ahead, (k + STAGES - 1) % STAGES);
-      load_x(ahead, (k + STAGES - 1) % STAGES);
+      load_weights(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+      load_x(i + STAGES - 1, (k + STAGES - 1) % STAGES);
     }
     cp_async_commit();
-    const int tile = p.tile_order[i];
-    compute_tile(tile, k % STAGES);
-    const int rb = tile / per_row;
-    if (i + 1 == last || p.tile_order[i + 1] / per_row != rb) flush(rb);
+    compute_tile(i, k % STAGES);
+    const int rb = i / per_row;
+    if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
   }
 }
 

@@ -18,7 +18,6 @@ struct HybridGemmPlan {
   const std::int32_t* tile_cols = nullptr;       // [tiles]
   const std::int32_t* sparse_tiles = nullptr;    // [row_blocks]
   const std::uint32_t* tile_offset16 = nullptr;  // [tiles]
-  const std::int32_t* tile_order = nullptr;      // [tiles]
   const std::int32_t* cta_first_tile = nullptr;  // [ctas + 1]
   const std::int32_t* contributors = nullptr;    // [row_blocks]
   float* workspace = nullptr;                    // [rows · kHybridMaxTokens] fp32, all zero between calls

@@ -28,7 +28,6 @@ HybridGemmPlan plan_of(const HybridWeight& w) {
   p.tile_cols = w.tile_cols.data_ptr<std::int32_t>();
   p.sparse_tiles = w.sparse_tiles.data_ptr<std::int32_t>();
   p.tile_offset16 = reinterpret_cast<const std::uint32_t*>(w.tile_offset16.data_ptr<std::int32_t>());
-  p.tile_order = w.tile_order.data_ptr<std::int32_t>();
   p.cta_first_tile = w.cta_first_tile.data_ptr<std::int32_t>();
   p.contributors = w.contributors.data_ptr<std::int32_t>();
   p.workspace = w.workspace.data_ptr<float>();
@@ -58,17 +57,15 @@ std::string hybrid_kernel_unavailable(at::Device device) {
 #endif
 }
 
-void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, int stages, bool interleaved) {
-  hybrid::Schedule s = hybrid::make_schedule(packed, ctas, interleaved);
+void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, int stages) {
+  hybrid::Schedule s = hybrid::make_schedule(packed, ctas);
   at::Device device = w.data.device();
   std::vector<std::int32_t> offsets(s.tile_offset16.begin(), s.tile_offset16.end());  // bit pattern kept
   w.tile_offset16 = to_device_int32(offsets, device);
-  w.tile_order = to_device_int32(s.tile_order, device);
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
   w.ctas = ctas;
   w.stages = stages;
-  w.interleaved = interleaved;
 }
 
 HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas, int stages) {

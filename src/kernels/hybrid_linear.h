@@ -16,10 +16,9 @@ namespace patchlm::kernels {
 struct HybridWeight {
   hybrid::TileGrid grid;
   at::Tensor data, tile_cols, sparse_tiles;                      // the packed weight (uint8, int32, int32)
-  at::Tensor tile_offset16, tile_order, cta_first_tile, contributors;  // schedule (int32)
+  at::Tensor tile_offset16, cta_first_tile, contributors;        // schedule (int32)
   at::Tensor workspace, counters;                                // fp32 / int32 zeros
   int ctas = 0, stages = 4;
-  bool interleaved = false;
   double sparse_share = 0;
 
   at::Device device() const { return data.device(); }
@@ -29,8 +28,7 @@ struct HybridWeight {
 HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas = 0, int stages = 4);
 
 // Re-plans the same weight for another CTA count / ring depth (the autotuner's knobs).
-void reschedule(HybridWeight& weight, const hybrid::PackedHybrid& packed, int ctas, int stages,
-                bool interleaved = false);
+void reschedule(HybridWeight& weight, const hybrid::PackedHybrid& packed, int ctas, int stages);
 
 // Dense bf16 [rows, cols] on the weight's device (pruned weights zero).
 at::Tensor unpack_dense(const hybrid::PackedHybrid& packed);

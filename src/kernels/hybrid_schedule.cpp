@@ -6,7 +6,7 @@
 
 namespace patchlm::hybrid {
 
-Schedule make_schedule(const PackedHybrid& packed, int ctas, bool interleaved) {
+Schedule make_schedule(const PackedHybrid& packed, int ctas) {
   if (ctas <= 0) throw Error(str_cat("hybrid schedule: CTA count must be positive, got ", ctas));
   const TileGrid& grid = packed.grid;
   const std::int64_t tiles = grid.tile_count(), per_row = grid.tiles_per_row();
@@ -15,37 +15,25 @@ Schedule make_schedule(const PackedHybrid& packed, int ctas, bool interleaved) {
 
   Schedule s;
   s.ctas = ctas;
-  s.interleaved = interleaved;
   std::vector<std::int64_t> start(static_cast<std::size_t>(tiles + 1), 0);
   for (std::int64_t i = 0; i < tiles; ++i) {
     std::int64_t rb = i / per_row, k = i % per_row;
     start[i + 1] = start[i] + (k < packed.sparse_tiles[rb] ? grid.sparse_tile_bytes() : grid.dense_tile_bytes());
     s.tile_offset16.push_back(static_cast<std::uint32_t>(start[i] / 16));
   }
-  if (interleaved) {
-    for (int c = 0; c < ctas; ++c) {
-      s.cta_first_tile.push_back(static_cast<std::int32_t>(s.tile_order.size()));
-      for (std::int64_t i = c; i < tiles; i += ctas) s.tile_order.push_back(static_cast<std::int32_t>(i));
-    }
-    s.cta_first_tile.push_back(static_cast<std::int32_t>(tiles));
-  } else {
-    // CTA c begins at the first tile that starts at or after c/ctas of the bytes.
-    const std::int64_t total = start[tiles];
-    for (int c = 0; c <= ctas; ++c) {
-      auto at = std::lower_bound(start.begin(), start.end() - 1, total * c / ctas);
-      s.cta_first_tile.push_back(c == ctas ? static_cast<std::int32_t>(tiles)
-                                           : static_cast<std::int32_t>(at - start.begin()));
-    }
-    for (std::int64_t i = 0; i < tiles; ++i) s.tile_order.push_back(static_cast<std::int32_t>(i));
+  // CTA c begins at the first tile that starts at or after c/ctas of the bytes.
+  const std::int64_t total = start[tiles];
+  for (int c = 0; c <= ctas; ++c) {
+    std::int64_t target = total * c / ctas;
+    auto at = std::lower_bound(start.begin(), start.end() - 1, target);
+    s.cta_first_tile.push_back(c == ctas ? static_cast<std::int32_t>(tiles)
+                                         : static_cast<std::int32_t>(at - start.begin()));
   }
   s.contributors.assign(static_cast<std::size_t>(grid.row_blocks()), 0);
   for (int c = 0; c < ctas; ++c) {
-    std::int64_t previous = -1;  // a CTA's tiles of one row block are consecutive in both orders
-    for (std::int32_t k = s.cta_first_tile[c]; k < s.cta_first_tile[c + 1]; ++k) {
-      std::int64_t rb = s.tile_order[k] / per_row;
-      if (rb != previous) ++s.contributors[rb];
-      previous = rb;
-    }
+    std::int64_t first = s.cta_first_tile[c], last = s.cta_first_tile[c + 1];
+    if (first == last) continue;
+    for (std::int64_t rb = first / per_row; rb <= (last - 1) / per_row; ++rb) ++s.contributors[rb];
   }
   return s;
 }

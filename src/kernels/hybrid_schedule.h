@@ -1,11 +1,7 @@
 #pragma once
-// How the hybrid GEMM splits a packed weight over its CTAs. CTA c streams the stored tiles
-// tile_order[cta_first_tile[c] .. cta_first_tile[c+1]). Two orders:
-//   contiguous  — stream-K by bytes: each CTA takes a contiguous run of the tile-CSR order (it may span row blocks),
-//                 every CTA moves about the same number of weight bytes whatever the mix of 2:4 and dense tiles;
-//   interleaved — CTA c takes tiles c, c + ctas, c + 2·ctas, ...: at any moment the CTAs read neighbouring tiles, so
-//                 the GPU sweeps the weight front to back (DRAM page locality), at the price of one partial sum per
-//                 tile. A row block touched
+// How the hybrid GEMM splits a packed weight over its CTAs (stream-K by bytes): CTA c streams the stored tiles
+// [cta_first_tile[c], cta_first_tile[c+1]) — a contiguous run of the tile-CSR order that may span row blocks — so
+// every CTA moves about the same number of weight bytes whatever the mix of 2:4 and dense tiles. A row block touched
 // by several CTAs is reduced in fp32 through a workspace; the last of its `contributors` writes the bf16 output.
 // Torch-free, computed once per weight and CTA count.
 #include <cstdint>
@@ -17,13 +13,11 @@ namespace patchlm::hybrid {
 
 struct Schedule {
   int ctas = 0;
-  bool interleaved = false;
   std::vector<std::uint32_t> tile_offset16;  // [tiles]: byte offset of each stored tile / 16
-  std::vector<std::int32_t> tile_order;      // [tiles]: stored tile indices, CTA after CTA
   std::vector<std::int32_t> cta_first_tile;  // [ctas + 1], non-decreasing, from 0 to tiles
   std::vector<std::int32_t> contributors;    // [row_blocks]: CTAs whose run meets the row block
 };
 
-Schedule make_schedule(const PackedHybrid& packed, int ctas, bool interleaved = false);
+Schedule make_schedule(const PackedHybrid& packed, int ctas);
 
 }  // namespace patchlm::hybrid
