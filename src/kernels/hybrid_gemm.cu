@@ -9,8 +9,9 @@
 //               mma.m16n8k16 (dense tile) per 8 tokens; A comes straight from shared memory as packed, B with
 //               ldmatrix from the x slice (rows padded by 16 bytes: conflict-free).
 //   epilogue  — when the CTA leaves a row block: a row block it owns alone is written as bf16 directly; otherwise the
-//               fp32 partial sums are added into the workspace and the last contributing CTA (a counter per row
-//               block) converts them to bf16 and zeroes the workspace and counter for the next call.
+//               fp32 partial sums are added into the workspace (fire-and-forget reductions) and, once its run is
+//               done, the CTA counts itself in; the last contributor (a counter per row block) converts the sums to
+//               bf16 and zeroes the workspace and counter for the next call.
 #include "kernels/hybrid_gemm.h"
 
 #include <cuda_bf16.h>
@@ -140,7 +141,7 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
                        int tokens) {
   using G = Geometry<TR, TC, NF>;
   extern __shared__ __align__(16) std::uint8_t smem[];
-  __shared__ int last_contributor;
+  __shared__ int last_contributor[2];
 
   __shared__ __align__(8) std::uint64_t full[STAGES];  // Hopper: weight tile of stage s has landed
 
@@ -230,6 +231,36 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   };
 
   // Accumulator (f, c): row 16·warp + lane/4 (+8 for c ≥ 2) of the row block, token 8f + 2·(lane%4) + c%2.
+  // Row blocks this CTA shares with others, whose sums it added to the workspace but has not yet counted in. A
+  // contiguous run of tiles shares at most its first and last row block; counting in (fence + counter atomic) is
+  // deferred to the end so the stream never waits on the reduction.
+  int pending[2], pending_count = 0;
+
+  // Counts this CTA in for each pending row block; the last contributor converts the sums to bf16 and leaves the
+  // workspace and counter at zero for the next call.
+  auto count_in = [&] {
+    __threadfence();
+    __syncthreads();
+    if (tid == 0)
+      for (int j = 0; j < pending_count; ++j)
+        last_contributor[j] = atomicAdd(p.counters + pending[j], 1) == p.contributors[pending[j]] - 1;
+    __syncthreads();
+    for (int j = 0; j < pending_count; ++j) {
+      if (!last_contributor[j]) continue;
+      __threadfence();
+      const int rb = pending[j];
+      for (int k = tid; k < TR * G::kTokens; k += G::kThreads) {
+        int r = rb * TR + k / G::kTokens, t = k % G::kTokens;
+        float* cell = p.workspace + static_cast<std::size_t>(r) * G::kTokens + t;
+        float v = __ldcg(cell);
+        __stcg(cell, 0.f);
+        if (t < tokens) y[static_cast<std::size_t>(t) * rows + r] = __float2bfloat16(v);
+      }
+      if (tid == 0) p.counters[rb] = 0;
+    }
+    pending_count = 0;
+  };
+
   auto flush = [&](int rb) {
     const int row = rb * TR + warp * 16 + lane / 4;
     const int token = 2 * (lane % 4);
@@ -242,27 +273,14 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
           if (t < tokens) y[static_cast<std::size_t>(t) * rows + row + 8 * (c >> 1)] = __float2bfloat16(acc[f][c]);
         }
     } else {
+      if (pending_count == 2) count_in();  // not reached by contiguous runs; kept for safety
 #pragma unroll
       for (int f = 0; f < NF; ++f)
 #pragma unroll
         for (int h = 0; h < 2; ++h)
           add_pair(p.workspace + static_cast<std::size_t>(row + 8 * h) * G::kTokens + 8 * f + token, acc[f][2 * h],
                    acc[f][2 * h + 1]);
-      __threadfence();
-      __syncthreads();
-      if (tid == 0) last_contributor = atomicAdd(p.counters + rb, 1) == p.contributors[rb] - 1;
-      __syncthreads();
-      if (last_contributor) {
-        __threadfence();
-        for (int k = tid; k < TR * G::kTokens; k += G::kThreads) {
-          int r = rb * TR + k / G::kTokens, t = k % G::kTokens;
-          float* cell = p.workspace + static_cast<std::size_t>(r) * G::kTokens + t;
-          float v = __ldcg(cell);
-          __stcg(cell, 0.f);
-          if (t < tokens) y[static_cast<std::size_t>(t) * rows + r] = __float2bfloat16(v);
-        }
-        if (tid == 0) p.counters[rb] = 0;
-      }
+      pending[pending_count++] = rb;
     }
 #pragma unroll
     for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
@@ -293,6 +311,7 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     const int rb = i / per_row;
     if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
   }
+  if (pending_count > 0) count_in();
 }
 
 // Programmatic dependent launch needs compute capability 9.0.
