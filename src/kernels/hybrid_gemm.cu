@@ -152,10 +152,14 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   const int rows = static_cast<int>(p.rows);
   const std::uint32_t smem0 = shared_address(smem);
 
-  auto is_sparse = [&](int i) {
-    int rb = i / per_row;
-    return i - rb * per_row < p.sparse_tiles[rb];
-  };
+  // Tile metadata is fetched one iteration before it is needed, so no global-load latency sits between a barrier
+  // and the next bulk copy; each stage remembers whether it holds a 2:4 tile.
+  __shared__ int stage_sparse[STAGES];
+  auto descriptor = [&](int i) { return __ldg(reinterpret_cast<const uint2*>(p.tile_desc) + i); };
+  // Only the first and last row block of a contiguous run can be shared with other CTAs.
+  const int rb_first = first / per_row, rb_last = (last - 1) / per_row;
+  const int shared_first = p.contributors[rb_first], shared_last = p.contributors[rb_last];
+  auto contributors = [&](int rb) { return rb == rb_first ? shared_first : rb == rb_last ? shared_last : 1; };
 
   // Token rows beyond `tokens` stay zero in every stage; only real rows are copied per tile.
   for (int k = tid; k < STAGES * G::kTokens * G::kXStride / 16; k += G::kThreads) {
@@ -167,18 +171,20 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     for (int s = 0; s < STAGES; ++s) mbarrier_init(shared_address(&full[s]));
   __syncthreads();
 
-  auto load_weights = [&](int i, int stage) {
-    const std::uint8_t* src = p.data + static_cast<std::size_t>(p.tile_offset16[i]) * 16;
-    const int bytes = is_sparse(i) ? TR * TC * 9 / 8 : TR * TC * 2;
+  auto load_weights = [&](uint2 d, int stage) {
+    const std::uint8_t* src = p.data + static_cast<std::size_t>(d.x) * 16;
+    const bool sparse = d.y >> 31;
+    const int bytes = sparse ? TR * TC * 9 / 8 : TR * TC * 2;
     const std::uint32_t dst = smem0 + stage * G::kStageBytes;
+    if (tid == 0) stage_sparse[stage] = sparse;
     if (kBulk) {
       if (tid == 0) bulk_copy(dst, src, bytes, shared_address(&full[stage]));
     } else {
       for (int c = tid; c < bytes / 16; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16);
     }
   };
-  auto load_x = [&](int i, int stage) {
-    const __nv_bfloat16* xs = x + static_cast<std::size_t>(p.tile_cols[i]) * TC;
+  auto load_x = [&](uint2 d, int stage) {
+    const __nv_bfloat16* xs = x + static_cast<std::size_t>(d.y & 0x7FFFFFFFu) * TC;
     const std::uint32_t xdst = smem0 + stage * G::kStageBytes + G::kWeightBytes;
     for (int c = tid; c < tokens * (TC / 8); c += G::kThreads) {
       int row = c / (TC / 8), chunk = c % (TC / 8);
@@ -190,12 +196,12 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
 #pragma unroll
   for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
 
-  auto compute_tile = [&](int i, int stage) {
+  auto compute_tile = [&](int stage) {
     const std::uint8_t* weights = smem + stage * G::kStageBytes;
     // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
     const std::uint32_t xrow = smem0 + stage * G::kStageBytes + G::kWeightBytes + (lane & 7) * G::kXStride +
                                (lane >> 3) * 16;
-    if (is_sparse(i)) {
+    if (stage_sparse[stage]) {
       const std::uint8_t* slice = weights + warp * G::kSparseSlice;
       std::uint32_t meta[G::kMetaWords];
 #pragma unroll
@@ -264,7 +270,7 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   auto flush = [&](int rb) {
     const int row = rb * TR + warp * 16 + lane / 4;
     const int token = 2 * (lane % 4);
-    if (p.contributors[rb] == 1) {
+    if (contributors(rb) == 1) {
 #pragma unroll
       for (int f = 0; f < NF; ++f)
 #pragma unroll
@@ -287,14 +293,19 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   };
 
   // Weights do not depend on the previous kernel: start streaming them before waiting for it.
+  uint2 prologue[STAGES - 1];
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s)
-    if (first + s < last) load_weights(first + s, s);
+    if (first + s < last) {
+      prologue[s] = descriptor(first + s);
+      load_weights(prologue[s], s);
+    }
+  uint2 next = first + STAGES - 1 < last ? descriptor(first + STAGES - 1) : make_uint2(0, 0);
   allow_next_kernel();
   wait_for_previous_kernel();
 #pragma unroll
   for (int s = 0; s < STAGES - 1; ++s) {
-    if (first + s < last) load_x(first + s, s);
+    if (first + s < last) load_x(prologue[s], s);
     cp_async_commit();
   }
   for (int i = first; i < last; ++i) {
@@ -303,11 +314,12 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     if (kBulk) mbarrier_wait(shared_address(&full[k % STAGES]), (k / STAGES) & 1);
     __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
     if (i + STAGES - 1 < last) {
-      load_weights(i + STAGES - 1, (k + STAGES - 1) % STAGES);
-      load_x(i + STAGES - 1, (k + STAGES - 1) % STAGES);
+      load_weights(next, (k + STAGES - 1) % STAGES);
+      load_x(next, (k + STAGES - 1) % STAGES);
+      if (i + STAGES < last) next = descriptor(i + STAGES);
     }
     cp_async_commit();
-    compute_tile(i, k % STAGES);
+    compute_tile(k % STAGES);
     const int rb = i / per_row;
     if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
   }

@@ -15,9 +15,7 @@ inline constexpr std::int64_t kMaxSharedBytes = 227 * 1024;  // dynamic shared m
 // Device pointers, prepared once per packed weight (model/hybrid_weight.cpp owns them).
 struct HybridGemmPlan {
   const std::uint8_t* data = nullptr;            // packed tiles
-  const std::int32_t* tile_cols = nullptr;       // [tiles]
-  const std::int32_t* sparse_tiles = nullptr;    // [row_blocks]
-  const std::uint32_t* tile_offset16 = nullptr;  // [tiles]
+  const std::uint32_t* tile_desc = nullptr;      // [2 · tiles] (kernels/hybrid_schedule.h)
   const std::int32_t* cta_first_tile = nullptr;  // [ctas + 1]
   const std::int32_t* contributors = nullptr;    // [row_blocks]
   float* workspace = nullptr;                    // [rows · kHybridMaxTokens] fp32, all zero between calls

@@ -25,9 +25,7 @@ at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device
 HybridGemmPlan plan_of(const HybridWeight& w) {
   HybridGemmPlan p;
   p.data = w.data.data_ptr<std::uint8_t>();
-  p.tile_cols = w.tile_cols.data_ptr<std::int32_t>();
-  p.sparse_tiles = w.sparse_tiles.data_ptr<std::int32_t>();
-  p.tile_offset16 = reinterpret_cast<const std::uint32_t*>(w.tile_offset16.data_ptr<std::int32_t>());
+  p.tile_desc = reinterpret_cast<const std::uint32_t*>(w.tile_desc.data_ptr<std::int32_t>());
   p.cta_first_tile = w.cta_first_tile.data_ptr<std::int32_t>();
   p.contributors = w.contributors.data_ptr<std::int32_t>();
   p.workspace = w.workspace.data_ptr<float>();
@@ -60,8 +58,8 @@ std::string hybrid_kernel_unavailable(at::Device device) {
 void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, int stages) {
   hybrid::Schedule s = hybrid::make_schedule(packed, ctas);
   at::Device device = w.data.device();
-  std::vector<std::int32_t> offsets(s.tile_offset16.begin(), s.tile_offset16.end());  // bit pattern kept
-  w.tile_offset16 = to_device_int32(offsets, device);
+  std::vector<std::int32_t> desc(s.tile_desc.begin(), s.tile_desc.end());  // bit patterns kept
+  w.tile_desc = to_device_int32(desc, device);
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
   w.ctas = ctas;
@@ -76,8 +74,6 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);
-  w.tile_cols = to_device_int32(packed.tile_cols, device);
-  w.sparse_tiles = to_device_int32(packed.sparse_tiles, device);
 #if PATCHLM_HAVE_CUDA
   if (ctas <= 0) ctas = device.is_cuda() ? device_multiprocessors() : 1;
 #endif

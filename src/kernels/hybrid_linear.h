@@ -15,8 +15,8 @@ namespace patchlm::kernels {
 
 struct HybridWeight {
   hybrid::TileGrid grid;
-  at::Tensor data, tile_cols, sparse_tiles;                      // the packed weight (uint8, int32, int32)
-  at::Tensor tile_offset16, cta_first_tile, contributors;        // schedule (int32)
+  at::Tensor data;                                               // the packed tiles (uint8)
+  at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32)
   at::Tensor workspace, counters;                                // fp32 / int32 zeros
   int ctas = 0, stages = 4;
   double sparse_share = 0;

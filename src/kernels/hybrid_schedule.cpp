@@ -19,7 +19,9 @@ Schedule make_schedule(const PackedHybrid& packed, int ctas) {
   for (std::int64_t i = 0; i < tiles; ++i) {
     std::int64_t rb = i / per_row, k = i % per_row;
     start[i + 1] = start[i] + (k < packed.sparse_tiles[rb] ? grid.sparse_tile_bytes() : grid.dense_tile_bytes());
-    s.tile_offset16.push_back(static_cast<std::uint32_t>(start[i] / 16));
+    s.tile_desc.push_back(static_cast<std::uint32_t>(start[i] / 16));
+    s.tile_desc.push_back(static_cast<std::uint32_t>(packed.tile_cols[i]) |
+                          (k < packed.sparse_tiles[rb] ? 1u << 31 : 0u));
   }
   // CTA c begins at the first tile that starts at or after c/ctas of the bytes.
   const std::int64_t total = start[tiles];

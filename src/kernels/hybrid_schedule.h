@@ -13,7 +13,10 @@ namespace patchlm::hybrid {
 
 struct Schedule {
   int ctas = 0;
-  std::vector<std::uint32_t> tile_offset16;  // [tiles]: byte offset of each stored tile / 16
+  // [2 · tiles]: per stored tile {byte offset / 16, tile column | 2:4 flag << 31} — everything the kernel needs to
+  // fetch a tile, in one 8-byte load.
+  std::vector<std::uint32_t> tile_desc;
+  std::uint32_t offset16(std::int64_t tile) const { return tile_desc[2 * tile]; }
   std::vector<std::int32_t> cta_first_tile;  // [ctas + 1], non-decreasing, from 0 to tiles
   std::vector<std::int32_t> contributors;    // [row_blocks]: CTAs whose run meets the row block
 };

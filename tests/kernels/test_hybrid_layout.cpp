@@ -119,8 +119,8 @@ TEST(HybridSchedule, EveryTileOnceBalancedByBytesWithConsistentContributors) {
     std::vector<int> seen(static_cast<std::size_t>(c.grid.row_blocks()), 0);
     for (int k = 0; k < ctas; ++k) {
       std::int64_t a = s.cta_first_tile[k], b = s.cta_first_tile[k + 1];
-      std::int64_t begin = a < c.grid.tile_count() ? std::int64_t{s.tile_offset16[a]} * 16 : 0;
-      std::int64_t end = b < c.grid.tile_count() ? std::int64_t{s.tile_offset16[b]} * 16
+      std::int64_t begin = a < c.grid.tile_count() ? std::int64_t{s.offset16(a)} * 16 : 0;
+      std::int64_t end = b < c.grid.tile_count() ? std::int64_t{s.offset16(b)} * 16
                                                  : static_cast<std::int64_t>(p.data.size());
       if (a < b) biggest = std::max(biggest, end - begin);
       std::set<std::int64_t> rbs;
@@ -129,8 +129,12 @@ TEST(HybridSchedule, EveryTileOnceBalancedByBytesWithConsistentContributors) {
     }
     for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb) EXPECT_EQ(seen[rb], s.contributors[rb]);
     EXPECT_LE(biggest, static_cast<std::int64_t>(p.data.size()) / ctas + c.grid.dense_tile_bytes()) << ctas;
-    for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb)
-      EXPECT_EQ(std::int64_t{s.tile_offset16[rb * per_row]} * 16, p.tile_offset(rb, 0));
+    for (std::int64_t i = 0; i < c.grid.tile_count(); ++i) {
+      std::int64_t rb = i / per_row, k = i % per_row;
+      EXPECT_EQ(std::int64_t{s.offset16(i)} * 16, p.tile_offset(rb, k));
+      EXPECT_EQ(s.tile_desc[2 * i + 1], static_cast<std::uint32_t>(p.tile_cols[i]) |
+                                            (k < p.sparse_tiles[rb] ? 1u << 31 : 0u));
+    }
   }
   EXPECT_THROW(hybrid::make_schedule(p, 0), Error);
 }
