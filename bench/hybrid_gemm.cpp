@@ -126,9 +126,9 @@ int main(int argc, char** argv) {
     std::printf("GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; CUDA graphs; median of 7\n", prop->name,
                 sms, l2 / 1e6);
     std::vector<Config> configs;
-    for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}})
-      for (int per_sm : {1, 2})
-        for (int stages : {4, 6, 8, 12}) {
+    for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}})
+      for (int per_sm : {1, 2, 3, 4, 6})
+        for (int stages : {3, 4, 6, 8}) {
           if (quick && !((tr == 128 && per_sm == 1 && stages >= 4 && stages <= 6) || (tr == 64 && stages == 6)))
             continue;
           configs.push_back({tr, tc, per_sm, stages});
