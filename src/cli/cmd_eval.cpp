@@ -7,12 +7,12 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/load_model.h"
 #include "cli/options.h"
 #include "data/corpus.h"
 #include "eval/perplexity.h"
 #include "eval/task_eval.h"
 #include "io/mask_file.h"
-#include "prune/apply_masks.h"
 #include "io/tokenizer/tokenizer.h"
 #include "util/error.h"
 #include "util/json_io.h"
@@ -121,11 +121,10 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
             }
             auto t0 = std::chrono::steady_clock::now();
             Tokenizer tok = Tokenizer::from_model(o->tokenizer.empty() ? o->model : o->tokenizer);
-            Checkpoint ckpt = load_checkpoint(o->model);
-            const std::int64_t context = std::min<std::int64_t>(ckpt.config.max_position_embeddings, 4096);
+            auto loaded = load_model(o->model, dtype, device, o->masks);
+            Decoder& model = *loaded;
+            const std::int64_t context = std::min<std::int64_t>(model.config().max_position_embeddings, 4096);
             if (o->ppl.seq_len == 0) o->ppl.seq_len = context;
-            Decoder model(ckpt, dtype, device);
-            if (!o->masks.empty()) apply_masks(model, read_mask_file(o->masks), o->masks);
             nlohmann::ordered_json j;
             j["meta"] = run_metadata(globals.argc, globals.argv);
             j["model"] = o->model;

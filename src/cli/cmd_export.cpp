@@ -1,10 +1,15 @@
-// `patchlm export MODEL --masks masks.safetensors --format hf OUT_DIR`: a HF checkpoint with the pruned weights set
-// to zero, the same config and tokenizer files; transformers loads it and computes what `eval --masks` computes.
+// `patchlm export MODEL --masks masks.safetensors --format hf|hybrid OUT_DIR`:
+//   hf     — a HF checkpoint with the pruned weights set to zero, the same config and tokenizer files; transformers
+//            loads it and computes what `eval --masks` computes;
+//   hybrid — patchlm's compact checkpoint (docs/format.md): masked weights packed as 2:4 and dense tiles, bf16, as
+//            the GPU kernel reads them; `patchlm eval / generate / forward` load it directly.
 #include <iostream>
 
 #include "cli/command.h"
 #include "cli/options.h"
 #include "export/hf_export.h"
+#include "export/hybrid_export.h"
+#include "prune/tile_map.h"
 #include "model/fingerprint.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -13,20 +18,26 @@ namespace patchlm::cli {
 
 Command add_export_command(CLI::App& root, const GlobalOptions&) {
   struct Options {
-    std::string model, masks, format = "hf", out, dtype = "f32", max_shard = "5GB";
+    std::string model, masks, format = "hf", out, dtype = "f32", max_shard = "5GB", tile = "128x128";
   };
   auto o = std::make_shared<Options>();
   auto* app = root.add_subcommand("export", "Apply a mask file and write the pruned model");
   app->add_option("model", o->model, "HF model directory or GGUF file the masks were made for")->required();
   app->add_option("out_dir", o->out, "New output directory (must not exist)")->required();
   app->add_option("--masks", o->masks, "Mask file (patchlm prune / learn)")->required();
-  app->add_option("--format", o->format, "hf (the compact hybrid format is not available yet)")->capture_default_str();
-  app->add_option("--dtype", o->dtype, "Stored dtype: f32, bf16, f16")->capture_default_str();
+  app->add_option("--format", o->format, "hf (zeros in a HF checkpoint) or hybrid (packed 2:4 / dense tiles)")
+      ->capture_default_str();
+  app->add_option("--dtype", o->dtype, "hf: stored dtype f32, bf16, f16 (hybrid is always bf16)")->capture_default_str();
+  app->add_option("--tile-size", o->tile, "hybrid: tile shape (multiples of 16x64; a tile is stored 2:4 when every group keeps at most 2)")
+      ->capture_default_str();
   app->add_option("--max-shard-size", o->max_shard, "Shard the weights above this size")->capture_default_str();
   return {app, [o] {
-            if (o->format != "hf") {
-              throw UsageError(str_cat("--format: ", in_quotes(o->format), " is not available (only hf for now)"));
+            if (o->format != "hf" && o->format != "hybrid") {
+              throw UsageError(str_cat("--format: ", in_quotes(o->format), " (use hf or hybrid)"));
             }
+            const TileShape tile = parse_tile_shape("--tile-size", o->tile);
+            if (tile.rows % 16 != 0 || tile.cols % 64 != 0)
+              throw UsageError(str_cat("--tile-size: hybrid tiles are multiples of 16 rows x 64 columns, got ", o->tile));
             const c10::ScalarType dtype = parse_compute_dtype("--dtype", o->dtype);
             const std::uint64_t shard = parse_byte_size("--max-shard-size", o->max_shard);
             if (std::filesystem::exists(o->out)) throw Error(str_cat(o->out, ": already exists (choose a new directory)"));
@@ -35,6 +46,16 @@ Command add_export_command(CLI::App& root, const GlobalOptions&) {
             auto hash = masks.metadata.find("source_model_hash");
             if (hash != masks.metadata.end() && hash->second != checkpoint_fingerprint(ckpt)) {
               log_warn("export", {{"masks", o->masks}, {"note", "made for a checkpoint with other weights (same shapes)"}});
+            }
+            if (o->format == "hybrid") {
+              HybridExportSummary s = export_hybrid(ckpt, masks, o->masks, o->out, {0, 0, tile.rows, tile.cols});
+              std::cout << "wrote " << o->out << ": " << s.packed << " weights packed in " << tile.name()
+                        << " tiles (2:4 tile share " << s.two_four_share << "), "
+                        << static_cast<double>(s.packed_bytes) / 1e6 << " MB instead of "
+                        << static_cast<double>(s.dense_bytes) / 1e6 << " MB dense bf16";
+              if (s.stored_dense) std::cout << "; " << s.stored_dense << " masked weights not divided by the tile stored dense";
+              std::cout << "\n";
+              return 0;
             }
             apply_masks_to_checkpoint(ckpt, masks, o->masks);
             save_hf_checkpoint(ckpt, o->out, dtype, shard);

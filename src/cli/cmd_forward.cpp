@@ -3,16 +3,16 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/load_model.h"
 #include "cli/options.h"
 #include "io/safetensors.h"
 #include "model/decoder.h"
-#include "prune/apply_masks.h"
 
 namespace patchlm::cli {
 
 Command add_forward_command(CLI::App& root, const GlobalOptions&) {
   struct Options {
-    std::string model, ids, out, dtype = "f32", masks;
+    std::string model, ids, out, dtype = "f32", masks, device = "cpu";
   };
   auto o = std::make_shared<Options>();
   auto* app = root.add_subcommand("forward", "Run one forward pass and save the logits (safetensors, F32 [B,T,V])");
@@ -21,14 +21,16 @@ Command add_forward_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--out", o->out, "Output .safetensors file")->required();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
   app->add_option("--masks", o->masks, "Apply this mask file to the weights first");
+  app->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   return {app, [o] {
             auto batch = parse_id_batch("--ids", o->ids);
-            Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
-            if (!o->masks.empty()) apply_masks(model, read_mask_file(o->masks), o->masks);
+            auto loaded = load_model(o->model, parse_compute_dtype("--dtype", o->dtype), parse_device("--device", o->device),
+                                     o->masks);
+            Decoder& model = *loaded;
             std::vector<std::int64_t> flat;
             for (const auto& row : batch) flat.insert(flat.end(), row.begin(), row.end());
             at::Tensor ids = at::tensor(flat, at::kLong).view({static_cast<std::int64_t>(batch.size()), -1});
-            at::Tensor logits = model.forward(ids).contiguous();
+            at::Tensor logits = model.forward(ids.to(model.device())).to(at::kCPU).contiguous();
             const auto* p = static_cast<const std::byte*>(logits.data_ptr());
             write_safetensors(o->out, {{"logits", DType::F32, logits.sizes().vec(),
                                         std::span<const std::byte>(p, static_cast<std::size_t>(logits.nbytes()))}});

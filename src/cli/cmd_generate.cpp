@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/load_model.h"
 #include "cli/options.h"
 #include "io/tokenizer/tokenizer.h"
 #include "model/generate.h"
@@ -11,7 +12,7 @@ namespace patchlm::cli {
 
 Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   struct Options {
-    std::string model, prompt, ids, dtype = "f32";
+    std::string model, prompt, ids, dtype = "f32", device = "cpu";
     GenerateOptions gen;
   };
   auto o = std::make_shared<Options>();
@@ -25,6 +26,8 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--top-p", o->gen.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
   app->add_option("--seed", o->gen.seed, "Sampling seed")->capture_default_str();
   app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
+  app->add_option("--device", o->device, "cpu or cuda[:N] (hybrid checkpoints use the hybrid kernel there in bf16)")
+      ->capture_default_str();
   app->add_flag("!--no-stop", o->gen.stop_at_eos, "Do not stop at the end-of-sequence token");
   return {app, [o] {
             if (o->prompt.empty() == o->ids.empty()) throw UsageError("generate: give exactly one of --prompt or --ids");
@@ -32,19 +35,21 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
             if (o->prompt.empty()) {  // ids in, ids out
               auto batch = parse_id_batch("--ids", o->ids);
               if (batch.size() != 1) throw UsageError("--ids: generate takes one sequence");
-              Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
-              std::vector<std::int64_t> out = generate(model, batch[0], o->gen);
+              auto model = load_model(o->model, parse_compute_dtype("--dtype", o->dtype),
+                                      parse_device("--device", o->device), "");
+              std::vector<std::int64_t> out = generate(*model, batch[0], o->gen);
               for (std::size_t i = 0; i < out.size(); ++i) std::cout << (i ? "," : "") << out[i];
               std::cout << "\n";
               return 0;
             }
             // Text in, text out, streamed as it is produced.
             Tokenizer tok = Tokenizer::from_model(o->model);
-            Decoder model(load_checkpoint(o->model), parse_compute_dtype("--dtype", o->dtype));
+            auto model = load_model(o->model, parse_compute_dtype("--dtype", o->dtype), parse_device("--device", o->device),
+                                    "");
             std::vector<std::int64_t> fresh;
             std::string shown;
             std::cout << o->prompt << std::flush;
-            generate(model, tok.encode(o->prompt), o->gen, [&](std::int64_t id) {
+            generate(*model, tok.encode(o->prompt), o->gen, [&](std::int64_t id) {
               fresh.push_back(id);
               std::string text = tok.decode(fresh, /*skip_special_tokens=*/true);
               // Wait while the text ends inside a multi-byte character (decoded as U+FFFD for now).

@@ -5,7 +5,7 @@
 
 namespace patchlm {
 
-void apply_masks_to_checkpoint(Checkpoint& ckpt, const MaskSet& masks, const std::string& source) {
+void check_masks_match(const Checkpoint& ckpt, const MaskSet& masks, const std::string& source) {
   if (masks.layers.empty()) throw Error(str_cat(source, ": holds no masks"));
   for (const auto& [name, mask] : masks.layers) {
     auto it = ckpt.tensors.find(name);
@@ -15,7 +15,14 @@ void apply_masks_to_checkpoint(Checkpoint& ckpt, const MaskSet& masks, const std
       throw Error(str_cat(source, ": ", name, " is ", mask.rows, "x", mask.cols, ", the model's is ", w.size(0), "x",
                           w.dim() > 1 ? w.size(1) : 0, " (a mask of another model?)"));
     }
-    it->second = w.to(at::kFloat) * keep_tensor(mask);
+  }
+}
+
+void apply_masks_to_checkpoint(Checkpoint& ckpt, const MaskSet& masks, const std::string& source) {
+  check_masks_match(ckpt, masks, source);
+  for (const auto& [name, mask] : masks.layers) {
+    at::Tensor& w = ckpt.tensors.at(name);
+    w = w.to(at::kFloat) * keep_tensor(mask);
   }
 }
 

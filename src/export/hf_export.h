@@ -8,6 +8,10 @@
 
 namespace patchlm {
 
+// Error naming `source` and the tensor when a mask has no weight of that name or another shape (a mask of another
+// model), or the mask file holds no masks.
+void check_masks_match(const Checkpoint& checkpoint, const MaskSet& masks, const std::string& source);
+
 // Multiplies the checkpoint's weights by the masks (in place, as float32). Error naming `source` and the tensor
 // when a mask has no weight of that name or another shape (a mask of another model).
 void apply_masks_to_checkpoint(Checkpoint& checkpoint, const MaskSet& masks, const std::string& source);

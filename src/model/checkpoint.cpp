@@ -4,8 +4,10 @@
 
 #include "io/dequant.h"
 #include "io/gguf.h"
+#include "io/hybrid_file.h"
 #include "io/safetensors.h"
 #include "model/gguf_mapping.h"
+#include "model/hybrid_checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
 #include "util/json_io.h"
@@ -32,19 +34,6 @@ at::ScalarType to_scalar_type(DType d, const std::string& where) {
   throw Error(str_cat(where, ": unsupported dtype"));
 }
 
-DType to_dtype(at::ScalarType s) {
-  switch (s) {
-    case at::kFloat: return DType::F32;
-    case at::kBFloat16: return DType::BF16;
-    case at::kHalf: return DType::F16;
-    case at::kLong: return DType::I64;
-    case at::kInt: return DType::I32;
-    case at::kByte: return DType::U8;
-    case at::kBool: return DType::BOOL;
-    default: throw Error(str_cat("cannot store tensors of type ", c10::toString(s), " in safetensors"));
-  }
-}
-
 void add_safetensors(const fs::path& path, std::map<std::string, at::Tensor>& out) {
   SafetensorsFile file = SafetensorsFile::open(path);
   for (const TensorEntry& e : file.tensors()) {
@@ -62,7 +51,9 @@ Checkpoint load_hf_directory(const fs::path& dir) {
   if (!fs::exists(config_path)) throw Error(str_cat(in_quotes(dir.string()), " has no config.json: not a Hugging Face model directory"));
   c.config = parse_hf_config(read_json_file(config_path), config_path.string());
   const fs::path index_path = dir / "model.safetensors.index.json";
-  if (fs::exists(index_path)) {
+  if (fs::exists(dir / kHybridFileName)) {
+    add_hybrid_file(dir / kHybridFileName, c);
+  } else if (fs::exists(index_path)) {
     nlohmann::json index = read_json_file(index_path);
     if (!index.contains("weight_map") || !index["weight_map"].is_object()) {
       throw Error(str_cat(index_path.string(), ": missing field 'weight_map'"));
@@ -131,6 +122,19 @@ at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& e) {
 }
 
 
+DType to_dtype(at::ScalarType s) {
+  switch (s) {
+    case at::kFloat: return DType::F32;
+    case at::kBFloat16: return DType::BF16;
+    case at::kHalf: return DType::F16;
+    case at::kLong: return DType::I64;
+    case at::kInt: return DType::I32;
+    case at::kByte: return DType::U8;
+    case at::kBool: return DType::BOOL;
+    default: throw Error(str_cat("cannot store tensors of type ", c10::toString(s), " in safetensors"));
+  }
+}
+
 Checkpoint load_checkpoint(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return load_hf_directory(path);
@@ -155,15 +159,19 @@ void save_hf_checkpoint(const Checkpoint& ckpt, const fs::path& out_dir, at::Sca
                        std::span<const std::byte>(p, static_cast<std::size_t>(c.nbytes()))});
   }
   write_safetensors_sharded(dir.path(), tensors, {{"format", "pt"}}, max_shard_bytes);
-  write_json_file(dir.path() / "config.json", ckpt.config.to_hf_json());
+  write_model_files(ckpt, dir.path());
+  dir.commit();
+}
+
+void write_model_files(const Checkpoint& ckpt, const fs::path& dir) {
+  write_json_file(dir / "config.json", ckpt.config.to_hf_json());
   // A HF source directory's tokenizer and generation files travel along unchanged.
   if (fs::is_directory(ckpt.source)) {
     for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                              "generation_config.json", "tokenizer.model", "chat_template.jinja"}) {
-      if (fs::exists(ckpt.source / name)) fs::copy_file(ckpt.source / name, dir.path() / name);
+      if (fs::exists(ckpt.source / name)) fs::copy_file(ckpt.source / name, dir / name);
     }
   }
-  dir.commit();
 }
 
 }  // namespace patchlm

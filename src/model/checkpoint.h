@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include "io/safetensors.h"
+#include "kernels/hybrid_layout.h"
 #include "model/config.h"
 
 namespace patchlm {
@@ -17,7 +18,9 @@ struct Checkpoint {
   ModelConfig config;
   std::map<std::string, at::Tensor> tensors;  // HF names
   std::filesystem::path source;
-  std::string format;  // "safetensors" or "gguf"
+  std::string format;  // "safetensors", "gguf" or "hybrid"
+  // Hybrid checkpoints (docs/format.md): the packed form of every packed weight; `tensors` holds them unpacked.
+  std::map<std::string, std::shared_ptr<const hybrid::PackedHybrid>> hybrid;
 };
 
 Checkpoint load_checkpoint(const std::filesystem::path& path);
@@ -25,6 +28,12 @@ Checkpoint load_checkpoint(const std::filesystem::path& path);
 // One safetensors tensor as an at::Tensor: a zero-copy view of the read-only mapping when aligned (it keeps the
 // mapping alive; never modify it in place — clone() for a writable copy), else a copy.
 at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& entry);
+
+// The safetensors dtype of a tensor type (Error for types safetensors cannot hold).
+DType to_dtype(at::ScalarType type);
+
+// config.json of `ckpt` and the tokenizer / generation files of its source directory, into `dir`.
+void write_model_files(const Checkpoint& ckpt, const std::filesystem::path& dir);
 
 // Writes config.json + safetensors (sharded above `max_shard_bytes`) into a new directory, atomically:
 // the directory appears complete or not at all. Tensors are written in `dtype` (F32, BF16 or F16).

@@ -33,16 +33,16 @@ std::vector<std::int64_t> generate(const Decoder& model, const std::vector<std::
   if (o.max_new_tokens < 0) throw Error("generate: --max-new-tokens must be >= 0");
   at::Generator generator = at::make_generator<at::CPUGeneratorImpl>(o.seed);
   KvCache cache;
-  at::Tensor ids = at::tensor(prompt, at::kLong).unsqueeze(0);
+  at::Tensor ids = at::tensor(prompt, at::kLong).unsqueeze(0).to(model.device());
   std::vector<std::int64_t> out;
   const auto& eos = model.config().eos_token_ids;
   for (std::int64_t step = 0; step < o.max_new_tokens; ++step) {
-    at::Tensor logits = model.forward(ids, &cache).select(1, -1).squeeze(0);
+    at::Tensor logits = model.forward(ids, &cache).select(1, -1).squeeze(0).to(at::kCPU);
     std::int64_t next = pick_token(logits, o, generator);
     out.push_back(next);
     if (on_token) on_token(next);
     if (o.stop_at_eos && std::find(eos.begin(), eos.end(), next) != eos.end()) break;
-    ids = at::tensor(std::vector<std::int64_t>{next}, at::kLong).unsqueeze(0);
+    ids = at::tensor(std::vector<std::int64_t>{next}, at::kLong).unsqueeze(0).to(model.device());
   }
   return out;
 }

@@ -1,5 +1,6 @@
-"""`patchlm export --format hf` and `patchlm inspect`: the exported checkpoint loads in transformers and computes
-what patchlm computes with the mask applied; inspect reports the sparsity of masks and checkpoints; bad input."""
+"""`patchlm export --format hf|hybrid` and `patchlm inspect`: the HF export loads in transformers and computes what
+patchlm computes with the mask applied; the hybrid checkpoint unpacks exactly to W ⊙ M (bf16) and patchlm computes the
+same logits from it as from the bf16 HF export; inspect reports the sparsity of masks and checkpoints; bad input."""
 import json
 
 import torch
@@ -62,11 +63,154 @@ def test_bad_export_input(tiny_llama, tmp_path, patchlm_bin):
     cases = [(["--masks", tmp_path / "other.safetensors"], tmp_path / "o1", 1, "another model"),
              (["--masks", corrupt], tmp_path / "o2", 1, "corrupt.safetensors"),
              (["--masks", tmp_path / "m.safetensors"], tmp_path / "exists", 1, "already exists"),
-             (["--masks", tmp_path / "m.safetensors", "--format", "hybrid"], tmp_path / "o3", 2, "--format")]
+             (["--masks", tmp_path / "m.safetensors", "--format", "gguf"], tmp_path / "o3", 2, "--format"),
+             (["--masks", tmp_path / "m.safetensors", "--format", "hybrid", "--tile-size", "16x48"], tmp_path / "o4",
+              2, "--tile-size"),
+             (["--masks", tmp_path / "other.safetensors", "--format", "hybrid"], tmp_path / "o5", 1, "another model")]
     for extra, out, code, needle in cases:
         c, _, err = run([patchlm_bin, "export", path, out] + extra, expect_ok=False)
         assert c == code and needle in err and err.count("patchlm: error") == 1, (extra, err)
-    assert not any((tmp_path / d).exists() for d in ("o1", "o2", "o3"))
+    assert not any((tmp_path / d).exists() for d in ("o1", "o2", "o3", "o4", "o5"))
     assert (tmp_path / "exists" / "keep.txt").read_text() == "x" and len(list((tmp_path / "exists").iterdir())) == 1
     c, _, err = run([patchlm_bin, "inspect", tmp_path / "nope"], expect_ok=False)
     assert c == 1 and "nope" in err
+
+
+IDS = [[1, 450, 4996, 17354, 1701, 29916, 432, 17204], [1, 306, 763, 278, 1900, 310, 17354, 29889]]
+
+
+def forward(patchlm_bin, model, out, *extra):
+    run([patchlm_bin, "forward", model, "--ids", ";".join(",".join(map(str, r)) for r in IDS), "--out", out] +
+        list(extra))
+    return load_file(str(out))["logits"]
+
+
+def unpack_reference(tiles, cols, two_four, tile_rows, tile_cols):
+    """An independent reading of docs/format.md: the tile-CSR lists and the mma fragment order, back to dense."""
+    rb_count, per_row = cols.shape
+    w = torch.zeros(rb_count * tile_rows, per_row * tile_cols, dtype=torch.bfloat16)
+    raw = tiles.numpy().tobytes()
+    at = 0
+    for rb in range(rb_count):
+        for i in range(per_row):
+            r0, c0 = rb * tile_rows, int(cols[rb, i]) * tile_cols
+            sparse = i < int(two_four[rb])
+            size = tile_rows * tile_cols * (9 // 8 if False else 1) * (9 if sparse else 16) // 8
+            block = torch.frombuffer(bytearray(raw[at:at + size]), dtype=torch.uint8)
+            at += size
+            for s in range(tile_rows // 16):
+                if sparse:
+                    sl = block[s * 18 * tile_cols:(s + 1) * 18 * tile_cols]
+                    vals = sl[:16 * tile_cols].view(torch.bfloat16)
+                    meta = sl[16 * tile_cols:].view(torch.int32)
+                    words = tile_cols // 64
+                    for j in range(tile_cols // 32):
+                        for lane in range(32):
+                            g, t = lane // 4, lane % 4
+                            for q in range(4):
+                                row, group = g + 8 * (q & 1), t + 4 * (q >> 1)
+                                mlane = 4 * g + 2 * (j % 2) + group // 4
+                                word = int(meta[mlane * words + j // 2]) & 0xFFFFFFFF
+                                nib = (word >> (4 * (group % 4) + 16 * (q & 1))) & 0xF
+                                v = vals[((j * 32 + lane) * 4 + q) * 2:((j * 32 + lane) * 4 + q) * 2 + 2]
+                                base = c0 + 32 * j + 4 * group
+                                w[r0 + 16 * s + row, base + (nib & 3)] = v[0]
+                                w[r0 + 16 * s + row, base + (nib >> 2)] = v[1]
+                else:
+                    sl = block[s * 32 * tile_cols:(s + 1) * 32 * tile_cols].view(torch.bfloat16)
+                    for st in range(tile_cols // 16):
+                        for lane in range(32):
+                            g, t = lane // 4, lane % 4
+                            for q in range(4):
+                                for h in range(2):
+                                    row, col = g + 8 * (q & 1), 16 * st + 2 * t + 8 * (q >> 1) + h
+                                    w[r0 + 16 * s + row, c0 + col] = sl[((st * 32 + lane) * 4 + q) * 2 + h]
+    assert at == len(raw)
+    return w
+
+
+def test_export_hybrid_round_trips_and_computes_like_the_hf_export(tiny_llama, tmp_path, patchlm_bin):
+    _, path = tiny_llama
+    # A PATCH^Tile mask: some 32x32 tiles dense, the others 2:4.
+    masks = tmp_path / "m.safetensors"
+    run([patchlm_bin, "--quiet", "learn", path, "--mode", "tile", "--tile-size", "32x32", "--target-sparsity", "0.3",
+         "--seq-len", "64", "--max-sequences", "16", "--steps", "3", "--calib-samples", "4", "--calib-seq-len", "64",
+         "--out", masks])
+    hybrid = tmp_path / "hybrid"
+    _, said, _ = run([patchlm_bin, "export", path, hybrid, "--masks", masks, "--format", "hybrid",
+                      "--tile-size", "32x64"])
+    assert "weights packed" in said
+    hf = tmp_path / "hf"
+    run([patchlm_bin, "export", path, hf, "--masks", masks, "--dtype", "bf16"])
+    assert (hybrid / "tokenizer.json").exists() and (hybrid / "config.json").exists()
+
+    # Every packed weight unpacks (by an independent reading of the format) to the bf16 HF export's weight.
+    packed = load_file(str(hybrid / "model.hybrid.safetensors"))
+    dense = load_file(str(hf / "model.safetensors"))
+    names = sorted(k[:-len(":hybrid.tiles")] for k in packed if k.endswith(":hybrid.tiles"))
+    assert len(names) == 12  # q k v o gate up of 2 blocks; down_proj (96 columns) is not divided by 64: stored dense
+    shares = []
+    for n in names:
+        w = unpack_reference(packed[n + ":hybrid.tiles"], packed[n + ":hybrid.cols"], packed[n + ":hybrid.two_four"],
+                             32, 64)
+        assert torch.equal(w, dense[n]), n
+        shares.append(float(packed[n + ":hybrid.two_four"].sum()) / packed[n + ":hybrid.cols"].numel())
+    assert 0 < sum(shares) / len(shares) < 1  # a real mix of 2:4 and dense tiles
+    assert torch.equal(packed["model.layers.0.mlp.down_proj.weight"], dense["model.layers.0.mlp.down_proj.weight"])
+    assert torch.equal(packed["model.embed_tokens.weight"], dense["model.embed_tokens.weight"])
+
+    # patchlm computes the same logits from the hybrid checkpoint as from the bf16 HF export.
+    assert torch.equal(forward(patchlm_bin, hybrid, tmp_path / "a.safetensors"),
+                       forward(patchlm_bin, hf, tmp_path / "b.safetensors"))
+    _, j, _ = run([patchlm_bin, "inspect", hybrid, "--json", "--tile-size", "32x64"])
+    report = json.loads(j)
+    assert report["kind"].startswith("checkpoint (hybrid") and len(report["layers"]) == 14
+    _, m, _ = run([patchlm_bin, "inspect", masks, "--json"])
+    assert abs(report["sparsity"] - json.loads(m)["sparsity"]) < 1e-9
+    # Bytes: a 2:4 tile takes 9/16 of the dense bytes.
+    for n, share in zip(names, shares):
+        assert packed[n + ":hybrid.tiles"].numel() == dense[n].numel() * 2 * (1 - 0.4375 * share)
+
+
+def test_bad_hybrid_checkpoints(tiny_llama, tmp_path, patchlm_bin):
+    _, path = tiny_llama
+    masks = tmp_path / "m.safetensors"
+    run([patchlm_bin, "prune", path, "--out", masks])
+    good = tmp_path / "good"
+    run([patchlm_bin, "export", path, good, "--masks", masks, "--format", "hybrid", "--tile-size", "32x64"])
+    packed = load_file(str(good / "model.hybrid.safetensors"))
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(good / "model.hybrid.safetensors"), "pt") as f:
+        meta = f.metadata()
+    import shutil
+    name = "model.layers.0.self_attn.q_proj.weight"
+
+    def variant(label, tensors, metadata):
+        d = tmp_path / label
+        shutil.copytree(good, d)
+        save_file(tensors, str(d / "model.hybrid.safetensors"), metadata=metadata)
+        return d
+
+    bad_meta = dict(packed)
+    tiles = packed[name + ":hybrid.tiles"].clone()
+    tiles[16 * 64:16 * 64 + 4] = 0  # metadata of the first 2:4 slice: index pair (0, 0) is invalid
+    bad_meta[name + ":hybrid.tiles"] = tiles
+    short = dict(packed)
+    short[name + ":hybrid.tiles"] = packed[name + ":hybrid.tiles"][:-16].clone()
+    dup = dict(packed)
+    cols = packed[name + ":hybrid.cols"].clone()
+    cols[0, 0] = 5  # out of the row block
+    dup[name + ":hybrid.cols"] = cols
+    missing = {k: v for k, v in packed.items() if k != name + ":hybrid.two_four"}
+    cases = [(variant("meta", bad_meta, meta), "invalid 2:4 index pair"),
+             (variant("short", short, meta), "bytes of tiles"),
+             (variant("dup", dup, meta), "tile column"),
+             (variant("missing", missing, meta), "two_four"),
+             (variant("version", packed, {**meta, "hybrid_layout_version": "99"}), "layout version 99")]
+    for model, needle in cases:
+        c, _, err = run([patchlm_bin, "forward", model, "--ids", "1,2,3", "--out", tmp_path / "x.safetensors"],
+                        expect_ok=False)
+        assert c == 1 and needle in err and err.count("patchlm: error") == 1, (model, err)
+    c, _, err = run([patchlm_bin, "eval", good, "--masks", masks], expect_ok=False)
+    assert c == 2 and "already pruned" in err

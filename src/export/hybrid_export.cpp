@@ -1,0 +1,70 @@
+#include "export/hybrid_export.h"
+
+#include <cstring>
+#include <list>
+
+#include "export/hf_export.h"
+#include "io/dtype.h"
+#include "io/hybrid_file.h"
+#include "prune/tile_map.h"
+#include "util/atomic_file.h"
+
+namespace patchlm {
+namespace {
+
+TensorToWrite tensor_to_write(const std::string& name, const at::Tensor& t) {
+  const auto* p = static_cast<const std::byte*>(t.data_ptr());
+  return {name, to_dtype(t.scalar_type()), t.sizes().vec(), std::span<const std::byte>(p, t.nbytes())};
+}
+
+bool tile_divides(const at::Tensor& w, const hybrid::TileGrid& tile) {
+  return w.size(0) % tile.tile_rows == 0 && w.size(1) % tile.tile_cols == 0;
+}
+
+}  // namespace
+
+HybridExportSummary export_hybrid(const Checkpoint& ckpt, const MaskSet& masks, const std::string& source,
+                                  const std::filesystem::path& out_dir, const hybrid::TileGrid& tile) {
+  hybrid::check_grid({tile.tile_rows, tile.tile_cols, tile.tile_rows, tile.tile_cols}, "--tile-size");
+  check_masks_match(ckpt, masks, source);
+  HybridExportSummary summary;
+  std::list<at::Tensor> tensors_alive;                  // what the spans below point into
+  std::list<hybrid::PackedHybrid> packed_alive;
+  std::vector<TensorToWrite> out;
+  double two_four_tiles = 0, tiles = 0;
+  for (const auto& [name, t] : ckpt.tensors) {
+    auto mask = masks.layers.find(name);
+    at::Tensor w = t.is_floating_point() ? t.to(at::kBFloat16).contiguous() : t.contiguous();
+    if (mask == masks.layers.end()) {
+      out.push_back(tensor_to_write(name, tensors_alive.emplace_back(w)));
+      continue;
+    }
+    if (!tile_divides(w, tile)) {  // stays dense, pruned weights zero
+      at::Tensor dense = (t.to(at::kFloat) * keep_tensor(mask->second)).to(at::kBFloat16).contiguous();
+      out.push_back(tensor_to_write(name, tensors_alive.emplace_back(dense)));
+      ++summary.stored_dense;
+      continue;
+    }
+    hybrid::TileGrid grid{w.size(0), w.size(1), tile.tile_rows, tile.tile_cols};
+    const auto* bits = static_cast<const std::uint16_t*>(w.data_ptr());
+    hybrid::PackedHybrid& p = packed_alive.emplace_back(hybrid::pack(bits, mask->second.keep.data(), grid));
+    for (TensorToWrite& part : hybrid_parts(name, p)) out.push_back(part);
+    ++summary.packed;
+    summary.packed_bytes += p.data.size();
+    summary.dense_bytes += static_cast<std::uint64_t>(w.nbytes());
+    two_four_tiles += p.sparse_share() * static_cast<double>(grid.tile_count());
+    tiles += static_cast<double>(grid.tile_count());
+  }
+  summary.two_four_share = tiles > 0 ? two_four_tiles / tiles : 0;
+
+  std::map<std::string, std::string> metadata = hybrid_metadata(tile);
+  for (const char* key : {"method", "pattern", "sparsity", "source_model_hash"})
+    if (masks.metadata.count(key)) metadata[std::string("mask_") + key] = masks.metadata.at(key);
+  AtomicDirectory dir(out_dir);
+  write_safetensors(dir.path() / kHybridFileName, out, metadata);
+  write_model_files(ckpt, dir.path());
+  dir.commit();
+  return summary;
+}
+
+}  // namespace patchlm
