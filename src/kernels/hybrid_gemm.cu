@@ -384,13 +384,15 @@ std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int 
   return std::int64_t{stages} * (std::int64_t{tile_height} * tile_width * 2 + padded_tokens * (tile_width * 2 + 16));
 }
 
+bool hybrid_tile_supported(int tile_height, int tile_width) {
+  return (tile_height == 128 || tile_height == 64) && (tile_width == 128 || tile_width == 64);
+}
+
 std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
   if (tokens < 1 || tokens > kHybridMaxTokens)
     return "the hybrid kernel takes 1 to " + std::to_string(kHybridMaxTokens) + " tokens, got " +
            std::to_string(tokens);
-  bool shape = (plan.tile_height == 128 && (plan.tile_width == 128 || plan.tile_width == 64)) ||
-               (plan.tile_height == 64 && plan.tile_width == 64) || (plan.tile_height == 64 && plan.tile_width == 128);
-  if (!shape)
+  if (!hybrid_tile_supported(plan.tile_height, plan.tile_width))
     return "no hybrid kernel for " + std::to_string(plan.tile_height) + "x" + std::to_string(plan.tile_width) +
            " tiles (built: 128x128, 128x64, 64x128, 64x64)";
   if (plan.stages != 3 && plan.stages != 4 && plan.stages != 6 && plan.stages != 8 && plan.stages != 12)

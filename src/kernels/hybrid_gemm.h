@@ -29,6 +29,9 @@ struct HybridGemmPlan {
 // Shared memory of the ring: `stages` × (one dense tile + the x slice of `tokens` padded to 8/16/32/64).
 std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int stages);
 
+// Whether a kernel was built for tiles of this shape (128x128, 128x64, 64x128, 64x64).
+bool hybrid_tile_supported(int tile_height, int tile_width);
+
 // Empty string when (tile shape, stages, tokens) is supported, otherwise why not.
 std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens);
 

@@ -123,7 +123,12 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
 
 HybridProj::HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device)
     : packed_(std::move(packed)), device_(device) {
-  if (hybrid_kernel_unavailable(device_).empty()) weight_ = std::make_unique<HybridWeight>(upload_hybrid(*packed_, device_));
+#if PATCHLM_HAVE_CUDA
+  const hybrid::TileGrid& g = packed_->grid;
+  if (hybrid_kernel_unavailable(device_).empty() &&
+      hybrid_tile_supported(static_cast<int>(g.tile_rows), static_cast<int>(g.tile_cols)))
+    weight_ = std::make_unique<HybridWeight>(upload_hybrid(*packed_, device_));
+#endif
 }
 
 at::Tensor HybridProj::forward(const Proj& proj, const at::Tensor& x) {

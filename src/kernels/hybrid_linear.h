@@ -39,7 +39,8 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& weight);
 // Whether this build and machine can run the kernel ("" = yes, otherwise why not).
 std::string hybrid_kernel_unavailable(at::Device device);
 
-// The Proj strategy: the kernel on CUDA bf16 inputs, else the dense unpacked weight (built once, on first use).
+// The Proj strategy: the kernel on CUDA bf16 inputs (for tile shapes it was built for), else the dense unpacked
+// weight (built once, on first use).
 class HybridProj : public ProjStrategy {
  public:
   HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device);

@@ -214,3 +214,29 @@ def test_bad_hybrid_checkpoints(tiny_llama, tmp_path, patchlm_bin):
         assert c == 1 and needle in err and err.count("patchlm: error") == 1, (model, err)
     c, _, err = run([patchlm_bin, "eval", good, "--masks", masks], expect_ok=False)
     assert c == 2 and "already pruned" in err
+
+
+def test_hybrid_checkpoint_on_cuda_runs_the_kernel_and_matches_the_masked_model(tmp_path, patchlm_bin):
+    """On a GPU machine: the packed projections run on the hybrid kernel (bf16) and give the logits of the masked
+    model within bf16 tolerance — for all-2:4 (2:4 mask) and all-dense (unstructured mask) tiles."""
+    import pytest
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from transformers import LlamaConfig, LlamaForCausalLM
+    model = tmp_path / "model"
+    torch.manual_seed(0)
+    LlamaForCausalLM(LlamaConfig(vocab_size=1000, hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(model)
+    ids = ";".join(",".join(str((7 * i + 3 * r) % 1000) for i in range(40)) for r in range(2))
+    for pattern in ("2:4", "unstructured"):
+        masks = tmp_path / f"{pattern[0]}.safetensors"
+        run([patchlm_bin, "prune", model, "--method", "magnitude", "--pattern", pattern, "--sparsity", "0.5",
+             "--out", masks])
+        hybrid = tmp_path / f"hybrid{pattern[0]}"
+        run([patchlm_bin, "export", model, hybrid, "--masks", masks, "--format", "hybrid", "--tile-size", "64x64"])
+        common = ["--ids", ids, "--device", "cuda", "--dtype", "bf16"]
+        _, _, log = run([patchlm_bin, "forward", hybrid, "--out", tmp_path / "h.safetensors"] + common)
+        assert "hybrid" in log and "14" in log, log  # all 14 projections on the kernel
+        run([patchlm_bin, "forward", model, "--masks", masks, "--out", tmp_path / "m.safetensors"] + common)
+        got, want = (load_file(str(tmp_path / f))["logits"] for f in ("h.safetensors", "m.safetensors"))
+        assert (got - want).abs().max() <= 0.03 * want.abs().max(), (pattern, (got - want).abs().max())
