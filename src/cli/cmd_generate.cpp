@@ -12,13 +12,14 @@ namespace patchlm::cli {
 
 Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   struct Options {
-    std::string model, prompt, ids, dtype = "f32", device = "cpu";
+    std::string model, prompt, ids, dtype = "f32", device = "cpu", tokenizer;
     GenerateOptions gen;
   };
   auto o = std::make_shared<Options>();
   auto* app = root.add_subcommand("generate", "Continue a prompt with the model (greedy or sampled)");
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
   app->add_option("--prompt", o->prompt, "Prompt text (tokenized with the model's own tokenizer)");
+  app->add_option("--tokenizer", o->tokenizer, "Tokenizer from this model directory / GGUF / tokenizer.json instead");
   app->add_option("--ids", o->ids, "Prompt as token ids, e.g. 1,2,3");
   app->add_option("--max-new-tokens", o->gen.max_new_tokens, "Tokens to generate")->capture_default_str();
   app->add_option("--temperature", o->gen.temperature, "0 = greedy")->capture_default_str();
@@ -43,7 +44,7 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
               return 0;
             }
             // Text in, text out, streamed as it is produced.
-            Tokenizer tok = Tokenizer::from_model(o->model);
+            Tokenizer tok = Tokenizer::from_model(o->tokenizer.empty() ? o->model : o->tokenizer);
             auto model = load_model(o->model, parse_compute_dtype("--dtype", o->dtype), parse_device("--device", o->device),
                                     "");
             std::vector<std::int64_t> fresh;
