@@ -82,6 +82,8 @@ hybrid::TileGrid read_hybrid_tile(const SafetensorsFile& file) {
   } catch (const std::exception&) {
     throw Error(str_cat(source, ": bad hybrid_tile ", in_quotes(tile)));
   }
+  if (g.tile_rows < 16 || g.tile_rows > 4096 || g.tile_cols < 64 || g.tile_cols > 4096)
+    throw Error(str_cat(source, ": hybrid_tile ", in_quotes(tile), " is out of range (16..4096 x 64..4096)"));
   return g;
 }
 
