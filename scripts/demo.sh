@@ -41,7 +41,8 @@ echo "On two CPU cores the schedules are tiny (the paper's is ~30 000 times long
 echo "from its priors here. docs/results.md has the same study on an H200 (200 steps of 16 x 512 tokens), where"
 echo "PATCH^Joint at 35 % reaches 10.75 on this test split against 30.67 for SparseGPT 2:4."
 echo
-echo "Results: $runs/ (results.md, results.jsonl, every mask file, eval JSON and learning metrics)"
+"$bin" report "$runs" -o "$runs/report.html" --tile-size 64x64
+echo "Results: $runs/ (results.md, results.jsonl, every mask file, eval JSON, learning metrics, report.html)"
 echo "Next: evaluate any mask with  $bin eval $model --masks $runs/patch-joint-0.35.masks.safetensors"
 echo "      serve the hybrid checkpoint on a GPU: $bin generate $runs/patch-joint-0.35.hybrid --tokenizer $model --device cuda --dtype bf16 --prompt ..."
 echo "      the full study on a GPU (docs/results.md): DEVICE=cuda scripts/study.sh $model runs/study"

@@ -20,6 +20,7 @@ debian_packages=(
   nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libsimdjson-dev pkg-config
   python3.11-doc
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  chromium
 )
 
 install_debian_packages() {

@@ -33,5 +33,6 @@ Command add_prune_command(CLI::App& root, const GlobalOptions& globals);
 Command add_learn_command(CLI::App& root, const GlobalOptions& globals);
 Command add_export_command(CLI::App& root, const GlobalOptions& globals);
 Command add_inspect_command(CLI::App& root, const GlobalOptions& globals);
+Command add_report_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli
