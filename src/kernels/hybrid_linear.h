@@ -47,6 +47,7 @@ class HybridProj : public ProjStrategy {
   at::Tensor forward(const Proj& proj, const at::Tensor& x) override;
 
   const hybrid::PackedHybrid& packed() const { return *packed_; }
+  bool uses_kernel() const { return weight_ != nullptr; }
 
  private:
   std::shared_ptr<const hybrid::PackedHybrid> packed_;

@@ -29,7 +29,10 @@ int use_hybrid_kernels(Decoder& model, const Checkpoint& ckpt, at::Device device
   for (Proj* p : model.projections()) {
     auto it = ckpt.hybrid.find(p->name() + ".weight");
     if (it == ckpt.hybrid.end()) continue;
-    p->set_strategy(std::make_shared<kernels::HybridProj>(it->second, device));
+    auto strategy = std::make_shared<kernels::HybridProj>(it->second, device);
+    if (!strategy->uses_kernel()) continue;  // no kernel for this tile shape: the dense weight stays
+    p->set_strategy(strategy);
+    p->release_dense_weight();  // the packed copy on the device is the weight now
     ++used;
   }
   return used;

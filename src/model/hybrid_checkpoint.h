@@ -15,7 +15,8 @@ namespace patchlm {
 void add_hybrid_file(const std::filesystem::path& file, Checkpoint& ckpt);
 
 // On a CUDA device, runs every packed projection of `ckpt` through the hybrid kernel (bf16 inputs; others fall back
-// to the dense weight). Returns how many projections use it (0 elsewhere).
+// to a dense weight unpacked on first use) and frees its dense device copy, so only the packed bytes stay resident.
+// Returns how many projections use it (0 elsewhere).
 int use_hybrid_kernels(Decoder& model, const Checkpoint& ckpt, at::Device device);
 
 }  // namespace patchlm

@@ -33,6 +33,9 @@ class Proj {
   const at::Tensor& weight() const { return weight_; }
   // Replaces the weight (same shape, dtype and device): one-shot pruners that reconstruct weights (SparseGPT).
   void set_weight(at::Tensor weight);
+  // Frees the dense weight, keeping its shape (a meta tensor): for a strategy that holds the weight in its own form
+  // (HybridProj). dense_forward() is unusable afterwards.
+  void release_dense_weight();
   const at::Tensor& bias() const { return bias_; }  // undefined when absent
   std::int64_t in_features() const { return weight_.size(1); }
   std::int64_t out_features() const { return weight_.size(0); }
