@@ -33,7 +33,7 @@ cat "$runs/results.md"
 echo
 echo "== PATCH^Joint 35 % as a compact hybrid checkpoint (docs/format.md), then a continuation from it"
 "$bin" export "$model" "$runs/patch-joint-0.35.hybrid" --masks "$runs/patch-joint-0.35.masks.safetensors" \
-  --format hybrid --tile-size 64x64 | head -n 1
+  --format hybrid --tile-size 64x64
 "$bin" generate "$runs/patch-joint-0.35.hybrid" --tokenizer "$model" --prompt "Sparse neural networks are" \
   --max-new-tokens 24
 echo
