@@ -6,6 +6,7 @@
 #include "cli/load_model.h"
 #include "cli/options.h"
 #include "io/safetensors.h"
+#include "model/checkpoint.h"
 #include "model/decoder.h"
 
 namespace patchlm::cli {
@@ -31,9 +32,7 @@ Command add_forward_command(CLI::App& root, const GlobalOptions&) {
             for (const auto& row : batch) flat.insert(flat.end(), row.begin(), row.end());
             at::Tensor ids = at::tensor(flat, at::kLong).view({static_cast<std::int64_t>(batch.size()), -1});
             at::Tensor logits = model.forward(ids.to(model.device())).to(at::kCPU).contiguous();
-            const auto* p = static_cast<const std::byte*>(logits.data_ptr());
-            write_safetensors(o->out, {{"logits", DType::F32, logits.sizes().vec(),
-                                        std::span<const std::byte>(p, static_cast<std::size_t>(logits.nbytes()))}});
+            write_safetensors(o->out, {tensor_to_write("logits", logits)});
             std::cout << "wrote " << o->out << " logits " << logits.sizes() << "\n";
             return 0;
           }};

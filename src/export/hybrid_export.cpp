@@ -4,18 +4,12 @@
 #include <list>
 
 #include "export/hf_export.h"
-#include "io/dtype.h"
 #include "io/hybrid_file.h"
 #include "prune/tile_map.h"
 #include "util/atomic_file.h"
 
 namespace patchlm {
 namespace {
-
-TensorToWrite tensor_to_write(const std::string& name, const at::Tensor& t) {
-  const auto* p = static_cast<const std::byte*>(t.data_ptr());
-  return {name, to_dtype(t.scalar_type()), t.sizes().vec(), std::span<const std::byte>(p, t.nbytes())};
-}
 
 bool tile_divides(const at::Tensor& w, const hybrid::TileGrid& tile) {
   return w.size(0) % tile.tile_rows == 0 && w.size(1) % tile.tile_cols == 0;

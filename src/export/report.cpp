@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <map>
 #include <regex>
@@ -13,6 +12,7 @@
 #include "export/inspect.h"
 #include "io/mask_file.h"
 #include "util/error.h"
+#include "util/json_io.h"
 
 namespace patchlm {
 namespace fs = std::filesystem;
@@ -41,18 +41,10 @@ std::string num(double v, int precision = 4) {
   return os.str();
 }
 
+// Every record of a JSON Lines file (util/json_io's reader: errors name the file and line).
 std::vector<nlohmann::json> read_jsonl(const fs::path& path) {
   std::vector<nlohmann::json> rows;
-  std::ifstream in(path);
-  std::string line;
-  for (int n = 1; std::getline(in, line); ++n) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      rows.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(str_cat(path.string(), ": line ", n, " is not JSON (", e.what(), ")"));
-    }
-  }
+  for_each_jsonl(path, [&](const nlohmann::json& value, const std::string&) { rows.push_back(value); });
   return rows;
 }
 

@@ -122,6 +122,9 @@ __device__ __forceinline__ void add_pair(float* at, float a, float b) {
 #endif
 }
 
+// n8 fragments a kernel instance covers for `tokens` (its NF): tokens padded to 8, 16, 32 or 64.
+int token_fragments(int tokens) { return tokens <= 8 ? 1 : tokens <= 16 ? 2 : tokens <= 32 ? 4 : 8; }
+
 template <int TR, int TC, int NF>
 struct Geometry {
   static constexpr int kWarps = TR / 16;
@@ -371,16 +374,18 @@ std::string launch_stages(const HybridGemmPlan& p, const void* x, void* y, int t
 
 template <int TR, int TC>
 std::string launch_tokens(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
-  if (tokens <= 8) return launch_stages<TR, TC, 1>(p, x, y, tokens, stream);
-  if (tokens <= 16) return launch_stages<TR, TC, 2>(p, x, y, tokens, stream);
-  if (tokens <= 32) return launch_stages<TR, TC, 4>(p, x, y, tokens, stream);
-  return launch_stages<TR, TC, 8>(p, x, y, tokens, stream);
+  switch (token_fragments(tokens)) {
+    case 1: return launch_stages<TR, TC, 1>(p, x, y, tokens, stream);
+    case 2: return launch_stages<TR, TC, 2>(p, x, y, tokens, stream);
+    case 4: return launch_stages<TR, TC, 4>(p, x, y, tokens, stream);
+    default: return launch_stages<TR, TC, 8>(p, x, y, tokens, stream);
+  }
 }
 
 }  // namespace
 
 std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int stages) {
-  std::int64_t padded_tokens = tokens <= 8 ? 8 : tokens <= 16 ? 16 : tokens <= 32 ? 32 : 64;
+  const std::int64_t padded_tokens = 8 * token_fragments(tokens);
   return std::int64_t{stages} * (std::int64_t{tile_height} * tile_width * 2 + padded_tokens * (tile_width * 2 + 16));
 }
 

@@ -67,6 +67,9 @@ void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, i
 }
 
 HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas, int stages) {
+  // Checked once here, so a CUDA HybridWeight is always one the kernel can run (hybrid_linear need not ask again).
+  if (device.is_cuda())
+    if (std::string why = hybrid_kernel_unavailable(device); !why.empty()) throw Error("hybrid weight: " + why);
   hybrid::validate(packed, "hybrid weight");
   HybridWeight w;
   w.grid = packed.grid;
@@ -91,7 +94,7 @@ at::Tensor unpack_dense(const hybrid::PackedHybrid& packed) {
 
 at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
 #if PATCHLM_HAVE_CUDA
-  if (std::string why = hybrid_kernel_unavailable(w.device()); !why.empty()) throw Error("hybrid_linear: " + why);
+  if (!w.device().is_cuda()) throw Error("hybrid_linear: the hybrid kernel runs on CUDA devices only");
   if (x.scalar_type() != at::kBFloat16 || x.device() != w.device())
     throw Error(str_cat("hybrid_linear: x must be bf16 on ", w.device(), ", got ", x.scalar_type(), " on ",
                         x.device()));
@@ -136,7 +139,8 @@ at::Tensor HybridProj::forward(const Proj& proj, const at::Tensor& x) {
   if (weight_ && x.scalar_type() == at::kBFloat16 && x.device() == device_) {
     y = hybrid_linear(x, *weight_);
   } else {
-    std::call_once(dense_once_, [&] { dense_ = unpack_dense(*packed_).to(device_); });
+    // Unpacked once, in the dtype of the first input (later inputs of that dtype use it as is).
+    std::call_once(dense_once_, [&] { dense_ = unpack_dense(*packed_).to(device_, x.scalar_type()); });
     y = at::linear(x, dense_.to(x.scalar_type()));
   }
   return proj.bias().defined() ? y + proj.bias() : y;

@@ -135,6 +135,11 @@ DType to_dtype(at::ScalarType s) {
   }
 }
 
+TensorToWrite tensor_to_write(const std::string& name, const at::Tensor& t) {
+  const auto* p = static_cast<const std::byte*>(t.data_ptr());
+  return {name, to_dtype(t.scalar_type()), t.sizes().vec(), std::span<const std::byte>(p, t.nbytes())};
+}
+
 Checkpoint load_checkpoint(const fs::path& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) return load_hf_directory(path);
@@ -152,11 +157,8 @@ void save_hf_checkpoint(const Checkpoint& ckpt, const fs::path& out_dir, at::Sca
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> tensors;
   for (const auto& [name, t] : ckpt.tensors) {
-    at::Tensor c = t.is_floating_point() ? t.to(dtype).contiguous() : t.contiguous();
-    keep.push_back(c);
-    const auto* p = static_cast<const std::byte*>(c.data_ptr());
-    tensors.push_back({name, to_dtype(c.scalar_type()), c.sizes().vec(),
-                       std::span<const std::byte>(p, static_cast<std::size_t>(c.nbytes()))});
+    keep.push_back(t.is_floating_point() ? t.to(dtype).contiguous() : t.contiguous());
+    tensors.push_back(tensor_to_write(name, keep.back()));
   }
   write_safetensors_sharded(dir.path(), tensors, {{"format", "pt"}}, max_shard_bytes);
   write_model_files(ckpt, dir.path());

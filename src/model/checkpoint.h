@@ -32,6 +32,9 @@ at::Tensor tensor_view(const SafetensorsFile& file, const TensorEntry& entry);
 // The safetensors dtype of a tensor type (Error for types safetensors cannot hold).
 DType to_dtype(at::ScalarType type);
 
+// A contiguous CPU tensor as a safetensors entry viewing its bytes (the tensor must outlive the write).
+TensorToWrite tensor_to_write(const std::string& name, const at::Tensor& contiguous);
+
 // config.json of `ckpt` and the tokenizer / generation files of its source directory, into `dir`.
 void write_model_files(const Checkpoint& ckpt, const std::filesystem::path& dir);
 
