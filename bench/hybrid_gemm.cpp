@@ -130,9 +130,9 @@ int main(int argc, char** argv) {
       for (int per_sm : {1, 2, 3, 4, 6})
         for (int stages : {3, 4, 6, 8}) {
           // --quick: the configurations that won some case on an H200 (docs/performance.md).
-          bool winner = stages == 4 && ((tr == 128 && tc == 128 && per_sm == 1) || (tr == 128 && tc == 64 && per_sm == 2) ||
-                                        (tr == 64 && tc == 128 && (per_sm == 2 || per_sm == 3)) ||
-                                        (tr == 64 && tc == 64 && per_sm == 4));
+          bool winner = (tr == 128 && tc == 128 && per_sm == 1 && (stages == 3 || stages == 4)) ||
+                        (tr == 128 && tc == 64 && per_sm == 1 && stages == 6) ||
+                        (tr == 64 && tc == 128 && per_sm == 2 && stages == 4);
           if (quick && !winner) continue;
           configs.push_back({tr, tc, per_sm, stages});
         }

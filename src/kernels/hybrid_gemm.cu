@@ -1,17 +1,22 @@
 // Hybrid dense / 2:4 tile GEMM for decode — see kernels/hybrid_gemm.h and kernels/hybrid_layout.h.
 //
-// Layers, CUTLASS-style:
-//   mainloop  — a CTA streams its run of stored tiles (kernels/hybrid_schedule) through a STAGES-deep ring; each
-//               stage holds one whole weight tile (its bytes are contiguous in the packed data: one bulk copy on
-//               Hopper, completion counted on an mbarrier; 16-byte cp.async on Ampere) and the matching tile-wide
-//               slice of x (cp.async; rows beyond the real tokens stay zero).
-//   warp MMA  — warp w owns rows 16w..16w+15 of the tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or two
-//               mma.m16n8k16 (dense tile) per 8 tokens; A comes straight from shared memory as packed, B with
-//               ldmatrix from the x slice (rows padded by 16 bytes: conflict-free).
-//   epilogue  — when the CTA leaves a row block: a row block it owns alone is written as bf16 directly; otherwise the
-//               fp32 partial sums are added into the workspace (fire-and-forget reductions) and, once its run is
-//               done, the CTA counts itself in; the last contributor (a counter per row block) converts the sums to
-//               bf16 and zeroes the workspace and counter for the next call.
+// Layers, CUTLASS-style, in a warp-specialised CTA (one producer warp, TR/16 consumer warps, no CTA-wide barrier in
+// the main loop):
+//   producer  — streams the CTA's run of stored tiles (kernels/hybrid_schedule) into a STAGES-deep ring: a weight tile
+//               is contiguous in the packed data, so one bulk copy (Hopper's copy engine, bytes counted on the stage's
+//               `full` mbarrier; 16-byte cp.async by the warp's lanes on Ampere), and the tile's slice of x by 16-byte
+//               cp.async from the 32 lanes, whose completion also arrives on `full`. A stage is refilled as soon as
+//               every consumer warp has arrived on its `empty` mbarrier.
+//   warp MMA  — consumer warp w owns rows 16w..16w+15 of each tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or
+//               two mma.m16n8k16 (dense tile) per 8 tokens; A straight from shared memory as packed, B by ldmatrix from
+//               the x slice (token rows padded by 16 bytes: conflict-free; rows beyond the real tokens stay zero).
+//   epilogue  — when a warp leaves a row block: rows of a row block the CTA owns alone are written as bf16 directly;
+//               a row block shared with other CTAs gets the fp32 partial sums added into a workspace (fire-and-forget
+//               vector reductions, real tokens only).
+//   finish    — a second small kernel, launched behind the GEMM with programmatic dependent launch, converts the
+//               shared rows' sums to bf16 and zeroes the workspace for the next call. (Counting contributors in at the
+//               end of the GEMM, and letting the last one convert, cost several dependent global round trips at the
+//               tail of every call: measured 3–10 µs on an H200, docs/performance.md.)
 #include "kernels/hybrid_gemm.h"
 
 #include <cuda_bf16.h>
@@ -23,28 +28,41 @@ namespace patchlm::kernels {
 namespace {
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-constexpr bool kBulk = true;  // Hopper bulk copies for weight tiles
+constexpr bool kHopper = true;  // bulk copies, mbarrier transaction counts, programmatic dependent launch
 #else
-constexpr bool kBulk = false;
+constexpr bool kHopper = false;
 #endif
 
 __device__ __forceinline__ std::uint32_t shared_address(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
-__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
+__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count));
 }
 
-// Hopper: one thread moves a whole tile with the bulk-copy (TMA) engine; completion is counted in bytes on an
-// mbarrier, so no per-thread copies are in flight and the ring holds as many bytes as shared memory allows.
-__device__ __forceinline__ void mbarrier_init(std::uint32_t bar) {
+__device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
+  asm volatile("{ .reg .b64 state; mbarrier.arrive.shared.b64 state, [%0]; }" ::"r"(bar) : "memory");
+}
+
+__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
+  std::uint32_t done = 0;
+  while (!done) {
 #if __CUDA_ARCH__ >= 900
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(bar));
-  asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
+#else
+    asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
 #endif
+  }
 }
 
+// Hopper: the copy engine moves a whole tile; the stage's mbarrier expects its bytes.
 __device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes, std::uint32_t bar) {
 #if __CUDA_ARCH__ >= 900
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
@@ -54,20 +72,17 @@ __device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, st
 #endif
 }
 
-__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
-#if __CUDA_ARCH__ >= 900
-  std::uint32_t done = 0;
-  while (!done)
-    asm volatile(
-        "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-#endif
+__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(src));
 }
 
-// Programmatic dependent launch (Hopper): the weight prologue of this kernel may run while the previous kernel in the
-// stream finishes; x, the workspace and y are touched only after griddepcontrol.wait.
+// Arrives on `bar` once every cp.async this thread issued so far has landed (the arrival is counted in the init).
+__device__ __forceinline__ void cp_async_arrive(std::uint32_t bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(bar) : "memory");
+}
+
+// Programmatic dependent launch (Hopper): weights may stream while the previous kernel in the stream finishes; x, the
+// workspace and y are touched only after griddepcontrol.wait.
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;" ::: "memory");
@@ -78,13 +93,6 @@ __device__ __forceinline__ void allow_next_kernel() {
 #if __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;");
 #endif
-}
-
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-
-template <int N>
-__device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
 // Four 8×8 b16 matrices: lane l gives the address of row l%8 of matrix l/8; register q holds matrix q.
@@ -127,8 +135,8 @@ int token_fragments(int tokens) { return tokens <= 8 ? 1 : tokens <= 16 ? 2 : to
 
 template <int TR, int TC, int NF>
 struct Geometry {
-  static constexpr int kWarps = TR / 16;
-  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kConsumers = TR / 16;         // consumer warps; the producer warp comes last
+  static constexpr int kThreads = kConsumers * 32 + 32;
   static constexpr int kTokens = NF * 8;             // tokens padded to whole n8 fragments
   static constexpr int kXStride = TC * 2 + 16;       // bytes per token row of the x slice
   static constexpr int kWeightBytes = TR * TC * 2;   // a stage fits the larger (dense) tile
@@ -138,31 +146,31 @@ struct Geometry {
   static constexpr int kMetaWords = TC / 64;         // metadata words per lane per slice
 };
 
+// Tile descriptors are read 32 at a time, one per lane, and handed round by shuffles.
+struct DescriptorBatch {
+  uint2 mine = make_uint2(0, 0);
+  __device__ uint2 get(const uint2* desc, int first, int last, int i, int lane) {
+    const int k = i - first;
+    if ((k & 31) == 0 && i + lane < last) mine = __ldg(desc + i + lane);
+    return make_uint2(__shfl_sync(0xffffffffu, mine.x, k & 31), __shfl_sync(0xffffffffu, mine.y, k & 31));
+  }
+};
+
 template <int TR, int TC, int NF, int STAGES>
-__global__ void __launch_bounds__(TR / 16 * 32, 1)
+__global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
     hybrid_gemm_kernel(HybridGemmPlan p, const __nv_bfloat16* __restrict__ x, __nv_bfloat16* __restrict__ y,
                        int tokens) {
   using G = Geometry<TR, TC, NF>;
-  extern __shared__ __align__(16) std::uint8_t smem[];
-  __shared__ int last_contributor[2];
-
-  __shared__ __align__(8) std::uint64_t full[STAGES];  // Hopper: weight tile of stage s has landed
+  extern __shared__ __align__(128) std::uint8_t smem[];
+  __shared__ __align__(8) std::uint64_t full[STAGES], empty[STAGES];
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int first = p.cta_first_tile[blockIdx.x], last = p.cta_first_tile[blockIdx.x + 1];
   if (first >= last) return;
   const int per_row = static_cast<int>(p.cols / TC);
-  const int rows = static_cast<int>(p.rows);
   const std::uint32_t smem0 = shared_address(smem);
-
-  // Tile metadata is fetched one iteration before it is needed, so no global-load latency sits between a barrier
-  // and the next bulk copy; each stage remembers whether it holds a 2:4 tile.
-  __shared__ int stage_sparse[STAGES];
-  auto descriptor = [&](int i) { return __ldg(reinterpret_cast<const uint2*>(p.tile_desc) + i); };
-  // Only the first and last row block of a contiguous run can be shared with other CTAs.
-  const int rb_first = first / per_row, rb_last = (last - 1) / per_row;
-  const int shared_first = p.contributors[rb_first], shared_last = p.contributors[rb_last];
-  auto contributors = [&](int rb) { return rb == rb_first ? shared_first : rb == rb_last ? shared_last : 1; };
+  const uint2* desc = reinterpret_cast<const uint2*>(p.tile_desc);
+  const bool bulk = kHopper && !p.weights_by_threads;
 
   // Token rows beyond `tokens` stay zero in every stage; only real rows are copied per tile.
   for (int k = tid; k < STAGES * G::kTokens * G::kXStride / 16; k += G::kThreads) {
@@ -170,41 +178,83 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
     if (rest * 16 / G::kXStride >= tokens)
       *reinterpret_cast<uint4*>(smem + stage * G::kStageBytes + G::kWeightBytes + rest * 16) = make_uint4(0, 0, 0, 0);
   }
-  if (kBulk && tid == 0)
-    for (int s = 0; s < STAGES; ++s) mbarrier_init(shared_address(&full[s]));
+  if (tid == 0) {
+    // full: the producer lanes' cp.async arrivals (+ the bulk copy's byte count); empty: one arrival per consumer.
+    for (int s = 0; s < STAGES; ++s) {
+      mbarrier_init(shared_address(&full[s]), bulk ? 33 : 32);
+      mbarrier_init(shared_address(&empty[s]), G::kConsumers);
+    }
+#if __CUDA_ARCH__ >= 900
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+#endif
+  }
   __syncthreads();
 
-  auto load_weights = [&](uint2 d, int stage) {
-    const std::uint8_t* src = p.data + static_cast<std::size_t>(d.x) * 16;
-    const bool sparse = d.y >> 31;
-    const int bytes = sparse ? TR * TC * 9 / 8 : TR * TC * 2;
-    const std::uint32_t dst = smem0 + stage * G::kStageBytes;
-    if (tid == 0) stage_sparse[stage] = sparse;
-    if (kBulk) {
-      if (tid == 0) bulk_copy(dst, src, bytes, shared_address(&full[stage]));
-    } else {
-      for (int c = tid; c < bytes / 16; c += G::kThreads) cp_async16(dst + c * 16, src + c * 16);
+  if (warp == G::kConsumers) {
+    // ---------------- producer ----------------
+    auto load_weights = [&](uint2 d, int stage) {
+      const std::uint8_t* src = p.data + static_cast<std::size_t>(d.x) * 16;
+      const int bytes = (d.y >> 31) ? TR * TC * 9 / 8 : TR * TC * 2;
+      const std::uint32_t dst = smem0 + stage * G::kStageBytes;
+      if (bulk) {
+        if (lane == 0) bulk_copy(dst, src, bytes, shared_address(&full[stage]));
+      } else {
+        for (int c = lane; c < bytes / 16; c += 32) cp_async16(dst + c * 16, src + c * 16);
+      }
+    };
+    // The x slice of the tile, then this lane's arrival on the stage (once its copies, weights included, landed).
+    auto load_x = [&](uint2 d, int stage) {
+      const __nv_bfloat16* xs = x + static_cast<std::size_t>(d.y & 0x7FFFFFFFu) * TC;
+      const std::uint32_t xdst = smem0 + stage * G::kStageBytes + G::kWeightBytes;
+      for (int c = lane; c < tokens * (TC / 8); c += 32) {
+        const int row = c / (TC / 8), chunk = c % (TC / 8);
+        cp_async16(xdst + row * G::kXStride + chunk * 16, xs + static_cast<std::size_t>(row) * p.cols + chunk * 8);
+      }
+      cp_async_arrive(shared_address(&full[stage]));
+    };
+    DescriptorBatch batch;
+    // Weights do not depend on the previous kernel: the ring is primed with weights before waiting for it.
+    const int primed = min(STAGES, last - first);
+    uint2 prologue[STAGES];
+#pragma unroll
+    for (int s = 0; s < STAGES; ++s)
+      if (s < primed) {
+        prologue[s] = batch.get(desc, first, last, first + s, lane);
+        load_weights(prologue[s], s);
+      }
+    allow_next_kernel();
+    wait_for_previous_kernel();
+#pragma unroll
+    for (int s = 0; s < STAGES; ++s)
+      if (s < primed) load_x(prologue[s], s);
+    for (int i = first + primed; i < last; ++i) {
+      const int k = i - first, stage = k % STAGES;
+      const uint2 d = batch.get(desc, first, last, i, lane);
+      mbarrier_wait(shared_address(&empty[stage]), ((k / STAGES) - 1) & 1);
+      load_weights(d, stage);
+      load_x(d, stage);
     }
-  };
-  auto load_x = [&](uint2 d, int stage) {
-    const __nv_bfloat16* xs = x + static_cast<std::size_t>(d.y & 0x7FFFFFFFu) * TC;
-    const std::uint32_t xdst = smem0 + stage * G::kStageBytes + G::kWeightBytes;
-    for (int c = tid; c < tokens * (TC / 8); c += G::kThreads) {
-      int row = c / (TC / 8), chunk = c % (TC / 8);
-      cp_async16(xdst + row * G::kXStride + chunk * 16, xs + static_cast<std::size_t>(row) * p.cols + chunk * 8);
-    }
-  };
+    return;
+  }
+
+  // ---------------- consumers ----------------
+  allow_next_kernel();
+  wait_for_previous_kernel();  // y and the workspace are written below
+  const int rb_first = first / per_row, rb_last = (last - 1) / per_row;
+  const int shared_first = p.contributors[rb_first], shared_last = p.contributors[rb_last];
+  // Only the first and last row block of a contiguous run can be shared with other CTAs.
+  auto contributors = [&](int rb) { return rb == rb_first ? shared_first : rb == rb_last ? shared_last : 1; };
+  // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
+  const std::uint32_t xlane = G::kWeightBytes + (lane & 7) * G::kXStride + (lane >> 3) * 16;
 
   float acc[NF][4];
 #pragma unroll
   for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
 
-  auto compute_tile = [&](int stage) {
+  auto compute_tile = [&](int stage, bool sparse) {
     const std::uint8_t* weights = smem + stage * G::kStageBytes;
-    // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
-    const std::uint32_t xrow = smem0 + stage * G::kStageBytes + G::kWeightBytes + (lane & 7) * G::kXStride +
-                               (lane >> 3) * 16;
-    if (stage_sparse[stage]) {
+    const std::uint32_t xrow = smem0 + stage * G::kStageBytes + xlane;
+    if (sparse) {
       const std::uint8_t* slice = weights + warp * G::kSparseSlice;
       std::uint32_t meta[G::kMetaWords];
 #pragma unroll
@@ -240,36 +290,6 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
   };
 
   // Accumulator (f, c): row 16·warp + lane/4 (+8 for c ≥ 2) of the row block, token 8f + 2·(lane%4) + c%2.
-  // Row blocks this CTA shares with others, whose sums it added to the workspace but has not yet counted in. A
-  // contiguous run of tiles shares at most its first and last row block; counting in (fence + counter atomic) is
-  // deferred to the end so the stream never waits on the reduction.
-  int pending[2], pending_count = 0;
-
-  // Counts this CTA in for each pending row block; the last contributor converts the sums to bf16 and leaves the
-  // workspace and counter at zero for the next call.
-  auto count_in = [&] {
-    __threadfence();
-    __syncthreads();
-    if (tid == 0)
-      for (int j = 0; j < pending_count; ++j)
-        last_contributor[j] = atomicAdd(p.counters + pending[j], 1) == p.contributors[pending[j]] - 1;
-    __syncthreads();
-    for (int j = 0; j < pending_count; ++j) {
-      if (!last_contributor[j]) continue;
-      __threadfence();
-      const int rb = pending[j];
-      for (int k = tid; k < TR * G::kTokens; k += G::kThreads) {
-        int r = rb * TR + k / G::kTokens, t = k % G::kTokens;
-        float* cell = p.workspace + static_cast<std::size_t>(r) * G::kTokens + t;
-        float v = __ldcg(cell);
-        __stcg(cell, 0.f);
-        if (t < tokens) y[static_cast<std::size_t>(t) * rows + r] = __float2bfloat16(v);
-      }
-      if (tid == 0) p.counters[rb] = 0;
-    }
-    pending_count = 0;
-  };
-
   auto flush = [&](int rb) {
     const int row = rb * TR + warp * 16 + lane / 4;
     const int token = 2 * (lane % 4);
@@ -279,54 +299,51 @@ __global__ void __launch_bounds__(TR / 16 * 32, 1)
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
           int t = 8 * f + token + (c & 1);
-          if (t < tokens) y[static_cast<std::size_t>(t) * rows + row + 8 * (c >> 1)] = __float2bfloat16(acc[f][c]);
+          if (t < tokens) y[static_cast<std::size_t>(t) * p.rows + row + 8 * (c >> 1)] = __float2bfloat16(acc[f][c]);
         }
     } else {
-      if (pending_count == 2) count_in();  // not reached by contiguous runs; kept for safety
 #pragma unroll
       for (int f = 0; f < NF; ++f)
+        if (8 * f + token < tokens)
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          add_pair(p.workspace + static_cast<std::size_t>(row + 8 * h) * G::kTokens + 8 * f + token, acc[f][2 * h],
-                   acc[f][2 * h + 1]);
-      pending[pending_count++] = rb;
+          for (int h = 0; h < 2; ++h)
+            add_pair(p.workspace + static_cast<std::size_t>(row + 8 * h) * G::kTokens + 8 * f + token,
+                     acc[f][2 * h], acc[f][2 * h + 1]);
     }
 #pragma unroll
     for (int f = 0; f < NF; ++f) acc[f][0] = acc[f][1] = acc[f][2] = acc[f][3] = 0.f;
   };
 
-  // Weights do not depend on the previous kernel: start streaming them before waiting for it.
-  uint2 prologue[STAGES - 1];
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s)
-    if (first + s < last) {
-      prologue[s] = descriptor(first + s);
-      load_weights(prologue[s], s);
-    }
-  uint2 next = first + STAGES - 1 < last ? descriptor(first + STAGES - 1) : make_uint2(0, 0);
-  allow_next_kernel();
-  wait_for_previous_kernel();
-#pragma unroll
-  for (int s = 0; s < STAGES - 1; ++s) {
-    if (first + s < last) load_x(prologue[s], s);
-    cp_async_commit();
-  }
+  DescriptorBatch batch;
   for (int i = first; i < last; ++i) {
-    const int k = i - first;
-    cp_async_wait<STAGES - 2>();
-    if (kBulk) mbarrier_wait(shared_address(&full[k % STAGES]), (k / STAGES) & 1);
-    __syncthreads();  // tile k landed for every thread; stage (k-1) % STAGES is free again
-    if (i + STAGES - 1 < last) {
-      load_weights(next, (k + STAGES - 1) % STAGES);
-      load_x(next, (k + STAGES - 1) % STAGES);
-      if (i + STAGES < last) next = descriptor(i + STAGES);
-    }
-    cp_async_commit();
-    compute_tile(k % STAGES);
+    const int k = i - first, stage = k % STAGES;
+    const bool sparse = batch.get(desc, first, last, i, lane).y >> 31;
+    mbarrier_wait(shared_address(&full[stage]), (k / STAGES) & 1);
+    compute_tile(stage, sparse);
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(shared_address(&empty[stage]));
     const int rb = i / per_row;
     if (i + 1 == last || (i + 1) / per_row != rb) flush(rb);
   }
-  if (pending_count > 0) count_in();
+}
+
+// The rows of row blocks several CTAs shared: one thread per (row, 4 tokens) converts the fp32 sums to bf16 and
+// leaves zeros for the next call.
+__global__ void hybrid_finish_kernel(HybridGemmPlan p, __nv_bfloat16* __restrict__ y, int tokens, int padded_tokens) {
+  allow_next_kernel();
+  wait_for_previous_kernel();
+  const int quads = padded_tokens / 4;
+  const std::int64_t idx = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const std::int64_t row = idx / quads;
+  const int q = static_cast<int>(idx % quads);
+  if (row >= p.rows || 4 * q >= tokens || p.contributors[row / p.tile_height] <= 1) return;
+  float4* cell = reinterpret_cast<float4*>(p.workspace + row * padded_tokens) + q;
+  const float4 v = __ldcg(cell);
+  __stcg(cell, make_float4(0.f, 0.f, 0.f, 0.f));
+  const float sums[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int u = 0; u < 4; ++u)
+    if (4 * q + u < tokens) y[static_cast<std::size_t>(4 * q + u) * p.rows + row] = __float2bfloat16(sums[u]);
 }
 
 // Programmatic dependent launch needs compute capability 9.0.
@@ -339,6 +356,20 @@ bool supports_dependent_launch() {
   return supported;
 }
 
+cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, int smem, cudaStream_t stream, cudaLaunchAttribute* pdl) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = static_cast<std::size_t>(smem);
+  config.stream = stream;
+  pdl->id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  pdl->val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = pdl;
+  config.numAttrs = supports_dependent_launch() ? 1 : 0;
+  return config;
+}
+
+// The GEMM, then (when some row block is shared) the finish kernel behind it.
 template <int TR, int TC, int NF, int STAGES>
 std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
   using G = Geometry<TR, TC, NF>;
@@ -346,17 +377,15 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
   auto kernel = hybrid_gemm_kernel<TR, TC, NF, STAGES>;
   static cudaError_t configured = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
   if (configured != cudaSuccess) return cudaGetErrorString(configured);
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(p.ctas));
-  config.blockDim = dim3(G::kThreads);
-  config.dynamicSmemBytes = kSmem;
-  config.stream = stream;
-  cudaLaunchAttribute attribute[1];
-  attribute[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attribute[0].val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = attribute;
-  config.numAttrs = supports_dependent_launch() ? 1 : 0;
-  cudaLaunchKernelEx(&config, kernel, p, static_cast<const __nv_bfloat16*>(x), static_cast<__nv_bfloat16*>(y), tokens);
+  auto* out = static_cast<__nv_bfloat16*>(y);
+  cudaLaunchAttribute pdl;
+  cudaLaunchConfig_t config = launch_config(dim3(static_cast<unsigned>(p.ctas)), dim3(G::kThreads), kSmem, stream, &pdl);
+  cudaLaunchKernelEx(&config, kernel, p, static_cast<const __nv_bfloat16*>(x), out, tokens);
+  if (p.shared_row_blocks) {
+    const std::int64_t threads = p.rows * (G::kTokens / 4);
+    config = launch_config(dim3(static_cast<unsigned>((threads + 255) / 256)), dim3(256), 0, stream, &pdl);
+    cudaLaunchKernelEx(&config, hybrid_finish_kernel, p, out, tokens, G::kTokens);
+  }
   cudaError_t err = cudaGetLastError();
   return err == cudaSuccess ? std::string() : std::string(cudaGetErrorString(err));
 }

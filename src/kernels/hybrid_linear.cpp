@@ -1,5 +1,6 @@
 #include "kernels/hybrid_linear.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/hybrid_schedule.h"
@@ -29,7 +30,8 @@ HybridGemmPlan plan_of(const HybridWeight& w) {
   p.cta_first_tile = w.cta_first_tile.data_ptr<std::int32_t>();
   p.contributors = w.contributors.data_ptr<std::int32_t>();
   p.workspace = w.workspace.data_ptr<float>();
-  p.counters = w.counters.data_ptr<std::int32_t>();
+  p.shared_row_blocks = w.shared_row_blocks;
+  p.weights_by_threads = w.weights_by_threads;
   p.ctas = w.ctas;
   p.rows = w.grid.rows;
   p.cols = w.grid.cols;
@@ -62,6 +64,7 @@ void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, i
   w.tile_desc = to_device_int32(desc, device);
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
+  w.shared_row_blocks = std::any_of(s.contributors.begin(), s.contributors.end(), [](std::int32_t c) { return c > 1; });
   w.ctas = ctas;
   w.stages = stages;
 }
@@ -83,7 +86,6 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (ctas <= 0) ctas = 1;
   reschedule(w, packed, ctas, stages);
   w.workspace = at::zeros({packed.grid.rows * 64}, at::TensorOptions().dtype(at::kFloat).device(device));
-  w.counters = at::zeros({packed.grid.row_blocks()}, at::TensorOptions().dtype(at::kInt).device(device));
   return w;
 }
 

@@ -17,7 +17,9 @@ struct HybridWeight {
   hybrid::TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32)
-  at::Tensor workspace, counters;                                // fp32 / int32 zeros
+  at::Tensor workspace;                                          // fp32 zeros between calls
+  bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
+  bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;
   double sparse_share = 0;
 

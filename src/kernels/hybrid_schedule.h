@@ -2,7 +2,7 @@
 // How the hybrid GEMM splits a packed weight over its CTAs (stream-K by bytes): CTA c streams the stored tiles
 // [cta_first_tile[c], cta_first_tile[c+1]) — a contiguous run of the tile-CSR order that may span row blocks — so
 // every CTA moves about the same number of weight bytes whatever the mix of 2:4 and dense tiles. A row block touched
-// by several CTAs is reduced in fp32 through a workspace; the last of its `contributors` writes the bf16 output.
+// by several CTAs is reduced in fp32 through a workspace, which a finish kernel converts to the bf16 output.
 // Torch-free, computed once per weight and CTA count.
 #include <cstdint>
 #include <vector>
