@@ -130,16 +130,18 @@ int main(int argc, char** argv) {
       for (int per_sm : {1, 2, 3, 4, 6})
         for (int stages : {3, 4, 6, 8}) {
           // --quick: the configurations that won some case on an H200 (docs/performance.md).
-          bool winner = (tr == 128 && tc == 128 && per_sm == 1 && (stages == 3 || stages == 4)) ||
-                        (tr == 128 && tc == 64 && per_sm == 1 && stages == 6) ||
-                        (tr == 64 && tc == 128 && per_sm == 2 && stages == 4);
+          bool winner = (tr == 128 && tc == 128 && ((per_sm == 1 && (stages == 3 || stages == 4)) ||
+                                                     (per_sm == 2 && stages == 3))) ||
+                        (tr == 128 && tc == 64 && per_sm == 3 && stages == 4) ||
+                        (tr == 64 && tc == 128 && ((per_sm == 2 && stages == 4) || (per_sm >= 3 && stages == 3))) ||
+                        (tr == 64 && tc == 64 && per_sm == 6 && stages == 4);
           if (quick && !winner) continue;
           configs.push_back({tr, tc, per_sm, stages});
         }
-    // A configuration is tried for M tokens when its rings fit the SM's shared memory.
+    // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
+    const std::int64_t sm_bytes = kernels::device_shared_bytes_per_multiprocessor();
     auto fits = [&](const Config& c, int m) {
-      return c.ctas_per_sm * (kernels::hybrid_ring_bytes(c.tile_rows, c.tile_cols, m, c.stages) + 1024) <=
-             static_cast<std::int64_t>(prop->sharedMemPerMultiprocessor);
+      return kernels::hybrid_stages_that_fit(c.tile_rows, c.tile_cols, m, c.stages, c.ctas_per_sm, sm_bytes) == c.stages;
     };
 
     nlohmann::json results = nlohmann::json::array();

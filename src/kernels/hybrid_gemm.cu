@@ -22,7 +22,9 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
 
 namespace patchlm::kernels {
 namespace {
@@ -395,6 +397,7 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
 template <int TR, int TC, int NF>
 std::string launch_stages(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
   switch (p.stages) {
+    case 2: return launch<TR, TC, NF, 2>(p, x, y, tokens, stream);
     case 3: return launch<TR, TC, NF, 3>(p, x, y, tokens, stream);
     case 4: return launch<TR, TC, NF, 4>(p, x, y, tokens, stream);
     case 6: return launch<TR, TC, NF, 6>(p, x, y, tokens, stream);
@@ -420,6 +423,20 @@ std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int 
   return std::int64_t{stages} * (std::int64_t{tile_height} * tile_width * 2 + padded_tokens * (tile_width * 2 + 16));
 }
 
+constexpr int kStageChoices[] = {12, 8, 6, 4, 3, 2};
+constexpr std::int64_t kPerCtaReserve = 2048;  // the runtime's reserved shared memory + the kernel's mbarriers
+
+int hybrid_stages_that_fit(int tile_height, int tile_width, int tokens, int stages, int ctas_per_sm,
+                           std::int64_t sm_shared_bytes) {
+  for (int s : kStageChoices) {
+    if (s > stages) continue;
+    const std::int64_t ring = hybrid_ring_bytes(tile_height, tile_width, tokens, s);
+    if (ring <= kMaxSharedBytes - 512 && std::max(ctas_per_sm, 1) * (ring + kPerCtaReserve) <= sm_shared_bytes)
+      return s;
+  }
+  return 2;
+}
+
 bool hybrid_tile_supported(int tile_height, int tile_width) {
   return (tile_height == 128 || tile_height == 64) && (tile_width == 128 || tile_width == 64);
 }
@@ -431,8 +448,8 @@ std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
   if (!hybrid_tile_supported(plan.tile_height, plan.tile_width))
     return "no hybrid kernel for " + std::to_string(plan.tile_height) + "x" + std::to_string(plan.tile_width) +
            " tiles (built: 128x128, 128x64, 64x128, 64x64)";
-  if (plan.stages != 3 && plan.stages != 4 && plan.stages != 6 && plan.stages != 8 && plan.stages != 12)
-    return "hybrid kernel stages must be 3, 4, 6, 8 or 12, got " + std::to_string(plan.stages);
+  if (std::find(std::begin(kStageChoices), std::end(kStageChoices), plan.stages) == std::end(kStageChoices))
+    return "hybrid kernel stages must be 2, 3, 4, 6, 8 or 12, got " + std::to_string(plan.stages);
   if (hybrid_ring_bytes(plan.tile_height, plan.tile_width, tokens, plan.stages) > kMaxSharedBytes - 512)
     return std::to_string(plan.stages) + " stages of " + std::to_string(plan.tile_height) + "x" +
            std::to_string(plan.tile_width) + " tiles for " + std::to_string(tokens) +
@@ -455,6 +472,13 @@ int device_multiprocessors() {
   if (cudaGetDevice(&device) != cudaSuccess) return 0;
   if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) return 0;
   return count;
+}
+
+std::int64_t device_shared_bytes_per_multiprocessor() {
+  int device = 0, bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device) != cudaSuccess) return 0;
+  return bytes;
 }
 
 }  // namespace patchlm::kernels

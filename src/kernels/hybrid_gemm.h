@@ -23,7 +23,7 @@ struct HybridGemmPlan {
   int ctas = 0;
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;  // rows × columns of a tile
-  int stages = 4;  // shared-memory ring depth: 3, 4, 6, 8 or 12 (autotuned)
+  int stages = 4;  // shared-memory ring depth: 2, 3, 4, 6, 8 or 12 (autotuned)
   // Copy weight tiles with the producer warp's cp.async instead of Hopper's bulk copies (what Ampere does; set by a
   // test so the Ampere path also runs on Hopper).
   bool weights_by_threads = false;
@@ -31,6 +31,11 @@ struct HybridGemmPlan {
 
 // Shared memory of the ring: `stages` × (one dense tile + the x slice of `tokens` padded to 8/16/32/64).
 std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int stages);
+
+// The deepest ring (2, 3, 4, 6, 8 or 12 stages, at most `stages`) with which `ctas_per_sm` CTAs fit in one
+// multiprocessor's `sm_shared_bytes` for `tokens` — so a whole grid stays resident (one wave) at any token count.
+int hybrid_stages_that_fit(int tile_height, int tile_width, int tokens, int stages, int ctas_per_sm,
+                           std::int64_t sm_shared_bytes);
 
 // Whether a kernel was built for tiles of this shape (128x128, 128x64, 64x128, 64x64).
 bool hybrid_tile_supported(int tile_height, int tile_width);
@@ -42,7 +47,8 @@ std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens);
 // x: [tokens, cols] bf16, contiguous, 16-byte aligned; y: [tokens, rows]. Returns an empty string or the CUDA error.
 std::string hybrid_gemm(const HybridGemmPlan& plan, const void* x, void* y, int tokens, void* stream);
 
-// Streaming multiprocessors of the current device (the CTA count of one wave).
+// Streaming multiprocessors of the current device (the CTA count of one wave), and the shared memory of one.
 int device_multiprocessors();
+std::int64_t device_shared_bytes_per_multiprocessor();
 
 }  // namespace patchlm::kernels

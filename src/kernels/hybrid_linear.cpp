@@ -17,6 +17,14 @@
 namespace patchlm::kernels {
 namespace {
 
+// About 96 KiB of weight tiles in flight per CTA: 3 stages of 128x128 tiles, 6 of 128x64 / 64x128, 12 of 64x64.
+int default_stages(const hybrid::TileGrid& grid) {
+  const std::int64_t tile_bytes = grid.dense_tile_bytes();
+  for (int stages : {12, 8, 6, 4, 3})
+    if (stages * tile_bytes <= 96 * 1024) return stages;
+  return 3;
+}
+
 at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device) {
   return at::from_blob(const_cast<std::int32_t*>(v.data()), {static_cast<std::int64_t>(v.size())}, at::kInt)
       .to(device, /*non_blocking=*/false, /*copy=*/true);
@@ -81,9 +89,14 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
                          at::kByte)
                .to(device, false, true);
 #if PATCHLM_HAVE_CUDA
-  if (ctas <= 0) ctas = device.is_cuda() ? device_multiprocessors() : 1;
+  if (device.is_cuda()) {
+    c10::cuda::CUDAGuard guard(device);
+    w.multiprocessors = device_multiprocessors();
+    w.sm_shared_bytes = device_shared_bytes_per_multiprocessor();
+  }
 #endif
-  if (ctas <= 0) ctas = 1;
+  if (ctas <= 0) ctas = std::max(1, 2 * w.multiprocessors);
+  if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
   w.workspace = at::zeros({packed.grid.rows * 64}, at::TensorOptions().dtype(at::kFloat).device(device));
   return w;
@@ -108,11 +121,13 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
   const std::int64_t tokens = x2.size(0);
   at::Tensor y = at::empty({tokens, w.grid.rows}, x.options());
   HybridGemmPlan plan = plan_of(w);
+  const int ctas_per_sm = w.multiprocessors > 0 ? (w.ctas + w.multiprocessors - 1) / w.multiprocessors : 1;
   void* stream = at::cuda::getCurrentCUDAStream().stream();
   const auto* xp = static_cast<const std::uint8_t*>(x2.data_ptr());
   auto* yp = static_cast<std::uint8_t*>(y.data_ptr());
   for (std::int64_t start = 0; start < tokens; start += kHybridMaxTokens) {
     int n = static_cast<int>(std::min<std::int64_t>(kHybridMaxTokens, tokens - start));
+    plan.stages = hybrid_stages_that_fit(plan.tile_height, plan.tile_width, n, w.stages, ctas_per_sm, w.sm_shared_bytes);
     std::string err = hybrid_gemm(plan, xp + start * w.grid.cols * 2, yp + start * w.grid.rows * 2, n, stream);
     if (!err.empty()) throw Error("hybrid_linear: " + err);
   }

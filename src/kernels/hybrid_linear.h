@@ -21,13 +21,18 @@ struct HybridWeight {
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;
+  int multiprocessors = 0;              // of the weight's device (CUDA), for keeping the grid resident
+  std::int64_t sm_shared_bytes = 0;
   double sparse_share = 0;
 
   at::Device device() const { return data.device(); }
 };
 
-// Copies `packed` to `device`. ctas = 0: one CTA per multiprocessor. Stages: depth of the shared-memory ring.
-HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas = 0, int stages = 4);
+// Copies `packed` to `device`. ctas = 0: two CTAs per multiprocessor (the next call's CTAs can start while this
+// call's finish); stages = 0: a ring of about 96 KiB of weight tiles (3 stages of 128x128 tiles). Both are what the
+// autotuner found best for 1–16 tokens on an H200 (docs/performance.md). Each call keeps the grid resident by taking
+// fewer stages when its tokens' x slices would not fit (hybrid_stages_that_fit).
+HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device, int ctas = 0, int stages = 0);
 
 // Re-plans the same weight for another CTA count / ring depth (the autotuner's knobs).
 void reschedule(HybridWeight& weight, const hybrid::PackedHybrid& packed, int ctas, int stages);
