@@ -34,5 +34,6 @@ Command add_learn_command(CLI::App& root, const GlobalOptions& globals);
 Command add_export_command(CLI::App& root, const GlobalOptions& globals);
 Command add_inspect_command(CLI::App& root, const GlobalOptions& globals);
 Command add_report_command(CLI::App& root, const GlobalOptions& globals);
+Command add_bench_command(CLI::App& root, const GlobalOptions& globals);
 
 }  // namespace patchlm::cli

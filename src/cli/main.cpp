@@ -82,6 +82,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_export_command(app, globals),
       patchlm::cli::add_inspect_command(app, globals),
       patchlm::cli::add_report_command(app, globals),
+      patchlm::cli::add_bench_command(app, globals),
   };
 
   try {

@@ -107,4 +107,32 @@ TEST(Cli, InfoCheckWithoutGpuIsARuntimeError) {
   }
 }
 
+TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
+  for (const auto& [args, needle] : {std::pair<std::string, std::string>{"--tokens 65", "--tokens: 65 is outside 1..64"},
+                                     {"--tokens 0", "--tokens: 0 is outside"},
+                                     {"--sparsity 60", "--sparsity: 60 is outside 0..50"},
+                                     {"--shapes 100x4096", "'100x4096' must be positive multiples of 128"},
+                                     {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
+                                     {"--shapes 4096x4096x2", "expected OUTxIN"}}) {
+    Result r = run("bench gemm " + args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+  EXPECT_EQ(run("bench").code, 2);  // a benchmark must be named
+}
+
+TEST(Cli, BenchGemmWithoutGpuIsARuntimeError) {
+  Result r = run("bench gemm --quick --shapes 256x256 --tokens 1 --sparsity 0");
+  // On a GPU machine the tiny benchmark runs (0) and prints its table; elsewhere one line and exit 1.
+  if (r.code == 0) {
+    EXPECT_NE(r.out.find("cuBLAS"), std::string::npos) << r.out;
+  } else {
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err.rfind("patchlm: error: bench gemm needs", 0), 0u) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
 }  // namespace

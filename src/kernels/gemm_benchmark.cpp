@@ -1,0 +1,273 @@
+#include "kernels/gemm_benchmark.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "util/error.h"
+
+#if PATCHLM_HAVE_CUDA
+#include <ATen/ATen.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime.h>
+
+#include "io/mask_file.h"
+#include "kernels/hybrid_gemm.h"
+#include "kernels/hybrid_linear.h"
+#endif
+
+namespace patchlm::kernels {
+
+std::vector<GemmShape> parse_gemm_shapes(const std::string& flag, const std::string& text) {
+  std::vector<GemmShape> shapes;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const auto x = item.find('x');
+    GemmShape s;
+    try {
+      std::size_t used_rows = 0, used_cols = 0;
+      if (x == std::string::npos) throw std::invalid_argument("no x");
+      s.rows = std::stoll(item.substr(0, x), &used_rows);
+      s.cols = std::stoll(item.substr(x + 1), &used_cols);
+      if (used_rows != x || used_cols != item.size() - x - 1) throw std::invalid_argument("trailing text");
+    } catch (const std::exception&) {
+      throw UsageError(str_cat(flag, ": expected OUTxIN, got ", in_quotes(item)));
+    }
+    if (s.rows <= 0 || s.cols <= 0 || s.rows % 128 != 0 || s.cols % 128 != 0)
+      throw UsageError(str_cat(flag, ": both sides of ", in_quotes(item), " must be positive multiples of 128"));
+    shapes.push_back(s);
+  }
+  if (shapes.empty()) throw UsageError(str_cat(flag, ": no shapes given"));
+  return shapes;
+}
+
+void validate_gemm_bench(const GemmBenchOptions& o) {
+  if (o.shapes.empty()) throw UsageError("--shapes: no shapes given");
+  if (o.tokens.empty()) throw UsageError("--tokens: no token counts given");
+  if (o.sparsities.empty()) throw UsageError("--sparsity: no sparsities given");
+  for (int m : o.tokens)
+    if (m < 1 || m > 64) throw UsageError(str_cat("--tokens: ", m, " is outside 1..64"));
+  for (int s : o.sparsities)
+    if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
+}
+
+#if PATCHLM_HAVE_CUDA
+namespace {
+
+// Median µs per call of op(copy) over a CUDA graph that runs every copy `rounds` times.
+double time_graph(const std::function<void(int)>& op, int copies) {
+  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
+  at::cuda::CUDAStreamGuard guard(stream);
+  for (int c = 0; c < copies; ++c) op(c);  // warm up: lazy init, autotune caches, smem attributes
+  stream.synchronize();
+  const int rounds = std::max(1, 240 / copies);
+  at::cuda::CUDAGraph graph;
+  graph.capture_begin();
+  for (int r = 0; r < rounds; ++r)
+    for (int c = 0; c < copies; ++c) op(c);
+  graph.capture_end();
+  graph.replay();
+  stream.synchronize();
+  cudaEvent_t start, stop;
+  cudaEventCreate(&start);
+  cudaEventCreate(&stop);
+  std::vector<double> us;
+  for (int k = 0; k < 7; ++k) {
+    cudaEventRecord(start, stream.stream());
+    graph.replay();
+    cudaEventRecord(stop, stream.stream());
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    us.push_back(1000.0 * ms / (rounds * copies));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(us.begin(), us.end());
+  return us[us.size() / 2];
+}
+
+// A PATCH-like mask: exactly round(share · tiles) random 128×128 tiles 2:4 (random pattern per group), rest dense.
+std::vector<std::uint8_t> patch_like_mask(const GemmShape& s, double share, std::uint64_t seed) {
+  const std::int64_t tr = s.rows / 128, tc = s.cols / 128, tiles = tr * tc;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(tiles));
+  for (std::int64_t i = 0; i < tiles; ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(s.rows * s.cols), 1);
+  for (std::int64_t k = 0; k < std::llround(share * static_cast<double>(tiles)); ++k) {
+    std::int64_t r0 = order[k] / tc * 128, c0 = order[k] % tc * 128;
+    for (std::int64_t r = r0; r < r0 + 128; ++r)
+      for (std::int64_t c = c0; c < c0 + 128; c += 4) pattern_fill(static_cast<int>(rng() % 6), &keep[r * s.cols + c]);
+  }
+  return keep;
+}
+
+// cuSPARSELt on the compressed fully-2:4 weights, x padded to 16 tokens as it requires; algorithm from its search.
+double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tensor& x) {
+  const std::int64_t m = x.size(0);
+  at::Tensor xp = at::zeros({std::max<std::int64_t>(16, (m + 15) / 16 * 16), x.size(1)}, x.options());
+  xp.narrow(0, 0, m).copy_(x);
+  std::int64_t alg = 0;
+  try {
+    alg = at::_cslt_sparse_mm_search(compressed[0], xp.t(), {}, {}, {}, true);
+  } catch (const std::exception&) {  // no search in this build: the default algorithm
+  }
+  return time_graph(
+      [&](int c) {
+        at::_cslt_sparse_mm(compressed[c], xp.t(), {}, {}, {},
+                            /*transpose_result=*/true, alg);
+      },
+      static_cast<int>(compressed.size()));
+}
+
+struct Config {
+  int tile_rows, tile_cols, ctas_per_sm, stages;
+  std::string str() const {
+    return std::to_string(tile_rows) + "x" + std::to_string(tile_cols) + "/" + std::to_string(ctas_per_sm) + "cta/" +
+           std::to_string(stages) + "st";
+  }
+};
+
+// Packing tile × CTAs per SM × ring depth; --quick: the configurations that won some case on an H200
+// (docs/performance.md).
+std::vector<Config> candidate_configs(bool quick) {
+  std::vector<Config> configs;
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}})
+    for (int per_sm : {1, 2, 3, 4, 6})
+      for (int stages : {3, 4, 6, 8}) {
+        bool winner = (tr == 128 && tc == 128 &&
+                       ((per_sm == 1 && (stages == 3 || stages == 4)) || (per_sm == 2 && stages == 3))) ||
+                      (tr == 128 && tc == 64 && per_sm == 3 && stages == 4) ||
+                      (tr == 64 && tc == 128 && ((per_sm == 2 && stages == 4) || (per_sm >= 3 && stages == 3))) ||
+                      (tr == 64 && tc == 64 && per_sm == 6 && stages == 4);
+        if (quick && !winner) continue;
+        configs.push_back({tr, tc, per_sm, stages});
+      }
+  return configs;
+}
+
+}  // namespace
+
+nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
+  validate_gemm_bench(options);
+  if (!at::cuda::is_available()) throw Error("bench gemm needs a CUDA device; none is visible");
+  at::Device cuda("cuda:0");
+  const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
+  const int sms = prop->multiProcessorCount;
+  const double l2 = prop->l2CacheSize;
+  std::printf(
+      "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; CUDA "
+      "graphs; median of 7\n",
+      prop->name, sms, l2 / 1e6);
+  const std::vector<Config> configs = candidate_configs(options.quick);
+  // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
+  const std::int64_t sm_bytes = device_shared_bytes_per_multiprocessor();
+  auto fits = [&](const Config& c, int m) {
+    return hybrid_stages_that_fit(c.tile_rows, c.tile_cols, m, c.stages, c.ctas_per_sm, sm_bytes) == c.stages;
+  };
+
+  nlohmann::ordered_json results = nlohmann::ordered_json::array();
+  std::printf("%-11s %3s %4s | %8s %6s | %8s %6s %-16s | %7s %7s %6s | %9s %7s\n", "W", "M", "σ%", "cuBLAS", "TB/s",
+              "hybrid", "TB/s", "config", "speedup", "ceiling", "of", "cuSPARSELt", "hyb/cslt");
+  for (const GemmShape& s : options.shapes) {
+    const double dense_bytes = 2.0 * static_cast<double>(s.rows * s.cols);
+    const int dense_copies = static_cast<int>(std::ceil(4 * l2 / dense_bytes)) + 1;
+    auto bf16 = at::TensorOptions().dtype(at::kBFloat16).device(cuda);
+    std::vector<at::Tensor> dense;
+    for (int c = 0; c < dense_copies; ++c) dense.push_back(at::randn({s.rows, s.cols}, bf16) * 0.02);
+    std::vector<std::uint16_t> bits(static_cast<std::size_t>(s.rows * s.cols));
+    {
+      at::Tensor host = dense[0].cpu().contiguous();
+      std::memcpy(bits.data(), host.data_ptr(), bits.size() * 2);
+    }
+    for (int sigma : options.sparsities) {
+      const double share = 2.0 * sigma / 100.0;
+      std::vector<std::uint8_t> keep = patch_like_mask(s, share, 1000 + sigma);
+      std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
+      for (const Config& c : configs)
+        if (!packs.count({c.tile_rows, c.tile_cols}))
+          packs.emplace(std::pair{c.tile_rows, c.tile_cols},
+                        hybrid::pack(bits.data(), keep.data(), {s.rows, s.cols, c.tile_rows, c.tile_cols}));
+      const double packed_bytes = static_cast<double>(packs.begin()->second.data.size());
+      const int copies = static_cast<int>(std::ceil(4 * l2 / packed_bytes)) + 1;
+      std::map<std::pair<int, int>, std::vector<HybridWeight>> weights;
+      for (auto& [tile, packed] : packs)
+        for (int c = 0; c < copies; ++c) weights[tile].push_back(upload_hybrid(packed, cuda));
+
+      // cuSPARSELt on the fully 2:4 weight (σ = 50 %).
+      std::vector<at::Tensor> cslt;
+      if (sigma == 50) {
+        at::Tensor wm = at::from_blob(bits.data(), {s.rows, s.cols}, at::kBFloat16).to(cuda) *
+                        at::from_blob(keep.data(), {s.rows, s.cols}, at::kByte).to(cuda).to(at::kBFloat16);
+        try {
+          for (int c = 0; c < copies; ++c) cslt.push_back(at::_cslt_compress(wm));
+        } catch (const std::exception& e) {
+          std::printf("cuSPARSELt unavailable: %s\n", e.what());
+        }
+      }
+
+      for (int m : options.tokens) {
+        at::Tensor x = at::randn({m, s.cols}, bf16);
+        at::Tensor y = at::empty({m, s.rows}, bf16);
+        double dense_us = time_graph([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies);
+        double best_us = 1e30;
+        Config best{};
+        for (const Config& cfg : configs) {
+          if (!fits(cfg, m)) continue;
+          auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
+          for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
+          double us = time_graph([&](int c) { hybrid_linear(x, ws[c]); }, copies);
+          if (options.verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
+          if (us < best_us) best_us = us, best = cfg;
+        }
+        const double cslt_us = cslt.empty() ? 0 : time_cusparselt(cslt, x);
+        const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
+        const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
+        const double speedup = dense_us / best_us;
+        std::printf(
+            "%5lldx%-5lld %3d %4d | %8.2f %6.2f | %8.2f %6.2f %-16s | "
+            "%6.3fx %6.3fx %5.1f%% | ",
+            static_cast<long long>(s.rows), static_cast<long long>(s.cols), m, sigma, dense_us,
+            (dense_bytes + 2.0 * m * (s.cols + s.rows)) / dense_us / 1e6, best_us, hybrid_bytes / best_us / 1e6,
+            best.str().c_str(), speedup, ceiling, 100 * speedup / ceiling);
+        if (cslt_us > 0)
+          std::printf("%8.2fus %6.3fx\n", cslt_us, cslt_us / best_us);
+        else
+          std::printf("%9s %7s\n", "-", "-");
+        std::fflush(stdout);
+        results.push_back({{"gpu", prop->name},
+                           {"rows", s.rows},
+                           {"cols", s.cols},
+                           {"tokens", m},
+                           {"sparsity", sigma},
+                           {"two_four_tile_share", share},
+                           {"cublas_us", dense_us},
+                           {"hybrid_us", best_us},
+                           {"hybrid_config", best.str()},
+                           {"speedup", speedup},
+                           {"ceiling", ceiling},
+                           {"hybrid_tb_per_s", hybrid_bytes / best_us / 1e6},
+                           {"cusparselt_us", cslt_us}});
+      }
+    }
+  }
+  return results;
+}
+#else
+nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
+  validate_gemm_bench(options);
+  throw Error(
+      "bench gemm needs the CUDA kernels; this patchlm was built "
+      "without them (nvcc not found at build time)");
+}
+#endif
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,38 @@
+#pragma once
+// The hybrid GEMM benchmark behind `patchlm bench gemm` and bench/hybrid_gemm: the hybrid dense/2:4 kernel against
+// cuBLAS bf16 dense and cuSPARSELt 2:4, in the same run on the same GPU, on LLaMA-2-7B / LLaMA-3.1-8B linear shapes
+// with PATCH-like random tile patterns (a share 2σ of the 128×128 tiles 2:4, the rest dense). Every op is timed
+// inside a CUDA graph cycling through enough weight copies to exceed 4× the L2 cache, so weights stream from HBM as
+// in a real decode step; the kernel is autotuned (packing tile, CTAs per SM, ring depth) per case.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace patchlm::kernels {
+
+struct GemmShape {
+  std::int64_t rows = 0, cols = 0;  // W [out, in]
+};
+
+struct GemmBenchOptions {
+  std::vector<GemmShape> shapes{{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}};
+  std::vector<int> tokens{1, 4, 16, 64};
+  std::vector<int> sparsities{0, 25, 35, 45, 50};  // global sparsity σ in %
+  bool quick = false;    // autotune over the configurations that won some case on an H200 only
+  bool verbose = false;  // print the time of every configuration tried
+};
+
+// "4096x4096,11008x4096" → shapes. UsageError naming `flag` and the item unless every item is OUTxIN with both
+// sides positive multiples of 128 (the PATCH tile).
+std::vector<GemmShape> parse_gemm_shapes(const std::string& flag, const std::string& text);
+
+// UsageError naming the option when a list is empty, a token count is outside 1..64 or a sparsity outside 0..50.
+void validate_gemm_bench(const GemmBenchOptions& options);
+
+// Runs every case on cuda:0, printing one table row per case to stdout; returns every measurement (one object per
+// case: times in µs, speedup vs cuBLAS, byte ceiling, TB/s, the winning configuration). Error when this build has no
+// CUDA kernels or no CUDA device is visible.
+nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options);
+
+}  // namespace patchlm::kernels
