@@ -4,9 +4,12 @@
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
 
+#include <algorithm>
+#include <iterator>
 #include <sstream>
 
 #include "hybrid_fixtures.h"
+#include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
 #include "mma_sp_probe.h"
 #include "util/error.h"
@@ -124,6 +127,32 @@ TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
   // fp32 inputs take the dense fallback on the same device.
   at::Tensor fallback = proj.forward(x.to(at::kFloat));
   EXPECT_LE((fallback - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
+}
+
+// Host-side (no GPU needed): the ring depth a call takes is the deepest allowed one that keeps every CTA resident.
+TEST(HybridGemmCuda, StagesThatFitAreTheDeepestResidentRing) {
+  const std::int64_t sm = 228 * 1024;  // H100 / H200
+  const int choices[] = {2, 3, 4, 6, 8, 12};
+  auto resident = [&](int tr, int tc, int tokens, int stages, int per_sm) {
+    const std::int64_t ring = kernels::hybrid_ring_bytes(tr, tc, tokens, stages);
+    return ring <= kernels::kMaxSharedBytes - 512 && per_sm * (ring + 2048) <= sm;
+  };
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}})
+    for (int tokens : {1, 8, 9, 16, 17, 32, 33, 64})
+      for (int per_sm : {1, 2, 3, 4, 6})
+        for (int asked : choices) {
+          const int got = kernels::hybrid_stages_that_fit(tr, tc, tokens, asked, per_sm, sm);
+          std::ostringstream what;
+          what << tr << "x" << tc << " tokens " << tokens << " ctas/SM " << per_sm << " asked " << asked;
+          EXPECT_LE(got, asked) << what.str();
+          EXPECT_TRUE(std::find(std::begin(choices), std::end(choices), got) != std::end(choices)) << what.str();
+          if (got > 2) EXPECT_TRUE(resident(tr, tc, tokens, got, per_sm)) << what.str();
+          for (int deeper : choices)  // nothing deeper (and still allowed) would have fitted
+            if (deeper > got && deeper <= asked) EXPECT_FALSE(resident(tr, tc, tokens, deeper, per_sm)) << what.str();
+        }
+  // The defaults of upload_hybrid for 128x128 tiles: 3 stages at up to 16 tokens, 2 at 64, with 2 CTAs per SM.
+  EXPECT_EQ(kernels::hybrid_stages_that_fit(128, 128, 16, 3, 2, sm), 3);
+  EXPECT_EQ(kernels::hybrid_stages_that_fit(128, 128, 64, 3, 2, sm), 2);
 }
 
 TEST(HybridGemmCuda, BadInputsAreClearErrors) {
