@@ -426,12 +426,15 @@ std::int64_t hybrid_ring_bytes(int tile_height, int tile_width, int tokens, int 
 constexpr int kStageChoices[] = {12, 8, 6, 4, 3, 2};
 constexpr std::int64_t kPerCtaReserve = 2048;  // the runtime's reserved shared memory + the kernel's mbarriers
 
+// Whether a ring of `ring` bytes fits the dynamic shared memory one CTA may opt into (static arrays beside it).
+constexpr bool ring_fits_a_cta(std::int64_t ring) { return ring <= kMaxSharedBytes - 512; }
+
 int hybrid_stages_that_fit(int tile_height, int tile_width, int tokens, int stages, int ctas_per_sm,
                            std::int64_t sm_shared_bytes) {
   for (int s : kStageChoices) {
     if (s > stages) continue;
     const std::int64_t ring = hybrid_ring_bytes(tile_height, tile_width, tokens, s);
-    if (ring <= kMaxSharedBytes - 512 && std::max(ctas_per_sm, 1) * (ring + kPerCtaReserve) <= sm_shared_bytes)
+    if (ring_fits_a_cta(ring) && std::max(ctas_per_sm, 1) * (ring + kPerCtaReserve) <= sm_shared_bytes)
       return s;
   }
   return 2;
@@ -450,7 +453,7 @@ std::string hybrid_gemm_unsupported(const HybridGemmPlan& plan, int tokens) {
            " tiles (built: 128x128, 128x64, 64x128, 64x64)";
   if (std::find(std::begin(kStageChoices), std::end(kStageChoices), plan.stages) == std::end(kStageChoices))
     return "hybrid kernel stages must be 2, 3, 4, 6, 8 or 12, got " + std::to_string(plan.stages);
-  if (hybrid_ring_bytes(plan.tile_height, plan.tile_width, tokens, plan.stages) > kMaxSharedBytes - 512)
+  if (!ring_fits_a_cta(hybrid_ring_bytes(plan.tile_height, plan.tile_width, tokens, plan.stages)))
     return std::to_string(plan.stages) + " stages of " + std::to_string(plan.tile_height) + "x" +
            std::to_string(plan.tile_width) + " tiles for " + std::to_string(tokens) +
            " tokens exceed the shared memory of a CTA";

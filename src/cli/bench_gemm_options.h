@@ -1,0 +1,37 @@
+#pragma once
+// The command line of the hybrid GEMM benchmark, shared by `patchlm bench gemm` (cli/cmd_bench.cpp) and the
+// bench_hybrid_gemm program (bench/hybrid_gemm.cpp), so both take the same flags and do the same work.
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "kernels/gemm_benchmark.h"
+#include "util/json_io.h"
+
+namespace patchlm::cli {
+
+struct GemmBenchArgs {
+  kernels::GemmBenchOptions options;
+  std::string shapes, json;
+};
+
+inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
+  app.add_option("--shapes", a.shapes, "Weights OUTxIN,... (multiples of 128; default: LLaMA-2-7B / 3.1-8B shapes)");
+  app.add_option("--tokens", a.options.tokens, "Token counts, 1..64")->delimiter(',')->capture_default_str();
+  app.add_option("--sparsity", a.options.sparsities, "Global sparsities in %, 0..50")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_flag("--quick", a.options.quick, "Autotune over the configurations that won on an H200 only");
+  app.add_flag("--verbose", a.options.verbose, "Print the time of every configuration tried");
+  app.add_option("--json", a.json, "Also write every measurement to this JSON file");
+}
+
+// Parses --shapes, runs every case (the table goes to stdout) and writes --json if given; returns the measurements.
+inline nlohmann::ordered_json run_gemm_bench(GemmBenchArgs& a) {
+  if (!a.shapes.empty()) a.options.shapes = kernels::parse_gemm_shapes("--shapes", a.shapes);
+  nlohmann::ordered_json results = kernels::run_gemm_benchmark(a.options);
+  if (!a.json.empty()) write_json_file(a.json, results);
+  return results;
+}
+
+}  // namespace patchlm::cli
