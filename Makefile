@@ -17,7 +17,9 @@ export CCACHE_MAXSIZE ?= 8G
 export TORCH_CUDA_ARCH_LIST ?= 8.0;9.0a
 
 TORCH_PREFIX = $(shell $(PYTHON) -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
-CCACHE := $(shell command -v ccache)
+# Deferred (=, not :=): looked up when the configure recipe runs, after set-up may have installed ccache, so the
+# first `make demo` on a fresh machine already configures the launcher a later `make test` uses (one build, not two).
+CCACHE = $(shell command -v ccache)
 LAUNCHERS = $(if $(CCACHE),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_CUDA_COMPILER_LAUNCHER=ccache)
 CMAKE_COMMON = -G Ninja -DCMAKE_PREFIX_PATH="$(TORCH_PREFIX)" -DPATCHLM_PYTHON="$(PYTHON)" $(LAUNCHERS) $(CMAKE_EXTRA)
 

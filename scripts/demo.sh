@@ -34,7 +34,7 @@ echo
 echo "== PATCH^Joint 35 % as a compact hybrid checkpoint (docs/format.md), then a continuation from it"
 "$bin" export "$model" "$runs/patch-joint-0.35.hybrid" --masks "$runs/patch-joint-0.35.masks.safetensors" \
   --format hybrid --tile-size 64x64
-"$bin" generate "$runs/patch-joint-0.35.hybrid" --tokenizer "$model" --prompt "Sparse neural networks are" \
+"$bin" generate "$runs/patch-joint-0.35.hybrid" --prompt "Sparse neural networks are" \
   --max-new-tokens 24
 echo
 echo "On two CPU cores the schedules are tiny (the paper's is ~30 000 times longer), so PATCH only starts to move away"
@@ -44,5 +44,5 @@ echo
 "$bin" report "$runs" -o "$runs/report.html" --tile-size 64x64
 echo "Results: $runs/ (results.md, results.jsonl, every mask file, eval JSON, learning metrics, report.html)"
 echo "Next: evaluate any mask with  $bin eval $model --masks $runs/patch-joint-0.35.masks.safetensors"
-echo "      serve the hybrid checkpoint on a GPU: $bin generate $runs/patch-joint-0.35.hybrid --tokenizer $model --device cuda --dtype bf16 --prompt ..."
+echo "      serve the hybrid checkpoint on a GPU: $bin generate $runs/patch-joint-0.35.hybrid --device cuda --dtype bf16 --prompt ..."
 echo "      the full study on a GPU (docs/results.md): DEVICE=cuda scripts/study.sh $model runs/study"

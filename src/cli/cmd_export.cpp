@@ -55,9 +55,6 @@ Command add_export_command(CLI::App& root, const GlobalOptions&) {
                         << static_cast<double>(s.dense_bytes) / 1e6 << " MB dense bf16";
               if (s.stored_dense) std::cout << "; " << s.stored_dense << " masked weights not divided by the tile stored dense";
               std::cout << "\n";
-              if (ckpt.format == "gguf")
-                std::cout << "note: a GGUF source has no tokenizer.json to copy; give --tokenizer " << o->model
-                          << " to eval / generate\n";
               return 0;
             }
             apply_masks_to_checkpoint(ckpt, masks, o->masks);

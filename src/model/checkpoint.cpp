@@ -6,6 +6,7 @@
 #include "io/gguf.h"
 #include "io/hybrid_file.h"
 #include "io/safetensors.h"
+#include "io/tokenizer/gguf_vocab.h"
 #include "model/gguf_mapping.h"
 #include "model/hybrid_checkpoint.h"
 #include "util/atomic_file.h"
@@ -172,6 +173,18 @@ void write_model_files(const Checkpoint& ckpt, const fs::path& dir) {
     for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                              "generation_config.json", "tokenizer.model", "chat_template.jinja"}) {
       if (fs::exists(ckpt.source / name)) fs::copy_file(ckpt.source / name, dir / name);
+    }
+    return;
+  }
+  // A GGUF source carries its tokenizer as metadata: written out as the files transformers' AutoTokenizer reads.
+  if (ckpt.format == "gguf") {
+    const GgufFile file = GgufFile::open(ckpt.source);
+    try {
+      nlohmann::json tokenizer = tokenizer_json_from_gguf(file.header(), ckpt.source.string());
+      write_file_atomic(dir / "tokenizer.json", tokenizer.dump());
+      write_json_file(dir / "tokenizer_config.json", tokenizer_config_from_gguf(file.header(), ckpt.source.string()));
+    } catch (const Error& e) {
+      log_warn("no tokenizer files written", {{"reason", e.what()}});
     }
   }
 }

@@ -296,12 +296,32 @@ nlohmann::ordered_json ModelConfig::to_hf_json() const {
     }
     return o;
   };
+  // transformers 5 reads rope_parameters; 4.x reads rope_theta (+ rope_local_base_freq on Gemma-3) and rope_scaling.
+  // Both are written, and they agree (5.x merges a non-null rope_scaling into rope_parameters).
+  auto scaling_json = [&](const RopeConfig& r) {
+    if (r.type == "default") return nlohmann::ordered_json(nullptr);
+    nlohmann::ordered_json o = rope_json(r);
+    o.erase("rope_theta");
+    return o;
+  };
+  j["rope_theta"] = rope.theta;
+  j["rope_scaling"] = scaling_json(rope);
   if (family == Family::gemma3) {
+    j["rope_local_base_freq"] = rope_local.theta;
     j["rope_parameters"] = {{"sliding_attention", rope_json(rope_local)}, {"full_attention", rope_json(rope)}};
     j["sliding_window"] = sliding_window;
     nlohmann::ordered_json types = nlohmann::ordered_json::array();
     for (bool s : sliding_layers) types.push_back(s ? "sliding_attention" : "full_attention");
     j["layer_types"] = types;
+    // Older transformers 4.x derive the layer types from this period instead (every n-th layer full attention).
+    for (std::size_t period = 1; period <= sliding_layers.size(); ++period) {
+      bool matches = true;
+      for (std::size_t i = 0; i < sliding_layers.size(); ++i) matches &= sliding_layers[i] == ((i + 1) % period != 0);
+      if (matches) {
+        j["sliding_window_pattern"] = period;
+        break;
+      }
+    }
     // transformers validates this field as an integer.
     j["query_pre_attn_scalar"] = static_cast<std::int64_t>(std::llround(query_pre_attn_scalar));
     j["final_logit_softcapping"] = final_logit_softcapping > 0 ? nlohmann::ordered_json(final_logit_softcapping) : nullptr;

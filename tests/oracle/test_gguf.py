@@ -97,3 +97,37 @@ def test_convert_writes_a_directory_transformers_loads(tmp_path, patchlm_bin, mo
     with torch.no_grad():
         err = (back(ids).logits - ref(ids).logits).abs().max().item()
     assert err < 1e-4, err
+
+
+@pytest.mark.parametrize("model", REAL_MODELS)
+def test_convert_writes_tokenizer_and_a_config_both_transformers_conventions_read(model, tmp_path, patchlm_bin,
+                                                                                  models_dir):
+    """convert of a GGUF gives a complete HF directory: AutoTokenizer loads its tokenizer files with the ids of the
+    GGUF's own tokenizer, and config.json says the same RoPE in transformers 5's rope_parameters and in 4.x's
+    rope_theta / rope_local_base_freq / rope_scaling (SmolLM2's base is 100 000, not 4.x's default 10 000)."""
+    import json
+
+    from transformers import AutoConfig, AutoTokenizer
+    out = tmp_path / "hf"
+    run([patchlm_bin, "convert", models_dir / model, out, "--dtype", "bf16"])
+    ref = AutoTokenizer.from_pretrained(str(models_dir), gguf_file=model)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    for text in [TEXT, "  spaces\tand\nlines ", "Ünïcödé 🙂 日本語"]:
+        assert tok(text)["input_ids"] == ref(text)["input_ids"], text
+    has_template = "tokenizer.chat_template" in GGUFReader(str(models_dir / model)).fields
+    assert bool(tok.chat_template) == has_template, "the GGUF's chat template (if any) is in tokenizer_config.json"
+
+    config = json.loads((out / "config.json").read_text())
+    gguf_cfg = AutoConfig.from_pretrained(str(models_dir), gguf_file=model)
+    v5 = AutoConfig.from_pretrained(str(out))
+    if config["model_type"] == "gemma3_text":
+        assert config["rope_theta"] == v5.rope_parameters["full_attention"]["rope_theta"]
+        assert config["rope_local_base_freq"] == v5.rope_parameters["sliding_attention"]["rope_theta"]
+        assert config["rope_local_base_freq"] == 10000.0
+        assert v5.layer_types == gguf_cfg.layer_types
+        period = config["sliding_window_pattern"]
+        assert [("full_attention" if (i + 1) % period == 0 else "sliding_attention")
+                for i in range(config["num_hidden_layers"])] == config["layer_types"]
+    else:
+        assert config["rope_theta"] == v5.rope_parameters["rope_theta"] == 100000.0
+    assert config["rope_scaling"] is None  # neither packaged model scales RoPE

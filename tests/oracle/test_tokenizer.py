@@ -9,7 +9,7 @@ import subprocess
 import pytest
 from tokenizers import AddedToken, Tokenizer
 
-from conftest import ROOT, run
+from conftest import run, shared_tokenizers
 
 TOKENIZERS = ["llama2", "llama3", "qwen3", "gemma3"]
 DOCS = pathlib.Path("/usr/share/doc/python3.11/html/_sources")
@@ -27,13 +27,16 @@ HARD_CASES = [
     "punctuation!!! ??? ... --- ___ ((()))", "\u00a0non-breaking\u2009thin\u3000ideographic spaces",
     "private use \ue000 and rare \U00010348 \U0001f9ff", "\x00 control \x01\x07 chars \x7f",
     "▁ already ▁▁ metaspace", "  \n  mixed whitespace \n\n  ", "a" * 300, "word " * 200,
+    # Bytes whose byte tokens SmolLM2's byte-level vocabulary lacks (0x04, 0x06, 0x13, 0x14, 0x16, 0x1d; 0xf1 and
+    # 0xf2 lead the UTF-8 of planes 4-11): the reference drops such pieces and goes on.
+    "a\x06b", "ctrl \x04\x06\x13\x14\x16\x1d end", "\x1d", "planes \U00050000 \U00090001 x",
 ]
 
 
 @pytest.fixture(scope="module")
 def tokenizer_dirs(tmp_path_factory):
+    shared = shared_tokenizers()
     root = tmp_path_factory.mktemp("tokenizers")
-    shared = ROOT.parent / "shared" / "tokenizers"
     for name in TOKENIZERS:
         (root / name).mkdir()
         (root / name / "tokenizer.json").write_bytes(lzma.decompress((shared / name / "tokenizer.json.xz").read_bytes()))
@@ -166,3 +169,31 @@ def test_gguf_vocabularies_match_transformers(model, gguf_references, models_dir
             want = ref.encode(text, add_special_tokens=special).ids
             assert g["ids"] == want, f"{model}: {text[:80]!r}: ours {g['ids'][:30]} ref {want[:30]}"
             assert g["decoded"] == ref.decode(want, skip_special_tokens=False), f"decode of {text[:60]!r}"
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m-instruct-q4_1.gguf", "gemma-3-270m-q4_k_m.gguf"])
+def test_gguf_tokenizer_files_load_everywhere_with_identical_ids(model, models_dir, tools_dir, tmp_path, patchlm_bin):
+    """The tokenizer.json + tokenizer_config.json patchlm writes from a GGUF vocabulary (what `convert` writes):
+    `tokenizers` and transformers' AutoTokenizer load them and give the ids patchlm gives for the GGUF itself."""
+    from gguf import GGUFReader
+    from transformers import AutoTokenizer
+    out = tmp_path / "tok"
+    run([tools_dir / "gguf_tokenizer", models_dir / model, out])
+    texts = HARD_CASES + ["<|im_start|>system\nYou are helpful.<|im_end|>", "<start_of_turn>user\nhi<end_of_turn>"]
+    texts += python_docs(400_000)
+    files = Tokenizer.from_file(str(out / "tokenizer.json"))
+    auto = AutoTokenizer.from_pretrained(str(out))
+    config = json.loads((out / "tokenizer_config.json").read_text())
+    assert config["eos_token"], config.keys()
+    assert ("chat_template" in config) == ("tokenizer.chat_template" in GGUFReader(str(models_dir / model)).fields)
+    for special in [True, False]:
+        got = ours(patchlm_bin, models_dir / model, texts, tmp_path, special)
+        for text, g in zip(texts, got):
+            assert files.encode(text, add_special_tokens=special).ids == g["ids"], f"tokenizers, {text[:60]!r}"
+            assert auto(text, add_special_tokens=special)["input_ids"] == g["ids"], f"AutoTokenizer, {text[:60]!r}"
+
+
+def test_missing_byte_tokens_are_dropped_like_the_reference(models_dir, patchlm_bin):
+    """`patchlm tokenize MODEL.gguf --text $'a\\x06b'` goes on where a byte token is missing."""
+    _, out, _ = run([patchlm_bin, "tokenize", models_dir / "smollm2-135m-instruct-q4_1.gguf", "--text", "a\x06b"])
+    assert len(out.strip().splitlines()[-1].split(":")[1].split()) == 2, out  # "a" and "b"; the 0x06 piece dropped

@@ -91,7 +91,9 @@ void Bpe::initial_symbols(std::string_view w, std::vector<std::uint32_t>& ids) c
         continue;  // (a pending unknown run is not flushed first, as in the reference)
       }
     }
-    if (unk_id_ < 0) throw Error(str_cat("tokenizer: ", in_quotes(std::string(s)), " is not in the vocabulary and there is no unk_token"));
+    // Neither in the vocabulary nor byte-encodable, and no unknown token: the reference drops the character and
+    // goes on (e.g. a byte-level vocabulary that lacks some byte tokens, as SmolLM2's lacks 0x04, 0xf5-0xff, ...).
+    if (unk_id_ < 0) continue;
     if (!(unk_pending && options_.fuse_unk)) flush_unk();
     unk_pending = true;
   }

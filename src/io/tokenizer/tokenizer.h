@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "io/tokenizer/added_tokens.h"
 #include "io/tokenizer/bpe.h"
 #include "io/tokenizer/decoders.h"
@@ -29,7 +31,9 @@ class Tokenizer {
   static Tokenizer from_json_file(const std::filesystem::path& path);
   // A model directory with tokenizer.json, or a GGUF file with an embedded vocabulary.
   static Tokenizer from_model(const std::filesystem::path& path);
-  static Tokenizer from_gguf(const GgufHeader& header, const std::string& source);
+  static Tokenizer from_gguf(const GgufHeader& header, const std::string& source);  // io/tokenizer/gguf_vocab.h
+  // A tokenizer.json document held in memory; `config` is its tokenizer_config.json (null when none).
+  static Tokenizer from_json_text(std::string_view text, const std::string& source, const nlohmann::json& config);
 
   std::vector<std::int64_t> encode(std::string_view text, bool add_special_tokens = true) const;
   std::string decode(const std::vector<std::int64_t>& ids, bool skip_special_tokens = false) const;

@@ -106,15 +106,8 @@ std::string config_token(const nlohmann::json& config, const char* key) {
   return "";
 }
 
-}  // namespace
-
-Tokenizer Tokenizer::from_json_file(const fs::path& path) {
-  simdjson::dom::parser parser;
-  element root;
-  if (auto err = parser.load(path.string()).get(root); err != simdjson::SUCCESS) {
-    fail(path, std::string(err == simdjson::IO_ERROR ? "cannot read the file" : "invalid JSON: ") +
-                   (err == simdjson::IO_ERROR ? "" : simdjson::error_message(err)));
-  }
+// The tokenizer of a parsed tokenizer.json document; `config` is its tokenizer_config.json (or null).
+Tokenizer tokenizer_from_document(const element& root, const fs::path& path, const nlohmann::json& config) {
   element model;
   if (root["model"].get(model) != simdjson::SUCCESS) fail(path, "missing field 'model'");
   std::string_view type;
@@ -133,7 +126,7 @@ Tokenizer Tokenizer::from_json_file(const fs::path& path) {
   double dropout = 0;
   if (model["dropout"].get(dropout) == simdjson::SUCCESS && dropout > 0) fail(path, "BPE dropout is not supported");
 
-  Parts parts;
+  Tokenizer::Parts parts;
   try {
     parts.model = std::make_unique<tok::Bpe>(read_vocab(model, path), read_merges(model, path), opt);
     parts.normalizer = tok::make_normalizer(section(root, "normalizer"));
@@ -144,13 +137,33 @@ Tokenizer Tokenizer::from_json_file(const fs::path& path) {
     fail(path, str_cat("unexpected structure (", e.what(), ")"));
   }
   parts.added = read_added(root, path);
-  const fs::path config_path = path.parent_path() / "tokenizer_config.json";
-  if (fs::exists(config_path)) {
-    nlohmann::json config = read_json_file(config_path);
+  if (config.is_object()) {
     parts.bos_token = config_token(config, "bos_token");
     parts.eos_token = config_token(config, "eos_token");
   }
   return Tokenizer(std::move(parts));
+}
+
+}  // namespace
+
+Tokenizer Tokenizer::from_json_file(const fs::path& path) {
+  simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.load(path.string()).get(root); err != simdjson::SUCCESS) {
+    fail(path, std::string(err == simdjson::IO_ERROR ? "cannot read the file" : "invalid JSON: ") +
+                   (err == simdjson::IO_ERROR ? "" : simdjson::error_message(err)));
+  }
+  const fs::path config_path = path.parent_path() / "tokenizer_config.json";
+  return tokenizer_from_document(root, path, fs::exists(config_path) ? read_json_file(config_path) : nlohmann::json());
+}
+
+Tokenizer Tokenizer::from_json_text(std::string_view text, const std::string& source, const nlohmann::json& config) {
+  simdjson::dom::parser parser;
+  element root;
+  if (auto err = parser.parse(simdjson::padded_string(text)).get(root); err != simdjson::SUCCESS) {
+    fail(source, str_cat("invalid tokenizer JSON: ", simdjson::error_message(err)));
+  }
+  return tokenizer_from_document(root, source, config);
 }
 
 Tokenizer Tokenizer::from_model(const fs::path& path) {
