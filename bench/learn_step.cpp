@@ -12,7 +12,7 @@
 #include <string>
 
 #include "learn/trainer.h"
-#include "model/config.h"
+#include "io/model_config.h"
 #include "util/error.h"
 
 namespace {

@@ -13,7 +13,7 @@ flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recov
 cxx=(clang++)
 command -v ccache >/dev/null && cxx=(ccache clang++)
 sed 's/@PROJECT_VERSION@/fuzz/' "$root/src/util/version.cpp.in" > "$out/version.cpp"
-common=("$root"/src/io/{dtype,gguf,dequant,mapped_file,safetensors,hybrid_file}.cpp "$root"/src/kernels/hybrid_layout.cpp
+common=("$root"/src/io/{dtype,gguf,dequant,mapped_file,safetensors,hybrid_file,hybrid_layout,tiles}.cpp
         "$root"/src/util/{atomic_file,json_io}.cpp
         "$root"/src/io/tokenizer/*.cpp "$out/version.cpp")
 libs=(-lpcre2-8 -lutf8proc -lsimdjson)

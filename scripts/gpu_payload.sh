@@ -12,7 +12,7 @@ payload="$root/.payload"
 case "${1:-}" in
   split)
     model="$2"; name="$3"; mkdir -p "$payload"
-    split -b 50000000 -d "$model" "$payload/$name.part"
+    split -b 34000000 -d "$model" "$payload/$name.part"
     sha256sum "$model" | cut -d' ' -f1 > "$payload/$name.sha256"
     ls "$payload"/"$name".part* | sed 's|.*/|.payload/|' ;;
   receive)

@@ -1,22 +1,76 @@
-// `patchlm bench gemm [--shapes OUTxIN,...] [--tokens 1,4,16,64] [--sparsity 0,25,35,45,50] [--quick] [--json F]`:
-// the hybrid dense/2:4 GEMM against cuBLAS and cuSPARSELt on this machine's GPU (kernels/gemm_benchmark.h).
+// `patchlm bench gemm ...`: the hybrid dense/2:4 GEMM against cuBLAS and cuSPARSELt on this machine's GPU
+// (kernels/gemm_benchmark.h). `patchlm bench e2e ...`: whole-model generation on the engine against transformers'
+// generate (engine/e2e_benchmark.h).
 #include <iostream>
+#include <sstream>
 
 #include "cli/bench_gemm_options.h"
 #include "cli/command.h"
+#include "engine/e2e_benchmark.h"
+#include "util/error.h"
 
 namespace patchlm::cli {
+namespace {
+
+struct E2eArgs {
+  E2eBenchOptions options;
+  std::string shapes = "llama-2-7b,llama-3.1-8b", models, json;
+  bool no_baseline = false;
+};
+
+void add_e2e_options(CLI::App& app, E2eArgs& a) {
+  app.add_option("--shapes", a.shapes, "Random-weight shapes: llama-2-7b, llama-3.1-8b, or none")->capture_default_str();
+  app.add_option("--models", a.models, "Also these models (HF dir, GGUF, hybrid checkpoint), comma-separated");
+  app.add_option("--sparsity", a.options.sparsities, "σ in % for the random shapes (PATCH-like tiles), 0..50")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--batch", a.options.batches, "Batch sizes")->delimiter(',')->capture_default_str();
+  app.add_option("--prompt", a.options.prompt, "Prompt tokens per sequence")->capture_default_str();
+  app.add_option("--new-tokens", a.options.new_tokens, "Generated tokens per sequence")->capture_default_str();
+  app.add_flag("--no-baseline", a.no_baseline, "Do not time transformers' generate");
+  app.add_option("--python", a.options.python, "Python with torch + transformers for the baseline")->capture_default_str();
+  app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/e2e_transformers.py");
+  app.add_option("--json", a.json, "Also write every row to this JSON file");
+}
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
 
 Command add_bench_command(CLI::App& root, const GlobalOptions&) {
-  auto args = std::make_shared<GemmBenchArgs>();
-  auto* app = root.add_subcommand("bench", "Benchmark this build's GPU kernels (ratios against vendor libraries)");
+  auto gemm_args = std::make_shared<GemmBenchArgs>();
+  auto e2e_args = std::make_shared<E2eArgs>();
+  auto* app = root.add_subcommand("bench", "Benchmark this build's GPU kernels and engine (ratios against vendor libraries)");
   app->require_subcommand(1);
   auto* gemm = app->add_subcommand(
       "gemm", "The hybrid dense/2:4 GEMM vs cuBLAS bf16 and cuSPARSELt 2:4, CUDA graphs, weights beyond L2, autotuned");
-  add_gemm_bench_options(*gemm, *args);
-  return {app, [args] {
-            nlohmann::ordered_json results = run_gemm_bench(*args);
-            if (!args->json.empty()) std::cout << "wrote " << args->json << ": " << results.size() << " cases\n";
+  add_gemm_bench_options(*gemm, *gemm_args);
+  auto* e2e = app->add_subcommand(
+      "e2e", "Whole-model prefill and decode tokens/s on the engine, dense and hybrid, vs transformers' generate");
+  add_e2e_options(*e2e, *e2e_args);
+  return {app, [gemm, e2e, gemm_args, e2e_args] {
+            if (gemm->parsed()) {
+              nlohmann::ordered_json results = run_gemm_bench(*gemm_args);
+              if (!gemm_args->json.empty()) std::cout << "wrote " << gemm_args->json << ": " << results.size() << " cases\n";
+              return 0;
+            }
+            (void)e2e;
+            E2eArgs& a = *e2e_args;
+            a.options.shapes = split(a.shapes);
+            a.options.models = split(a.models);
+            a.options.baseline = !a.no_baseline;
+            validate_e2e_bench(a.options);
+            const nlohmann::ordered_json rows = run_e2e_benchmark(a.options);
+            if (!a.json.empty()) {
+              write_json_file(a.json, rows);
+              std::cout << "wrote " << a.json << ": " << rows.size() << " rows\n";
+            }
             return 0;
           }};
 }

@@ -23,6 +23,7 @@ Command add_convert_command(CLI::App& root, const GlobalOptions&) {
             c10::ScalarType dtype = parse_compute_dtype("--dtype", o->dtype);
             std::uint64_t shard = parse_byte_size("--max-shard-size", o->max_shard);
             Checkpoint ckpt = load_checkpoint(o->model);
+            ckpt.unpack_hybrid();  // the whole checkpoint is rewritten: packed weights as the dense ones they stand for
             save_hf_checkpoint(ckpt, o->out, dtype, shard);
             log_info("converted", {{"from", o->model}, {"to", o->out}, {"tensors", ckpt.tensors.size()}});
             std::cout << "wrote " << o->out << " (" << ckpt.tensors.size() << " tensors, " << ckpt.config.model_type

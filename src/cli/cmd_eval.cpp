@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
-#include "cli/load_model.h"
+#include "kernels/hybrid_model.h"
 #include "cli/options.h"
 #include "data/corpus.h"
 #include "eval/perplexity.h"
@@ -19,27 +19,22 @@
 #include "util/log.h"
 
 namespace patchlm::cli {
+
+using kernels::load_model;
 namespace {
 
 template <typename Options>
 nlohmann::ordered_json run_perplexity(const Options& o, const Tokenizer& tok, const Decoder& model) {
-  const std::filesystem::path corpus = o.corpus.empty() ? default_corpus_path() : std::filesystem::path(o.corpus);
-  // A single text file (e.g. WikiText-2's wiki.test.raw) is one document: it is the evaluation set as a whole.
-  const bool single_text = std::filesystem::is_regular_file(corpus) && corpus.extension() != ".jsonl";
-  const Split split = parse_split(o.split.empty() ? (single_text ? "all" : "test") : o.split);
-  std::vector<Document> docs = read_corpus(corpus, split);
-  std::string joined;
-  for (std::size_t i = 0; i < docs.size(); ++i) joined += (i ? "\n\n" : "") + docs[i].text;
-  std::vector<std::int64_t> ids = tok.encode(joined);
-  log_info("perplexity", {{"documents", docs.size()}, {"tokens", ids.size()}, {"seq_len", o.ppl.seq_len}});
+  const EvaluationText text = evaluation_text(tok, o.corpus, o.split);
+  log_info("perplexity", {{"documents", text.documents}, {"tokens", text.ids.size()}, {"seq_len", o.ppl.seq_len}});
   auto t0 = std::chrono::steady_clock::now();
-  PerplexityResult r = perplexity(model, ids, o.ppl);
+  PerplexityResult r = perplexity(model, text.ids, o.ppl);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("| corpus | split | seq_len | windows | tokens scored | PPL |\n|---|---|---|---|---|---|\n");
-  std::printf("| %s | %s | %lld | %lld | %lld | %.4f |\n\n", corpus.string().c_str(), split_name(split),
+  std::printf("| %s | %s | %lld | %lld | %lld | %.4f |\n\n", text.corpus.string().c_str(), split_name(text.split),
               static_cast<long long>(o.ppl.seq_len), static_cast<long long>(r.windows),
               static_cast<long long>(r.tokens_scored), r.ppl());
-  return {{"corpus", corpus.string()}, {"split", split_name(split)}, {"documents", docs.size()},
+  return {{"corpus", text.corpus.string()}, {"split", split_name(text.split)}, {"documents", text.documents},
           {"seq_len", o.ppl.seq_len}, {"stride", o.ppl.stride}, {"windows", r.windows},
           {"tokens_total", r.tokens_total}, {"tokens_scored", r.tokens_scored}, {"nll_sum", r.nll_sum},
           {"mean_nll", r.mean_nll()}, {"ppl", r.ppl()}, {"seconds", seconds},
@@ -50,23 +45,17 @@ nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const st
                                  const Tokenizer& tok, const Decoder& model, std::int64_t max_length) {
   LoglikelihoodScorer scorer(model, tok, max_length);
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  double sum_acc = 0, sum_norm = 0;
   std::printf("| task | docs | acc | acc_norm |\n|---|---|---|---|\n");
-  for (const std::string& name : names) {
-    std::vector<TaskDoc> docs = read_task(name, dir);
-    if (limit > 0 && static_cast<std::int64_t>(docs.size()) > limit) docs.resize(static_cast<std::size_t>(limit));
-    TaskResult r = evaluate_task(name, docs, scorer);
-    char norm[32] = "-";
-    if (task_has_acc_norm(name)) std::snprintf(norm, sizeof norm, "%.4f", r.acc_norm);
-    std::printf("| %s | %lld | %.4f | %s |\n", name.c_str(), static_cast<long long>(r.docs), r.acc, norm);
-    sum_acc += r.acc;
-    sum_norm += r.acc_norm;
-    out[name] = {{"docs", r.docs}, {"acc", r.acc}, {"acc_norm", task_has_acc_norm(name) ? nlohmann::ordered_json(r.acc_norm) : nullptr},
-                 {"gold", r.gold}, {"logliks", r.logliks}};
-  }
-  const double n = static_cast<double>(names.size());
-  std::printf("| **average (%zu tasks)** | | %.4f | %.4f |\n", names.size(), sum_acc / n, sum_norm / n);
-  out["average"] = {{"tasks", names.size()}, {"acc", sum_acc / n}, {"acc_norm_where_defined_else_acc", sum_norm / n}};
+  const TaskSuiteResult suite = evaluate_tasks(names, dir, limit, scorer, [&](const TaskResult& r) {
+    const bool norm = task_has_acc_norm(r.task);
+    char norm_text[32] = "-";
+    if (norm) std::snprintf(norm_text, sizeof norm_text, "%.4f", r.acc_norm);
+    std::printf("| %s | %lld | %.4f | %s |\n", r.task.c_str(), static_cast<long long>(r.docs), r.acc, norm_text);
+    out[r.task] = {{"docs", r.docs}, {"acc", r.acc}, {"acc_norm", norm ? nlohmann::ordered_json(r.acc_norm) : nullptr},
+                   {"gold", r.gold}, {"logliks", r.logliks}};
+  });
+  std::printf("| **average (%zu tasks)** | | %.4f | %.4f |\n", names.size(), suite.mean_acc, suite.mean_acc_norm);
+  out["average"] = {{"tasks", names.size()}, {"acc", suite.mean_acc}, {"acc_norm_where_defined_else_acc", suite.mean_acc_norm}};
   return out;
 }
 
@@ -74,7 +63,7 @@ nlohmann::ordered_json run_tasks(const std::vector<std::string>& names, const st
 
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   struct Options {
-    std::string model, tokenizer, corpus, split, dtype = "f32", device = "cpu", out, tasks, task_dir, masks;
+    std::string model, tokenizer, corpus, split, dtype = "auto", device = "cpu", out, tasks, task_dir, masks;
     std::int64_t limit = 0;
     bool ppl_too = false;
     PerplexityOptions ppl;
@@ -92,7 +81,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_option("--stride", o->ppl.stride, "Sliding-window stride (default: non-overlapping windows)");
   app->add_option("--batch", o->ppl.batch, "Windows per forward pass")->capture_default_str();
   app->add_option("--max-windows", o->ppl.max_windows, "Evaluate at most this many windows (0 = all)")->capture_default_str();
-  app->add_option("--dtype", o->dtype, "Compute dtype: f32, bf16")->capture_default_str();
+  app->add_option("--dtype", o->dtype, "Compute dtype: auto (bf16 for a hybrid checkpoint on CUDA, else f32), f32, bf16")->capture_default_str();
   app->add_option("--device", o->device, "cpu, cuda or cuda:N")->capture_default_str();
   app->add_option("--masks", o->masks, "Apply this mask file (patchlm prune / learn) to the weights first");
   app->add_option("--out", o->out, "Write the results as JSON here");
@@ -102,22 +91,12 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_option("--limit", o->limit, "At most this many documents per task (0 = all)")->capture_default_str();
   app->add_flag("--ppl", o->ppl_too, "With --tasks: also compute perplexity");
   return {app, [o, &globals] {
-            const auto dtype = parse_compute_dtype("--dtype", o->dtype);
+            const auto dtype = parse_model_dtype("--dtype", o->dtype);
             const c10::Device device = parse_device("--device", o->device);
             std::vector<std::string> task_names;
             if (!o->tasks.empty()) {
               if (o->task_dir.empty()) throw UsageError("--tasks needs --task-dir (no data set is downloaded)");
-              if (o->tasks == "all") {
-                task_names = supported_tasks();
-              } else {
-                std::stringstream ss(o->tasks);
-                for (std::string t; std::getline(ss, t, ',');) task_names.push_back(t);
-              }
-              for (const auto& t : task_names) {
-                if (std::find(supported_tasks().begin(), supported_tasks().end(), t) == supported_tasks().end()) {
-                  throw UsageError(str_cat("--tasks: unknown task ", in_quotes(t)));
-                }
-              }
+              task_names = parse_task_list(o->tasks);
             }
             auto t0 = std::chrono::steady_clock::now();
             Tokenizer tok = Tokenizer::from_model(o->tokenizer.empty() ? o->model : o->tokenizer);
@@ -129,7 +108,7 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
             j["meta"] = run_metadata(globals.argc, globals.argv);
             j["model"] = o->model;
             if (!o->masks.empty()) j["masks"] = o->masks;
-            j["dtype"] = o->dtype;
+            j["dtype"] = c10::toString(model.dtype());
             if (task_names.empty() || o->ppl_too) j["perplexity"] = run_perplexity(*o, tok, model);
             if (!task_names.empty()) j["tasks"] = run_tasks(task_names, o->task_dir, o->limit, tok, model, context);
             j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

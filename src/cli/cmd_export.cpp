@@ -7,9 +7,8 @@
 
 #include "cli/command.h"
 #include "cli/options.h"
-#include "export/hf_export.h"
 #include "export/hybrid_export.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 #include "model/fingerprint.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -43,21 +42,22 @@ Command add_export_command(CLI::App& root, const GlobalOptions&) {
             if (std::filesystem::exists(o->out)) throw Error(str_cat(o->out, ": already exists (choose a new directory)"));
             const MaskSet masks = read_mask_file(o->masks);
             Checkpoint ckpt = load_checkpoint(o->model);
+            ckpt.unpack_hybrid();  // the whole checkpoint is rewritten: packed weights as the dense ones they stand for
             auto hash = masks.metadata.find("source_model_hash");
             if (hash != masks.metadata.end() && hash->second != checkpoint_fingerprint(ckpt)) {
               log_warn("export", {{"masks", o->masks}, {"note", "made for a checkpoint with other weights (same shapes)"}});
             }
             if (o->format == "hybrid") {
-              HybridExportSummary s = export_hybrid(ckpt, masks, o->masks, o->out, {0, 0, tile.rows, tile.cols});
+              HybridExportSummary s = export_hybrid(ckpt, masks, o->masks, o->out, tile);
               std::cout << "wrote " << o->out << ": " << s.packed << " weights packed in " << tile.name()
-                        << " tiles (2:4 tile share " << s.two_four_share << "), "
+                        << " tiles (2:4 tile share " << s.two_four_tile_share << "), "
                         << static_cast<double>(s.packed_bytes) / 1e6 << " MB instead of "
                         << static_cast<double>(s.dense_bytes) / 1e6 << " MB dense bf16";
               if (s.stored_dense) std::cout << "; " << s.stored_dense << " masked weights not divided by the tile stored dense";
               std::cout << "\n";
               return 0;
             }
-            apply_masks_to_checkpoint(ckpt, masks, o->masks);
+            apply_masks(ckpt, masks, o->masks);
             save_hf_checkpoint(ckpt, o->out, dtype, shard);
             std::cout << "wrote " << o->out << " (" << masks.layers.size() << " masked weights, sparsity "
                       << (masks.metadata.count("sparsity") ? masks.metadata.at("sparsity") : "?") << ")\n";

@@ -18,7 +18,7 @@ void print_markdown(const InspectReport& r, const std::string& path) {
   std::printf("| layer | shape | dtype / encoding | sparsity | 2:4 tiles |\n|---|---|---|---|---|\n");
   for (const LayerReport& l : r.layers) {
     char tiles[32] = "-";
-    if (l.sparse_tile_share >= 0) std::snprintf(tiles, sizeof tiles, "%.3f", l.sparse_tile_share);
+    if (l.two_four_tile_share >= 0) std::snprintf(tiles, sizeof tiles, "%.3f", l.two_four_tile_share);
     std::printf("| %s | %lldx%lld | %s | %.4f | %s |\n", l.name.c_str(), static_cast<long long>(l.rows),
                 static_cast<long long>(l.cols), l.dtype.c_str(), l.sparsity, tiles);
   }
@@ -33,7 +33,7 @@ nlohmann::ordered_json to_json(const InspectReport& r) {
   nlohmann::ordered_json layers = nlohmann::ordered_json::array();
   for (const LayerReport& l : r.layers) {
     layers.push_back({{"name", l.name}, {"rows", l.rows}, {"cols", l.cols}, {"dtype", l.dtype}, {"sparsity", l.sparsity},
-                      {"sparse_tile_share", l.sparse_tile_share >= 0 ? nlohmann::ordered_json(l.sparse_tile_share) : nullptr}});
+                      {"two_four_tile_share", l.two_four_tile_share >= 0 ? nlohmann::ordered_json(l.two_four_tile_share) : nullptr}});
   }
   return {{"kind", r.kind}, {"tensors", r.tensors}, {"bytes_on_disk", r.bytes_on_disk}, {"sparsity", r.sparsity},
           {"layers", layers}, {"metadata", r.metadata}};

@@ -8,13 +8,14 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "data/sampling.h"
+#include "data/token_file.h"
 #include "io/mask_file.h"
 #include "io/safetensors.h"
 #include "model/fingerprint.h"
 #include "prune/calibration.h"
-#include "prune/apply_masks.h"
+#include "model/masks.h"
 #include "prune/one_shot.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -36,25 +37,16 @@ std::map<std::string, at::Tensor> dense_layout(const std::string& file, const Ti
   std::map<std::string, at::Tensor> keep;
   for (Proj* p : model.projections()) {
     const LayerMask& m = mask_for(layout, *p, file);
-    check_tiles_divide(p->name(), p->out_features(), p->in_features(), tile);
-    keep[p->name() + ".weight"] = expand_tiles(dense_tiles(keep_tensor(m), tile), tile);
+    std::vector<std::uint8_t> dense;
+    for (TileKind k : classify_tiles(m.keep.data(), m.rows, m.cols, tile, p->name())) dense.push_back(k == TileKind::dense);
+    const at::Tensor grid = at::from_blob(dense.data(), {m.rows / tile.rows, m.cols / tile.cols}, at::kByte).to(at::kBool);
+    keep[p->name() + ".weight"] = expand_tiles(grid, tile);
   }
   return keep;
 }
 
-// Pre-tokenized calibration data: a safetensors file with "input_ids" I64 [N, T].
-at::Tensor read_calibration_ids(const std::string& file) {
-  const SafetensorsFile f = SafetensorsFile::open(file);
-  const TensorEntry* e = f.find("input_ids");
-  if (!e) throw Error(str_cat(file, ": no tensor 'input_ids'"));
-  if (e->dtype != DType::I64 || e->shape.size() != 2 || e->shape[0] < 1 || e->shape[1] < 1) {
-    throw Error(str_cat(file, ": 'input_ids' must be a non-empty I64 tensor [sequences, tokens]"));
-  }
-  return tensor_view(f, *e).clone();
-}
-
 at::Tensor calibration_ids(const PruneOptions& o) {
-  if (!o.calib_ids.empty()) return read_calibration_ids(o.calib_ids);
+  if (!o.calib_ids.empty()) return token_tensor(read_token_file(o.calib_ids));
   Tokenizer tok = Tokenizer::from_model(o.tokenizer.empty() ? o.model : o.tokenizer);
   SampleOptions s;
   s.corpus = o.calib.empty() ? default_corpus_path() : std::filesystem::path(o.calib);

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_info_command(app, globals),
       patchlm::cli::add_convert_command(app, globals),
       patchlm::cli::add_generate_command(app, globals),
+      patchlm::cli::add_chat_command(app, globals),
       patchlm::cli::add_forward_command(app, globals),
       patchlm::cli::add_tokenize_command(app, globals),
       patchlm::cli::add_eval_command(app, globals),

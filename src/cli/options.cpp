@@ -16,6 +16,13 @@ c10::ScalarType parse_compute_dtype(const std::string& option, const std::string
   throw UsageError(str_cat(option, ": unknown dtype ", in_quotes(value), " (f32, bf16 or f16)"));
 }
 
+std::optional<c10::ScalarType> parse_model_dtype(const std::string& option, const std::string& value) {
+  if (value == "auto") return std::nullopt;
+  const c10::ScalarType type = parse_compute_dtype(option, value);
+  if (type == c10::kHalf) throw UsageError(str_cat(option, ": f16 is not a compute dtype of the model (auto, f32, bf16)"));
+  return type;
+}
+
 c10::Device parse_device(const std::string& option, const std::string& value) {
   if (value == "cpu") return c10::Device(c10::kCPU);
   if (value.rfind("cuda", 0) != 0) throw UsageError(str_cat(option, ": ", in_quotes(value), " is not cpu, cuda or cuda:N"));

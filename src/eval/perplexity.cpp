@@ -74,4 +74,17 @@ PerplexityResult perplexity(const Decoder& model, const std::vector<std::int64_t
   return r;
 }
 
+EvaluationText evaluation_text(const Tokenizer& tok, const std::filesystem::path& corpus, const std::string& split) {
+  EvaluationText t;
+  t.corpus = corpus.empty() ? default_corpus_path() : corpus;
+  const bool single_text = std::filesystem::is_regular_file(t.corpus) && t.corpus.extension() != ".jsonl";
+  t.split = parse_split(split.empty() ? (single_text ? "all" : "test") : split);
+  const std::vector<Document> docs = read_corpus(t.corpus, t.split);
+  t.documents = docs.size();
+  std::string joined;
+  for (std::size_t i = 0; i < docs.size(); ++i) joined += (i ? "\n\n" : "") + docs[i].text;
+  t.ids = tok.encode(joined);
+  return t;
+}
+
 }  // namespace patchlm

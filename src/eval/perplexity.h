@@ -4,8 +4,12 @@
 // dropped, as those papers do), and PPL = exp(mean NLL over every predicted token). With a stride < seq_len the
 // windows slide instead, and each window scores only the tokens no earlier window scored (HF's sliding protocol).
 #include <cstdint>
+#include <filesystem>
+#include <string>
 #include <vector>
 
+#include "data/corpus.h"
+#include "io/tokenizer/tokenizer.h"
 #include "model/decoder.h"
 
 namespace patchlm {
@@ -25,6 +29,17 @@ struct PerplexityResult {
   double mean_nll() const { return tokens_scored ? nll_sum / static_cast<double>(tokens_scored) : 0; }
   double ppl() const;
 };
+
+// The evaluation text of a corpus as one token stream: the documents of `split` joined by a blank line and
+// tokenized once. An empty corpus means python-docs; an empty split means "test" for folders and jsonl and "all" for
+// a single text file (e.g. WikiText-2's wiki.test.raw: one document, the evaluation set as a whole).
+struct EvaluationText {
+  std::filesystem::path corpus;
+  Split split = Split::test;
+  std::size_t documents = 0;
+  std::vector<std::int64_t> ids;
+};
+EvaluationText evaluation_text(const Tokenizer& tokenizer, const std::filesystem::path& corpus, const std::string& split);
 
 // Throws Error when the stream is shorter than one window.
 PerplexityResult perplexity(const Decoder& model, const std::vector<std::int64_t>& ids, const PerplexityOptions& options);

@@ -3,23 +3,21 @@
 #include <cstring>
 #include <list>
 
-#include "export/hf_export.h"
+#include "model/masks.h"
 #include "io/hybrid_file.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 #include "util/atomic_file.h"
 
 namespace patchlm {
 namespace {
 
-bool tile_divides(const at::Tensor& w, const hybrid::TileGrid& tile) {
-  return w.size(0) % tile.tile_rows == 0 && w.size(1) % tile.tile_cols == 0;
-}
+bool tile_divides(const at::Tensor& w, const TileShape& tile) { return tiles_divide(w.size(0), w.size(1), tile); }
 
 }  // namespace
 
 HybridExportSummary export_hybrid(const Checkpoint& ckpt, const MaskSet& masks, const std::string& source,
-                                  const std::filesystem::path& out_dir, const hybrid::TileGrid& tile) {
-  hybrid::check_grid({tile.tile_rows, tile.tile_cols, tile.tile_rows, tile.tile_cols}, "--tile-size");
+                                  const std::filesystem::path& out_dir, const TileShape& tile) {
+  check_packable_tile(tile, "--tile-size");
   check_masks_match(ckpt, masks, source);
   HybridExportSummary summary;
   std::list<at::Tensor> tensors_alive;                  // what the spans below point into
@@ -34,22 +32,22 @@ HybridExportSummary export_hybrid(const Checkpoint& ckpt, const MaskSet& masks, 
       continue;
     }
     if (!tile_divides(w, tile)) {  // stays dense, pruned weights zero
-      at::Tensor dense = (t.to(at::kFloat) * keep_tensor(mask->second)).to(at::kBFloat16).contiguous();
+      at::Tensor dense = masked_weight(t, mask->second).to(at::kBFloat16).contiguous();
       out.push_back(tensor_to_write(name, tensors_alive.emplace_back(dense)));
       ++summary.stored_dense;
       continue;
     }
-    hybrid::TileGrid grid{w.size(0), w.size(1), tile.tile_rows, tile.tile_cols};
+    TileGrid grid{w.size(0), w.size(1), tile};
     const auto* bits = static_cast<const std::uint16_t*>(w.data_ptr());
     hybrid::PackedHybrid& p = packed_alive.emplace_back(hybrid::pack(bits, mask->second.keep.data(), grid));
     for (TensorToWrite& part : hybrid_parts(name, p)) out.push_back(part);
     ++summary.packed;
     summary.packed_bytes += p.data.size();
     summary.dense_bytes += static_cast<std::uint64_t>(w.nbytes());
-    two_four_tiles += p.sparse_share() * static_cast<double>(grid.tile_count());
+    two_four_tiles += p.two_four_tile_share() * static_cast<double>(grid.tile_count());
     tiles += static_cast<double>(grid.tile_count());
   }
-  summary.two_four_share = tiles > 0 ? two_four_tiles / tiles : 0;
+  summary.two_four_tile_share = tiles > 0 ? two_four_tiles / tiles : 0;
 
   std::map<std::string, std::string> metadata = hybrid_metadata(tile);
   for (const char* key : {"method", "pattern", "sparsity", "source_model_hash"})

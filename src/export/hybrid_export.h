@@ -8,7 +8,7 @@
 #include <string>
 
 #include "io/mask_file.h"
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 #include "model/checkpoint.h"
 
 namespace patchlm {
@@ -17,12 +17,11 @@ struct HybridExportSummary {
   int packed = 0, stored_dense = 0;  // masked weights packed / kept dense because the tile does not divide them
   std::uint64_t packed_bytes = 0;     // of the packed weights ...
   std::uint64_t dense_bytes = 0;      // ... and of the same weights as dense bf16
-  double two_four_share = 0;          // 2:4 tiles over all packed tiles
+  double two_four_tile_share = 0;     // 2:4 tiles over all packed tiles
 };
 
 // Writes OUT_DIR (which must not exist) atomically: config.json, the tokenizer files, model.hybrid.safetensors.
-// `tile` gives tile_rows / tile_cols only.
 HybridExportSummary export_hybrid(const Checkpoint& ckpt, const MaskSet& masks, const std::string& source,
-                                  const std::filesystem::path& out_dir, const hybrid::TileGrid& tile);
+                                  const std::filesystem::path& out_dir, const TileShape& tile);
 
 }  // namespace patchlm

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "prune/tile_map.h"
+#include "io/tiles.h"
 
 namespace patchlm {
 
@@ -16,7 +16,7 @@ struct LayerReport {
   std::string name, dtype;
   std::int64_t rows = 0, cols = 0;
   double sparsity = 0;
-  double sparse_tile_share = -1;  // -1: the tile does not divide the layer
+  double two_four_tile_share = -1;  // -1: the tile does not divide the layer
 };
 
 struct InspectReport {

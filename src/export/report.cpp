@@ -176,17 +176,9 @@ std::string short_layer(const std::string& name) {
   return name;
 }
 
-// 0 = dense (all kept), 1 = 2:4 (every group keeps at most 2), 2 = other.
-int tile_kind(const LayerMask& m, std::int64_t r0, std::int64_t c0, const TileShape& tile) {
-  bool all = true, two_four = true;
-  for (std::int64_t r = r0; r < r0 + tile.rows; ++r)
-    for (std::int64_t c = c0; c < c0 + tile.cols; c += 4) {
-      const std::uint8_t* g = &m.keep[r * m.cols + c];
-      int kept = g[0] + g[1] + g[2] + g[3];
-      all = all && kept == 4;
-      two_four = two_four && kept <= 2;
-    }
-  return all ? 0 : two_four ? 1 : 2;
+// The CSS class of a tile kind: k0 dense, k1 2:4, k2 other.
+int tile_class(const LayerMask& m, std::int64_t r0, std::int64_t c0, const TileShape& tile) {
+  return static_cast<int>(classify_tile(&m.keep[r0 * m.cols + c0], m.cols, tile));
 }
 
 std::string mask_section(const std::string& title, const MaskSet& masks, const TileShape& tile, int* maps) {
@@ -235,7 +227,7 @@ std::string mask_section(const std::string& title, const MaskSet& masks, const T
     << "<span class=\"k2\">■</span> other)</h3><div class=\"maps\">";
   int skipped = 0;
   for (const auto& [name, m] : layers) {
-    if (m->rows % tile.rows != 0 || m->cols % tile.cols != 0) {
+    if (!tiles_divide(m->rows, m->cols, tile)) {
       ++skipped;
       continue;
     }
@@ -245,7 +237,7 @@ std::string mask_section(const std::string& title, const MaskSet& masks, const T
       << cell * tr << "\"><title>" << esc(name) << "</title>";
     for (std::int64_t r = 0; r < tr; ++r)
       for (std::int64_t c = 0; c < tc; ++c)
-        s << "<rect class=\"k" << tile_kind(*m, r * tile.rows, c * tile.cols, tile) << "\" x=\"" << cell * c
+        s << "<rect class=\"k" << tile_class(*m, r * tile.rows, c * tile.cols, tile) << "\" x=\"" << cell * c
           << "\" y=\"" << cell * r << "\" width=\"" << cell << "\" height=\"" << cell << "\"/>";
     s << "</svg><figcaption>" << esc(short_layer(name)) << "</figcaption></figure>";
     ++*maps;

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-#include "prune/tile_map.h"
+#include "io/tiles.h"
 
 namespace patchlm {
 

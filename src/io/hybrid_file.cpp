@@ -50,17 +50,17 @@ std::vector<TensorToWrite> hybrid_parts(const std::string& name, const hybrid::P
     return std::span<const std::byte>(reinterpret_cast<const std::byte*>(v.data()), v.size() * sizeof(v[0]));
   };
   return {{name + kTiles, DType::U8, {static_cast<std::int64_t>(p.data.size())}, bytes(p.data)},
-          {name + kCols, DType::I32, {p.grid.row_blocks(), p.grid.tiles_per_row()}, bytes(p.tile_cols)},
+          {name + kCols, DType::I32, {p.grid.row_blocks(), p.grid.tiles_per_row()}, bytes(p.columns)},
           {name + kTwoFour, DType::I32, {p.grid.row_blocks()}, bytes(p.sparse_tiles)}};
 }
 
-std::map<std::string, std::string> hybrid_metadata(const hybrid::TileGrid& tile) {
+std::map<std::string, std::string> hybrid_metadata(const TileShape& tile) {
   return {{"format", kHybridFormat},
           {"hybrid_layout_version", std::to_string(hybrid::kLayoutVersion)},
-          {"hybrid_tile", str_cat(tile.tile_rows, "x", tile.tile_cols)}};
+          {"hybrid_tile", tile.name()}};
 }
 
-hybrid::TileGrid read_hybrid_tile(const SafetensorsFile& file) {
+TileShape read_hybrid_tile(const SafetensorsFile& file) {
   const auto& meta = file.header().metadata;
   const std::string source = file.path().string();
   auto get = [&](const char* key) {
@@ -73,33 +73,31 @@ hybrid::TileGrid read_hybrid_tile(const SafetensorsFile& file) {
     throw Error(str_cat(source, ": hybrid layout version ", get("hybrid_layout_version"), ", this patchlm reads ",
                         hybrid::kLayoutVersion));
   const std::string tile = get("hybrid_tile");
-  hybrid::TileGrid g;
+  TileShape g;
   try {
     std::size_t x = tile.find('x');
     if (x == std::string::npos) throw std::invalid_argument(tile);
-    g.tile_rows = std::stoll(tile.substr(0, x));
-    g.tile_cols = std::stoll(tile.substr(x + 1));
+    g.rows = std::stoll(tile.substr(0, x));
+    g.cols = std::stoll(tile.substr(x + 1));
   } catch (const std::exception&) {
     throw Error(str_cat(source, ": bad hybrid_tile ", in_quotes(tile)));
   }
-  if (g.tile_rows < 16 || g.tile_rows > 4096 || g.tile_cols < 64 || g.tile_cols > 4096)
+  if (g.rows < 16 || g.rows > 4096 || g.cols < 64 || g.cols > 4096)
     throw Error(str_cat(source, ": hybrid_tile ", in_quotes(tile), " is out of range (16..4096 x 64..4096)"));
   return g;
 }
 
-hybrid::PackedHybrid read_packed(const SafetensorsFile& file, const std::string& name, const hybrid::TileGrid& tile) {
+hybrid::PackedHybrid read_packed(const SafetensorsFile& file, const std::string& name, const TileShape& tile) {
   const TensorEntry& tiles = part(file, name, kTiles, DType::U8, 1);
   const TensorEntry& cols = part(file, name, kCols, DType::I32, 2);
   const TensorEntry& two_four = part(file, name, kTwoFour, DType::I32, 1);
   hybrid::PackedHybrid p;
-  p.grid = tile;
-  p.grid.rows = cols.shape[0] * tile.tile_rows;
-  p.grid.cols = cols.shape[1] * tile.tile_cols;
+  p.grid = {cols.shape[0] * tile.rows, cols.shape[1] * tile.cols, tile};
   if (two_four.shape[0] != cols.shape[0])
     throw Error(str_cat(file.path().string(), ": ", name, kTwoFour, " has ", two_four.shape[0], " row blocks, ", kCols,
                         " has ", cols.shape[0]));
   p.data = copy_out<std::uint8_t>(file, tiles);
-  p.tile_cols = copy_out<std::int32_t>(file, cols);
+  p.columns = copy_out<std::int32_t>(file, cols);
   p.sparse_tiles = copy_out<std::int32_t>(file, two_four);
   hybrid::validate(p, str_cat(file.path().string(), ": ", name));
   return p;

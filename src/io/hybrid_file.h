@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "io/safetensors.h"
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 
 namespace patchlm {
 
@@ -27,12 +27,12 @@ bool is_hybrid_part(const std::string& name, std::string* base = nullptr);
 std::vector<TensorToWrite> hybrid_parts(const std::string& name, const hybrid::PackedHybrid& packed);
 
 // The metadata every hybrid file carries for `tile`.
-std::map<std::string, std::string> hybrid_metadata(const hybrid::TileGrid& tile);
+std::map<std::string, std::string> hybrid_metadata(const TileShape& tile);
 
-// Checks the file is a hybrid file of a layout this build reads; returns its tile (rows, cols only).
-hybrid::TileGrid read_hybrid_tile(const SafetensorsFile& file);
+// Checks the file is a hybrid file of a layout this build reads; returns its tile.
+TileShape read_hybrid_tile(const SafetensorsFile& file);
 
 // The packed weight `name` of `file` (copied out of the mapping), fully validated. Error names file and weight.
-hybrid::PackedHybrid read_packed(const SafetensorsFile& file, const std::string& name, const hybrid::TileGrid& tile);
+hybrid::PackedHybrid read_packed(const SafetensorsFile& file, const std::string& name, const TileShape& tile);
 
 }  // namespace patchlm

@@ -9,7 +9,6 @@
 namespace patchlm {
 namespace {
 
-constexpr std::array<std::uint8_t, 6> kPatterns = {0b0011, 0b0101, 0b1001, 0b0110, 0b1010, 0b1100};  // bit i = pos i
 constexpr const char* kFormat = "patchlm-mask";
 constexpr const char* kVersion = "1";
 
@@ -38,15 +37,16 @@ double global_sparsity(const MaskSet& masks) {
 }
 
 int pattern_index(const std::uint8_t* g) {
-  std::uint8_t bits = static_cast<std::uint8_t>((g[0] != 0) | (g[1] != 0) << 1 | (g[2] != 0) << 2 | (g[3] != 0) << 3);
   for (int i = 0; i < 6; ++i) {
-    if (kPatterns[i] == bits) return i;
+    bool same = true;
+    for (int j = 0; j < 4; ++j) same = same && (g[j] != 0) == (kTwoFourPatterns[i][j] != 0);
+    if (same) return i;
   }
   return -1;
 }
 
 void pattern_fill(int index, std::uint8_t* g) {
-  for (int i = 0; i < 4; ++i) g[i] = (kPatterns[index] >> i) & 1;
+  for (int j = 0; j < 4; ++j) g[j] = kTwoFourPatterns[index][j];
 }
 
 bool is_2to4(const LayerMask& m) {

@@ -27,7 +27,10 @@ struct MaskSet {
 // Fraction pruned over all layers together (0 when there are none).
 double global_sparsity(const MaskSet& masks);
 
-// The 6 ways to keep 2 of 4, in PATCH's order: 1100, 1010, 1001, 0110, 0101, 0011 (bit i = position i kept).
+// The 6 ways to keep 2 of 4, in PATCH's order (the one candidate table: mask files store these indices, the 2:4
+// logits of learn/mask_2to4 score these candidates). kTwoFourPatterns[i][j] = 1: position j of the group is kept.
+inline constexpr std::uint8_t kTwoFourPatterns[6][4] = {{1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 1},
+                                                        {0, 1, 1, 0}, {0, 1, 0, 1}, {0, 0, 1, 1}};
 int pattern_index(const std::uint8_t* group);  // -1 when the group does not keep exactly 2
 void pattern_fill(int index, std::uint8_t* group);
 

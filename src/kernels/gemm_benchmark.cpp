@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "io/mask_file.h"
 #include "util/error.h"
 
 #if PATCHLM_HAVE_CUDA
@@ -18,7 +19,6 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
-#include "io/mask_file.h"
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
 #endif
@@ -58,6 +58,21 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
 }
 
+std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, double share, std::uint64_t seed) {
+  const std::int64_t tr = rows / 128, tc = cols / 128, tiles = tr * tc;
+  std::vector<std::int64_t> order(static_cast<std::size_t>(tiles));
+  for (std::int64_t i = 0; i < tiles; ++i) order[i] = i;
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(rows * cols), 1);
+  for (std::int64_t k = 0; k < std::llround(share * static_cast<double>(tiles)); ++k) {
+    std::int64_t r0 = order[k] / tc * 128, c0 = order[k] % tc * 128;
+    for (std::int64_t r = r0; r < r0 + 128; ++r)
+      for (std::int64_t c = c0; c < c0 + 128; c += 4) pattern_fill(static_cast<int>(rng() % 6), &keep[r * cols + c]);
+  }
+  return keep;
+}
+
 #if PATCHLM_HAVE_CUDA
 namespace {
 
@@ -92,22 +107,6 @@ double time_graph(const std::function<void(int)>& op, int copies) {
   cudaEventDestroy(stop);
   std::sort(us.begin(), us.end());
   return us[us.size() / 2];
-}
-
-// A PATCH-like mask: exactly round(share · tiles) random 128×128 tiles 2:4 (random pattern per group), rest dense.
-std::vector<std::uint8_t> patch_like_mask(const GemmShape& s, double share, std::uint64_t seed) {
-  const std::int64_t tr = s.rows / 128, tc = s.cols / 128, tiles = tr * tc;
-  std::vector<std::int64_t> order(static_cast<std::size_t>(tiles));
-  for (std::int64_t i = 0; i < tiles; ++i) order[i] = i;
-  std::mt19937_64 rng(seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  std::vector<std::uint8_t> keep(static_cast<std::size_t>(s.rows * s.cols), 1);
-  for (std::int64_t k = 0; k < std::llround(share * static_cast<double>(tiles)); ++k) {
-    std::int64_t r0 = order[k] / tc * 128, c0 = order[k] % tc * 128;
-    for (std::int64_t r = r0; r < r0 + 128; ++r)
-      for (std::int64_t c = c0; c < c0 + 128; c += 4) pattern_fill(static_cast<int>(rng() % 6), &keep[r * s.cols + c]);
-  }
-  return keep;
 }
 
 // cuSPARSELt on the compressed fully-2:4 weights, x padded to 16 tokens as it requires; algorithm from its search.
@@ -190,12 +189,12 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
     }
     for (int sigma : options.sparsities) {
       const double share = 2.0 * sigma / 100.0;
-      std::vector<std::uint8_t> keep = patch_like_mask(s, share, 1000 + sigma);
+      std::vector<std::uint8_t> keep = patch_like_mask(s.rows, s.cols, share, 1000 + sigma);
       std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
       for (const Config& c : configs)
         if (!packs.count({c.tile_rows, c.tile_cols}))
           packs.emplace(std::pair{c.tile_rows, c.tile_cols},
-                        hybrid::pack(bits.data(), keep.data(), {s.rows, s.cols, c.tile_rows, c.tile_cols}));
+                        hybrid::pack(bits.data(), keep.data(), {s.rows, s.cols, {c.tile_rows, c.tile_cols}}));
       const double packed_bytes = static_cast<double>(packs.begin()->second.data.size());
       const int copies = static_cast<int>(std::ceil(4 * l2 / packed_bytes)) + 1;
       std::map<std::pair<int, int>, std::vector<HybridWeight>> weights;

@@ -23,6 +23,10 @@ struct GemmBenchOptions {
   bool verbose = false;  // print the time of every configuration tried
 };
 
+// A PATCH-like keep-mask [rows, cols] (both multiples of 128): exactly round(share · tiles) random 128×128 tiles 2:4
+// (a random pattern per group of 4), the rest dense.
+std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, double share, std::uint64_t seed);
+
 // "4096x4096,11008x4096" → shapes. UsageError naming `flag` and the item unless every item is OUTxIN with both
 // sides positive multiples of 128 (the PATCH tile).
 std::vector<GemmShape> parse_gemm_shapes(const std::string& flag, const std::string& text);

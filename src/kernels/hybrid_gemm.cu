@@ -1,4 +1,4 @@
-// Hybrid dense / 2:4 tile GEMM for decode — see kernels/hybrid_gemm.h and kernels/hybrid_layout.h.
+// Hybrid dense / 2:4 tile GEMM for decode — see kernels/hybrid_gemm.h and io/hybrid_layout.h.
 //
 // Layers, CUTLASS-style, in a warp-specialised CTA (one producer warp, TR/16 consumer warps, no CTA-wide barrier in
 // the main loop):

@@ -12,7 +12,7 @@ namespace patchlm::kernels {
 inline constexpr int kHybridMaxTokens = 64;
 inline constexpr std::int64_t kMaxSharedBytes = 227 * 1024;  // dynamic shared memory a CTA may opt into (sm_80, sm_90)
 
-// Device pointers, prepared once per packed weight (model/hybrid_weight.cpp owns them).
+// Device pointers, prepared once per packed weight (kernels/hybrid_linear: HybridWeight owns them).
 struct HybridGemmPlan {
   const std::uint8_t* data = nullptr;            // packed tiles
   const std::uint32_t* tile_desc = nullptr;      // [2 · tiles] (kernels/hybrid_schedule.h)

@@ -18,7 +18,7 @@ namespace patchlm::kernels {
 namespace {
 
 // About 96 KiB of weight tiles in flight per CTA: 3 stages of 128x128 tiles, 6 of 128x64 / 64x128, 12 of 64x64.
-int default_stages(const hybrid::TileGrid& grid) {
+int default_stages(const TileGrid& grid) {
   const std::int64_t tile_bytes = grid.dense_tile_bytes();
   for (int stages : {12, 8, 6, 4, 3})
     if (stages * tile_bytes <= 96 * 1024) return stages;
@@ -37,20 +37,26 @@ HybridGemmPlan plan_of(const HybridWeight& w) {
   p.tile_desc = reinterpret_cast<const std::uint32_t*>(w.tile_desc.data_ptr<std::int32_t>());
   p.cta_first_tile = w.cta_first_tile.data_ptr<std::int32_t>();
   p.contributors = w.contributors.data_ptr<std::int32_t>();
-  p.workspace = w.workspace.data_ptr<float>();
   p.shared_row_blocks = w.shared_row_blocks;
   p.weights_by_threads = w.weights_by_threads;
   p.ctas = w.ctas;
   p.rows = w.grid.rows;
   p.cols = w.grid.cols;
-  p.tile_height = static_cast<int>(w.grid.tile_rows);
-  p.tile_width = static_cast<int>(w.grid.tile_cols);
+  p.tile_height = static_cast<int>(w.grid.tile.rows);
+  p.tile_width = static_cast<int>(w.grid.tile.cols);
   p.stages = w.stages;
   return p;
 }
 #endif
 
 }  // namespace
+
+at::Tensor HybridWeight::workspace(void* stream) const {
+  std::lock_guard lock(workspaces_->mutex);
+  at::Tensor& w = workspaces_->by_stream[stream];
+  if (!w.defined()) w = at::zeros({grid.rows * kHybridMaxTokens}, at::TensorOptions().dtype(at::kFloat).device(device()));
+  return w;
+}
 
 std::string hybrid_kernel_unavailable(at::Device device) {
 #if PATCHLM_HAVE_CUDA
@@ -84,7 +90,6 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   hybrid::validate(packed, "hybrid weight");
   HybridWeight w;
   w.grid = packed.grid;
-  w.sparse_share = packed.sparse_share();
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);
@@ -98,13 +103,19 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (ctas <= 0) ctas = std::max(1, 2 * w.multiprocessors);
   if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
-  w.workspace = at::zeros({packed.grid.rows * 64}, at::TensorOptions().dtype(at::kFloat).device(device));
   return w;
 }
 
-at::Tensor unpack_dense(const hybrid::PackedHybrid& packed) {
-  std::vector<std::uint16_t> bits = hybrid::unpack(packed);
-  return at::from_blob(bits.data(), {packed.grid.rows, packed.grid.cols}, at::kBFloat16).clone();
+std::string hybrid_kernel_unavailable(const hybrid::PackedHybrid& packed, at::Device device) {
+  if (std::string why = hybrid_kernel_unavailable(device); !why.empty()) return why;
+#if PATCHLM_HAVE_CUDA
+  const TileShape& t = packed.grid.tile;
+  if (!hybrid_tile_supported(static_cast<int>(t.rows), static_cast<int>(t.cols)))
+    return str_cat("no hybrid kernel was built for ", t.name(), " tiles");
+#else
+  (void)packed;
+#endif
+  return {};
 }
 
 at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
@@ -121,8 +132,9 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
   const std::int64_t tokens = x2.size(0);
   at::Tensor y = at::empty({tokens, w.grid.rows}, x.options());
   HybridGemmPlan plan = plan_of(w);
-  const int ctas_per_sm = w.multiprocessors > 0 ? (w.ctas + w.multiprocessors - 1) / w.multiprocessors : 1;
   void* stream = at::cuda::getCurrentCUDAStream().stream();
+  plan.workspace = w.workspace(stream).data_ptr<float>();
+  const int ctas_per_sm = w.multiprocessors > 0 ? (w.ctas + w.multiprocessors - 1) / w.multiprocessors : 1;
   const auto* xp = static_cast<const std::uint8_t*>(x2.data_ptr());
   auto* yp = static_cast<std::uint8_t*>(y.data_ptr());
   for (std::int64_t start = 0; start < tokens; start += kHybridMaxTokens) {
@@ -142,24 +154,16 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
 }
 
 HybridProj::HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device)
-    : packed_(std::move(packed)), device_(device) {
-#if PATCHLM_HAVE_CUDA
-  const hybrid::TileGrid& g = packed_->grid;
-  if (hybrid_kernel_unavailable(device_).empty() &&
-      hybrid_tile_supported(static_cast<int>(g.tile_rows), static_cast<int>(g.tile_cols)))
-    weight_ = std::make_unique<HybridWeight>(upload_hybrid(*packed_, device_));
-#endif
+    : packed_(std::move(packed)) {
+  if (std::string why = hybrid_kernel_unavailable(*packed_, device); !why.empty()) throw Error("hybrid projection: " + why);
+  weight_ = std::make_unique<HybridWeight>(upload_hybrid(*packed_, device));
 }
 
 at::Tensor HybridProj::forward(const Proj& proj, const at::Tensor& x) {
-  at::Tensor y;
-  if (weight_ && x.scalar_type() == at::kBFloat16 && x.device() == device_) {
-    y = hybrid_linear(x, *weight_);
-  } else {
-    // Unpacked once, in the dtype of the first input (later inputs of that dtype use it as is).
-    std::call_once(dense_once_, [&] { dense_ = unpack_dense(*packed_).to(device_, x.scalar_type()); });
-    y = at::linear(x, dense_.to(x.scalar_type()));
-  }
+  if (x.scalar_type() != at::kBFloat16 || x.device() != weight_->device())
+    throw Error(str_cat(proj.name(), ": the hybrid kernel takes bf16 inputs on ", weight_->device(), ", got ",
+                        x.scalar_type(), " on ", x.device()));
+  at::Tensor y = hybrid_linear(x, *weight_);
   return proj.bias().defined() ? y + proj.bias() : y;
 }
 

@@ -20,7 +20,7 @@ Schedule make_schedule(const PackedHybrid& packed, int ctas) {
     std::int64_t rb = i / per_row, k = i % per_row;
     start[i + 1] = start[i] + (k < packed.sparse_tiles[rb] ? grid.sparse_tile_bytes() : grid.dense_tile_bytes());
     s.tile_desc.push_back(static_cast<std::uint32_t>(start[i] / 16));
-    s.tile_desc.push_back(static_cast<std::uint32_t>(packed.tile_cols[i]) |
+    s.tile_desc.push_back(static_cast<std::uint32_t>(packed.columns[i]) |
                           (k < packed.sparse_tiles[rb] ? 1u << 31 : 0u));
   }
   // CTA c begins at the first tile that starts at or after c/ctas of the bytes.

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 
 namespace patchlm::hybrid {
 

@@ -5,9 +5,10 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include "learn/hybrid_mask.h"
 #include "learn/mask_2to4.h"
 #include "learn/tile_mask.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 
 namespace patchlm {
 namespace {
@@ -63,7 +64,7 @@ FinalMask final_mask(const std::vector<LayerLogits>& layers, MaskMode mode, cons
   for (const LayerLogits& l : layers) {
     m24.push_back((mode == MaskMode::tile ? l.fixed_2to4 : hard_mask_2to4(l.logits_2to4.detach(), l.rows, l.cols)).to(at::kCPU));
     choices.push_back(mode == MaskMode::maskllm ? at::Tensor() : hard_tiles(l.tile_logits.detach()).to(at::kCPU).contiguous());
-    const at::Tensor m = choices.back().defined() ? expand_tiles(choices.back(), tile).maximum(m24.back()) : m24.back();
+    const at::Tensor m = choices.back().defined() ? combine_hybrid(expand_tiles(choices.back(), tile), m24.back()) : m24.back();
     kept += m.sum().item<double>();
     total += static_cast<double>(m.numel());
   }
@@ -74,7 +75,7 @@ FinalMask final_mask(const std::vector<LayerLogits>& layers, MaskMode mode, cons
   kept = 0;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerLogits& l = layers[i];
-    const at::Tensor m = choices[i].defined() ? expand_tiles(choices[i], tile).maximum(m24[i]) : m24[i];
+    const at::Tensor m = choices[i].defined() ? combine_hybrid(expand_tiles(choices[i], tile), m24[i]) : m24[i];
     const double layer_kept = m.sum().item<double>();
     kept += layer_kept;
     out.masks.layers[l.name] = layer_mask(m > 0.5);

@@ -15,7 +15,7 @@ struct LayerSummary {
   std::string name;
   std::int64_t rows = 0, cols = 0;
   double sparsity = 0;
-  double sparse_tile_share = 1;  // share of 2:4 tiles (1 in maskllm mode)
+  double two_four_tile_share = 1;  // share of 2:4 tiles (1 in maskllm mode)
 };
 
 struct FinalMask {

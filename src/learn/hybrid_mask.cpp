@@ -3,17 +3,21 @@
 #include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
 #include "learn/tile_mask.h"
+#include "model/masks.h"
 #include "util/error.h"
 
 namespace patchlm {
+
+at::Tensor combine_hybrid(const at::Tensor& tiles, const at::Tensor& mask_2to4) {
+  return tiles + (1 - tiles) * mask_2to4;
+}
 
 at::Tensor soft_hybrid_mask(const LayerLogits& l, MaskMode mode, const SampleParams& p, const TileShape& tile,
                             const at::Tensor& noise_2to4, const at::Tensor& noise_tiles) {
   if (mode == MaskMode::maskllm) return soft_mask_2to4(l.logits_2to4, noise_2to4, p.kappa24, p.tau, l.rows, l.cols);
   const at::Tensor m24 = mode == MaskMode::tile ? l.fixed_2to4
                                                 : soft_mask_2to4(l.logits_2to4, noise_2to4, p.kappa24, p.tau, l.rows, l.cols);
-  const at::Tensor t = expand_tiles(soft_tiles(l.tile_logits, noise_tiles, p.kappat, p.tau), tile);
-  return t + (1 - t) * m24;
+  return combine_hybrid(expand_tiles(soft_tiles(l.tile_logits, noise_tiles, p.kappat, p.tau), tile), m24);
 }
 
 at::Tensor sample_hybrid_mask(const LayerLogits& l, MaskMode mode, const SampleParams& p, const TileShape& tile,
@@ -29,8 +33,7 @@ at::Tensor sample_hybrid_mask(const LayerLogits& l, MaskMode mode, const SampleP
 at::Tensor hard_hybrid_mask(const LayerLogits& l, MaskMode mode, const TileShape& tile) {
   const at::Tensor m24 = mode == MaskMode::tile ? l.fixed_2to4 : hard_mask_2to4(l.logits_2to4, l.rows, l.cols);
   if (mode == MaskMode::maskllm) return m24;
-  const at::Tensor t = expand_tiles(hard_tiles(l.tile_logits), tile);
-  return t + (1 - t) * m24;
+  return combine_hybrid(expand_tiles(hard_tiles(l.tile_logits), tile), m24);
 }
 
 at::Tensor MaskedLinear::forward(const Proj& proj, const at::Tensor& x) {

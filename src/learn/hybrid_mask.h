@@ -26,6 +26,10 @@ struct SampleParams {
   double tau = 4.0, kappa24 = 100, kappat = 25;
 };
 
+// M = T + (1 − T) ⊙ M24 from the tile choice at element level (soft or 0/1) and the 2:4 mask: the one formula of
+// training, the final hard mask and the exact-target adjustment.
+at::Tensor combine_hybrid(const at::Tensor& tiles, const at::Tensor& mask_2to4);
+
 // The soft mask from explicit noises (noise_2to4 like logits_2to4, noise_tiles [R, C, 2]); differentiable.
 at::Tensor soft_hybrid_mask(const LayerLogits& layer, MaskMode mode, const SampleParams& params,
                             const TileShape& tile, const at::Tensor& noise_2to4, const at::Tensor& noise_tiles);

@@ -1,13 +1,13 @@
 #include "learn/mask_2to4.h"
 
+#include "io/mask_file.h"
+#include "learn/gumbel.h"
 #include "util/error.h"
 
 namespace patchlm {
 
 at::Tensor candidates_2to4(const at::TensorOptions& options) {
-  static const float kCandidates[6][4] = {{1, 1, 0, 0}, {1, 0, 1, 0}, {1, 0, 0, 1},
-                                          {0, 1, 1, 0}, {0, 1, 0, 1}, {0, 0, 1, 1}};
-  return at::from_blob(const_cast<float*>(&kCandidates[0][0]), {6, 4}, at::kFloat).to(options);
+  return at::from_blob(const_cast<std::uint8_t*>(&kTwoFourPatterns[0][0]), {6, 4}, at::kByte).to(options);
 }
 
 at::Tensor init_logits_2to4(std::int64_t rows, std::int64_t cols, double std, at::Generator generator,
@@ -31,7 +31,7 @@ at::Tensor apply_prior_2to4(const at::Tensor& logits, const at::Tensor& prior, d
 
 at::Tensor soft_mask_2to4(const at::Tensor& logits, const at::Tensor& noise, double kappa, double tau,
                           std::int64_t rows, std::int64_t cols) {
-  const at::Tensor probs = at::softmax((logits * kappa + noise) / tau, -1);
+  const at::Tensor probs = gumbel_softmax(logits * kappa, noise, tau);
   return at::mm(probs, candidates_2to4(logits.options())).reshape({rows, cols});
 }
 

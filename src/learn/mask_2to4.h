@@ -10,7 +10,7 @@
 
 namespace patchlm {
 
-// [6, 4] in the options' dtype and device: rows 1100, 1010, 1001, 0110, 0101, 0011 (the order of io/mask_file's pattern indices).
+// [6, 4] in the options' dtype and device: io/mask_file's kTwoFourPatterns (1100, 1010, 1001, 0110, 0101, 0011).
 at::Tensor candidates_2to4(const at::TensorOptions& options);
 
 // N(0, std) logits [rows·cols/4, 6]. Error unless cols is a multiple of 4.

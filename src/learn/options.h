@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "prune/tile_map.h"
+#include "io/tiles.h"
 
 namespace patchlm {
 
@@ -32,6 +32,14 @@ struct LearnLoss {
   double sparse_reg = 7.0;   // λs · |density − target density|
   double weight_reg = 10.0;  // λw · (1 − step/steps) · Σ‖M⊙W‖ / Σ‖W‖
   bool per_block_density = false;  // mean over blocks of |density_b − target| instead of the global density
+};
+
+// The reference's run: 2000 steps of 128 sequences of 4096 tokens.
+struct LearnRun {
+  std::int64_t steps = 2000;
+  std::int64_t batch = 128;  // sequences per optimizer step
+  std::int64_t micro_batch = 1;
+  std::int64_t seq_len = 4096;
 };
 
 struct LearnOptimizer {

@@ -3,9 +3,9 @@
 #include <filesystem>
 
 #include "io/mask_file.h"
-#include "prune/apply_masks.h"
+#include "model/masks.h"
 #include "prune/one_shot.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "learn/gumbel.h"
+#include "model/masks.h"
+
 namespace patchlm {
 
 at::Tensor init_tile_logits(const std::string& layer, std::int64_t rows, std::int64_t cols, const TileShape& tile,
@@ -35,7 +38,7 @@ at::Tensor apply_tile_prior(const at::Tensor& logits, const at::Tensor& prior, d
 
 at::Tensor soft_tiles(const at::Tensor& logits, const at::Tensor& noise, double kappa, double tau) {
   const at::Tensor two_way = at::stack({at::zeros_like(logits), logits * kappa}, -1);
-  return at::softmax((two_way + noise) / tau, -1).select(-1, 1);
+  return gumbel_softmax(two_way, noise, tau).select(-1, 1);
 }
 
 at::Tensor hard_tiles(const at::Tensor& logits) { return (logits > 0).to(at::kFloat); }

@@ -10,7 +10,7 @@
 
 #include <ATen/ATen.h>
 
-#include "prune/tile_map.h"
+#include "io/tiles.h"
 
 namespace patchlm {
 

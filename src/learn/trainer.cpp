@@ -15,8 +15,6 @@
 namespace patchlm {
 namespace {
 
-constexpr std::size_t kProjsPerBlock = 7;  // q, k, v, o, gate, up, down
-
 // The noise of micro-batch `micro` of step `step` comes from its own seed, so it does not depend on how the
 // micro-batches are spread over ranks or on where a run was resumed.
 std::uint64_t micro_seed(std::uint64_t seed, std::int64_t step, std::int64_t micro) {
@@ -49,6 +47,17 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
   torch::optim::AdamWOptions adam(o.schedule.lr);
   adam.betas({o.optimizer.beta1, o.optimizer.beta2}).eps(o.optimizer.eps).weight_decay(o.optimizer.effective_weight_decay(o.mode));
   optimizer_ = std::make_unique<torch::optim::AdamW>(parameters(), adam);
+  // Which masked layers (indices into projs_) each block holds, and the block of each layer.
+  std::map<const Proj*, std::size_t> index;
+  for (std::size_t i = 0; i < projs_.size(); ++i) index[projs_[i]] = i;
+  block_of_.resize(projs_.size());
+  for (std::size_t b = 0; b < model.blocks().size(); ++b) {
+    block_layers_.emplace_back();
+    for (const Proj* p : model.blocks()[b].projections()) {
+      block_layers_.back().push_back(index.at(p));
+      block_of_[index.at(p)] = static_cast<std::int64_t>(b);
+    }
+  }
   for (Proj* p : projs_) {
     strategies_.push_back(std::make_shared<MaskedLinear>());
     p->set_strategy(strategies_.back());
@@ -111,30 +120,27 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   for (const LayerLogits& l : layers_) masks.push_back(sample_hybrid_mask(l, o.mode, params, o.init.tile, generator_));
 
   const std::int64_t T = ids.size(1);
-  const Positions pos = model_.positions(0, T);
-  const std::size_t blocks = model_.blocks().size();
+  // Each block runs with its projections' masks as explicit inputs, so a checkpointed block's recomputation in the
+  // backward pass sees them again and hands their gradients on to the logits.
   std::vector<CheckpointedFn> fns;  // must outlive backward()
-  fns.reserve(blocks);
-  at::Tensor h = model_.embed(ids);
-  for (std::size_t b = 0; b < blocks; ++b) {
-    fns.emplace_back([this, b, &pos](const at::Tensor& x, const std::vector<at::Tensor>& block_masks) {
-      for (std::size_t i = 0; i < kProjsPerBlock; ++i) strategies_[b * kProjsPerBlock + i]->mask = block_masks[i];
-      return model_.block_forward(b, x, pos, nullptr);
+  fns.reserve(model_.blocks().size());
+  const BlockRunner run = [&](std::size_t layer, const at::Tensor& h, const BlockFn& block) {
+    std::vector<at::Tensor> block_masks;
+    for (std::size_t l : block_layers_[layer]) block_masks.push_back(masks[l]);
+    fns.emplace_back([this, layer, block](const at::Tensor& x, const std::vector<at::Tensor>& ms) {
+      for (std::size_t i = 0; i < ms.size(); ++i) strategies_[block_layers_[layer][i]]->mask = ms[i];
+      return block(x);
     });
-    std::vector<at::Tensor> block_masks(masks.begin() + static_cast<std::ptrdiff_t>(b * kProjsPerBlock),
-                                        masks.begin() + static_cast<std::ptrdiff_t>((b + 1) * kProjsPerBlock));
-    h = o.activation_checkpointing ? checkpointed(fns.back(), h, block_masks) : fns.back()(h, block_masks);
-  }
-  const at::Tensor logits = model_.logits_from_hidden(model_.final_norm(h));
+    return o.activation_checkpointing ? checkpointed(fns.back(), h, block_masks) : fns.back()(h, block_masks);
+  };
+  const at::Tensor logits = model_.logits_from_hidden(model_.hidden_states(ids, nullptr, run));
   const std::int64_t V = logits.size(-1);
   const at::Tensor ce = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, V}),
                                                ids.narrow(1, 1, T - 1).reshape({-1}).to(logits.device()));
   const double target_density = 1.0 - o.loss.target_sparsity;
   at::Tensor reg_s;
   if (o.loss.per_block_density) {
-    std::vector<std::int64_t> block_of;
-    for (std::size_t i = 0; i < masks.size(); ++i) block_of.push_back(static_cast<std::int64_t>(i / kProjsPerBlock));
-    reg_s = per_block_sparsity_regularizer(masks, block_of, target_density);
+    reg_s = per_block_sparsity_regularizer(masks, block_of_, target_density);
   } else {
     reg_s = sparsity_regularizer(masks, target_density);
   }

@@ -34,9 +34,9 @@ struct TrainerOptions {
   LearnSchedule schedule;
   LearnLoss loss;
   LearnOptimizer optimizer;
-  std::int64_t steps = 100;
-  std::int64_t batch = 8;        // sequences per optimizer step (all ranks together)
-  std::int64_t micro_batch = 1;  // sequences per forward pass
+  std::int64_t steps = LearnRun{}.steps;
+  std::int64_t batch = LearnRun{}.batch;              // sequences per optimizer step (all ranks together)
+  std::int64_t micro_batch = LearnRun{}.micro_batch;  // sequences per forward pass
   std::uint64_t seed = 0;
   bool activation_checkpointing = true;
   std::int64_t checkpoint_every = 0;  // steps; 0 = only at the end
@@ -91,6 +91,8 @@ class Trainer {
   Decoder& model_;
   TrainerOptions options_;
   std::vector<Proj*> projs_;
+  std::vector<std::vector<std::size_t>> block_layers_;  // per decoder block: its projections' indices in projs_
+  std::vector<std::int64_t> block_of_;                  // per projection: its decoder block
   std::vector<std::shared_ptr<MaskedLinear>> strategies_;
   std::vector<LayerLogits> layers_;
   std::vector<at::Tensor> weights_;     // frozen weights, as the model holds them

@@ -157,7 +157,9 @@ void save_hf_checkpoint(const Checkpoint& ckpt, const fs::path& out_dir, at::Sca
   AtomicDirectory dir(out_dir);
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> tensors;
-  for (const auto& [name, t] : ckpt.tensors) {
+  std::map<std::string, at::Tensor> all = ckpt.tensors;
+  for (const auto& [name, packed] : ckpt.hybrid) all.emplace(name, unpack_hybrid_weight(*packed));
+  for (const auto& [name, t] : all) {
     keep.push_back(t.is_floating_point() ? t.to(dtype).contiguous() : t.contiguous());
     tensors.push_back(tensor_to_write(name, keep.back()));
   }

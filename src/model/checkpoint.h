@@ -9,8 +9,8 @@
 #include <ATen/ATen.h>
 
 #include "io/safetensors.h"
-#include "kernels/hybrid_layout.h"
-#include "model/config.h"
+#include "io/hybrid_layout.h"
+#include "io/model_config.h"
 
 namespace patchlm {
 
@@ -19,9 +19,19 @@ struct Checkpoint {
   std::map<std::string, at::Tensor> tensors;  // HF names
   std::filesystem::path source;
   std::string format;  // "safetensors", "gguf" or "hybrid"
-  // Hybrid checkpoints (docs/format.md): the packed form of every packed weight; `tensors` holds them unpacked.
+  // Hybrid checkpoints (docs/format.md): every packed weight in its packed form, by name (not in `tensors`, so no
+  // dense copy exists unless a command asks for one: the GPU builds its packed projections straight from these).
   std::map<std::string, std::shared_ptr<const hybrid::PackedHybrid>> hybrid;
+
+  bool has(const std::string& name) const { return tensors.count(name) || hybrid.count(name); }
+  // A tensor by name, a packed weight unpacked (exactly: bf16, pruned weights zero). Error naming it when absent.
+  at::Tensor tensor(const std::string& name) const;
+  // Moves every packed weight into `tensors`, unpacked: for commands that rewrite or inspect whole checkpoints.
+  void unpack_hybrid();
 };
+
+// A packed weight as the dense bf16 tensor [rows, cols] it stands for (CPU).
+at::Tensor unpack_hybrid_weight(const hybrid::PackedHybrid& packed);
 
 Checkpoint load_checkpoint(const std::filesystem::path& path);
 

@@ -22,18 +22,15 @@ class TensorTable {
   TensorTable(const Checkpoint& c, at::ScalarType dtype, at::Device device) : c_(c), dtype_(dtype), device_(device) {}
 
   at::Tensor get(const std::string& name, std::vector<std::int64_t> shape) const {
-    auto it = c_.tensors.find(name);
-    if (it == c_.tensors.end()) {
-      throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " is missing"));
-    }
-    if (it->second.sizes() != at::IntArrayRef(shape)) {
-      throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " has shape ", shape_text(it->second.sizes()),
+    const at::Tensor t = c_.tensor(name);  // a packed weight unpacked, one at a time
+    if (t.sizes() != at::IntArrayRef(shape)) {
+      throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " has shape ", shape_text(t.sizes()),
                           " but the config needs ", shape_text(shape)));
     }
-    return it->second.to(device_, dtype_).contiguous();
+    return t.to(device_, dtype_).contiguous();
   }
   at::Tensor optional(const std::string& name, std::vector<std::int64_t> shape) const {
-    return c_.tensors.count(name) ? get(name, std::move(shape)) : at::Tensor();
+    return c_.has(name) ? get(name, std::move(shape)) : at::Tensor();
   }
 
  private:
@@ -44,7 +41,7 @@ class TensorTable {
 
 }  // namespace
 
-Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device)
+Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device, const ProjBuilder& build)
     : config_(ckpt.config), dtype_(dtype), device_(device) {
   const ModelConfig& c = config_;
   TensorTable t(ckpt, dtype, device);
@@ -66,16 +63,27 @@ Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device
       b.k_norm = t.get(p + "self_attn.k_norm.weight", {D});
     }
     auto proj = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
-      return Proj(p + name, t.get(p + name + ".weight", {out, in}),
-                  bias ? t.get(p + name + ".bias", {out}) : t.optional(p + name + ".bias", {out}));
+      at::Tensor b = bias ? t.get(p + name + ".bias", {out}) : t.optional(p + name + ".bias", {out});
+      if (build) {
+        if (auto strategy = build(p + name + ".weight", out, in)) {
+          // The strategy holds the weight in its own form: the Proj keeps only its shape.
+          Proj packed(p + name, at::empty({out, in}, at::TensorOptions().dtype(dtype).device(at::kMeta)), b);
+          packed.set_strategy(std::move(strategy));
+          return packed;
+        }
+      }
+      return Proj(p + name, t.get(p + name + ".weight", {out, in}), b);
     };
-    b.q = proj("self_attn.q_proj", c.num_heads * D, H, c.attention_bias);
-    b.k = proj("self_attn.k_proj", c.num_kv_heads * D, H, c.attention_bias);
-    b.v = proj("self_attn.v_proj", c.num_kv_heads * D, H, c.attention_bias);
-    b.o = proj("self_attn.o_proj", H, c.num_heads * D, false);
-    b.gate = proj("mlp.gate_proj", I, H, c.mlp_bias);
-    b.up = proj("mlp.up_proj", I, H, c.mlp_bias);
-    b.down = proj("mlp.down_proj", H, I, c.mlp_bias);
+    // [out, in] and whether a bias is required, per projection in kProjectionNames order.
+    const std::array<std::tuple<std::int64_t, std::int64_t, bool>, kProjectionNames.size()> shapes = {{
+        {c.num_heads * D, H, c.attention_bias}, {c.num_kv_heads * D, H, c.attention_bias},
+        {c.num_kv_heads * D, H, c.attention_bias}, {H, c.num_heads * D, false},
+        {I, H, c.mlp_bias}, {I, H, c.mlp_bias}, {H, I, c.mlp_bias}}};
+    auto projs = b.projections();
+    for (std::size_t j = 0; j < projs.size(); ++j) {
+      const auto [out, in, bias] = shapes[j];
+      *projs[j] = proj(std::string(kProjectionNames[j]), out, in, bias);
+    }
     blocks_.push_back(std::move(b));
   }
   inv_freq_global_ = rope_inverse_frequencies(c.rope, D).to(device);
@@ -85,7 +93,7 @@ Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device
 std::vector<Proj*> Decoder::projections() {
   std::vector<Proj*> out;
   for (Block& b : blocks_) {
-    for (Proj* p : {&b.q, &b.k, &b.v, &b.o, &b.gate, &b.up, &b.down}) out.push_back(p);
+    for (Proj* p : b.projections()) out.push_back(p);
   }
   return out;
 }
@@ -100,9 +108,11 @@ at::Tensor Decoder::rms_norm(const at::Tensor& x, const at::Tensor& weight) cons
 at::Tensor Decoder::embed(const at::Tensor& input_ids) const {
   at::Tensor h = at::embedding(embed_tokens_, input_ids.to(device_));
   if (config_.scale_embeddings) {
-    // HF keeps the scale as a float32 tensor and casts it to the weight dtype before multiplying.
-    at::Tensor scale = at::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), at::kFloat).to(dtype_);
-    h = h * scale.to(device_);
+    // HF keeps the scale as a float32 tensor and casts it to the weight dtype before multiplying; the same rounded
+    // value as a scalar (no host-to-device copy, so a CUDA graph can capture this).
+    const double scale =
+        at::scalar_tensor(std::sqrt(static_cast<double>(config_.hidden_size)), at::kFloat).to(dtype_).item<double>();
+    h = h * scale;
   }
   return h;
 }
@@ -184,7 +194,7 @@ at::Tensor Decoder::block_forward(std::size_t layer, const at::Tensor& h, const 
   return h2 + mlp(b, rms_norm(h2, b.post_attention_norm));
 }
 
-at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache) const {
+at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache, const BlockRunner& run) const {
   if (input_ids.dim() != 2) throw Error(str_cat("input_ids must be [batch, tokens], got ", input_ids.dim(), " dims"));
   const std::int64_t start = cache ? cache->length : 0;
   const std::int64_t T = input_ids.size(1);
@@ -196,7 +206,13 @@ at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache) c
   }
   const Positions pos = positions(start, T);
   at::Tensor h = embed(input_ids);
-  for (std::size_t i = 0; i < blocks_.size(); ++i) h = block_forward(i, h, pos, cache);
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    if (!run) {
+      h = block_forward(i, h, pos, cache);
+      continue;
+    }
+    h = run(i, h, [this, i, pos, cache](const at::Tensor& x) { return block_forward(i, x, pos, cache); });
+  }
   if (cache) cache->length += T;
   return rms_norm(h, final_norm_);
 }

@@ -2,10 +2,13 @@
 // One decoder for LLaMA-2/3.x (SmolLM2), Qwen2/2.5 and Gemma-3 text. Family differences come from ModelConfig:
 // q/k/v biases (Qwen2), RMSNorm (1 + w), q/k norms, sandwich norms, embedding scale, gelu-tanh and
 // sliding-window layers with their own RoPE base (Gemma-3), llama3 rope scaling. Every linear layer is a Proj.
+#include <array>
+#include <functional>
 #include <vector>
 
 #include <ATen/ATen.h>
 
+#include "io/families.h"
 #include "model/checkpoint.h"
 #include "model/proj.h"
 
@@ -29,20 +32,38 @@ struct Block {
   at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm;
   at::Tensor q_norm, k_norm;  // Gemma-3
   Proj q, k, v, o, gate, up, down;
+
+  // In the order of io/families' kProjectionNames.
+  std::array<Proj*, kProjectionNames.size()> projections() { return {&q, &k, &v, &o, &gate, &up, &down}; }
+  std::array<const Proj*, kProjectionNames.size()> projections() const { return {&q, &k, &v, &o, &gate, &up, &down}; }
 };
+
+// Runs one decoder block. A BlockRunner may wrap it (activation checkpointing, per-block state such as the masks of
+// mask learning) but must return block(h); `block` owns everything it needs, so it may be kept and called again
+// later (the backward pass of a checkpointed block recomputes it).
+using BlockFn = std::function<at::Tensor(const at::Tensor& h)>;
+using BlockRunner = std::function<at::Tensor(std::size_t layer, const at::Tensor& h, const BlockFn& block)>;
+
+// Builds a projection's weight in a form of its own instead of the dense tensor (kernels/hybrid_model: a packed
+// weight on the hybrid GPU kernel): given the weight's name and shape [out, in], returns the strategy that computes
+// the projection, or nullptr for the dense weight.
+using ProjBuilder =
+    std::function<std::shared_ptr<ProjStrategy>(const std::string& weight, std::int64_t out, std::int64_t in)>;
 
 class Decoder {
  public:
   // Takes the checkpoint's tensors (converted to `dtype` on `device`) and checks every name and shape against
   // the config: a missing tensor or a shape mismatch is an Error naming the tensor.
-  Decoder(const Checkpoint& checkpoint, at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU);
+  Decoder(const Checkpoint& checkpoint, at::ScalarType dtype = at::kFloat, at::Device device = at::kCPU,
+          const ProjBuilder& build = {});
 
   // input_ids [B, T] (int64). Positions continue from cache->length when a cache is given (which is extended).
   // Returns float32 logits [B, T, vocab].
   at::Tensor forward(const at::Tensor& input_ids, KvCache* cache = nullptr) const;
 
-  // Hidden states after the final norm [B, T, hidden] (logits = these × lm_headᵀ).
-  at::Tensor hidden_states(const at::Tensor& input_ids, KvCache* cache = nullptr) const;
+  // Hidden states after the final norm [B, T, hidden] (logits = these × lm_headᵀ). `run` (optional) wraps every
+  // block (mask learning: activation checkpointing and per-block masks).
+  at::Tensor hidden_states(const at::Tensor& input_ids, KvCache* cache = nullptr, const BlockRunner& run = {}) const;
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
 
   const ModelConfig& config() const { return config_; }
@@ -50,7 +71,7 @@ class Decoder {
   at::Device device() const { return device_; }
   std::vector<Block>& blocks() { return blocks_; }
   const std::vector<Block>& blocks() const { return blocks_; }
-  // All projections of all blocks, in order (q, k, v, o, gate, up, down per block).
+  // All projections of all blocks, in order (Block::projections() per block).
   std::vector<Proj*> projections();
 
   // Positions start..start+T-1 with their rotary tables in the compute dtype.

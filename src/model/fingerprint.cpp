@@ -40,6 +40,12 @@ std::string checkpoint_fingerprint(const Checkpoint& ckpt) {
     const at::Tensor c = t.contiguous();
     hash.bytes(c.data_ptr(), c.nbytes());
   }
+  for (const auto& [name, packed] : ckpt.hybrid) {  // packed weights as stored (their bytes determine the weight)
+    hash.bytes(name.data(), name.size());
+    hash.bytes(packed->data.data(), packed->data.size());
+    hash.bytes(packed->columns.data(), packed->columns.size() * sizeof(std::int32_t));
+    hash.bytes(packed->sparse_tiles.data(), packed->sparse_tiles.size() * sizeof(std::int32_t));
+  }
   char out[17];
   std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash.h));
   return out;

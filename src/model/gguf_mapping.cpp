@@ -32,7 +32,7 @@ std::optional<std::string> hf_name_for_gguf(Family family, const std::string& na
   std::string hf;
   if (part == "ffn_norm") {
     // Gemma-3 has four norms per block; the others call the pre-MLP norm post_attention_layernorm.
-    hf = family == Family::gemma3 ? "pre_feedforward_layernorm" : "post_attention_layernorm";
+    hf = traits(family).gguf_ffn_norm;
   } else if (auto it = kBlock.find(part); it != kBlock.end()) {
     hf = it->second;
   } else {
@@ -46,13 +46,14 @@ at::Tensor gguf_to_hf_layout(const ModelConfig& config, const std::string& hf_na
     std::string s(suffix);
     return hf_name.size() >= s.size() && hf_name.compare(hf_name.size() - s.size(), s.size(), s) == 0;
   };
-  if (config.family == Family::llama && (ends_with("q_proj.weight") || ends_with("k_proj.weight"))) {
+  const FamilyTraits& family = traits(config.family);
+  if (family.gguf_rotary_interleaved && (ends_with("q_proj.weight") || ends_with("k_proj.weight"))) {
     // llama.cpp interleaves the two rotary halves of each head; restore HF's rotate_half layout.
     std::int64_t heads = ends_with("q_proj.weight") ? config.num_heads : config.num_kv_heads;
     std::int64_t rows = t.size(0);
     return t.reshape({heads, rows / heads / 2, 2, t.size(1)}).transpose(1, 2).reshape({rows, t.size(1)}).contiguous();
   }
-  if (config.family == Family::gemma3 && ends_with("norm.weight")) return t - 1.0f;
+  if (family.gguf_norms_plus_one && ends_with("norm.weight")) return t - 1.0f;
   return t;
 }
 

@@ -8,7 +8,7 @@
 
 #include <ATen/ATen.h>
 
-#include "model/config.h"
+#include "io/model_config.h"
 
 namespace patchlm {
 

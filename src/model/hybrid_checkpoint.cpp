@@ -1,14 +1,13 @@
 #include "model/hybrid_checkpoint.h"
 
 #include "io/hybrid_file.h"
-#include "kernels/hybrid_linear.h"
 #include "util/error.h"
 
 namespace patchlm {
 
 void add_hybrid_file(const std::filesystem::path& file, Checkpoint& ckpt) {
   SafetensorsFile f = SafetensorsFile::open(file);
-  const hybrid::TileGrid tile = read_hybrid_tile(f);
+  const TileShape tile = read_hybrid_tile(f);
   ckpt.format = "hybrid";
   for (const TensorEntry& e : f.tensors()) {
     std::string base;
@@ -17,25 +16,24 @@ void add_hybrid_file(const std::filesystem::path& file, Checkpoint& ckpt) {
       continue;
     }
     if (ckpt.hybrid.count(base)) continue;  // one of its other parts came first
-    auto packed = std::make_shared<hybrid::PackedHybrid>(read_packed(f, base, tile));
-    ckpt.tensors[base] = kernels::unpack_dense(*packed);
-    ckpt.hybrid[base] = std::move(packed);
+    ckpt.hybrid[base] = std::make_shared<hybrid::PackedHybrid>(read_packed(f, base, tile));
   }
 }
 
-int use_hybrid_kernels(Decoder& model, const Checkpoint& ckpt, at::Device device) {
-  if (ckpt.hybrid.empty() || !kernels::hybrid_kernel_unavailable(device).empty()) return 0;
-  int used = 0;
-  for (Proj* p : model.projections()) {
-    auto it = ckpt.hybrid.find(p->name() + ".weight");
-    if (it == ckpt.hybrid.end()) continue;
-    auto strategy = std::make_shared<kernels::HybridProj>(it->second, device);
-    if (!strategy->uses_kernel()) continue;  // no kernel for this tile shape: the dense weight stays
-    p->set_strategy(strategy);
-    p->release_dense_weight();  // the packed copy on the device is the weight now
-    ++used;
-  }
-  return used;
+at::Tensor unpack_hybrid_weight(const hybrid::PackedHybrid& packed) {
+  std::vector<std::uint16_t> bits = hybrid::unpack(packed);
+  return at::from_blob(bits.data(), {packed.grid.rows, packed.grid.cols}, at::kBFloat16).clone();
+}
+
+at::Tensor Checkpoint::tensor(const std::string& name) const {
+  if (auto it = tensors.find(name); it != tensors.end()) return it->second;
+  if (auto it = hybrid.find(name); it != hybrid.end()) return unpack_hybrid_weight(*it->second);
+  throw Error(str_cat(source.string(), ": tensor ", in_quotes(name), " is missing"));
+}
+
+void Checkpoint::unpack_hybrid() {
+  for (const auto& [name, packed] : hybrid) tensors[name] = unpack_hybrid_weight(*packed);
+  hybrid.clear();
 }
 
 }  // namespace patchlm

@@ -15,10 +15,6 @@ void Proj::set_weight(at::Tensor weight) {
   weight_ = std::move(weight);
 }
 
-void Proj::release_dense_weight() {
-  weight_ = at::empty(weight_.sizes(), at::TensorOptions().dtype(weight_.scalar_type()).device(at::kMeta));
-}
-
 at::Tensor Proj::forward(const at::Tensor& x) const {
   return strategy_ ? strategy_->forward(*this, x) : dense_forward(x);
 }

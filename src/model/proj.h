@@ -30,12 +30,10 @@ class Proj {
   const std::shared_ptr<ProjStrategy>& strategy() const { return strategy_; }
 
   const std::string& name() const { return name_; }
+  // The dense weight; a meta tensor (shape only) when the strategy holds the weight in a form of its own (HybridProj).
   const at::Tensor& weight() const { return weight_; }
   // Replaces the weight (same shape, dtype and device): one-shot pruners that reconstruct weights (SparseGPT).
   void set_weight(at::Tensor weight);
-  // Frees the dense weight, keeping its shape (a meta tensor): for a strategy that holds the weight in its own form
-  // (HybridProj). dense_forward() is unusable afterwards.
-  void release_dense_weight();
   const at::Tensor& bias() const { return bias_; }  // undefined when absent
   std::int64_t in_features() const { return weight_.size(1); }
   std::int64_t out_features() const { return weight_.size(0); }

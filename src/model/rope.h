@@ -3,7 +3,7 @@
 // with the default, linear and llama3 frequency schedules. Frequencies and angles are float32, as in HF.
 #include <ATen/ATen.h>
 
-#include "model/config.h"
+#include "io/model_config.h"
 
 namespace patchlm {
 

@@ -3,7 +3,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include "prune/magnitude.h"
-#include "prune/tile_map.h"
+#include "model/masks.h"
 #include "prune/wanda.h"
 #include "util/error.h"
 

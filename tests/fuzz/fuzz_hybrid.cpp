@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                                                  static_cast<std::streamsize>(size));
   try {
     patchlm::SafetensorsFile file = patchlm::SafetensorsFile::open(path);
-    patchlm::hybrid::TileGrid tile = patchlm::read_hybrid_tile(file);
+    patchlm::TileShape tile = patchlm::read_hybrid_tile(file);
     for (const auto& e : file.tensors()) {
       std::string base;
       if (!patchlm::is_hybrid_part(e.name, &base)) continue;

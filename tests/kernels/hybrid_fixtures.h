@@ -1,5 +1,5 @@
 #pragma once
-// Random pruned weights for the hybrid layout and kernel tests: each tile is 2:4 with probability `sparse_share`
+// Random pruned weights for the hybrid layout and kernel tests: each tile is 2:4 with probability `two_four_tile_share`
 // (every group keeps one of the 6 patterns, or with probability `degenerate` fewer than 2) or dense (all kept).
 #include <cstdint>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "io/mask_file.h"
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 
 namespace patchlm::testing {
 
@@ -26,16 +26,16 @@ inline float from_bf16_bits(std::uint16_t b) {
 }
 
 struct HybridCase {
-  hybrid::TileGrid grid;
+  TileGrid grid;
   std::vector<std::uint16_t> weight;  // bf16 bits
   std::vector<std::uint8_t> keep;
   std::vector<std::uint8_t> tile_sparse;  // [row_blocks][tiles_per_row], as drawn
 };
 
 inline HybridCase random_hybrid(std::int64_t rows, std::int64_t cols, std::int64_t tile_rows, std::int64_t tile_cols,
-                                double sparse_share, std::uint64_t seed, double degenerate = 0.0) {
+                                double two_four_tile_share, std::uint64_t seed, double degenerate = 0.0) {
   HybridCase c;
-  c.grid = {rows, cols, tile_rows, tile_cols};
+  c.grid = {rows, cols, {tile_rows, tile_cols}};
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.f, 1.f);
   std::uniform_real_distribution<double> uniform(0.0, 1.0);
@@ -44,7 +44,7 @@ inline HybridCase random_hybrid(std::int64_t rows, std::int64_t cols, std::int64
   c.keep.assign(c.weight.size(), 1);
   for (std::int64_t rb = 0; rb < rows / tile_rows; ++rb)
     for (std::int64_t tc = 0; tc < cols / tile_cols; ++tc) {
-      bool sparse = uniform(rng) < sparse_share;
+      bool sparse = uniform(rng) < two_four_tile_share;
       c.tile_sparse.push_back(sparse);
       if (!sparse) continue;
       for (std::int64_t r = rb * tile_rows; r < (rb + 1) * tile_rows; ++r)

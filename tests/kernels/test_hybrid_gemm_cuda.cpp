@@ -23,7 +23,7 @@ bool have_gpu() { return at::cuda::is_available() && kernels::hybrid_kernel_unav
   if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device"
 
 // Which (row, group) of the 16×32 A fragment each lane's metadata nibble controls must be what the packer writes
-// (kernels/hybrid_layout.h): lane 4g + t, selector t/2, nibble s → row g + 8·(s/4), group 4·(t%2) + s%4.
+// (io/hybrid_layout.h): lane 4g + t, selector t/2, nibble s → row g + 8·(s/4), group 4·(t%2) + s%4.
 TEST(HybridGemmCuda, MetadataNibblesControlTheGroupsThePackerAssumes) {
   SKIP_WITHOUT_GPU();
   std::ostringstream mismatches;
@@ -80,7 +80,7 @@ void expect_matches_dense(const GemmCase& g, std::uint64_t seed) {
     double err = (got - want).abs().max().item<double>();
     EXPECT_LE(err, 1e-2 * scale) << what.str() << " call " << call;
   }
-  EXPECT_EQ(w.workspace.abs().sum().item<float>(), 0.f) << what.str();
+  EXPECT_EQ(w.workspace(at::cuda::getCurrentCUDAStream().stream()).abs().sum().item<float>(), 0.f) << what.str();
 }
 
 TEST(HybridGemmCuda, MatchesDenseMaskedGemmForTileShapesSharesAndTokenCounts) {
@@ -124,9 +124,8 @@ TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
   at::Tensor want = at::linear(x.to(at::kFloat), wm.to(at::kFloat), bias.to(at::kFloat));
   ASSERT_EQ(got.sizes(), want.sizes());
   EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
-  // fp32 inputs take the dense fallback on the same device.
-  at::Tensor fallback = proj.forward(x.to(at::kFloat));
-  EXPECT_LE((fallback - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
+  // fp32 inputs are refused, naming the projection (kernels/hybrid_model builds fp32 models dense instead).
+  EXPECT_THROW(proj.forward(x.to(at::kFloat)), Error);
 }
 
 // Host-side (no GPU needed): the ring depth a call takes is the deepest allowed one that keeps every CTA resident.

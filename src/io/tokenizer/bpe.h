@@ -36,7 +36,6 @@ class Bpe {
 
   const Vocab& vocab() const { return vocab_; }
   const std::vector<std::string>& id_to_token() const { return id_to_token_; }
-  std::size_t merge_count() const { return merges_.size(); }
 
  private:
   struct MergeTarget {

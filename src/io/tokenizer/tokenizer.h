@@ -43,6 +43,8 @@ class Tokenizer {
   std::int64_t vocab_size() const;  // one past the largest id
   std::int64_t bos_id() const { return bos_id_; }  // -1 when unknown
   std::int64_t eos_id() const { return eos_id_; }
+  const std::string& bos_token() const { return p_.bos_token; }
+  const std::string& chat_template() const { return p_.chat_template; }
 
   // Assembly (used by the loaders).
   struct Parts {
@@ -53,6 +55,7 @@ class Tokenizer {
     std::unique_ptr<tok::Decoder> decoder;
     std::vector<tok::AddedToken> added;
     std::string bos_token, eos_token;
+    std::string chat_template;  // Jinja source from tokenizer_config.json (empty when none)
   };
   explicit Tokenizer(Parts parts);
 

@@ -106,6 +106,19 @@ std::string config_token(const nlohmann::json& config, const char* key) {
   return "";
 }
 
+// "chat_template": a string, or a list of {"name", "template"} of which the one named "default" is taken.
+std::string chat_template_of(const nlohmann::json& config) {
+  if (!config.contains("chat_template")) return "";
+  const auto& t = config["chat_template"];
+  if (t.is_string()) return t.get<std::string>();
+  if (t.is_array()) {
+    for (const auto& entry : t)
+      if (entry.is_object() && entry.value("name", "") == "default" && entry.contains("template") && entry["template"].is_string())
+        return entry["template"].get<std::string>();
+  }
+  return "";
+}
+
 // The tokenizer of a parsed tokenizer.json document; `config` is its tokenizer_config.json (or null).
 Tokenizer tokenizer_from_document(const element& root, const fs::path& path, const nlohmann::json& config) {
   element model;
@@ -140,6 +153,7 @@ Tokenizer tokenizer_from_document(const element& root, const fs::path& path, con
   if (config.is_object()) {
     parts.bos_token = config_token(config, "bos_token");
     parts.eos_token = config_token(config, "eos_token");
+    parts.chat_template = chat_template_of(config);
   }
   return Tokenizer(std::move(parts));
 }

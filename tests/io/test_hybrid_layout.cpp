@@ -1,19 +1,17 @@
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
-#include "hybrid_fixtures.h"
-#include "kernels/hybrid_schedule.h"
+#include "kernels/hybrid_fixtures.h"
 #include "util/error.h"
 
 namespace patchlm {
 namespace {
 
 using hybrid::PackedHybrid;
-using hybrid::TileGrid;
 using testing::random_hybrid;
 
 TEST(HybridLayout, EveryGroupWithAtMostTwoKeptCompressesToAValidAscendingPair) {
@@ -39,7 +37,7 @@ TEST(HybridLayout, AllSixPatternsAndDegenerateGroupsRoundTripExactly) {
     auto c = random_hybrid(64, 128, 64, 64, 1.0, 10 + pattern);
     for (std::size_t i = 0; i < c.keep.size(); i += 4) pattern_fill(pattern, &c.keep[i]);
     PackedHybrid p = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
-    EXPECT_EQ(p.sparse_share(), 1.0);
+    EXPECT_EQ(p.two_four_tile_share(), 1.0);
     EXPECT_EQ(hybrid::unpack(p), testing::masked(c)) << "pattern " << pattern;
   }
   auto c = random_hybrid(128, 256, 64, 128, 0.5, 3, /*degenerate=*/0.3);
@@ -67,7 +65,7 @@ TEST(HybridLayout, TwoFourTilesComeFirstThenDenseTilesInColumnOrder) {
     for (std::int64_t tc = 0; tc < per_row; ++tc) (c.tile_sparse[rb * per_row + tc] ? sparse : dense).push_back(tc);
     std::vector<std::int32_t> want = sparse;
     want.insert(want.end(), dense.begin(), dense.end());
-    std::vector<std::int32_t> got(p.tile_cols.begin() + rb * per_row, p.tile_cols.begin() + (rb + 1) * per_row);
+    std::vector<std::int32_t> got(p.columns.begin() + rb * per_row, p.columns.begin() + (rb + 1) * per_row);
     EXPECT_EQ(got, want) << "row block " << rb;
     EXPECT_EQ(p.sparse_tiles[rb], static_cast<std::int32_t>(sparse.size()));
   }
@@ -77,11 +75,11 @@ TEST(HybridLayout, BytesAreOneMinus0p4375TimesTheTwoFourShareOfDense) {
   auto c = random_hybrid(512, 1024, 128, 128, 0.6, 9);
   PackedHybrid p = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
   double dense_bytes = 2.0 * 512 * 1024;
-  EXPECT_DOUBLE_EQ(static_cast<double>(p.data.size()) / dense_bytes, 1.0 - 0.4375 * p.sparse_share());
+  EXPECT_DOUBLE_EQ(static_cast<double>(p.data.size()) / dense_bytes, 1.0 - 0.4375 * p.two_four_tile_share());
   // A group keeping 3 makes its tile dense.
   auto d = random_hybrid(128, 128, 128, 128, 1.0, 11);
   d.keep[4 * 17] = d.keep[4 * 17 + 1] = d.keep[4 * 17 + 2] = 1;
-  EXPECT_EQ(hybrid::pack(d.weight.data(), d.keep.data(), d.grid).sparse_share(), 0.0);
+  EXPECT_EQ(hybrid::pack(d.weight.data(), d.keep.data(), d.grid).two_four_tile_share(), 0.0);
 }
 
 TEST(HybridLayout, CorruptionIsReportedNotDecoded) {
@@ -93,7 +91,7 @@ TEST(HybridLayout, CorruptionIsReportedNotDecoded) {
   std::fill_n(bad_meta.data.begin() + 16 * 64, 4, std::uint8_t{0});
   EXPECT_THROW(hybrid::validate(bad_meta, "t"), Error);
   PackedHybrid repeated = good;
-  repeated.tile_cols[1] = repeated.tile_cols[0];
+  repeated.columns[1] = repeated.columns[0];
   EXPECT_THROW(hybrid::validate(repeated, "t"), Error);
   PackedHybrid truncated = good;
   truncated.data.pop_back();
@@ -101,42 +99,8 @@ TEST(HybridLayout, CorruptionIsReportedNotDecoded) {
   PackedHybrid count = good;
   count.sparse_tiles[0] = 99;
   EXPECT_THROW(hybrid::validate(count, "t"), Error);
-  EXPECT_THROW(hybrid::pack(c.weight.data(), c.keep.data(), TileGrid{128, 256, 48, 64}), Error);
-  EXPECT_THROW(hybrid::pack(c.weight.data(), c.keep.data(), TileGrid{128, 200, 64, 64}), Error);
-}
-
-TEST(HybridSchedule, EveryTileOnceBalancedByBytesWithConsistentContributors) {
-  auto c = random_hybrid(1024, 2048, 128, 128, 0.5, 13);
-  PackedHybrid p = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
-  for (int ctas : {1, 7, 132, 200}) {
-    hybrid::Schedule s = hybrid::make_schedule(p, ctas);
-    ASSERT_EQ(s.cta_first_tile.size(), static_cast<std::size_t>(ctas + 1));
-    EXPECT_EQ(s.cta_first_tile.front(), 0);
-    EXPECT_EQ(s.cta_first_tile.back(), c.grid.tile_count());
-    EXPECT_TRUE(std::is_sorted(s.cta_first_tile.begin(), s.cta_first_tile.end()));
-    const std::int64_t per_row = c.grid.tiles_per_row();
-    std::int64_t biggest = 0;
-    std::vector<int> seen(static_cast<std::size_t>(c.grid.row_blocks()), 0);
-    for (int k = 0; k < ctas; ++k) {
-      std::int64_t a = s.cta_first_tile[k], b = s.cta_first_tile[k + 1];
-      std::int64_t begin = a < c.grid.tile_count() ? std::int64_t{s.offset16(a)} * 16 : 0;
-      std::int64_t end = b < c.grid.tile_count() ? std::int64_t{s.offset16(b)} * 16
-                                                 : static_cast<std::int64_t>(p.data.size());
-      if (a < b) biggest = std::max(biggest, end - begin);
-      std::set<std::int64_t> rbs;
-      for (std::int64_t i = a; i < b; ++i) rbs.insert(i / per_row);
-      for (std::int64_t rb : rbs) ++seen[rb];
-    }
-    for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb) EXPECT_EQ(seen[rb], s.contributors[rb]);
-    EXPECT_LE(biggest, static_cast<std::int64_t>(p.data.size()) / ctas + c.grid.dense_tile_bytes()) << ctas;
-    for (std::int64_t i = 0; i < c.grid.tile_count(); ++i) {
-      std::int64_t rb = i / per_row, k = i % per_row;
-      EXPECT_EQ(std::int64_t{s.offset16(i)} * 16, p.tile_offset(rb, k));
-      EXPECT_EQ(s.tile_desc[2 * i + 1], static_cast<std::uint32_t>(p.tile_cols[i]) |
-                                            (k < p.sparse_tiles[rb] ? 1u << 31 : 0u));
-    }
-  }
-  EXPECT_THROW(hybrid::make_schedule(p, 0), Error);
+  EXPECT_THROW(hybrid::pack(c.weight.data(), c.keep.data(), TileGrid{128, 256, {48, 64}}), Error);
+  EXPECT_THROW(hybrid::pack(c.weight.data(), c.keep.data(), TileGrid{128, 200, {64, 64}}), Error);
 }
 
 }  // namespace

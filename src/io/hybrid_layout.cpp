@@ -1,4 +1,4 @@
-#include "kernels/hybrid_layout.h"
+#include "io/hybrid_layout.h"
 
 #include <algorithm>
 #include <cstring>
@@ -71,20 +71,11 @@ void or32(std::uint8_t* p, std::uint32_t bits) {
   std::memcpy(p, &v, 4);
 }
 
-bool tile_fits_2to4(const std::uint8_t* keep, const TileGrid& grid, std::int64_t r0, std::int64_t c0) {
-  for (std::int64_t r = r0; r < r0 + grid.tile_rows; ++r) {
-    const std::uint8_t* row = keep + r * grid.cols;
-    for (std::int64_t c = c0; c < c0 + grid.tile_cols; c += 4)
-      if ((row[c] != 0) + (row[c + 1] != 0) + (row[c + 2] != 0) + (row[c + 3] != 0) > 2) return false;
-  }
-  return true;
-}
-
 void pack_dense_tile(const std::uint16_t* w, const std::uint8_t* keep, const TileGrid& grid, std::int64_t r0,
                      std::int64_t c0, std::uint8_t* out) {
-  for (std::int64_t slice = 0; slice < grid.tile_rows / 16; ++slice) {
-    std::uint8_t* base = out + slice * dense_slice_bytes(grid.tile_cols);
-    for_each_dense_slot(grid.tile_cols, [&](const DenseSlot& s) {
+  for (std::int64_t slice = 0; slice < grid.tile.rows / 16; ++slice) {
+    std::uint8_t* base = out + slice * dense_slice_bytes(grid.tile.cols);
+    for_each_dense_slot(grid.tile.cols, [&](const DenseSlot& s) {
       std::int64_t at = (r0 + 16 * slice + s.row) * grid.cols + c0 + s.col;
       put16(base + s.offset, keep[at] ? w[at] : 0);
     });
@@ -93,9 +84,9 @@ void pack_dense_tile(const std::uint16_t* w, const std::uint8_t* keep, const Til
 
 void pack_sparse_tile(const std::uint16_t* w, const std::uint8_t* keep, const TileGrid& grid, std::int64_t r0,
                       std::int64_t c0, std::uint8_t* out) {
-  for (std::int64_t slice = 0; slice < grid.tile_rows / 16; ++slice) {
-    std::uint8_t* base = out + slice * sparse_slice_bytes(grid.tile_cols);
-    for_each_sparse_slot(grid.tile_cols, [&](const SparseSlot& s) {
+  for (std::int64_t slice = 0; slice < grid.tile.rows / 16; ++slice) {
+    std::uint8_t* base = out + slice * sparse_slice_bytes(grid.tile.cols);
+    for_each_sparse_slot(grid.tile.cols, [&](const SparseSlot& s) {
       std::int64_t at = (r0 + 16 * slice + s.row) * grid.cols + c0 + s.col;
       Group24 group = compress_group(w + at, keep + at);
       put16(base + s.value_offset, group.v0);
@@ -107,9 +98,9 @@ void pack_sparse_tile(const std::uint16_t* w, const std::uint8_t* keep, const Ti
 
 void unpack_dense_tile(const std::uint8_t* in, const TileGrid& grid, std::int64_t r0, std::int64_t c0,
                        std::uint16_t* w) {
-  for (std::int64_t slice = 0; slice < grid.tile_rows / 16; ++slice) {
-    const std::uint8_t* base = in + slice * dense_slice_bytes(grid.tile_cols);
-    for_each_dense_slot(grid.tile_cols, [&](const DenseSlot& s) {
+  for (std::int64_t slice = 0; slice < grid.tile.rows / 16; ++slice) {
+    const std::uint8_t* base = in + slice * dense_slice_bytes(grid.tile.cols);
+    for_each_dense_slot(grid.tile.cols, [&](const DenseSlot& s) {
       w[(r0 + 16 * slice + s.row) * grid.cols + c0 + s.col] = get16(base + s.offset);
     });
   }
@@ -117,9 +108,9 @@ void unpack_dense_tile(const std::uint8_t* in, const TileGrid& grid, std::int64_
 
 void unpack_sparse_tile(const std::uint8_t* in, const TileGrid& grid, std::int64_t r0, std::int64_t c0,
                         std::uint16_t* w) {
-  for (std::int64_t slice = 0; slice < grid.tile_rows / 16; ++slice) {
-    const std::uint8_t* base = in + slice * sparse_slice_bytes(grid.tile_cols);
-    for_each_sparse_slot(grid.tile_cols, [&](const SparseSlot& s) {
+  for (std::int64_t slice = 0; slice < grid.tile.rows / 16; ++slice) {
+    const std::uint8_t* base = in + slice * sparse_slice_bytes(grid.tile.cols);
+    for_each_sparse_slot(grid.tile.cols, [&](const SparseSlot& s) {
       unsigned nibble = (get32(base + s.meta_offset) >> s.meta_shift) & 0xF;
       std::uint16_t* group = w + (r0 + 16 * slice + s.row) * grid.cols + c0 + s.col;
       std::fill(group, group + 4, std::uint16_t{0});
@@ -131,13 +122,11 @@ void unpack_sparse_tile(const std::uint8_t* in, const TileGrid& grid, std::int64
 
 }  // namespace
 
-void check_grid(const TileGrid& grid, const std::string& what) {
-  if (grid.tile_rows <= 0 || grid.tile_cols <= 0 || grid.tile_rows % 16 != 0 || grid.tile_cols % 64 != 0)
-    throw Error(str_cat(what, ": hybrid tiles must be multiples of 16 rows × 64 columns, got ", grid.tile_rows, "x",
-                        grid.tile_cols));
-  if (grid.rows <= 0 || grid.cols <= 0 || grid.rows % grid.tile_rows != 0 || grid.cols % grid.tile_cols != 0)
-    throw Error(str_cat(what, ": weight [", grid.rows, ", ", grid.cols, "] is not divided by ", grid.tile_rows, "x",
-                        grid.tile_cols, " tiles"));
+// Error naming `what` unless the tile is packable and divides the weight.
+static void check_grid(const TileGrid& grid, const std::string& what) {
+  check_packable_tile(grid.tile, what);
+  if (!tiles_divide(grid.rows, grid.cols, grid.tile))
+    throw Error(str_cat(what, ": weight [", grid.rows, ", ", grid.cols, "] is not divided by ", grid.tile.name(), " tiles"));
 }
 
 Group24 compress_group(const std::uint16_t* w, const std::uint8_t* keep) {
@@ -173,7 +162,7 @@ std::int64_t PackedHybrid::expected_bytes() const {
   return sparse * grid.sparse_tile_bytes() + (grid.tile_count() - sparse) * grid.dense_tile_bytes();
 }
 
-double PackedHybrid::sparse_share() const {
+double PackedHybrid::two_four_tile_share() const {
   std::int64_t sparse = 0;
   for (std::int32_t s : sparse_tiles) sparse += s;
   return grid.tile_count() ? static_cast<double>(sparse) / static_cast<double>(grid.tile_count()) : 0.0;
@@ -187,17 +176,20 @@ PackedHybrid pack(const std::uint16_t* weight, const std::uint8_t* keep, const T
   for (std::int64_t rb = 0; rb < grid.row_blocks(); ++rb) {
     std::vector<std::int32_t> sparse, dense;
     for (std::int64_t tc = 0; tc < per_row; ++tc)
-      (tile_fits_2to4(keep, grid, rb * grid.tile_rows, tc * grid.tile_cols) ? sparse : dense)
+      (classify_tile(keep + rb * grid.tile.rows * grid.cols + tc * grid.tile.cols, grid.cols, grid.tile) ==
+               TileKind::two_four
+           ? sparse
+           : dense)
           .push_back(static_cast<std::int32_t>(tc));
     packed.sparse_tiles.push_back(static_cast<std::int32_t>(sparse.size()));
-    packed.tile_cols.insert(packed.tile_cols.end(), sparse.begin(), sparse.end());
-    packed.tile_cols.insert(packed.tile_cols.end(), dense.begin(), dense.end());
+    packed.columns.insert(packed.columns.end(), sparse.begin(), sparse.end());
+    packed.columns.insert(packed.columns.end(), dense.begin(), dense.end());
   }
   packed.data.assign(static_cast<std::size_t>(packed.expected_bytes()), 0);
   std::uint8_t* out = packed.data.data();
   for (std::int64_t rb = 0; rb < grid.row_blocks(); ++rb) {
     for (std::int64_t i = 0; i < per_row; ++i) {
-      std::int64_t r0 = rb * grid.tile_rows, c0 = packed.tile_cols[rb * per_row + i] * grid.tile_cols;
+      std::int64_t r0 = rb * grid.tile.rows, c0 = packed.columns[rb * per_row + i] * grid.tile.cols;
       bool sparse = i < packed.sparse_tiles[rb];
       if (sparse) {
         pack_sparse_tile(weight, keep, grid, r0, c0, out);
@@ -211,6 +203,23 @@ PackedHybrid pack(const std::uint16_t* weight, const std::uint8_t* keep, const T
   return packed;
 }
 
+PackedHybrid concat_rows(const std::vector<const PackedHybrid*>& parts, const std::string& what) {
+  if (parts.empty()) throw Error(str_cat(what, ": nothing to concatenate"));
+  PackedHybrid out;
+  out.grid = {0, parts[0]->grid.cols, parts[0]->grid.tile};
+  for (const PackedHybrid* p : parts) {
+    if (p->grid.cols != out.grid.cols || !(p->grid.tile == out.grid.tile))
+      throw Error(str_cat(what, ": weights of ", p->grid.cols, " columns in ", p->grid.tile.name(), " tiles cannot be stacked on ",
+                          out.grid.cols, " columns in ", out.grid.tile.name(), " tiles"));
+    out.grid.rows += p->grid.rows;
+    out.columns.insert(out.columns.end(), p->columns.begin(), p->columns.end());
+    out.sparse_tiles.insert(out.sparse_tiles.end(), p->sparse_tiles.begin(), p->sparse_tiles.end());
+    out.data.insert(out.data.end(), p->data.begin(), p->data.end());
+  }
+  validate(out, what);
+  return out;
+}
+
 std::vector<std::uint16_t> unpack(const PackedHybrid& packed) {
   validate(packed, "hybrid unpack");
   const TileGrid& grid = packed.grid;
@@ -219,7 +228,7 @@ std::vector<std::uint16_t> unpack(const PackedHybrid& packed) {
   const std::int64_t per_row = grid.tiles_per_row();
   for (std::int64_t rb = 0; rb < grid.row_blocks(); ++rb) {
     for (std::int64_t i = 0; i < per_row; ++i) {
-      std::int64_t r0 = rb * grid.tile_rows, c0 = packed.tile_cols[rb * per_row + i] * grid.tile_cols;
+      std::int64_t r0 = rb * grid.tile.rows, c0 = packed.columns[rb * per_row + i] * grid.tile.cols;
       if (i < packed.sparse_tiles[rb]) {
         unpack_sparse_tile(in, grid, r0, c0, w.data());
         in += grid.sparse_tile_bytes();
@@ -239,15 +248,15 @@ void validate(const PackedHybrid& packed, const std::string& what) {
   if (static_cast<std::int64_t>(packed.sparse_tiles.size()) != grid.row_blocks())
     throw Error(str_cat(what, ": ", packed.sparse_tiles.size(), " 2:4 tile counts for ", grid.row_blocks(),
                         " row blocks"));
-  if (static_cast<std::int64_t>(packed.tile_cols.size()) != grid.tile_count())
-    throw Error(str_cat(what, ": ", packed.tile_cols.size(), " tile columns for ", grid.tile_count(), " tiles"));
+  if (static_cast<std::int64_t>(packed.columns.size()) != grid.tile_count())
+    throw Error(str_cat(what, ": ", packed.columns.size(), " tile columns for ", grid.tile_count(), " tiles"));
   for (std::int64_t rb = 0; rb < grid.row_blocks(); ++rb) {
     std::int32_t s = packed.sparse_tiles[rb];
     if (s < 0 || s > per_row)
       throw Error(str_cat(what, ": row block ", rb, " claims ", s, " 2:4 tiles of ", per_row));
     std::vector<bool> seen(static_cast<std::size_t>(per_row), false);
     for (std::int64_t i = 0; i < per_row; ++i) {
-      std::int32_t c = packed.tile_cols[rb * per_row + i];
+      std::int32_t c = packed.columns[rb * per_row + i];
       if (c < 0 || c >= per_row || seen[c])
         throw Error(str_cat(what, ": row block ", rb, " has a bad or repeated tile column ", c));
       seen[c] = true;
@@ -259,9 +268,9 @@ void validate(const PackedHybrid& packed, const std::string& what) {
   const std::uint8_t* in = packed.data.data();
   for (std::int64_t rb = 0; rb < grid.row_blocks(); ++rb) {
     for (std::int64_t i = 0; i < packed.sparse_tiles[rb]; ++i, in += grid.sparse_tile_bytes()) {
-      for (std::int64_t slice = 0; slice < grid.tile_rows / 16; ++slice) {
-        const std::uint8_t* meta = in + slice * sparse_slice_bytes(grid.tile_cols) + sparse_value_bytes(grid.tile_cols);
-        for (std::int64_t word = 0; word < 2 * grid.tile_cols / 4; ++word) {
+      for (std::int64_t slice = 0; slice < grid.tile.rows / 16; ++slice) {
+        const std::uint8_t* meta = in + slice * sparse_slice_bytes(grid.tile.cols) + sparse_value_bytes(grid.tile.cols);
+        for (std::int64_t word = 0; word < 2 * grid.tile.cols / 4; ++word) {
           std::uint32_t v = get32(meta + word * 4);
           for (int n = 0; n < 8; ++n)
             if (!valid_nibble((v >> (4 * n)) & 0xF))

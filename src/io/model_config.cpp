@@ -1,4 +1,4 @@
-#include "model/config.h"
+#include "io/model_config.h"
 
 #include <cmath>
 
@@ -71,7 +71,8 @@ RopeConfig parse_rope_dict(const json& r, double fallback_theta, const std::stri
 }
 
 void parse_rope(const Fields& f, ModelConfig& c) {
-  const double theta = f.number("rope_theta", c.family == Family::gemma3 ? 1e6 : 10000.0);
+  const FamilyTraits& family = traits(c.family);
+  const double theta = f.number("rope_theta", family.default_rope_theta);
   const double local_theta = f.number("rope_local_base_freq", 10000.0);
   if (f.has("rope_parameters")) {  // transformers ≥ 5
     const json& rp = f.raw("rope_parameters");
@@ -89,8 +90,8 @@ void parse_rope(const Fields& f, ModelConfig& c) {
   c.rope = f.has("rope_scaling") ? parse_rope_dict(f.raw("rope_scaling"), theta, f.source()) : RopeConfig{};
   c.rope.theta = theta;
   c.rope_local = RopeConfig{};
-  c.rope_local.theta = c.family == Family::gemma3 ? local_theta : theta;
-  if (c.family != Family::gemma3) c.rope_local = c.rope;
+  c.rope_local.theta = family.local_rope ? local_theta : theta;
+  if (!family.local_rope) c.rope_local = c.rope;
 }
 
 void parse_layer_types(const Fields& f, ModelConfig& c) {
@@ -120,9 +121,11 @@ void parse_layer_types(const Fields& f, ModelConfig& c) {
 }
 
 void set_family_deltas(ModelConfig& c) {
-  if (c.family == Family::gemma3) {
-    c.norm_plus_one = c.qk_norm = c.sandwich_norms = c.scale_embeddings = true;
-  }
+  const FamilyTraits& f = traits(c.family);
+  c.norm_plus_one = f.norm_plus_one;
+  c.qk_norm = f.qk_norm;
+  c.sandwich_norms = f.sandwich_norms;
+  c.scale_embeddings = f.scale_embeddings;
 }
 
 }  // namespace
@@ -136,17 +139,13 @@ ModelConfig parse_hf_config(const json& root, const std::string& source) {
   const json& j = root.contains("text_config") && root.value("model_type", "") == "gemma3" ? root["text_config"] : root;
   Fields f(j, source);
   ModelConfig c;
-  c.model_type = Fields(root, source).string("model_type", "");
-  if (c.model_type == "llama" || c.model_type == "mistral") {
-    c.family = Family::llama;
-  } else if (c.model_type == "qwen2") {
-    c.family = Family::qwen2;
-  } else if (c.model_type == "gemma3_text" || c.model_type == "gemma3") {
-    c.family = Family::gemma3;
-    c.model_type = "gemma3_text";
-  } else {
-    throw Error(str_cat(source, ": model_type ", in_quotes(c.model_type), " is not supported (llama, qwen2, gemma3_text)"));
+  const std::string model_type = Fields(root, source).string("model_type", "");
+  const FamilyTraits* family = family_of_model_type(model_type);
+  if (family == nullptr) {
+    throw Error(str_cat(source, ": model_type ", in_quotes(model_type), " is not supported (", supported_model_types(), ")"));
   }
+  c.family = family->family;
+  c.model_type = family->model_type == "gemma3_text" ? "gemma3_text" : model_type;
   c.vocab_size = f.integer("vocab_size");
   c.hidden_size = f.integer("hidden_size");
   c.intermediate_size = f.integer("intermediate_size");
@@ -156,10 +155,10 @@ ModelConfig parse_hf_config(const json& root, const std::string& source) {
   c.head_dim = f.integer("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
   c.rms_norm_eps = f.number("rms_norm_eps", 1e-6);
-  c.hidden_act = f.string("hidden_activation", f.string("hidden_act", c.family == Family::gemma3 ? "gelu_pytorch_tanh" : "silu"));
-  c.tie_word_embeddings = f.boolean("tie_word_embeddings", c.family != Family::llama);
+  c.hidden_act = f.string("hidden_activation", f.string("hidden_act", std::string(family->default_activation)));
+  c.tie_word_embeddings = f.boolean("tie_word_embeddings", family->default_tied_embeddings);
   if (Fields(root, source).has("tie_word_embeddings")) c.tie_word_embeddings = Fields(root, source).boolean("tie_word_embeddings", true);
-  c.attention_bias = f.boolean("attention_bias", c.family == Family::qwen2);
+  c.attention_bias = f.boolean("attention_bias", family->default_attention_bias);
   c.mlp_bias = f.boolean("mlp_bias", false);
   parse_rope(f, c);
   parse_layer_types(f, c);
@@ -186,19 +185,14 @@ ModelConfig parse_hf_config(const json& root, const std::string& source) {
 
 ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
   const std::string arch = h.at("general.architecture", source).as_string("general.architecture");
-  ModelConfig c;
-  if (arch == "llama") {
-    c.family = Family::llama;
-    c.model_type = "llama";
-  } else if (arch == "qwen2") {
-    c.family = Family::qwen2;
-    c.model_type = "qwen2";
-  } else if (arch == "gemma3") {
-    c.family = Family::gemma3;
-    c.model_type = "gemma3_text";
-  } else {
-    throw Error(str_cat(source, ": GGUF architecture ", in_quotes(arch), " is not supported (llama, qwen2, gemma3)"));
+  const FamilyTraits* family = family_of_gguf_architecture(arch);
+  if (family == nullptr) {
+    throw Error(str_cat(source, ": GGUF architecture ", in_quotes(arch), " is not supported (",
+                        supported_gguf_architectures(), ")"));
   }
+  ModelConfig c;
+  c.family = family->family;
+  c.model_type = family->model_type;
   auto key = [&](const char* k) { return arch + "." + k; };
   auto integer = [&](const char* k) { return h.at(key(k), source).as_int(key(k)); };
   auto integer_or = [&](const char* k, std::int64_t d) { const GgufValue* v = h.find(key(k)); return v ? v->as_int(key(k)) : d; };
@@ -230,7 +224,7 @@ ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
   }
   c.tie_word_embeddings = !has_output;
   c.attention_bias = has_qkv_bias;
-  c.rope.theta = number_or("rope.freq_base", c.family == Family::gemma3 ? 1e6 : 10000.0);
+  c.rope.theta = number_or("rope.freq_base", family->default_rope_theta);
   c.rope_local = c.rope;
   c.sliding_layers.assign(static_cast<std::size_t>(c.num_layers), false);
   if (c.family == Family::gemma3) {
@@ -269,9 +263,8 @@ void validate_config(const ModelConfig& c, const std::string& source) {
 }
 
 nlohmann::ordered_json ModelConfig::to_hf_json() const {
-  static const char* kArch[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Gemma3ForCausalLM"};
   nlohmann::ordered_json j;
-  j["architectures"] = {kArch[static_cast<int>(family)]};
+  j["architectures"] = {std::string(traits(family).hf_architecture)};
   j["model_type"] = model_type;
   j["vocab_size"] = vocab_size;
   j["hidden_size"] = hidden_size;

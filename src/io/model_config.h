@@ -7,11 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/families.h"
+
 namespace patchlm {
 
 struct GgufHeader;
-
-enum class Family { llama, qwen2, gemma3 };
 
 struct RopeConfig {
   std::string type = "default";  // default | linear | llama3

@@ -1,0 +1,302 @@
+#include "engine/e2e_benchmark.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "engine/engine.h"
+#include "io/hybrid_layout.h"
+#include "kernels/gemm_benchmark.h"
+#include "kernels/hybrid_model.h"
+#include "util/error.h"
+#include "util/json_io.h"
+#include "util/log.h"
+
+#if PATCHLM_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+namespace patchlm {
+namespace {
+
+struct Shape {
+  const char* name;
+  std::int64_t vocab, hidden, inter, layers, heads, kv_heads;
+  double rope_theta;
+};
+constexpr Shape kShapes[] = {{"llama-2-7b", 32000, 4096, 11008, 32, 32, 32, 10000.0},
+                             {"llama-3.1-8b", 128256, 4096, 14336, 32, 32, 8, 500000.0}};
+
+const Shape& shape_named(const std::string& name) {
+  for (const Shape& s : kShapes)
+    if (name == s.name) return s;
+  throw UsageError(str_cat("--shapes: unknown shape ", in_quotes(name), " (llama-2-7b, llama-3.1-8b, none)"));
+}
+
+ModelConfig config_of(const Shape& s, std::int64_t context) {
+  ModelConfig c;
+  c.family = Family::llama;
+  c.model_type = "llama";
+  c.vocab_size = s.vocab;
+  c.hidden_size = s.hidden;
+  c.intermediate_size = s.inter;
+  c.num_layers = s.layers;
+  c.num_heads = s.heads;
+  c.num_kv_heads = s.kv_heads;
+  c.head_dim = s.hidden / s.heads;
+  c.max_position_embeddings = context;
+  c.rms_norm_eps = 1e-5;
+  c.rope.theta = s.rope_theta;
+  c.rope_local = c.rope;
+  c.sliding_layers.assign(static_cast<std::size_t>(s.layers), false);
+  return c;
+}
+
+// A random-weight checkpoint of `shape` on `device`: the projections of all layers share one random tensor per
+// kind (they are fused into per-layer copies by the engine, so the model's bytes are a real model's); at σ > 0 they
+// are packed hybrid weights with PATCH-like tile patterns.
+Checkpoint random_checkpoint(const Shape& s, int sigma, std::int64_t context, at::Device device) {
+  Checkpoint c;
+  c.config = config_of(s, context);
+  c.source = s.name;
+  c.format = sigma > 0 ? "hybrid" : "random";
+  at::manual_seed(0);
+  const auto opts = at::TensorOptions().dtype(at::kBFloat16).device(device);
+  auto rnd = [&](std::vector<std::int64_t> shape) { return at::randn(shape, opts) * 0.02; };
+  c.tensors["model.embed_tokens.weight"] = rnd({s.vocab, s.hidden});
+  c.tensors["model.norm.weight"] = at::ones({s.hidden}, opts);
+  c.tensors["lm_head.weight"] = rnd({s.vocab, s.hidden});
+  const std::int64_t D = s.hidden / s.heads;
+  const std::map<std::string, std::pair<std::int64_t, std::int64_t>> kinds = {
+      {"self_attn.q_proj", {s.heads * D, s.hidden}},  {"self_attn.k_proj", {s.kv_heads * D, s.hidden}},
+      {"self_attn.v_proj", {s.kv_heads * D, s.hidden}}, {"self_attn.o_proj", {s.hidden, s.heads * D}},
+      {"mlp.gate_proj", {s.inter, s.hidden}},          {"mlp.up_proj", {s.inter, s.hidden}},
+      {"mlp.down_proj", {s.hidden, s.inter}}};
+  std::map<std::string, at::Tensor> dense;
+  std::map<std::string, std::shared_ptr<const hybrid::PackedHybrid>> packed;
+  std::uint64_t seed = 1;
+  for (const auto& [kind, rc] : kinds) {
+    const at::Tensor w = rnd({rc.first, rc.second});
+    if (sigma == 0) {
+      dense[kind] = w;
+      continue;
+    }
+    const at::Tensor host = w.to(at::kCPU).contiguous();
+    const std::vector<std::uint8_t> keep = kernels::patch_like_mask(rc.first, rc.second, 2.0 * sigma / 100.0, seed++);
+    packed[kind] = std::make_shared<hybrid::PackedHybrid>(
+        hybrid::pack(static_cast<const std::uint16_t*>(host.data_ptr()), keep.data(), {rc.first, rc.second, {128, 128}}));
+  }
+  for (std::int64_t l = 0; l < s.layers; ++l) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    c.tensors[p + "input_layernorm.weight"] = at::ones({s.hidden}, opts);
+    c.tensors[p + "post_attention_layernorm.weight"] = at::ones({s.hidden}, opts);
+    for (const auto& [kind, rc] : kinds) {
+      if (sigma == 0) {
+        c.tensors[p + kind + ".weight"] = dense[kind];
+      } else {
+        c.hybrid[p + kind + ".weight"] = packed[kind];
+      }
+    }
+  }
+  return c;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void synchronize(at::Device device) {
+#if PATCHLM_HAVE_CUDA
+  if (device.is_cuda()) at::cuda::getCurrentCUDAStream(device.index()).synchronize();
+#else
+  (void)device;
+#endif
+}
+
+double peak_gib(at::Device device) {
+#if PATCHLM_HAVE_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return static_cast<double>(stats.reserved_bytes[0].peak) / (1024.0 * 1024.0 * 1024.0);
+  }
+#else
+  (void)device;
+#endif
+  return 0;
+}
+
+void reset_peak(at::Device device) {
+#if PATCHLM_HAVE_CUDA
+  if (device.is_cuda()) {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+  }
+#else
+  (void)device;
+#endif
+}
+
+struct Timing {
+  double prefill_tokens_per_s = 0, decode_tokens_per_s = 0, step_ms = 0;
+};
+
+// `batch` prompts of `prompt` random tokens prefilled one by one, then `new_tokens` greedy decode steps of all of
+// them together (after one warm-up step per bucket, which captures its CUDA graph).
+Timing time_generation(Engine& engine, std::int64_t batch, std::int64_t prompt, std::int64_t new_tokens) {
+  const at::Device device = engine.device();
+  const auto V = engine.config().vocab_size;
+  std::vector<std::vector<std::int64_t>> prompts(static_cast<std::size_t>(batch));
+  for (std::int64_t b = 0; b < batch; ++b)
+    for (std::int64_t t = 0; t < prompt; ++t) prompts[b].push_back((b * 7919 + t * 104729 + 13) % V);
+  std::vector<std::int64_t> tokens(batch), positions(batch, prompt), slots(batch);
+  for (std::int64_t b = 0; b < batch; ++b) slots[b] = b;
+  // Warm-up: one prefill and one decode step (libraries, kernels, the CUDA graph of this bucket).
+  engine.prefill(0, prompts[0]);
+  engine.decode(std::vector<std::int64_t>(batch, 1), positions, slots).argmax(-1).to(at::kCPU);
+  synchronize(device);
+  auto t0 = std::chrono::steady_clock::now();
+  for (std::int64_t b = 0; b < batch; ++b) tokens[b] = engine.prefill(b, prompts[b]).argmax().item<std::int64_t>();
+  synchronize(device);
+  Timing t;
+  t.prefill_tokens_per_s = static_cast<double>(batch * prompt) / seconds_since(t0);
+  t0 = std::chrono::steady_clock::now();
+  for (std::int64_t step = 0; step < new_tokens; ++step) {
+    const at::Tensor next = engine.decode(tokens, positions, slots).argmax(-1).to(at::kCPU);
+    for (std::int64_t b = 0; b < batch; ++b) {
+      tokens[b] = next[b].item<std::int64_t>();
+      ++positions[b];
+    }
+  }
+  const double seconds = seconds_since(t0);
+  t.decode_tokens_per_s = static_cast<double>(batch * new_tokens) / seconds;
+  t.step_ms = 1000.0 * seconds / static_cast<double>(new_tokens);
+  return t;
+}
+
+std::string baseline_script(const E2eBenchOptions& o) {
+  if (!o.baseline_script.empty()) return o.baseline_script;
+  for (std::filesystem::path dir = std::filesystem::current_path(); !dir.empty(); dir = dir.parent_path()) {
+    if (std::filesystem::exists(dir / "bench" / "e2e_transformers.py")) return (dir / "bench" / "e2e_transformers.py").string();
+    if (dir == dir.root_path()) break;
+  }
+  return "";
+}
+
+// transformers' generate on the dense model of `shape` at each batch size: {batch: {prefill, decode tokens/s}}, or
+// null with the reason in the log when it cannot run.
+nlohmann::json run_baseline(const E2eBenchOptions& o, const Shape& s) {
+  const std::string script = baseline_script(o);
+  if (script.empty()) {
+    log_warn("baseline skipped", {{"reason", "bench/e2e_transformers.py not found (run from the source tree or give --baseline-script)"}});
+    return nullptr;
+  }
+  std::string batches;
+  for (int b : o.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
+  const std::filesystem::path out = std::filesystem::temp_directory_path() / str_cat("patchlm-e2e-baseline-", ::getpid(), ".json");
+  const std::string cmd = str_cat(o.python, " ", script, " --shape ", s.name, " --batches ", batches, " --prompt ",
+                                  o.prompt, " --new-tokens ", o.new_tokens, " --json ", out.string(), " 1>&2");
+  log_info("baseline", {{"command", cmd}});
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0 || !std::filesystem::exists(out)) {
+    log_warn("baseline failed", {{"shape", s.name}, {"exit", rc}, {"note", "python3 needs torch, transformers and a GPU"}});
+    return nullptr;
+  }
+  nlohmann::json j = read_json_file(out);
+  std::filesystem::remove(out);
+  return j;
+}
+
+}  // namespace
+
+void validate_e2e_bench(const E2eBenchOptions& o) {
+  for (const std::string& s : o.shapes)
+    if (s != "none") shape_named(s);
+  for (int sigma : o.sparsities)
+    if (sigma < 0 || sigma > 50) throw UsageError(str_cat("--sparsity: ", sigma, " is outside 0..50"));
+  for (int b : o.batches)
+    if (b < 1) throw UsageError(str_cat("--batch: ", b, " must be positive"));
+  if (o.prompt < 1 || o.new_tokens < 1) throw UsageError("--prompt and --new-tokens must be positive");
+}
+
+nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
+  validate_e2e_bench(o);
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  std::string gpu = "cpu";
+  at::Device device = at::kCPU;
+#if PATCHLM_HAVE_CUDA
+  if (at::cuda::is_available()) {
+    device = at::Device(at::kCUDA, 0);
+    gpu = at::cuda::getDeviceProperties(0)->name;
+  }
+#endif
+  const std::int64_t batch_max = *std::max_element(o.batches.begin(), o.batches.end());
+  const std::int64_t context = o.prompt + o.new_tokens + 8;
+  std::printf("| model | σ %% | batch | prefill tok/s | decode tok/s | ms/step | vs own dense | transformers decode tok/s | speedup | peak GiB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, const Timing& t, double dense_decode,
+                     const nlohmann::json& baseline, double peak) {
+    nlohmann::ordered_json row = {{"gpu", gpu},          {"model", model},           {"sparsity", sigma},
+                                  {"batch", batch},      {"prompt_tokens", o.prompt}, {"new_tokens", o.new_tokens},
+                                  {"prefill_tokens_per_s", t.prefill_tokens_per_s},
+                                  {"decode_tokens_per_s", t.decode_tokens_per_s}, {"ms_per_step", t.step_ms},
+                                  {"peak_gib", peak}};
+    const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
+    if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;
+    double base = 0;
+    if (baseline.is_object() && baseline.contains(std::to_string(batch))) {
+      const auto& b = baseline[std::to_string(batch)];
+      base = b.value("decode_tokens_per_s", 0.0);
+      row["baseline"] = "transformers generate (bf16, sdpa, static cache)";
+      row["baseline_prefill_tokens_per_s"] = b.value("prefill_tokens_per_s", 0.0);
+      row["baseline_decode_tokens_per_s"] = base;
+      row["speedup"] = t.decode_tokens_per_s / base;  // = baseline time ÷ ours
+    }
+    std::printf("| %s | %d | %lld | %.0f | %.1f | %.3f | %s | %s | %s | %.1f |\n", model.c_str(), sigma,
+                static_cast<long long>(batch), t.prefill_tokens_per_s, t.decode_tokens_per_s, t.step_ms,
+                dense_decode > 0 ? str_cat(std::round(vs_dense * 1000) / 1000, "x").c_str() : "-",
+                base > 0 ? str_cat(std::round(base * 10) / 10).c_str() : "-",
+                base > 0 ? str_cat(std::round(t.decode_tokens_per_s / base * 1000) / 1000, "x").c_str() : "-", peak);
+    std::fflush(stdout);
+    rows.push_back(row);
+  };
+  for (const std::string& name : o.shapes) {
+    if (name == "none") continue;
+    if (!device.is_cuda()) throw Error("bench e2e: the random-weight shapes need a CUDA device (give --shapes none --models ...)");
+    const Shape& s = shape_named(name);
+    const nlohmann::json baseline = o.baseline ? run_baseline(o, s) : nlohmann::json();
+    std::map<std::int64_t, double> dense_decode;
+    for (int sigma : o.sparsities) {
+      reset_peak(device);
+      int packed = 0;
+      std::unique_ptr<Decoder> decoder;
+      {
+        const Checkpoint ckpt = random_checkpoint(s, sigma, context, device);
+        decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
+                                            sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
+      }
+      EngineOptions eo;
+      eo.max_batch = batch_max;
+      eo.max_context = context;
+      Engine engine(std::move(decoder), eo);
+      for (int batch : o.batches) {
+        const Timing t = time_generation(engine, batch, o.prompt, o.new_tokens);
+        if (sigma == 0) dense_decode[batch] = t.decode_tokens_per_s;
+        add_row(name, sigma, batch, t, sigma == 0 ? 0 : dense_decode[batch], baseline, peak_gib(device));
+      }
+    }
+  }
+  for (const std::string& path : o.models) {
+    reset_peak(device);
+    EngineOptions eo;
+    eo.max_batch = batch_max;
+    eo.max_context = context;
+    Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device), eo);
+    for (int batch : o.batches) add_row(path, -1, batch, time_generation(engine, batch, o.prompt, o.new_tokens), 0, nullptr, peak_gib(device));
+  }
+  return rows;
+}
+
+}  // namespace patchlm

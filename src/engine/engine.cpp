@@ -1,0 +1,280 @@
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <set>
+
+#include "kernels/decode_ops.h"
+#include "kernels/hybrid_linear.h"
+#include "model/rope.h"
+#include "util/error.h"
+
+#if PATCHLM_HAVE_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#endif
+
+namespace patchlm {
+namespace {
+
+using kernels::HybridProj;
+
+// The projections as one: concatenated dense weights, or concatenated packed row blocks for the hybrid kernel; parts
+// that cannot be fused (dense and packed mixed, different tiles) stay apart.
+FusedProj fuse(const std::vector<Proj*>& parts, const std::string& name, at::Device device) {
+  FusedProj fused;
+  if (parts.size() == 1) {
+    fused.parts.push_back(*parts[0]);
+    return fused;
+  }
+  std::vector<std::shared_ptr<HybridProj>> packed;
+  for (Proj* p : parts) packed.push_back(std::dynamic_pointer_cast<HybridProj>(p->strategy()));
+  const bool all_packed = std::all_of(packed.begin(), packed.end(), [](const auto& h) { return h != nullptr; });
+  const bool all_dense = std::all_of(parts.begin(), parts.end(), [](Proj* p) { return p->strategy() == nullptr; });
+  const bool biased = std::any_of(parts.begin(), parts.end(), [](Proj* p) { return p->bias().defined(); });
+  at::Tensor bias;
+  if (biased) {
+    std::vector<at::Tensor> biases;
+    for (Proj* p : parts)
+      biases.push_back(p->bias().defined() ? p->bias()
+                                           : at::zeros({p->out_features()}, at::TensorOptions()
+                                                                                .dtype(p->weight().scalar_type())
+                                                                                .device(device)));
+    bias = at::cat(biases);
+  }
+  std::int64_t rows = 0;
+  for (Proj* p : parts) rows += p->out_features();
+  if (all_dense) {
+    std::vector<at::Tensor> weights;
+    for (Proj* p : parts) weights.push_back(p->weight());
+    fused.parts.emplace_back(name, at::cat(weights), bias);
+    return fused;
+  }
+  if (all_packed) {
+    std::vector<const hybrid::PackedHybrid*> blocks;
+    for (const auto& h : packed) blocks.push_back(&h->packed());
+    const bool same_tile = std::all_of(blocks.begin(), blocks.end(), [&](const hybrid::PackedHybrid* b) {
+      return b->grid.tile == blocks[0]->grid.tile && b->grid.cols == blocks[0]->grid.cols;
+    });
+    if (same_tile) {
+      auto stacked = std::make_shared<hybrid::PackedHybrid>(hybrid::concat_rows(blocks, name));
+      Proj p(name, at::empty({rows, parts[0]->in_features()}, at::TensorOptions().dtype(at::kBFloat16).device(at::kMeta)),
+             bias);
+      p.set_strategy(std::make_shared<HybridProj>(stacked, device));
+      fused.parts.push_back(std::move(p));
+      return fused;
+    }
+  }
+  for (Proj* p : parts) fused.parts.push_back(*p);
+  return fused;
+}
+
+// cos / sin fp32 [length, head_dim] of positions 0 .. length-1.
+std::pair<at::Tensor, at::Tensor> rope_table(const RopeConfig& rope, std::int64_t head_dim, std::int64_t length,
+                                             at::Device device) {
+  const at::Tensor positions = at::arange(length, at::TensorOptions().dtype(at::kLong));
+  auto [cos, sin] = rope_cos_sin(rope_inverse_frequencies(rope, head_dim), positions, at::kFloat);
+  return {cos.to(device).contiguous(), sin.to(device).contiguous()};
+}
+
+at::Tensor host_ids(const std::vector<std::int64_t>& v, at::Device device) {
+  return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
+}
+
+}  // namespace
+
+at::Tensor FusedProj::forward(const at::Tensor& x) const {
+  if (parts.size() == 1) return parts[0].forward(x);
+  std::vector<at::Tensor> outs;
+  for (const Proj& p : parts) outs.push_back(p.forward(x));
+  return at::cat(outs, -1);
+}
+
+std::int64_t batch_bucket(std::int64_t batch) {
+  for (std::int64_t b : {1, 2, 4, 8, 16})
+    if (batch <= b) return b;
+  return (batch + 15) / 16 * 16;
+}
+
+#if PATCHLM_HAVE_CUDA
+struct Engine::Graph {
+  at::cuda::CUDAGraph graph;
+  at::Tensor inputs;  // int64 [3, bucket]: tokens, positions, slots
+  at::Tensor logits;  // float [bucket, vocab], written by every replay
+};
+#else
+struct Engine::Graph {};
+#endif
+
+Engine::Engine(std::unique_ptr<Decoder> model, const EngineOptions& options) : model_(std::move(model)), options_(options) {
+  const ModelConfig& c = model_->config();
+  if (options_.max_batch < 1) throw UsageError(str_cat("engine: max_batch must be positive, got ", options_.max_batch));
+  std::int64_t context = options_.max_context > 0 ? options_.max_context : std::min<std::int64_t>(c.max_position_embeddings, 8192);
+  if (context < 1) throw UsageError(str_cat("engine: max_context must be positive, got ", context));
+  const at::Device device = model_->device();
+  for (Block& b : model_->blocks()) {
+    Layer l;
+    const std::string prefix = b.q.name().substr(0, b.q.name().rfind("self_attn"));
+    l.qkv = fuse({&b.q, &b.k, &b.v}, prefix + "self_attn.qkv_proj", device);
+    l.o = fuse({&b.o}, b.o.name(), device);
+    l.gate_up = fuse({&b.gate, &b.up}, prefix + "mlp.gate_up_proj", device);
+    l.down = fuse({&b.down}, b.down.name(), device);
+    l.input_norm = b.input_norm;
+    l.post_attention_norm = b.post_attention_norm;
+    l.pre_feedforward_norm = b.pre_feedforward_norm;
+    l.post_feedforward_norm = b.post_feedforward_norm;
+    l.q_norm = b.q_norm;
+    l.k_norm = b.k_norm;
+    for (Proj* p : b.projections()) *p = Proj();  // the fused copies replace them
+    layers_.push_back(std::move(l));
+  }
+  cache_ = StaticKvCache(c.num_layers, options_.max_batch, c.num_kv_heads, context, c.head_dim,
+                   at::TensorOptions().dtype(model_->dtype()).device(device));
+  std::tie(cos_global_, sin_global_) = rope_table(c.rope, c.head_dim, context, device);
+  std::tie(cos_local_, sin_local_) = rope_table(c.rope_local, c.head_dim, context, device);
+}
+
+Engine::~Engine() = default;
+
+at::Tensor Engine::attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
+                             bool decode) {
+  const ModelConfig& c = model_->config();
+  const std::int64_t H = c.num_heads, KV = c.num_kv_heads, D = c.head_dim;
+  const bool sliding = c.sliding_layers[layer];
+  at::Tensor& keys = cache_.keys(layer);
+  at::Tensor& values = cache_.values(layer);
+  kernels::rope_and_cache_(qkv, sliding ? cos_local_ : cos_global_, sliding ? sin_local_ : sin_global_, positions, slots,
+                           keys, values, H, KV);
+  const std::int64_t window = sliding ? c.sliding_window : 0;
+  if (decode) return kernels::decode_attention(qkv, keys, values, positions, slots, H, KV, c.attention_scale(), window);
+  // A prompt (one sequence, positions 0 .. T-1): causal attention over its rows, keys and values from the cache.
+  const std::int64_t T = qkv.size(0);
+  const std::int64_t slot = slots[0].item<std::int64_t>();
+  const at::Tensor q = qkv.narrow(1, 0, H * D).view({1, T, H, D}).transpose(1, 2);
+  const at::Tensor k = keys.select(0, slot).narrow(1, 0, T).unsqueeze(0);
+  const at::Tensor v = values.select(0, slot).narrow(1, 0, T).unsqueeze(0);
+  at::Tensor out;
+  if (window == 0 || window >= T) {
+    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, c.attention_scale(), H != KV);
+  } else {
+    const at::Tensor pos = at::arange(T, positions.options());
+    const at::Tensor qp = pos.unsqueeze(1), kp = pos.unsqueeze(0);
+    const at::Tensor allowed = at::logical_and(kp <= qp, kp > qp - window);
+    out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, c.attention_scale(), H != KV);
+  }
+  return out.transpose(1, 2).reshape({T, H * D});
+}
+
+at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots, bool decode) {
+  const ModelConfig& c = model_->config();
+  const double eps = c.rms_norm_eps;
+  const bool plus_one = c.norm_plus_one, gelu = c.hidden_act != "silu";
+  const std::int64_t n = ids.size(0);
+  at::Tensor h = model_->embed(ids.view({1, n})).view({n, c.hidden_size});
+  at::Tensor pending;  // the MLP output still to be added to h (fused into the next norm)
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    Layer& l = layers_[i];
+    const at::Tensor x = pending.defined() ? kernels::add_rms_norm(h, pending, l.input_norm, eps, plus_one)
+                                           : kernels::rms_norm(h, l.input_norm, eps, plus_one);
+    at::Tensor qkv = l.qkv.forward(x).contiguous();
+    if (c.qk_norm) {
+      kernels::rms_norm_heads_(qkv, 0, c.num_heads, c.head_dim, l.q_norm, eps, plus_one);
+      kernels::rms_norm_heads_(qkv, c.num_heads, c.num_kv_heads, c.head_dim, l.k_norm, eps, plus_one);
+    }
+    const at::Tensor a = l.o.forward(attention(i, qkv, positions, slots, decode));
+    auto mlp = [&](const at::Tensor& y) { return l.down.forward(kernels::gated_activation(l.gate_up.forward(y).contiguous(), gelu)); };
+    if (c.sandwich_norms) {
+      h.add_(kernels::rms_norm(a, l.post_attention_norm, eps, plus_one));
+      const at::Tensor m = mlp(kernels::rms_norm(h, l.pre_feedforward_norm, eps, plus_one));
+      h.add_(kernels::rms_norm(m, l.post_feedforward_norm, eps, plus_one));
+      pending = at::Tensor();
+    } else {
+      pending = mlp(kernels::add_rms_norm(h, a, l.post_attention_norm, eps, plus_one));
+    }
+  }
+  if (pending.defined()) h.add_(pending);
+  return h;
+}
+
+at::Tensor Engine::decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots) {
+  return model_->logits_from_hidden(model_->final_norm(forward(ids, positions, slots, /*decode=*/true)));
+}
+
+at::Tensor Engine::prefill(std::int64_t slot, const std::vector<std::int64_t>& prompt) {
+  const std::int64_t T = static_cast<std::int64_t>(prompt.size());
+  if (slot < 0 || slot >= options_.max_batch) throw Error(str_cat("engine: slot ", slot, " outside [0, ", options_.max_batch, ")"));
+  if (T < 1 || T > cache_.length())
+    throw Error(str_cat("engine: a prompt of ", T, " tokens does not fit the context of ", cache_.length(), " tokens"));
+  for (std::int64_t id : prompt)
+    if (id < 0 || id >= config().vocab_size)
+      throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", config().vocab_size, ")"));
+  const at::Device device = model_->device();
+  const at::Tensor ids = host_ids(prompt, device);
+  const at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor slots = at::full({T}, slot, at::TensorOptions().dtype(at::kLong).device(device));
+  const at::Tensor h = forward(ids, positions, slots, /*decode=*/false);
+  return model_->logits_from_hidden(model_->final_norm(h.narrow(0, T - 1, 1))).view({-1});
+}
+
+at::Tensor Engine::decode(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& positions,
+                          const std::vector<std::int64_t>& slots) {
+  const std::int64_t B = static_cast<std::int64_t>(tokens.size());
+  if (B < 1 || B > options_.max_batch || positions.size() != tokens.size() || slots.size() != tokens.size())
+    throw Error(str_cat("engine: a decode step takes 1 to ", options_.max_batch, " sequences, one position and slot each"));
+  std::set<std::int64_t> seen;
+  for (std::int64_t i = 0; i < B; ++i) {
+    if (tokens[i] < 0 || tokens[i] >= config().vocab_size)
+      throw Error(str_cat("token id ", tokens[i], " is outside the vocabulary [0, ", config().vocab_size, ")"));
+    if (positions[i] < 0 || positions[i] >= cache_.length())
+      throw Error(str_cat("engine: position ", positions[i], " is past the context of ", cache_.length(), " tokens"));
+    if (slots[i] < 0 || slots[i] >= options_.max_batch || !seen.insert(slots[i]).second)
+      throw Error(str_cat("engine: slot ", slots[i], " is out of range or used twice"));
+  }
+#if PATCHLM_HAVE_CUDA
+  if (model_->device().is_cuda() && options_.cuda_graphs) {
+    const std::int64_t bucket = batch_bucket(B);
+    Graph& g = graph_for(bucket);
+    std::vector<std::int64_t> host(static_cast<std::size_t>(3 * bucket), 0);
+    for (std::int64_t b = 0; b < bucket; ++b) {  // padding rows: token 0 at position 0 of the spare slot
+      host[b] = b < B ? tokens[b] : 0;
+      host[bucket + b] = b < B ? positions[b] : 0;
+      host[2 * bucket + b] = b < B ? slots[b] : cache_.spare_slot();
+    }
+    g.inputs.copy_(at::tensor(host, at::TensorOptions().dtype(at::kLong)).view({3, bucket}));
+    g.graph.replay();
+    return g.logits.narrow(0, 0, B);
+  }
+#endif
+  const at::Device device = model_->device();
+  return decode_logits(host_ids(tokens, device), host_ids(positions, device), host_ids(slots, device));
+}
+
+Engine::Graph& Engine::graph_for(std::int64_t bucket) {
+  auto it = graphs_.find(bucket);
+  if (it != graphs_.end()) return *it->second;
+#if PATCHLM_HAVE_CUDA
+  auto g = std::make_unique<Graph>();
+  const at::Device device = model_->device();
+  c10::cuda::CUDAGuard device_guard(device);
+  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool(false, device.index());
+  {
+    at::cuda::CUDAStreamGuard stream_guard(stream);
+    g->inputs = at::zeros({3, bucket}, at::TensorOptions().dtype(at::kLong).device(device));
+    g->inputs[2].fill_(cache_.spare_slot());
+    // Warm-up outside the capture: lazy initialisation of libraries and of the hybrid kernels' workspaces for this
+    // stream; it writes only into the spare slot.
+    for (int i = 0; i < 2; ++i) decode_logits(g->inputs[0], g->inputs[1], g->inputs[2]);
+    stream.synchronize();
+    g->graph.capture_begin();
+    g->logits = decode_logits(g->inputs[0], g->inputs[1], g->inputs[2]);
+    g->graph.capture_end();
+  }
+  stream.synchronize();
+  return *graphs_.emplace(bucket, std::move(g)).first->second;
+#else
+  (void)bucket;
+  throw Error("engine: CUDA graphs need a CUDA build");
+#endif
+}
+
+}  // namespace patchlm

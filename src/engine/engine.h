@@ -1,0 +1,83 @@
+#pragma once
+// The generation engine: one decoder (LLaMA / Qwen2 / Gemma-3) laid out for fast inference — q/k/v and gate/up
+// projections fused into one GEMM each (dense weights concatenated; hybrid weights' packed row blocks concatenated,
+// so the hybrid kernel runs them in one call), a preallocated KV cache of `max_batch` sequence slots, the fused
+// decode kernels (kernels/decode_ops), and on CUDA every decode step captured once per batch-size bucket as a CUDA
+// graph and replayed. The same code runs on the CPU (ATen references), where tests check it against the Decoder.
+//
+//   prefill(slot, prompt)           the prompt's tokens in one pass into `slot`; logits of its last token
+//   decode(tokens, positions, slots) one token for each of B sequences at their own positions; logits [B, vocab]
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "engine/kv_cache.h"
+#include "model/decoder.h"
+
+namespace patchlm {
+
+struct EngineOptions {
+  std::int64_t max_batch = 1;     // sequence slots
+  std::int64_t max_context = 0;   // tokens per slot; 0 = the model's max_position_embeddings (at most 8192)
+  bool cuda_graphs = true;        // capture decode steps on CUDA
+};
+
+// A projection the engine computes as one: a single Proj over concatenated weights, or (where they cannot be fused)
+// the parts with their outputs concatenated.
+struct FusedProj {
+  std::vector<Proj> parts;
+  at::Tensor forward(const at::Tensor& x) const;
+};
+
+class Engine {
+ public:
+  // Takes the model (its projections are fused and their originals released).
+  Engine(std::unique_ptr<Decoder> model, const EngineOptions& options);
+  ~Engine();
+
+  // Runs `prompt` (1 ≤ length ≤ max_context) into `slot` from position 0; returns the float32 logits [vocab] of its
+  // last token.
+  at::Tensor prefill(std::int64_t slot, const std::vector<std::int64_t>& prompt);
+  // Feeds tokens[b] at positions[b] to the sequence in slots[b] (all host values; positions < max_context, slots
+  // distinct); returns float32 logits [B, vocab] on the model's device.
+  at::Tensor decode(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& positions,
+                    const std::vector<std::int64_t>& slots);
+
+  const ModelConfig& config() const { return model_->config(); }
+  at::Device device() const { return model_->device(); }
+  at::ScalarType dtype() const { return model_->dtype(); }
+  std::int64_t max_batch() const { return options_.max_batch; }
+  std::int64_t max_context() const { return cache_.length(); }
+  int graphs_captured() const { return static_cast<int>(graphs_.size()); }
+
+ private:
+  struct Layer {
+    FusedProj qkv, o, gate_up, down;
+    at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm, q_norm, k_norm;
+  };
+  struct Graph;  // a captured decode step of one batch bucket (CUDA)
+
+  // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); decode = one row per
+  // sequence (attention over its cache), else one sequence's prompt (causal attention over the rows). Returns the
+  // final hidden states [n, hidden].
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots, bool decode);
+  at::Tensor attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
+                       bool decode);
+  at::Tensor decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots);
+  Graph& graph_for(std::int64_t bucket);
+
+  std::unique_ptr<Decoder> model_;
+  EngineOptions options_;
+  std::vector<Layer> layers_;
+  StaticKvCache cache_;
+  at::Tensor cos_global_, sin_global_, cos_local_, sin_local_;  // fp32 [max_context, head_dim]
+  std::map<std::int64_t, std::unique_ptr<Graph>> graphs_;
+};
+
+// Batch buckets the CUDA graphs are captured for: 1, 2, 4, 8, 16, then multiples of 16.
+std::int64_t batch_bucket(std::int64_t batch);
+
+}  // namespace patchlm

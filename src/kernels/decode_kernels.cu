@@ -1,0 +1,243 @@
+// The fused kernels of a decode step — see kernels/decode_kernels.h. Each is memory-bound and small; what they save
+// is launches and round trips of the residual stream, not arithmetic.
+#include "kernels/decode_kernels.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+namespace patchlm::kernels {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+__device__ __forceinline__ float f32(bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ bf16 b16(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ float rounded(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+std::string launched() {
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? std::string() : std::string(cudaGetErrorString(e));
+}
+
+// ---- RMSNorm (+ residual add) ------------------------------------------------------------------------------------
+constexpr int kNormThreads = 256;
+
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
+  const RowLayout L = a.layout;
+  const int r = blockIdx.x;
+  const std::int64_t offset = static_cast<std::int64_t>(r / L.groups) * L.outer_stride +
+                              static_cast<std::int64_t>(r % L.groups) * L.cols;
+  auto* h = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(a.h) + offset);
+  auto* y = reinterpret_cast<__nv_bfloat162*>(static_cast<bf16*>(a.y) + offset);
+  const auto* add = a.add ? reinterpret_cast<const __nv_bfloat162*>(static_cast<const bf16*>(a.add) +
+                                                                     static_cast<std::int64_t>(r) * L.cols)
+                          : nullptr;
+  const auto* w = reinterpret_cast<const __nv_bfloat162*>(a.weight);
+  const int pairs = L.cols / 2;
+  float sum = 0.f;
+  for (int i = threadIdx.x; i < pairs; i += kNormThreads) {
+    float2 v = __bfloat1622float2(h[i]);
+    if (add) {  // the residual stream is kept in bf16: round the sum before it is normed
+      const float2 d = __bfloat1622float2(add[i]);
+      v = make_float2(rounded(v.x + d.x), rounded(v.y + d.y));
+      h[i] = __floats2bfloat162_rn(v.x, v.y);
+    }
+    sum += v.x * v.x + v.y * v.y;
+  }
+  __shared__ float partial[kNormThreads / 32];
+  sum = warp_sum(sum);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
+  const float inv = rsqrtf(total / static_cast<float>(L.cols) + a.eps);
+  for (int i = threadIdx.x; i < pairs; i += kNormThreads) {
+    const float2 v = __bfloat1622float2(h[i]);
+    const float2 g = __bfloat1622float2(w[i]);
+    float2 o;
+    if (a.plus_one) {
+      o = make_float2(v.x * inv * (1.f + g.x), v.y * inv * (1.f + g.y));
+    } else {  // HF: weight · normed.to(dtype), a bf16 product
+      o = make_float2(g.x * rounded(v.x * inv), g.y * rounded(v.y * inv));
+    }
+    y[i] = __floats2bfloat162_rn(o.x, o.y);
+  }
+}
+
+// ---- RoPE + KV-cache write ---------------------------------------------------------------------------------------
+constexpr int kRopeWarps = 4;
+
+__global__ void __launch_bounds__(32 * kRopeWarps) rope_cache_kernel(RopeCacheArgs a) {
+  const int row = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int H = a.heads, KV = a.kv_heads, D = a.head_dim, half = D / 2;
+  const std::int64_t pos = a.positions[row], slot = a.slots[row];
+  bf16* base = static_cast<bf16*>(a.qkv) + static_cast<std::int64_t>(row) * (H + 2 * KV) * D;
+  const float* c = a.cos + pos * D;
+  const float* s = a.sin + pos * D;
+  for (int head = warp; head < H + 2 * KV; head += kRopeWarps) {
+    bf16* x = base + static_cast<std::int64_t>(head) * D;
+    if (head >= H + KV) {  // v: copied into its cache
+      const int kv = head - H - KV;
+      bf16* dst = static_cast<bf16*>(a.v_cache) + ((slot * KV + kv) * a.cache_len + pos) * D;
+      for (int i = lane; i < D; i += 32) dst[i] = x[i];
+      continue;
+    }
+    bf16* dst = head < H ? x : static_cast<bf16*>(a.k_cache) + ((slot * KV + (head - H)) * a.cache_len + pos) * D;
+    for (int i = lane; i < half; i += 32) {  // HF's layout: x·cos + rotate_half(x)·sin, rotate_half(x) = [−x2, x1]
+      const float x1 = f32(x[i]), x2 = f32(x[i + half]);
+      const float o1 = x1 * c[i] - x2 * s[i];
+      const float o2 = x2 * c[i + half] + x1 * s[i + half];
+      dst[i] = b16(o1);
+      dst[i + half] = b16(o2);
+    }
+  }
+}
+
+// ---- Decode attention --------------------------------------------------------------------------------------------
+constexpr int kAttentionWarps = 4;
+constexpr int kKeysPerStep = 4;  // keys a warp loads before it reduces their dot products: overlapped loads
+
+template <int D>
+__global__ void __launch_bounds__(32 * kAttentionWarps) decode_attention_kernel(DecodeAttentionArgs a) {
+  constexpr int E = D / 32;  // elements per lane
+  const int h = blockIdx.x, b = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int H = a.heads, KV = a.kv_heads;
+  const int kv = h / (H / KV);
+  const std::int64_t len = a.positions[b] + 1;
+  const std::int64_t first = a.window > 0 && len > a.window ? len - a.window : 0;
+  const bf16* q_row = static_cast<const bf16*>(a.qkv) + static_cast<std::int64_t>(b) * (H + 2 * KV) * D + h * D;
+  float q[E];
+#pragma unroll
+  for (int e = 0; e < E; ++e) q[e] = f32(q_row[lane * E + e]) * a.scale;
+  const std::int64_t cache_row = (a.slots[b] * KV + kv) * a.cache_len;
+  const bf16* keys = static_cast<const bf16*>(a.k_cache) + cache_row * D + lane * E;
+  const bf16* values = static_cast<const bf16*>(a.v_cache) + cache_row * D + lane * E;
+
+  float m = -INFINITY, l = 0.f, acc[E];
+#pragma unroll
+  for (int e = 0; e < E; ++e) acc[e] = 0.f;
+  for (std::int64_t j0 = first + warp * kKeysPerStep; j0 < len; j0 += kAttentionWarps * kKeysPerStep) {
+    float k[kKeysPerStep][E], v[kKeysPerStep][E], dot[kKeysPerStep];
+#pragma unroll
+    for (int u = 0; u < kKeysPerStep; ++u) {
+      const bool real = j0 + u < len;
+#pragma unroll
+      for (int e = 0; e < E; ++e) {
+        k[u][e] = real ? f32(keys[(j0 + u) * D + e]) : 0.f;
+        v[u][e] = real ? f32(values[(j0 + u) * D + e]) : 0.f;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kKeysPerStep; ++u) {
+      dot[u] = 0.f;
+#pragma unroll
+      for (int e = 0; e < E; ++e) dot[u] += q[e] * k[u][e];
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+      for (int u = 0; u < kKeysPerStep; ++u) dot[u] += __shfl_xor_sync(0xffffffffu, dot[u], o);
+#pragma unroll
+    for (int u = 0; u < kKeysPerStep; ++u) {
+      if (j0 + u >= len) break;
+      const float m_new = fmaxf(m, dot[u]);
+      const float correction = __expf(m - m_new), p = __expf(dot[u] - m_new);
+      l = l * correction + p;
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[e] = acc[e] * correction + p * v[u][e];
+      m = m_new;
+    }
+  }
+  // Combine the warps' partial softmaxes.
+  __shared__ float warp_m[kAttentionWarps], warp_l[kAttentionWarps], warp_acc[kAttentionWarps][D];
+  if (lane == 0) {
+    warp_m[warp] = m;
+    warp_l[warp] = l;
+  }
+#pragma unroll
+  for (int e = 0; e < E; ++e) warp_acc[warp][lane * E + e] = acc[e];
+  __syncthreads();
+  float top = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < kAttentionWarps; ++w) top = fmaxf(top, warp_m[w]);
+  float weight[kAttentionWarps], total = 0.f;
+#pragma unroll
+  for (int w = 0; w < kAttentionWarps; ++w) {
+    weight[w] = warp_l[w] > 0.f ? __expf(warp_m[w] - top) : 0.f;
+    total += warp_l[w] * weight[w];
+  }
+  bf16* out = static_cast<bf16*>(a.out) + static_cast<std::int64_t>(b) * H * D + h * D;
+  for (int t = threadIdx.x; t < D; t += 32 * kAttentionWarps) {
+    float o = 0.f;
+#pragma unroll
+    for (int w = 0; w < kAttentionWarps; ++w) o += warp_acc[w][t] * weight[w];
+    out[t] = b16(o / total);
+  }
+}
+
+// ---- Gated activation --------------------------------------------------------------------------------------------
+constexpr int kActThreads = 256;
+
+__global__ void __launch_bounds__(kActThreads) gated_activation_kernel(const bf16* gate_up, bf16* out, int inter, bool gelu) {
+  const int row = blockIdx.y;
+  const int i = blockIdx.x * kActThreads + threadIdx.x;
+  if (i >= inter) return;
+  const bf16* g_row = gate_up + static_cast<std::int64_t>(row) * 2 * inter;
+  const float g = f32(g_row[i]), u = f32(g_row[inter + i]);
+  float act;
+  if (gelu) {
+    act = 0.5f * g * (1.f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+  } else {
+    act = g / (1.f + __expf(-g));
+  }
+  out[static_cast<std::int64_t>(row) * inter + i] = b16(rounded(act) * u);  // act(gate) in bf16, times up
+}
+
+}  // namespace
+
+std::string rms_norm(const RmsNormArgs& a, void* stream) {
+  if (a.layout.rows == 0) return {};
+  if (a.layout.cols % 2 != 0) return "rms_norm: odd row length";
+  rms_norm_kernel<<<a.layout.rows, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  return launched();
+}
+
+std::string rope_and_cache(const RopeCacheArgs& a, void* stream) {
+  if (a.n == 0) return {};
+  if (a.head_dim % 2 != 0) return "rope: odd head_dim";
+  rope_cache_kernel<<<a.n, 32 * kRopeWarps, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  return launched();
+}
+
+bool decode_attention_supported(int head_dim) { return head_dim == 64 || head_dim == 128 || head_dim == 256; }
+
+std::string decode_attention(const DecodeAttentionArgs& a, void* stream) {
+  if (a.batch == 0) return {};
+  if (a.kv_heads <= 0 || a.heads % a.kv_heads != 0) return "decode_attention: heads must be a multiple of kv_heads";
+  const dim3 grid(a.heads, a.batch);
+  auto s = static_cast<cudaStream_t>(stream);
+  switch (a.head_dim) {
+    case 64: decode_attention_kernel<64><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
+    case 128: decode_attention_kernel<128><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
+    case 256: decode_attention_kernel<256><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
+    default: return "decode_attention: head_dim must be 64, 128 or 256";
+  }
+  return launched();
+}
+
+std::string gated_activation(const void* gate_up, void* out, int n, int inter, bool gelu, void* stream) {
+  if (n == 0) return {};
+  const dim3 grid((inter + kActThreads - 1) / kActThreads, n);
+  gated_activation_kernel<<<grid, kActThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      static_cast<const bf16*>(gate_up), static_cast<bf16*>(out), inter, gelu);
+  return launched();
+}
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,87 @@
+#include "learn/session.h"
+
+#include <fstream>
+
+#include "data/sampling.h"
+#include "io/tokenizer/tokenizer.h"
+#include "model/fingerprint.h"
+#include "prune/calibration.h"
+#include "util/error.h"
+#include "util/json_io.h"
+#include "util/log.h"
+
+namespace patchlm {
+
+void truncate_metrics(const std::filesystem::path& file, std::int64_t step) {
+  if (!std::filesystem::exists(file)) return;
+  std::ifstream in(file);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (parse_json_text(line, file.string()).value("step", std::int64_t{0}) <= step) kept += line + "\n";
+  }
+  in.close();
+  std::ofstream(file, std::ios::trunc) << kept;
+}
+
+LearnSession prepare_learning(const LearnRequest& r) {
+  LearnSession s;
+  TrainerOptions t = r.trainer;
+  validate(t);
+  if (r.resume && t.checkpoint_dir.empty()) throw UsageError("--resume needs --checkpoint-dir");
+  if (r.seq_len < 2) throw UsageError(str_cat("--seq-len: must be at least 2, got ", r.seq_len));
+  if (!t.checkpoint_dir.empty() && !r.resume && std::filesystem::exists(t.checkpoint_dir / "learn_state.safetensors")) {
+    throw Error(str_cat("--checkpoint-dir ", t.checkpoint_dir.string(),
+                        " already holds a checkpoint (pass --resume, or choose another folder)"));
+  }
+  if (!t.checkpoint_dir.empty()) std::filesystem::create_directories(t.checkpoint_dir);
+
+  Tokenizer tok = Tokenizer::from_model(r.tokenizer.empty() ? r.model : r.tokenizer);
+  SampleOptions data;
+  data.corpus = r.data.empty() ? default_corpus_path() : r.data;
+  data.split = parse_split(r.split);
+  data.count = 0;
+  data.random_offsets = false;
+  data.seq_len = r.seq_len;
+  s.sequences = sample_sequences(tok, data);
+  if (r.max_sequences > 0 && static_cast<std::int64_t>(s.sequences.size()) > r.max_sequences) {
+    s.sequences.resize(static_cast<std::size_t>(r.max_sequences));
+  }
+  log_info("data", {{"corpus", data.corpus.string()}, {"sequences", s.sequences.size()}, {"seq_len", r.seq_len}});
+
+  s.checkpoint = load_checkpoint(r.model);
+  const std::string fingerprint = checkpoint_fingerprint(s.checkpoint);
+  s.model = std::make_unique<Decoder>(s.checkpoint, r.dtype, r.device);
+  if (t.mode != MaskMode::maskllm) {
+    for (Proj* p : s.model->projections()) check_tiles_divide(p->name(), p->out_features(), p->in_features(), t.init.tile);
+  }
+  auto calibration = [&] {
+    SampleOptions c;
+    c.corpus = data.corpus;
+    c.split = data.split;
+    c.count = r.calib_samples;
+    c.seq_len = r.calib_seq_len;
+    c.seed = t.seed;
+    return token_tensor(sample_sequences(tok, c));
+  };
+  const double target = t.loss.target_sparsity;
+  // A resumed run's logits come from its checkpoint: only PATCH^Tile's fixed 2:4 prior is still needed.
+  PriorSpec prior = r.prior;
+  if (r.resume) prior.tile_prior = "none";
+  if (!r.resume || t.mode == MaskMode::tile) {
+    s.priors = build_priors(s.checkpoint, *s.model, t.mode, target, prior, calibration);
+  }
+  t.run_identity = {{"model_hash", fingerprint}, {"seq_len", str_cat(r.seq_len)}, {"data", data.corpus.string()},
+                    {"split", r.split}, {"sequences", str_cat(s.sequences.size())}, {"dtype", c10::toString(r.dtype)},
+                    {"prior", r.prior.prior_2to4}, {"tile_prior", r.prior.tile_prior}};
+  s.mask_metadata = {{"method", str_cat("patch-", mode_name(t.mode))}, {"mode", mode_name(t.mode)},
+                     {"target_sparsity", str_cat(target)}, {"pattern", "hybrid 2:4 / dense tiles"},
+                     {"tile", t.init.tile.name()}, {"prior", r.prior.prior_2to4}, {"tile_prior", r.prior.tile_prior},
+                     {"steps", str_cat(t.steps)}, {"batch", str_cat(t.batch)}, {"seq_len", str_cat(r.seq_len)},
+                     {"seed", str_cat(t.seed)}, {"source_model", r.model}, {"source_model_hash", fingerprint}};
+  if (t.mode == MaskMode::maskllm) s.mask_metadata["pattern"] = "2:4";
+  s.trainer = t;
+  return s;
+}
+
+}  // namespace patchlm
