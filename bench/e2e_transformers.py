@@ -6,7 +6,7 @@ import json
 import time
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, StoppingCriteria, StoppingCriteriaList
 
 SHAPES = {
     "llama-2-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -39,14 +39,22 @@ def main():
     out = {}
     for batch in [int(b) for b in a.batches.split(",")]:
         ids = torch.randint(3, cfg.vocab_size, (batch, a.prompt), device="cuda")
-        kw = dict(do_sample=False, cache_implementation="static", pad_token_id=0)
+        # One static cache size for every call (max_new_tokens fixed), so the compiled forward is reused; the
+        # prefill is timed as a run stopped after its first token.
+        kw = dict(do_sample=False, cache_implementation="static", pad_token_id=0, max_new_tokens=a.new_tokens,
+                  min_new_tokens=a.new_tokens)
 
-        def run(n):
+        def run(stop_after):
+            class Stop(StoppingCriteria):
+                def __call__(self, input_ids, scores, **_):
+                    return input_ids.shape[1] - a.prompt >= stop_after
+
             with torch.inference_mode():
-                model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=n, **kw)
+                model.generate(ids, attention_mask=torch.ones_like(ids), stopping_criteria=StoppingCriteriaList([Stop()]),
+                               **kw)
 
-        run(8)  # warm-up (a static cache compiles the forward)
-        run(8)
+        run(a.new_tokens)  # warm-up: a static cache compiles the forward
+        run(a.new_tokens)
         prefill = timed(lambda: run(1))
         total = timed(lambda: run(a.new_tokens))
         out[str(batch)] = {"prefill_tokens_per_s": batch * a.prompt / prefill,

@@ -11,6 +11,7 @@
 #if PATCHLM_HAVE_CUDA
 #include <ATen/cuda/CUDAContext.h>
 #include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #endif
 
@@ -127,6 +128,11 @@ Engine::Engine(std::unique_ptr<Decoder> model, const EngineOptions& options) : m
     l.k_norm = b.k_norm;
     for (Proj* p : b.projections()) *p = Proj();  // the fused copies replace them
     layers_.push_back(std::move(l));
+#if PATCHLM_HAVE_CUDA
+    // The released weights' blocks are not the fused copies' sizes: hand them back now, so fusing never holds
+    // more than one extra layer (else the model's footprint would double while the engine is built).
+    if (device.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
   }
   cache_ = StaticKvCache(c.num_layers, options_.max_batch, c.num_kv_heads, context, c.head_dim,
                    at::TensorOptions().dtype(model_->dtype()).device(device));

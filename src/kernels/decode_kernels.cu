@@ -71,17 +71,115 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
   }
 }
 
+// Rows up to 8192 wide in one pass: each thread keeps its (up to 4) chunks of 8 in registers, so the row is read once.
+constexpr int kWideThreads = 256, kWideChunks = 4;
+
+__global__ void __launch_bounds__(kWideThreads) rms_norm_wide_kernel(RmsNormArgs a) {
+  const RowLayout L = a.layout;
+  const int r = blockIdx.x;
+  const std::int64_t offset = static_cast<std::int64_t>(r / L.groups) * L.outer_stride +
+                              static_cast<std::int64_t>(r % L.groups) * L.cols;
+  bf16* h = static_cast<bf16*>(a.h) + offset;
+  bf16* y = static_cast<bf16*>(a.y) + offset;
+  const bf16* add = a.add ? static_cast<const bf16*>(a.add) + static_cast<std::int64_t>(r) * L.cols : nullptr;
+  const bf16* w = static_cast<const bf16*>(a.weight);
+  float v[kWideChunks][8];
+  float sum = 0.f;
+#pragma unroll
+  for (int c = 0; c < kWideChunks; ++c) {
+    const int i = (c * kWideThreads + threadIdx.x) * 8;
+    if (i >= L.cols) break;
+    uint4 raw = *reinterpret_cast<const uint4*>(h + i);
+    const bf16* x = reinterpret_cast<const bf16*>(&raw);
+    if (add) {
+      const uint4 raw_add = *reinterpret_cast<const uint4*>(add + i);
+      const bf16* d = reinterpret_cast<const bf16*>(&raw_add);
+      uint4 out;
+      bf16* o = reinterpret_cast<bf16*>(&out);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        v[c][e] = rounded(f32(x[e]) + f32(d[e]));
+        o[e] = b16(v[c][e]);
+      }
+      *reinterpret_cast<uint4*>(h + i) = out;
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) v[c][e] = f32(x[e]);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) sum += v[c][e] * v[c][e];
+  }
+  __shared__ float partial[kWideThreads / 32];
+  sum = warp_sum(sum);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int i = 0; i < kWideThreads / 32; ++i) total += partial[i];
+  const float inv = rsqrtf(total / static_cast<float>(L.cols) + a.eps);
+#pragma unroll
+  for (int c = 0; c < kWideChunks; ++c) {
+    const int i = (c * kWideThreads + threadIdx.x) * 8;
+    if (i >= L.cols) break;
+    const uint4 raw_w = *reinterpret_cast<const uint4*>(w + i);
+    const bf16* g = reinterpret_cast<const bf16*>(&raw_w);
+    uint4 out;
+    bf16* o = reinterpret_cast<bf16*>(&out);
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      o[e] = b16(a.plus_one ? v[c][e] * inv * (1.f + f32(g[e])) : f32(g[e]) * rounded(v[c][e] * inv));
+    *reinterpret_cast<uint4*>(y + i) = out;
+  }
+}
+
+// Short rows (q/k head norms, ≤ 256 wide): one warp per row.
+constexpr int kShortWarps = 4;
+
+__global__ void __launch_bounds__(32 * kShortWarps) rms_norm_short_kernel(RmsNormArgs a) {
+  const RowLayout L = a.layout;
+  const int r = blockIdx.x * kShortWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
+  if (r >= L.rows) return;
+  const std::int64_t offset = static_cast<std::int64_t>(r / L.groups) * L.outer_stride +
+                              static_cast<std::int64_t>(r % L.groups) * L.cols;
+  bf16* h = static_cast<bf16*>(a.h) + offset;
+  bf16* y = static_cast<bf16*>(a.y) + offset;
+  const bf16* add = a.add ? static_cast<const bf16*>(a.add) + static_cast<std::int64_t>(r) * L.cols : nullptr;
+  const bf16* w = static_cast<const bf16*>(a.weight);
+  float v[8];
+  float sum = 0.f;
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const int i = k * 32 + lane;
+    v[k] = 0.f;
+    if (i >= L.cols) continue;
+    v[k] = f32(h[i]);
+    if (add) {
+      v[k] = rounded(v[k] + f32(add[i]));
+      h[i] = b16(v[k]);
+    }
+    sum += v[k] * v[k];
+  }
+  const float inv = rsqrtf(warp_sum(sum) / static_cast<float>(L.cols) + a.eps);
+#pragma unroll
+  for (int k = 0; k < 8; ++k) {
+    const int i = k * 32 + lane;
+    if (i >= L.cols) continue;
+    const float g = f32(w[i]);
+    y[i] = b16(a.plus_one ? v[k] * inv * (1.f + g) : g * rounded(v[k] * inv));
+  }
+}
+
 // ---- RoPE + KV-cache write ---------------------------------------------------------------------------------------
 constexpr int kRopeWarps = 4;
 
 __global__ void __launch_bounds__(32 * kRopeWarps) rope_cache_kernel(RopeCacheArgs a) {
-  const int row = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int row = blockIdx.x, lane = threadIdx.x % 32, warp = blockIdx.y * kRopeWarps + threadIdx.x / 32;
   const int H = a.heads, KV = a.kv_heads, D = a.head_dim, half = D / 2;
   const std::int64_t pos = a.positions[row], slot = a.slots[row];
   bf16* base = static_cast<bf16*>(a.qkv) + static_cast<std::int64_t>(row) * (H + 2 * KV) * D;
   const float* c = a.cos + pos * D;
   const float* s = a.sin + pos * D;
-  for (int head = warp; head < H + 2 * KV; head += kRopeWarps) {
+  for (int head = warp; head < H + 2 * KV; head += kRopeWarps * gridDim.y) {
     bf16* x = base + static_cast<std::int64_t>(head) * D;
     if (head >= H + KV) {  // v: copied into its cache
       const int kv = head - H - KV;
@@ -101,8 +199,8 @@ __global__ void __launch_bounds__(32 * kRopeWarps) rope_cache_kernel(RopeCacheAr
 }
 
 // ---- Decode attention --------------------------------------------------------------------------------------------
-constexpr int kAttentionWarps = 4;
-constexpr int kKeysPerStep = 4;  // keys a warp loads before it reduces their dot products: overlapped loads
+constexpr int kAttentionWarps = 16;  // many warps per (sequence, head): at batch 1 there are only `heads` CTAs
+constexpr int kKeysPerStep = 8;  // keys a warp loads before it reduces their dot products: overlapped loads
 
 template <int D>
 __global__ void __launch_bounds__(32 * kAttentionWarps) decode_attention_kernel(DecodeAttentionArgs a) {
@@ -205,14 +303,27 @@ __global__ void __launch_bounds__(kActThreads) gated_activation_kernel(const bf1
 std::string rms_norm(const RmsNormArgs& a, void* stream) {
   if (a.layout.rows == 0) return {};
   if (a.layout.cols % 2 != 0) return "rms_norm: odd row length";
-  rms_norm_kernel<<<a.layout.rows, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  auto s = static_cast<cudaStream_t>(stream);
+  const bool aligned = a.layout.cols % 8 == 0 && a.layout.outer_stride % 8 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(a.h) % 16 == 0 && reinterpret_cast<std::uintptr_t>(a.y) % 16 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(a.weight) % 16 == 0 &&
+                       reinterpret_cast<std::uintptr_t>(a.add) % 16 == 0;
+  if (a.layout.cols <= 256) {
+    rms_norm_short_kernel<<<(a.layout.rows + kShortWarps - 1) / kShortWarps, 32 * kShortWarps, 0, s>>>(a);
+  } else if (aligned && a.layout.cols <= 8 * kWideThreads * kWideChunks) {
+    rms_norm_wide_kernel<<<a.layout.rows, kWideThreads, 0, s>>>(a);
+  } else {
+    rms_norm_kernel<<<a.layout.rows, kNormThreads, 0, s>>>(a);
+  }
   return launched();
 }
 
 std::string rope_and_cache(const RopeCacheArgs& a, void* stream) {
   if (a.n == 0) return {};
   if (a.head_dim % 2 != 0) return "rope: odd head_dim";
-  rope_cache_kernel<<<a.n, 32 * kRopeWarps, 0, static_cast<cudaStream_t>(stream)>>>(a);
+  // One warp per head of every row: a decode step of one sequence still spreads over (H + 2·KVH) / 4 CTAs.
+  const dim3 grid(a.n, (a.heads + 2 * a.kv_heads + kRopeWarps - 1) / kRopeWarps);
+  rope_cache_kernel<<<grid, 32 * kRopeWarps, 0, static_cast<cudaStream_t>(stream)>>>(a);
   return launched();
 }
 

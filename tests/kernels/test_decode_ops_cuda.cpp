@@ -40,6 +40,9 @@ TEST(DecodeOpsCuda, RmsNormWithAndWithoutResidualAndPlusOne) {
   for (bool plus_one : {false, true}) {
     const at::Tensor x = on_gpu(at::randn({5, 4096})), w = on_gpu(at::randn({4096}) * 0.3 + (plus_one ? 0 : 1));
     expect_close(kernels::rms_norm(x, w, 1e-6, plus_one), kernels::rms_norm(cpu_f32(x), cpu_f32(w), 1e-6, plus_one), 2e-2, "norm");
+    const at::Tensor wide = on_gpu(at::randn({2, 10240})), ww = on_gpu(at::randn({10240}));  // past the one-pass kernel
+    expect_close(kernels::rms_norm(wide, ww, 1e-6, plus_one), kernels::rms_norm(cpu_f32(wide), cpu_f32(ww), 1e-6, plus_one),
+                 2e-2, "wide norm");
     at::Tensor h = on_gpu(at::randn({3, 2048})), add = on_gpu(at::randn({3, 2048}));
     at::Tensor h_ref = cpu_f32(h);
     const at::Tensor w2 = on_gpu(at::randn({2048}));

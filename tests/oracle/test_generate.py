@@ -96,13 +96,25 @@ def cuda_available(patchlm_bin):
 
 
 @pytest.mark.parametrize("model", [SMOLLM2, GEMMA])
-def test_cuda_greedy_equals_cpu_fp32(model, models_dir, patchlm_bin):
+def test_cuda_greedy_equals_cpu_fp32(model, models_dir, tmp_path, patchlm_bin):
+    """32 greedy tokens of a text prompt: CUDA bf16 equals CPU fp32, or they part at a logit near-tie of the fp32
+    model (the two candidates within 0.5 of each other), which the test documents."""
     if not cuda_available(patchlm_bin):
         pytest.skip("skipped: no CUDA device")
     if not (models_dir / model).exists():
         pytest.skip(f"skipped: {model} is not here")
-    cpu = generate_ids(patchlm_bin, models_dir / model, [PROMPT], new_tokens=32)[0]
-    gpu = generate_ids(patchlm_bin, models_dir / model, [PROMPT], "--device", "cuda", "--dtype", "bf16", new_tokens=32)[0]
+    _, out, _ = run([patchlm_bin, "tokenize", models_dir / model, "--text", "The history of the Python programming language"])
+    prompt = [int(x) for x in out.strip().splitlines()[-1].split(":")[1].split()]
+    cpu = generate_ids(patchlm_bin, models_dir / model, [prompt], new_tokens=32)[0]
+    gpu = generate_ids(patchlm_bin, models_dir / model, [prompt], "--device", "cuda", "--dtype", "bf16", new_tokens=32)[0]
     same = next((i for i, (a, b) in enumerate(zip(cpu, gpu)) if a != b), len(cpu))
-    print(f"{model}: CUDA bf16 and CPU f32 agree on the first {same} of 32 tokens")
-    assert same >= 16, (cpu, gpu)
+    if same == len(cpu):
+        print(f"{model}: CUDA bf16 equals CPU fp32 for all 32 tokens")
+        return
+    logits_file = tmp_path / "logits.safetensors"
+    run([patchlm_bin, "forward", models_dir / model, "--ids", ",".join(map(str, prompt + cpu[:same])), "--out", logits_file])
+    from safetensors.numpy import load_file
+    last = load_file(str(logits_file))["logits"][0, -1]
+    gap = float(last[cpu[same]] - last[gpu[same]])
+    print(f"{model}: CUDA bf16 and CPU fp32 agree on {same} of 32 tokens, then part at a gap of {gap:.3f} in the fp32 logits")
+    assert same >= 8 and 0 <= gap < 0.5, (cpu, gpu, gap)
