@@ -17,7 +17,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 debian_packages=(
   cmake ninja-build g++ ccache xz-utils clang libclang-rt-14-dev
-  nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libsimdjson-dev pkg-config
+  nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev libsimdjson-dev libcpp-httplib-dev pkg-config
   python3.11-doc
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   chromium

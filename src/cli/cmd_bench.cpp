@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "engine/e2e_benchmark.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 
 namespace patchlm::cli {
 namespace {
@@ -55,6 +56,8 @@ Command add_bench_command(CLI::App& root, const GlobalOptions&) {
       "e2e", "Whole-model prefill and decode tokens/s on the engine, dense and hybrid, vs transformers' generate");
   add_e2e_options(*e2e, *e2e_args);
   return {app, [gemm, e2e, gemm_args, e2e_args] {
+            const std::string& json_out = gemm->parsed() ? gemm_args->json : e2e_args->json;
+            if (!json_out.empty()) check_output_file(json_out, "--json");
             if (gemm->parsed()) {
               nlohmann::ordered_json results = run_gemm_bench(*gemm_args);
               if (!gemm_args->json.empty()) std::cout << "wrote " << gemm_args->json << ": " << results.size() << " cases\n";

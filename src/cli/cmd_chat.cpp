@@ -99,7 +99,7 @@ Command add_chat_command(CLI::App& root, const GlobalOptions&) {
   app->add_flag("--template-only", o->template_only,
                 "Print the prompt of the JSON conversation on stdin ([{\"role\", \"content\"}, ...]) and exit");
   return {app, [o] {
-            if (o->gen.top_p <= 0 || o->gen.top_p > 1) throw UsageError("--top-p: must be in (0, 1]");
+            validate_sampling(o->gen);
             if (o->max_context < 2) throw UsageError("--max-context: must be at least 2");
             return run_chat(*o);
           }};

@@ -5,7 +5,10 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "model/checkpoint.h"
+#include "model/decoder.h"
+#include "util/error.h"
 #include "util/log.h"
+#include "util/output_paths.h"
 
 namespace patchlm::cli {
 
@@ -22,8 +25,10 @@ Command add_convert_command(CLI::App& root, const GlobalOptions&) {
   return {app, [o] {
             c10::ScalarType dtype = parse_compute_dtype("--dtype", o->dtype);
             std::uint64_t shard = parse_byte_size("--max-shard-size", o->max_shard);
+            check_new_output_dir(o->out, "out_dir", {o->model});
             Checkpoint ckpt = load_checkpoint(o->model);
             ckpt.unpack_hybrid();  // the whole checkpoint is rewritten: packed weights as the dense ones they stand for
+            Decoder(ckpt, at::kFloat, at::kMeta);  // the loader's checks (names, shapes, nothing unaccounted), no copy
             save_hf_checkpoint(ckpt, o->out, dtype, shard);
             log_info("converted", {{"from", o->model}, {"to", o->out}, {"tensors", ckpt.tensors.size()}});
             std::cout << "wrote " << o->out << " (" << ckpt.tensors.size() << " tensors, " << ckpt.config.model_type

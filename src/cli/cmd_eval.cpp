@@ -15,6 +15,7 @@
 #include "io/mask_file.h"
 #include "io/tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 #include "util/json_io.h"
 #include "util/log.h"
 
@@ -90,20 +91,27 @@ Command add_eval_command(CLI::App& root, const GlobalOptions& globals) {
   app->add_option("--task-dir", o->task_dir, "Folder with <task>.jsonl files (or mmlu/*.jsonl) in the public field layouts");
   app->add_option("--limit", o->limit, "At most this many documents per task (0 = all)")->capture_default_str();
   app->add_flag("--ppl", o->ppl_too, "With --tasks: also compute perplexity");
-  return {app, [o, &globals] {
+  return {app, [o, app, &globals] {
             const auto dtype = parse_model_dtype("--dtype", o->dtype);
             const c10::Device device = parse_device("--device", o->device);
+            if (app->count("--seq-len") && o->ppl.seq_len <= 0)
+              throw UsageError(str_cat("--seq-len: must be positive, got ", o->ppl.seq_len));
+            if (app->count("--tasks") && o->tasks.empty()) throw UsageError("--tasks: no task named (a comma list, or all)");
             std::vector<std::string> task_names;
             if (!o->tasks.empty()) {
               if (o->task_dir.empty()) throw UsageError("--tasks needs --task-dir (no data set is downloaded)");
               task_names = parse_task_list(o->tasks);
             }
+            if (!o->out.empty()) check_output_file(o->out, "--out", {o->model, o->masks, o->corpus, o->tokenizer});
             auto t0 = std::chrono::steady_clock::now();
             Tokenizer tok = Tokenizer::from_model(o->tokenizer.empty() ? o->model : o->tokenizer);
             auto loaded = load_model(o->model, dtype, device, o->masks);
             Decoder& model = *loaded;
             const std::int64_t context = std::min<std::int64_t>(model.config().max_position_embeddings, 4096);
             if (o->ppl.seq_len == 0) o->ppl.seq_len = context;
+            if (o->ppl.seq_len > model.config().max_position_embeddings)
+              log_warn("eval", {{"seq_len", o->ppl.seq_len}, {"context", model.config().max_position_embeddings},
+                                {"note", "windows longer than the model's context: positions it was never trained on"}});
             nlohmann::ordered_json j;
             j["meta"] = run_metadata(globals.argc, globals.argv);
             j["model"] = o->model;

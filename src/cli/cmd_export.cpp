@@ -11,6 +11,7 @@
 #include "model/masks.h"
 #include "model/fingerprint.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 #include "util/log.h"
 
 namespace patchlm::cli {
@@ -35,11 +36,14 @@ Command add_export_command(CLI::App& root, const GlobalOptions&) {
               throw UsageError(str_cat("--format: ", in_quotes(o->format), " (use hf or hybrid)"));
             }
             const TileShape tile = parse_tile_shape("--tile-size", o->tile);
-            if (tile.rows % 16 != 0 || tile.cols % 64 != 0)
-              throw UsageError(str_cat("--tile-size: hybrid tiles are multiples of 16 rows x 64 columns, got ", o->tile));
+            try {
+              check_packable_tile(tile, "--tile-size");
+            } catch (const Error& e) {
+              throw UsageError(e.what());  // before the slow load, as a usage error
+            }
             const c10::ScalarType dtype = parse_compute_dtype("--dtype", o->dtype);
             const std::uint64_t shard = parse_byte_size("--max-shard-size", o->max_shard);
-            if (std::filesystem::exists(o->out)) throw Error(str_cat(o->out, ": already exists (choose a new directory)"));
+            check_new_output_dir(o->out, "out_dir", {o->model, o->masks});
             const MaskSet masks = read_mask_file(o->masks);
             Checkpoint ckpt = load_checkpoint(o->model);
             ckpt.unpack_hybrid();  // the whole checkpoint is rewritten: packed weights as the dense ones they stand for

@@ -8,6 +8,7 @@
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/decoder.h"
+#include "util/output_paths.h"
 
 namespace patchlm::cli {
 
@@ -27,6 +28,7 @@ Command add_forward_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--device", o->device, "cpu or cuda[:N]")->capture_default_str();
   return {app, [o] {
             auto batch = parse_id_batch("--ids", o->ids);
+            check_output_file(o->out, "--out", {o->model, o->masks});
             auto loaded = load_model(o->model, parse_model_dtype("--dtype", o->dtype), parse_device("--device", o->device),
                                      o->masks);
             Decoder& model = *loaded;

@@ -36,9 +36,10 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
       ->capture_default_str();
   app->add_flag("!--no-stop", o->gen.stop_at_eos, "Do not stop at the end-of-sequence token");
   app->add_flag("--no-cuda-graphs", o->no_graphs, "Run decode steps eagerly on CUDA (for profiling)");
-  return {app, [o] {
+  return {app, [o, app] {
+            if (app->count("--prompt") && o->prompt.empty()) throw UsageError("--prompt: the prompt is empty");
             if (o->prompt.empty() == o->ids.empty()) throw UsageError("generate: give exactly one of --prompt or --ids");
-            if (o->gen.top_p <= 0 || o->gen.top_p > 1) throw UsageError("--top-p: must be in (0, 1]");
+            validate_sampling(o->gen);
             std::vector<GenerationRequest> requests;
             std::optional<Tokenizer> tok;
             if (o->prompt.empty()) {
@@ -54,6 +55,7 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
             Engine engine(kernels::load_model(o->model, parse_model_dtype("--dtype", o->dtype),
                                               parse_device("--device", o->device)),
                           engine_options);
+            if (tok) check_tokenizer_fits(*tok, engine.config(), o->tokenizer.empty() ? o->model : o->tokenizer);
             if (!tok) {  // ids in, ids out: one line per sequence
               for (const GenerationResult& r : generate(engine, requests)) {
                 for (std::size_t i = 0; i < r.tokens.size(); ++i) std::cout << (i ? "," : "") << r.tokens[i];

@@ -10,6 +10,7 @@
 #include "learn/final_mask.h"
 #include "learn/session.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 #include "util/log.h"
 
 namespace patchlm::cli {
@@ -20,6 +21,7 @@ struct LearnFlags {
   std::string mode = "joint", tile_size = "128x128", density_scope = "global", dtype = "auto", device = "cpu";
   std::string data, checkpoint_dir, metrics, out;
   bool exact_target = false, no_activation_checkpointing = false;
+  bool target_given = false;  // --target-sparsity was on the command line
 };
 
 void add_learn_options(CLI::App& app, LearnFlags& o) {
@@ -28,7 +30,9 @@ void add_learn_options(CLI::App& app, LearnFlags& o) {
   app.add_option("model", r.model, "HF model directory or GGUF file")->required();
   app.add_option("--out", o.out, "Mask file to write (docs/masks.md)")->required();
   app.add_option("--mode", o.mode, "maskllm (2:4 only), tile (PATCH^Tile), joint (PATCH^Joint)")->capture_default_str();
-  app.add_option("--target-sparsity", t.loss.target_sparsity, "Global sparsity to reach, in [0, 0.5]")->capture_default_str();
+  app.add_option("--target-sparsity", t.loss.target_sparsity, "Global sparsity to reach, in [0, 0.5] (maskllm: 0.5)")
+      ->capture_default_str()
+      ->each([&o](const std::string&) { o.target_given = true; });
   app.add_option("--prior", r.prior.prior_2to4, "2:4 prior: magnitude, wanda, sparsegpt, none, or a mask file")->capture_default_str();
   app.add_option("--tile-prior", r.prior.tile_prior, "Tile prior: wanda (unstructured at the target), magnitude, none, or a mask file")->capture_default_str();
   app.add_option("--steps", t.steps, "Optimizer steps")->capture_default_str();
@@ -74,6 +78,7 @@ LearnRequest request_of(const LearnFlags& o) {
   LearnRequest r = o.request;
   TrainerOptions& t = r.trainer;
   t.mode = parse_mask_mode(o.mode);
+  if (t.mode == MaskMode::maskllm && !o.target_given) t.loss.target_sparsity = 0.5;  // 2:4 masks: 50 %, always
   t.init.tile = parse_tile_shape("--tile-size", o.tile_size);
   if (o.density_scope != "global" && o.density_scope != "block") {
     throw UsageError(str_cat("--density-scope: ", in_quotes(o.density_scope), " is not global or block"));
@@ -107,12 +112,19 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
   add_learn_options(*app, *o);
   return {app, [o] {
             const LearnRequest request = request_of(*o);
+            const std::vector<std::filesystem::path> inputs = {request.model, request.tokenizer, request.data,
+                                                               request.prior.prior_2to4, request.prior.tile_prior};
+            check_output_file(o->out, "--out", inputs);
+            const std::filesystem::path& dir = request.trainer.checkpoint_dir;
+            if (!dir.empty()) check_output_dir(dir, "--checkpoint-dir", inputs);
+            const std::filesystem::path& metrics = request.trainer.metrics;
+            const bool in_new_dir = !dir.empty() && metrics.parent_path() == dir && !std::filesystem::exists(dir);
+            if (!metrics.empty() && !in_new_dir) check_output_file(metrics, "--metrics", inputs);
             LearnSession s = prepare_learning(request);
             Trainer trainer(*s.model, s.trainer, s.priors);
-            if (request.resume) {
-              trainer.resume(s.trainer.checkpoint_dir);
-              if (s.trainer.rank == 0 && !s.trainer.metrics.empty()) truncate_metrics(s.trainer.metrics, trainer.step());
-            }
+            if (request.resume) trainer.resume(s.trainer.checkpoint_dir);
+            // The log keeps one line per step up to where this run starts (a resumed run rewrites what follows).
+            if (s.trainer.rank == 0 && !s.trainer.metrics.empty()) truncate_metrics(s.trainer.metrics, trainer.step());
             trainer.train(s.sequences);
             if (s.trainer.rank != 0) return 0;
             const double target = s.trainer.loss.target_sparsity;

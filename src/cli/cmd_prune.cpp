@@ -17,6 +17,7 @@
 #include "prune/one_shot.h"
 #include "model/masks.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 #include "util/log.h"
 
 namespace patchlm::cli {
@@ -26,6 +27,7 @@ struct PruneOptions {
   std::string model, tokenizer, method = "magnitude", pattern = "2:4", out, save_pruned, save_dtype = "f32";
   std::string dtype = "f32", device = "cpu", calib, calib_ids, calib_split = "train", tile_map, tile_size = "128x128";
   double sparsity = 0.5;
+  bool sparsity_given = false;
   std::int64_t calib_samples = 128, calib_seq_len = 2048;
   std::uint64_t seed = 0;
   OneShotOptions one_shot;
@@ -72,12 +74,17 @@ int run_prune(PruneOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   o.one_shot.method = parse_prune_method(o.method);
   o.one_shot.pattern = parse_pattern(o.pattern, o.sparsity);
+  if (o.sparsity_given && o.one_shot.pattern.nm)
+    throw UsageError(str_cat("--sparsity: applies to --pattern unstructured; ", o.pattern, " fixes the sparsity itself"));
   const auto dtype = parse_compute_dtype("--dtype", o.dtype);
   const auto save_dtype = parse_compute_dtype("--save-dtype", o.save_dtype);
   const c10::Device device = parse_device("--device", o.device);
   const TileShape tile = parse_tile_shape("--tile-size", o.tile_size);
   if (!o.tile_map.empty() && !o.one_shot.pattern.nm) throw UsageError("--tile-map combines only with an N:M --pattern");
   parse_split(o.calib_split);
+  const std::vector<std::filesystem::path> inputs = {o.model, o.tile_map, o.calib_ids, o.calib};
+  check_output_file(o.out, "--out", inputs);
+  if (!o.save_pruned.empty()) check_new_output_dir(o.save_pruned, "--save-pruned", inputs);
 
   at::Tensor calib = needs_calibration(o.one_shot.method) ? calibration_ids(o) : at::Tensor();
   Checkpoint ckpt = load_checkpoint(o.model);
@@ -120,7 +127,9 @@ Command add_prune_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("model", o->model, "HF model directory or GGUF file")->required();
   app->add_option("--method", o->method, "magnitude, wanda or sparsegpt")->capture_default_str();
   app->add_option("--pattern", o->pattern, "2:4, any N:M, or unstructured")->capture_default_str();
-  app->add_option("--sparsity", o->sparsity, "Fraction pruned per row for unstructured")->capture_default_str();
+  app->add_option("--sparsity", o->sparsity, "Fraction pruned per row for unstructured")
+      ->capture_default_str()
+      ->each([o](const std::string&) { o->sparsity_given = true; });
   app->add_option("--out", o->out, "Mask file to write (docs/masks.md)")->required();
   app->add_option("--save-pruned", o->save_pruned, "Also write a HF checkpoint with the pruned weights (zeros; SparseGPT's reconstructed values)");
   app->add_option("--save-dtype", o->save_dtype, "dtype of --save-pruned: f32, bf16, f16")->capture_default_str();

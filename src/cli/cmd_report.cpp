@@ -6,6 +6,7 @@
 #include "export/report.h"
 #include "util/atomic_file.h"
 #include "util/error.h"
+#include "util/output_paths.h"
 
 namespace patchlm::cli {
 
@@ -21,6 +22,7 @@ Command add_report_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--tile-size", o->tile, "Tile shape of the tile maps")->capture_default_str();
   return {app, [o] {
             const TileShape tile = parse_tile_shape("--tile-size", o->tile);
+            check_output_file(o->out, "--out", {o->run_dir});
             ReportContents c;
             const std::string html = render_report(o->run_dir, tile, &c);
             write_file_atomic(o->out, html);

@@ -51,6 +51,8 @@ Command add_tokenize_command(CLI::App& root, const GlobalOptions&) {
   app->add_flag("--skip-special", o->skip_special, "Drop special tokens when decoding");
   return {app, [o] {
             if (o->text.empty() == o->jsonl.empty()) throw UsageError("tokenize: give exactly one of --text or --jsonl");
+            if (!o->jsonl.empty() && std::filesystem::is_directory(o->jsonl))
+              throw UsageError(str_cat("--jsonl: ", in_quotes(o->jsonl), " is a directory, not a JSON Lines file"));
             Tokenizer tok = Tokenizer::from_model(o->model);
             if (!o->jsonl.empty()) {
               run_jsonl(tok, o->jsonl, !o->no_special, o->skip_special);

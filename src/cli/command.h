@@ -27,6 +27,7 @@ Command add_info_command(CLI::App& root, const GlobalOptions& globals);
 Command add_convert_command(CLI::App& root, const GlobalOptions& globals);
 Command add_generate_command(CLI::App& root, const GlobalOptions& globals);
 Command add_chat_command(CLI::App& root, const GlobalOptions& globals);
+Command add_serve_command(CLI::App& root, const GlobalOptions& globals);
 Command add_forward_command(CLI::App& root, const GlobalOptions& globals);
 Command add_tokenize_command(CLI::App& root, const GlobalOptions& globals);
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals);

@@ -3,12 +3,16 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
+#include <thread>
 #include <new>
 #include <vector>
 
 #include "cli/command.h"
 #include "util/error.h"
+#include "util/interrupt.h"
 #include "util/log.h"
 #include "util/progress.h"
 #include "util/version.h"
@@ -32,7 +36,9 @@ void apply_globals(const GlobalOptions& g) {
   patchlm::set_log_level(patchlm::parse_log_level(g.log_level));
   patchlm::set_log_format(patchlm::parse_log_format(g.log_format));
   patchlm::Progress::set_quiet(g.quiet);
-  if (g.threads < 0) throw patchlm::UsageError(patchlm::str_cat("--threads: must be >= 0, got ", g.threads));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (g.threads < 0 || g.threads > 4 * cores)
+    throw patchlm::UsageError(patchlm::str_cat("--threads: must be in 0..", 4 * cores, " (4 x the ", cores, " cores), got ", g.threads));
   if (g.threads > 0) at::set_num_threads(g.threads);
 }
 
@@ -47,6 +53,8 @@ int run_guarded(const std::function<int()>& action) {
     return print_error(e.what_without_backtrace(), kExitRuntime);
   } catch (const std::bad_alloc&) {
     return print_error("out of memory", kExitRuntime);
+  } catch (const std::filesystem::filesystem_error& e) {  // a path the user gave: its name and the system's reason
+    return print_error(e.what(), kExitRuntime);
   } catch (const std::exception& e) {
     return print_error(std::string("internal error: ") + e.what(), kExitRuntime);
   }
@@ -55,6 +63,7 @@ int run_guarded(const std::function<int()>& action) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  patchlm::install_interrupt_handling();  // before any other thread exists
   CLI::App app{"patchlm — learnable tile-level hybrid sparsity (PATCH) for LLMs", "patchlm"};
   app.set_version_flag("--version", std::string("patchlm ") + patchlm::version());
   app.set_help_all_flag("--help-all", "Print help for every subcommand and exit");
@@ -75,6 +84,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_convert_command(app, globals),
       patchlm::cli::add_generate_command(app, globals),
       patchlm::cli::add_chat_command(app, globals),
+      patchlm::cli::add_serve_command(app, globals),
       patchlm::cli::add_forward_command(app, globals),
       patchlm::cli::add_tokenize_command(app, globals),
       patchlm::cli::add_eval_command(app, globals),

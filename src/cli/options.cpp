@@ -1,6 +1,7 @@
 #include "cli/options.h"
 
 #include <cctype>
+#include <cmath>
 #include <sstream>
 
 #include <ATen/Context.h>
@@ -72,6 +73,20 @@ std::vector<std::vector<std::int64_t>> parse_id_batch(const std::string& option,
   return batch;
 }
 
+void validate_sampling(const GenerateOptions& o) {
+  if (!(std::isfinite(o.temperature) && o.temperature >= 0))
+    throw UsageError(str_cat("--temperature: must be a finite number >= 0 (0 = greedy), got ", o.temperature));
+  if (o.top_k < 0) throw UsageError(str_cat("--top-k: must be >= 0 (0 = all), got ", o.top_k));
+  if (!(o.top_p > 0 && o.top_p <= 1)) throw UsageError(str_cat("--top-p: must be in (0, 1], got ", o.top_p));
+  if (o.max_new_tokens < 0) throw UsageError(str_cat("--max-new-tokens: must be >= 0, got ", o.max_new_tokens));
+}
+
+void check_tokenizer_fits(const Tokenizer& tok, const ModelConfig& config, const std::string& source) {
+  if (tok.vocab_size() > config.vocab_size)
+    throw Error(str_cat(source, ": the tokenizer has ", tok.vocab_size(), " tokens, the model's vocabulary ",
+                        config.vocab_size, " (a tokenizer of another model?)"));
+}
+
 std::uint64_t parse_byte_size(const std::string& option, const std::string& value) {
   std::size_t used = 0;
   double number = 0;
@@ -86,7 +101,9 @@ std::uint64_t parse_byte_size(const std::string& option, const std::string& valu
   if (used == 0 || scale < 0 || !(number > 0)) {
     throw UsageError(str_cat(option, ": ", in_quotes(value), " is not a size (e.g. 5GB, 500MB, 2GiB)"));
   }
-  return static_cast<std::uint64_t>(number * scale);
+  const double bytes = number * scale;
+  if (!(bytes < 1e18)) throw UsageError(str_cat(option, ": ", in_quotes(value), " is too large (at most 1 EB)"));
+  return static_cast<std::uint64_t>(bytes);
 }
 
 }  // namespace patchlm::cli

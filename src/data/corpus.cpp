@@ -23,6 +23,7 @@ bool is_text_file(const fs::path& p) {
 }
 
 std::string read_all(const fs::path& p) {
+  require_regular_file(p);
   std::ifstream in(p, std::ios::binary);
   if (!in) throw Error(str_cat("cannot read ", in_quotes(p.string())));
   std::ostringstream ss;

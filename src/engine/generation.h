@@ -1,8 +1,11 @@
 #pragma once
-// Generation over the engine: every request's prompt is prefilled into a free slot, then all running sequences decode
-// together, one token each per step; a sequence that ends (EOS, a stop token, its token budget or the context) frees
-// its slot for the next waiting request at once (continuous batching). Tokens are reported as they are produced.
+// Generation over the engine with continuous batching: a request's prompt is prefilled into a free slot, then all
+// running sequences decode together, one token each per step; a sequence that ends (EOS, a stop token, its token
+// budget, the context, or its consumer saying stop) frees its slot for the next waiting request at once. Tokens are
+// reported as they are produced. `Batcher` takes requests at any time between steps (the server's scheduler);
+// `generate` runs a fixed list to completion.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <vector>
 
@@ -17,19 +20,54 @@ struct GenerationRequest {
   std::vector<std::int64_t> stop_tokens;  // end the sequence besides the model's EOS (e.g. a chat's end of turn)
 };
 
-enum class FinishReason { length, stop, context };
-const char* finish_reason_name(FinishReason reason);  // "length", "stop", "context"
+enum class FinishReason { length, stop, context, cancelled };
+const char* finish_reason_name(FinishReason reason);  // "length", "stop", "context", "cancelled"
 
 struct GenerationResult {
   std::vector<std::int64_t> tokens;  // the new tokens (a stop token included)
   FinishReason finish = FinishReason::length;
 };
 
-// Request `index` produced `token`; return false to stop that request (its slot is freed).
-using TokenCallback = std::function<bool(std::size_t index, std::int64_t token)>;
+// A request produced `token`; return false to end it (finish reason `cancelled`; its slot is freed).
+using OnToken = std::function<bool(std::int64_t token)>;
+using OnFinish = std::function<void(const GenerationResult& result)>;
 
-// Error naming the request when a prompt is empty or does not fit the engine's context.
+// Error naming the problem when a request cannot run on `engine` (empty prompt, prompt not fitting the context,
+// negative budget).
+void check_request(const Engine& engine, const GenerationRequest& request);
+
+class Batcher {
+ public:
+  explicit Batcher(Engine& engine);
+
+  // Queues a request (checked with check_request); it joins the running batch at the next step with a free slot.
+  void add(GenerationRequest request, OnToken on_token = {}, OnFinish on_finish = {});
+  // Admits waiting requests into free slots (prefill, first token), then one decode step of all running sequences.
+  void step();
+  bool idle() const { return waiting_.empty() && running_.empty(); }
+  std::size_t waiting() const { return waiting_.size(); }
+  std::size_t running() const { return running_.size(); }
+
+ private:
+  struct Job {
+    GenerationRequest request;
+    OnToken on_token;
+    OnFinish on_finish;
+    GenerationResult result;
+    std::int64_t slot = -1, next_position = 0, last_token = 0;
+    at::Generator generator;
+  };
+  bool accept(Job& job, std::int64_t token);  // false: the job has ended
+  void finish(Job& job);
+
+  Engine& engine_;
+  std::deque<Job> waiting_;
+  std::vector<Job> running_;
+  std::vector<std::int64_t> free_slots_;
+};
+
+// Every request to completion, batched continuously; on_token(index, token) sees tokens as they come.
 std::vector<GenerationResult> generate(Engine& engine, const std::vector<GenerationRequest>& requests,
-                                       const TokenCallback& on_token = {});
+                                       const std::function<bool(std::size_t index, std::int64_t token)>& on_token = {});
 
 }  // namespace patchlm

@@ -1,12 +1,13 @@
 #include "export/hybrid_export.h"
 
 #include <cstring>
+#include <numeric>
 #include <list>
 
 #include "model/masks.h"
 #include "io/hybrid_file.h"
-#include "model/masks.h"
 #include "util/atomic_file.h"
+#include "util/error.h"
 
 namespace patchlm {
 namespace {
@@ -19,6 +20,24 @@ HybridExportSummary export_hybrid(const Checkpoint& ckpt, const MaskSet& masks, 
                                   const std::filesystem::path& out_dir, const TileShape& tile) {
   check_packable_tile(tile, "--tile-size");
   check_masks_match(ckpt, masks, source);
+  // A tile that divides no masked weight would pack nothing: refuse, naming a tile that divides them all.
+  bool any = false;
+  std::int64_t common_rows = 0, common_cols = 0;
+  for (const auto& [name, m] : masks.layers) {
+    any = any || tiles_divide(m.rows, m.cols, tile);
+    common_rows = std::gcd(common_rows, m.rows);
+    common_cols = std::gcd(common_cols, m.cols);
+  }
+  if (!any) {
+    std::string hint = "no packable tile divides them all";
+    for (const TileShape t : {TileShape{128, 128}, TileShape{128, 64}, TileShape{64, 128}, TileShape{64, 64}})
+      if (common_rows % t.rows == 0 && common_cols % t.cols == 0) {
+        hint = "try --tile-size " + t.name();
+        break;
+      }
+    throw UsageError(str_cat("--tile-size: ", tile.name(), " divides none of the ", masks.layers.size(),
+                             " masked weights, so nothing would be packed (", hint, ")"));
+  }
   HybridExportSummary summary;
   std::list<at::Tensor> tensors_alive;                  // what the spans below point into
   std::list<hybrid::PackedHybrid> packed_alive;

@@ -290,6 +290,9 @@ std::string render_report(const fs::path& run_dir, const TileShape& tile, Report
   if (!results.empty()) html << tradeoff_section(results);
   if (!curves.empty()) html << curves_section(curves);
   for (const fs::path& p : mask_files) html << mask_section(p.filename().string(), read_mask_file(p), tile, &found.tile_maps);
+  if (found.masks > 0 && found.tile_maps == 0)
+    throw UsageError(str_cat("--tile-size: ", tile.name(), " divides no layer of the ", found.masks,
+                             " mask file(s), so no tile map could be drawn (e.g. 64x64 divides SmolLM2's layers)"));
   html << "</body></html>\n";
   if (contents) *contents = found;
   return html.str();

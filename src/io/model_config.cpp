@@ -155,6 +155,7 @@ ModelConfig parse_hf_config(const json& root, const std::string& source) {
   c.head_dim = f.integer("head_dim", c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   c.max_position_embeddings = f.integer("max_position_embeddings", 2048);
   c.rms_norm_eps = f.number("rms_norm_eps", 1e-6);
+  validate_sizes(c, source);  // before anything is sized by them (layer types, RoPE tables)
   c.hidden_act = f.string("hidden_activation", f.string("hidden_act", std::string(family->default_activation)));
   c.tie_word_embeddings = f.boolean("tie_word_embeddings", family->default_tied_embeddings);
   if (Fields(root, source).has("tie_word_embeddings")) c.tie_word_embeddings = Fields(root, source).boolean("tie_word_embeddings", true);
@@ -213,6 +214,7 @@ ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
   } else {
     throw Error(str_cat(source, ": cannot tell the vocabulary size (no ", key("vocab_size"), " nor tokenizer.ggml.tokens)"));
   }
+  validate_sizes(c, source);  // before anything is sized by them
   bool has_output = false, has_qkv_bias = false;
   for (const auto& t : h.tensors) {
     has_output |= t.name == "output.weight";
@@ -241,17 +243,37 @@ ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source) {
   return c;
 }
 
-void validate_config(const ModelConfig& c, const std::string& source) {
-  auto positive = [&](const char* name, std::int64_t v) {
-    if (v <= 0) throw Error(str_cat(source, ": ", name, " must be positive, got ", v));
+void validate_sizes(const ModelConfig& c, const std::string& source) {
+  // Positive, and below bounds no real model reaches, so a typo never becomes a giant allocation.
+  auto size = [&](const char* name, std::int64_t v, std::int64_t most) {
+    if (v <= 0 || v > most) throw Error(str_cat(source, ": ", name, " must be in 1..", most, ", got ", v));
   };
-  positive("vocab_size", c.vocab_size);
-  positive("hidden_size", c.hidden_size);
-  positive("intermediate_size", c.intermediate_size);
-  positive("num_hidden_layers", c.num_layers);
-  positive("num_attention_heads", c.num_heads);
-  positive("num_key_value_heads", c.num_kv_heads);
-  positive("head_dim", c.head_dim);
+  size("vocab_size", c.vocab_size, 1 << 24);
+  size("hidden_size", c.hidden_size, 1 << 17);
+  size("intermediate_size", c.intermediate_size, 1 << 20);
+  size("num_hidden_layers", c.num_layers, 4096);
+  size("num_attention_heads", c.num_heads, 4096);
+  size("num_key_value_heads", c.num_kv_heads, 4096);
+  size("head_dim", c.head_dim, 4096);
+  size("max_position_embeddings", c.max_position_embeddings, std::int64_t{1} << 24);
+}
+
+void validate_config(const ModelConfig& c, const std::string& source) {
+  validate_sizes(c, source);
+  auto finite_positive = [&](const char* name, double v) {
+    if (!(std::isfinite(v) && v > 0)) throw Error(str_cat(source, ": ", name, " must be a positive number, got ", v));
+  };
+  finite_positive("rope_theta", c.rope.theta);
+  finite_positive("rope_theta (sliding layers)", c.rope_local.theta);
+  finite_positive("rope factor", c.rope.factor);
+  if (c.sliding_window < 0) throw Error(str_cat(source, ": sliding_window must be >= 0, got ", c.sliding_window));
+  if (!(c.query_pre_attn_scalar >= 0) || !(c.final_logit_softcapping >= 0))
+    throw Error(str_cat(source, ": query_pre_attn_scalar and final_logit_softcapping must be >= 0"));
+  if (c.bos_token_id < -1 || c.bos_token_id >= c.vocab_size)
+    throw Error(str_cat(source, ": bos_token_id ", c.bos_token_id, " is outside the vocabulary [0, ", c.vocab_size, ")"));
+  for (std::int64_t e : c.eos_token_ids)
+    if (e < 0 || e >= c.vocab_size)
+      throw Error(str_cat(source, ": eos_token_id ", e, " is outside the vocabulary [0, ", c.vocab_size, ")"));
   if (c.num_heads % c.num_kv_heads != 0) {
     throw Error(str_cat(source, ": num_attention_heads ", c.num_heads, " is not a multiple of num_key_value_heads ", c.num_kv_heads));
   }

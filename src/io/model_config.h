@@ -61,7 +61,9 @@ struct ModelConfig {
 ModelConfig parse_hf_config(const nlohmann::json& j, const std::string& source);
 ModelConfig config_from_gguf(const GgufHeader& h, const std::string& source);
 
-// Checks internal consistency (divisibility, positivity); throws Error naming the field.
+// Checks internal consistency (sizes, divisibility, ranges of RoPE and token ids); throws Error naming the field.
 void validate_config(const ModelConfig& c, const std::string& source);
+// The sizes alone (positive, below sanity bounds), checked as soon as they are read.
+void validate_sizes(const ModelConfig& c, const std::string& source);
 
 }  // namespace patchlm

@@ -7,6 +7,7 @@
 #include "model/fingerprint.h"
 #include "prune/calibration.h"
 #include "util/error.h"
+#include "util/atomic_file.h"
 #include "util/json_io.h"
 #include "util/log.h"
 
@@ -15,13 +16,30 @@ namespace patchlm {
 void truncate_metrics(const std::filesystem::path& file, std::int64_t step) {
   if (!std::filesystem::exists(file)) return;
   std::ifstream in(file);
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    if (parse_json_text(line, file.string()).value("step", std::int64_t{0}) <= step) kept += line + "\n";
-  }
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
   in.close();
-  std::ofstream(file, std::ios::trunc) << kept;
+  std::map<std::int64_t, std::string> by_step;  // one line per step: a step logged twice keeps its last line
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(lines[i]);
+    } catch (const nlohmann::json::exception&) {
+      if (i + 1 == lines.size()) {  // a torn last line: the run was killed while appending it
+        log_warn("metrics", {{"file", file.string()}, {"note", str_cat("dropped a torn last line (line ", i + 1, ")")}});
+        continue;
+      }
+      throw Error(str_cat(file.string(), " line ", i + 1, ": not a JSON object (the metrics log is corrupted)"));
+    }
+    if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer())
+      throw Error(str_cat(file.string(), " line ", i + 1, ": no integer 'step'"));
+    const std::int64_t s = j["step"].get<std::int64_t>();
+    if (s <= step) by_step[s] = lines[i];
+  }
+  std::string kept;
+  for (const auto& [s, line] : by_step) kept += line + "\n";
+  write_file_atomic(file, kept);
 }
 
 LearnSession prepare_learning(const LearnRequest& r) {
@@ -34,8 +52,6 @@ LearnSession prepare_learning(const LearnRequest& r) {
     throw Error(str_cat("--checkpoint-dir ", t.checkpoint_dir.string(),
                         " already holds a checkpoint (pass --resume, or choose another folder)"));
   }
-  if (!t.checkpoint_dir.empty()) std::filesystem::create_directories(t.checkpoint_dir);
-
   Tokenizer tok = Tokenizer::from_model(r.tokenizer.empty() ? r.model : r.tokenizer);
   SampleOptions data;
   data.corpus = r.data.empty() ? default_corpus_path() : r.data;
@@ -80,6 +96,8 @@ LearnSession prepare_learning(const LearnRequest& r) {
                      {"steps", str_cat(t.steps)}, {"batch", str_cat(t.batch)}, {"seq_len", str_cat(r.seq_len)},
                      {"seed", str_cat(t.seed)}, {"source_model", r.model}, {"source_model_hash", fingerprint}};
   if (t.mode == MaskMode::maskllm) s.mask_metadata["pattern"] = "2:4";
+  // Created only now: a run that fails while loading leaves no empty checkpoint directory behind.
+  if (!t.checkpoint_dir.empty()) std::filesystem::create_directories(t.checkpoint_dir);
   s.trainer = t;
   return s;
 }

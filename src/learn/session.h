@@ -41,7 +41,8 @@ struct LearnSession {
 // UsageError / Error naming the setting when the request cannot work.
 LearnSession prepare_learning(const LearnRequest& request);
 
-// Keeps the metrics lines of steps up to `step` (a resumed run rewrites what comes after).
+// Keeps one metrics line per step up to `step` (a resumed run rewrites what comes after), dropping a torn last line
+// (a run killed while appending); Error naming the line for any other malformed line. Rewritten atomically.
 void truncate_metrics(const std::filesystem::path& file, std::int64_t step);
 
 }  // namespace patchlm

@@ -25,6 +25,20 @@ std::map<std::string, std::string> identity(const TrainerOptions& o) {
   id["seed"] = str_cat(o.seed);
   id["target_sparsity"] = str_cat(o.loss.target_sparsity);
   id["tile"] = o.init.tile.name();
+  // Everything else that shapes the steps to come: a resumed run with another value would not be the same run.
+  id["lr"] = str_cat(o.schedule.lr);
+  id["warmup"] = str_cat(o.schedule.warmup_steps);
+  id["tau"] = str_cat(o.schedule.tau_start, "..", o.schedule.tau_end);
+  id["kappa24"] = str_cat(o.schedule.kappa24_start, "..", o.schedule.kappa24_end);
+  id["kappat"] = str_cat(o.schedule.kappat_start, "..", o.schedule.kappat_end);
+  id["sparse_reg"] = str_cat(o.loss.sparse_reg);
+  id["weight_reg"] = str_cat(o.loss.weight_reg);
+  id["density_scope"] = o.loss.per_block_density ? "block" : "global";
+  id["betas"] = str_cat(o.optimizer.beta1, ",", o.optimizer.beta2);
+  id["eps"] = str_cat(o.optimizer.eps);
+  id["weight_decay"] = str_cat(o.optimizer.effective_weight_decay(o.mode));
+  id["init_std"] = str_cat(o.init.init_std);
+  id["prior_strengths"] = str_cat(o.init.prior_strength_24, ",", o.init.prior_strength_tile);
   return id;
 }
 
@@ -36,6 +50,20 @@ std::vector<std::pair<std::string, at::Tensor>> named_parameters(const std::vect
     if (l.tile_logits.defined()) out.emplace_back("lt:" + l.name, l.tile_logits);
   }
   return out;
+}
+
+// A non-negative integer of the checkpoint's metadata; Error naming the file and field otherwise.
+std::int64_t count_field(const std::string& value, const std::string& key, const std::filesystem::path& file) {
+  std::size_t used = 0;
+  long long v = -1;
+  try {
+    v = std::stoll(value, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != value.size() || v < 0)
+    throw Error(str_cat(file.string(), ": metadata field '", key, "' = ", in_quotes(value), " is not a count (corrupted?)"));
+  return v;
 }
 
 }  // namespace
@@ -91,7 +119,10 @@ void Trainer::resume(const std::filesystem::path& dir) {
     }
     return tensor_view(f, *e).to(like.device()).clone();
   };
-  const std::int64_t adam_step = std::stoll(field("adam_step"));
+  const std::int64_t adam_step = count_field(field("adam_step"), "adam_step", file);
+  const std::int64_t step = count_field(field("step"), "step", file);
+  if (step > options_.steps)
+    throw Error(str_cat(file.string(), ": the checkpoint is at step ", step, ", past --steps ", options_.steps));
   at::NoGradGuard no_grad;
   for (const auto& [name, p] : named_parameters(layers_)) {
     p.copy_(load(name, p));
@@ -102,7 +133,7 @@ void Trainer::resume(const std::filesystem::path& dir) {
     st->exp_avg_sq(load("adam_v:" + name, p));
     optimizer_->state()[p.unsafeGetTensorImpl()] = std::move(st);
   }
-  step_ = std::stoll(field("step"));
+  step_ = step;
 }
 
 }  // namespace patchlm

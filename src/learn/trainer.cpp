@@ -1,6 +1,7 @@
 #include "learn/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <fstream>
 
 #include "learn/activation_checkpoint.h"
@@ -24,6 +25,12 @@ std::uint64_t micro_seed(std::uint64_t seed, std::int64_t step, std::int64_t mic
   return x * 0xd6e8feb86659fd39ull;
 }
 
+bool all_finite(const std::vector<at::Tensor>& params) {
+  for (const at::Tensor& p : params)
+    if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) return false;
+  return true;
+}
+
 }  // namespace
 
 void validate(const TrainerOptions& o) {
@@ -35,6 +42,33 @@ void validate(const TrainerOptions& o) {
   if (!(o.loss.target_sparsity >= 0 && o.loss.target_sparsity <= 0.5)) {
     throw UsageError(str_cat("--target-sparsity: must be in [0, 0.5], got ", o.loss.target_sparsity));
   }
+  // Every number of the schedule, loss and optimizer: finite and in range, named by its flag.
+  auto positive = [](const char* flag, double v) {
+    if (!(std::isfinite(v) && v > 0)) throw UsageError(str_cat(flag, ": must be a positive number, got ", v));
+  };
+  auto non_negative = [](const char* flag, double v) {
+    if (!(std::isfinite(v) && v >= 0)) throw UsageError(str_cat(flag, ": must be a number >= 0, got ", v));
+  };
+  positive("--tau-start", o.schedule.tau_start);
+  positive("--tau-end", o.schedule.tau_end);
+  positive("--kappa24-start", o.schedule.kappa24_start);
+  positive("--kappa24-end", o.schedule.kappa24_end);
+  positive("--kappat-start", o.schedule.kappat_start);
+  positive("--kappat-end", o.schedule.kappat_end);
+  positive("--lr", o.schedule.lr);
+  positive("--init-std", o.init.init_std);
+  non_negative("--sparse-reg", o.loss.sparse_reg);
+  non_negative("--weight-reg", o.loss.weight_reg);
+  non_negative("--prior-strength-24", o.init.prior_strength_24);
+  non_negative("--prior-strength-tile", o.init.prior_strength_tile);
+  if (o.schedule.warmup_steps < 0) throw UsageError(str_cat("--warmup: must be >= 0, got ", o.schedule.warmup_steps));
+  if (!(o.optimizer.beta1 >= 0 && o.optimizer.beta1 < 1)) throw UsageError(str_cat("--beta1: must be in [0, 1), got ", o.optimizer.beta1));
+  if (!(o.optimizer.beta2 >= 0 && o.optimizer.beta2 < 1)) throw UsageError(str_cat("--beta2: must be in [0, 1), got ", o.optimizer.beta2));
+  positive("--eps", o.optimizer.eps);
+  if (o.optimizer.weight_decay >= 0 || std::isnan(o.optimizer.weight_decay)) non_negative("--weight-decay", o.optimizer.weight_decay);
+  if (o.loss.target_sparsity != 0.5 && o.mode == MaskMode::maskllm)
+    throw UsageError(str_cat("--target-sparsity: maskllm mode learns 2:4 masks, which are 50 % sparse; ",
+                             o.loss.target_sparsity, " cannot be reached (use --mode tile or joint, or 0.5)"));
 }
 
 Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& priors)
@@ -177,6 +211,13 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
       generator_.set_current_seed(micro_seed(o.seed, step_, g));
       const std::vector<double> parts = micro_step(ids.to(model_.device()), accumulation);
       for (int k = 0; k < 4; ++k) sums[k] += parts[static_cast<std::size_t>(k)] / static_cast<double>(accumulation);
+    }
+    // A non-finite loss or gradient would poison the logits and every later checkpoint: stop before the update.
+    if (!std::isfinite(sums[0].item<double>()) || !all_finite(parameters())) {
+      throw Error(str_cat("learn: the loss or a gradient is not finite at step ", step_ + 1, " (loss ", sums[0].item<double>(),
+                          "); nothing of this step was applied",
+                          o.checkpoint_dir.empty() ? std::string() : ", the last checkpoint is kept",
+                          " — check --tau-*, --kappa*, --lr"));
     }
     if (o.all_reduce_mean) {
       std::vector<at::Tensor> grads;

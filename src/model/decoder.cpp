@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <set>
 
 #include "model/rope.h"
 #include "util/error.h"
@@ -22,6 +23,7 @@ class TensorTable {
   TensorTable(const Checkpoint& c, at::ScalarType dtype, at::Device device) : c_(c), dtype_(dtype), device_(device) {}
 
   at::Tensor get(const std::string& name, std::vector<std::int64_t> shape) const {
+    used_.insert(name);
     const at::Tensor t = c_.tensor(name);  // a packed weight unpacked, one at a time
     if (t.sizes() != at::IntArrayRef(shape)) {
       throw Error(str_cat(c_.source.string(), ": tensor ", in_quotes(name), " has shape ", shape_text(t.sizes()),
@@ -32,8 +34,30 @@ class TensorTable {
   at::Tensor optional(const std::string& name, std::vector<std::int64_t> shape) const {
     return c_.has(name) ? get(name, std::move(shape)) : at::Tensor();
   }
+  // A name the builder takes in a form of its own (a packed weight on the kernel).
+  void mark_used(const std::string& name) const { used_.insert(name); }
+
+  // Every tensor of the checkpoint is one the config accounts for, or a known leftover: anything else means the
+  // config does not describe these weights (e.g. num_hidden_layers smaller than the layers stored).
+  void check_all_used() const {
+    auto explained = [&](const std::string& name) {
+      const bool tied_head = name == "lm_head.weight" && c_.config.tie_word_embeddings;
+      const bool leftover = name.size() >= 19 && name.compare(name.size() - 19, 19, "rotary_emb.inv_freq") == 0;
+      return tied_head || leftover || name.rfind("vision_tower.", 0) == 0 || name.rfind("multi_modal_projector.", 0) == 0;
+    };
+    std::size_t unused = 0;
+    std::string first;
+    for (const auto& [name, t] : c_.tensors)
+      if (!used_.count(name) && !explained(name) && unused++ == 0) first = name;
+    for (const auto& [name, p] : c_.hybrid)
+      if (!used_.count(name) && unused++ == 0) first = name;
+    if (unused > 0)
+      throw Error(str_cat(c_.source.string(), ": ", unused, " tensor(s) the config does not account for, e.g. ",
+                          in_quotes(first), " (does num_hidden_layers or the architecture match the weights?)"));
+  }
 
  private:
+  mutable std::set<std::string> used_;
   const Checkpoint& c_;
   at::ScalarType dtype_;
   at::Device device_;
@@ -66,6 +90,7 @@ Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device
       at::Tensor b = bias ? t.get(p + name + ".bias", {out}) : t.optional(p + name + ".bias", {out});
       if (build) {
         if (auto strategy = build(p + name + ".weight", out, in)) {
+          t.mark_used(p + name + ".weight");
           // The strategy holds the weight in its own form: the Proj keeps only its shape.
           Proj packed(p + name, at::empty({out, in}, at::TensorOptions().dtype(dtype).device(at::kMeta)), b);
           packed.set_strategy(std::move(strategy));
@@ -86,6 +111,7 @@ Decoder::Decoder(const Checkpoint& ckpt, at::ScalarType dtype, at::Device device
     }
     blocks_.push_back(std::move(b));
   }
+  t.check_all_used();
   inv_freq_global_ = rope_inverse_frequencies(c.rope, D).to(device);
   inv_freq_local_ = rope_inverse_frequencies(c.rope_local, D).to(device);
 }

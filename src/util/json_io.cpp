@@ -40,7 +40,15 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& sourc
   }
 }
 
+void require_regular_file(const fs::path& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) throw Error(str_cat("cannot read ", in_quotes(path.string()), ": no such file"));
+  if (!fs::is_regular_file(st)) throw Error(str_cat(in_quotes(path.string()), " is not a regular file"));
+}
+
 nlohmann::json read_json_file(const fs::path& path) {
+  require_regular_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(str_cat("cannot read ", in_quotes(path.string()), ": no such file or not readable"));
   std::ostringstream ss;
@@ -51,6 +59,7 @@ nlohmann::json read_json_file(const fs::path& path) {
 
 void for_each_jsonl(const fs::path& path,
                     const std::function<void(const nlohmann::json& value, const std::string& where)>& record) {
+  require_regular_file(path);
   std::ifstream in(path);
   if (!in) throw Error(str_cat("cannot read ", in_quotes(path.string())));
   std::string line;

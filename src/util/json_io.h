@@ -9,6 +9,10 @@
 
 namespace patchlm {
 
+// Error naming the path unless it is an existing regular file (not a directory, FIFO or device: reading those
+// fails late or blocks forever).
+void require_regular_file(const std::filesystem::path& path);
+
 // Pretty-printed (indent 2), newline-terminated, written atomically. Doubles are printed with enough digits to
 // read back bit-identically.
 void write_json_file(const std::filesystem::path& path, const nlohmann::ordered_json& value);

@@ -32,6 +32,8 @@ Bpe::Bpe(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& me
     : vocab_(std::move(vocab)), options_(std::move(options)) {
   std::uint32_t max_id = 0;
   for (const auto& [tok, id] : vocab_) max_id = std::max(max_id, id);
+  if (static_cast<std::uint64_t>(max_id) > 2 * static_cast<std::uint64_t>(vocab_.size()) + 1024)
+    throw Error(str_cat("tokenizer: vocabulary ids reach ", max_id, " for ", vocab_.size(), " tokens (corrupted?)"));
   id_to_token_.resize(vocab_.empty() ? 0 : max_id + 1);
   for (const auto& [tok, id] : vocab_) id_to_token_[id] = tok;
   const std::size_t prefix = options_.continuing_subword_prefix.size();

@@ -10,7 +10,14 @@ Tokenizer::Tokenizer(Parts parts) : p_(std::move(parts)) {
   std::vector<std::string> raw_patterns, norm_patterns;
   std::vector<tok::AddedToken> raw_tokens, norm_tokens;
   std::int64_t max_id = static_cast<std::int64_t>(p_.model->id_to_token().size()) - 1;
-  for (const tok::AddedToken& t : p_.added) max_id = std::max<std::int64_t>(max_id, t.id);
+  // Added tokens extend the vocabulary; an id far past it is a corrupted file (and would size tables by it).
+  const std::int64_t most = max_id + static_cast<std::int64_t>(p_.added.size()) + 1024;
+  for (const tok::AddedToken& t : p_.added) {
+    if (static_cast<std::int64_t>(t.id) > most)
+      throw Error(str_cat("tokenizer: added token ", in_quotes(t.content), " has id ", t.id, ", far past the vocabulary of ",
+                          max_id + 1, " tokens"));
+    max_id = std::max<std::int64_t>(max_id, t.id);
+  }
   added_by_id_.assign(static_cast<std::size_t>(max_id + 1), nullptr);
   added_surface_.assign(static_cast<std::size_t>(max_id + 1), std::string());
   for (const tok::AddedToken& t : p_.added) {

@@ -32,7 +32,8 @@ nlohmann::json section(const element& root, const char* key) {
   return nlohmann::json::parse(simdjson::minify(e));
 }
 
-std::string_view get_string(const element& e, const fs::path& path, const char* what) {
+// A string, from a value that may be missing (a lookup's result): Error naming `what` otherwise.
+std::string_view get_string(simdjson::simdjson_result<element> e, const fs::path& path, const char* what) {
   std::string_view s;
   if (e.get(s) != simdjson::SUCCESS) fail(path, str_cat(what, " must be a string"));
   return s;
@@ -148,8 +149,14 @@ Tokenizer tokenizer_from_document(const element& root, const fs::path& path, con
     parts.decoder = tok::make_decoder(section(root, "decoder"));
   } catch (const nlohmann::json::exception& e) {
     fail(path, str_cat("unexpected structure (", e.what(), ")"));
+  } catch (const simdjson::simdjson_error& e) {
+    fail(path, str_cat("unexpected structure (", e.what(), ")"));
   }
-  parts.added = read_added(root, path);
+  try {
+    parts.added = read_added(root, path);
+  } catch (const simdjson::simdjson_error& e) {
+    fail(path, str_cat("added_tokens: unexpected structure (", e.what(), ")"));
+  }
   if (config.is_object()) {
     parts.bos_token = config_token(config, "bos_token");
     parts.eos_token = config_token(config, "eos_token");
@@ -161,6 +168,7 @@ Tokenizer tokenizer_from_document(const element& root, const fs::path& path, con
 }  // namespace
 
 Tokenizer Tokenizer::from_json_file(const fs::path& path) {
+  require_regular_file(path);
   simdjson::dom::parser parser;
   element root;
   if (auto err = parser.load(path.string()).get(root); err != simdjson::SUCCESS) {
