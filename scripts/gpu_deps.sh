@@ -6,7 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 deps="$root/.gpu-deps"
 packages=(nlohmann-json3-dev libcli11-dev libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3
-          libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14 libgtest-dev libgmock-dev googletest)
+          libutf8proc-dev libutf8proc2 libsimdjson-dev libsimdjson14 libgtest-dev libgmock-dev googletest
+          libcpp-httplib0.11 libcpp-httplib-dev)
 case "${1:-}" in
   download)
     mkdir -p "$deps/debs"

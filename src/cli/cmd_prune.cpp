@@ -74,8 +74,10 @@ int run_prune(PruneOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   o.one_shot.method = parse_prune_method(o.method);
   o.one_shot.pattern = parse_pattern(o.pattern, o.sparsity);
-  if (o.sparsity_given && o.one_shot.pattern.nm)
-    throw UsageError(str_cat("--sparsity: applies to --pattern unstructured; ", o.pattern, " fixes the sparsity itself"));
+  if (o.sparsity_given && o.one_shot.pattern.nm &&
+      std::abs(o.sparsity - (1.0 - static_cast<double>(o.one_shot.pattern.n) / static_cast<double>(o.one_shot.pattern.m))) > 1e-9)
+    throw UsageError(str_cat("--sparsity: ", o.sparsity, " contradicts --pattern ", o.pattern,
+                             ", which fixes the sparsity itself (--sparsity applies to unstructured)"));
   const auto dtype = parse_compute_dtype("--dtype", o.dtype);
   const auto save_dtype = parse_compute_dtype("--save-dtype", o.save_dtype);
   const c10::Device device = parse_device("--device", o.device);

@@ -12,7 +12,9 @@
 #include "engine/chat_template.h"
 #include "io/tokenizer/tokenizer.h"
 #include "kernels/hybrid_model.h"
+#if PATCHLM_HAVE_SERVE
 #include "serve/server.h"
+#endif
 #include "util/error.h"
 #include "util/interrupt.h"
 #include "util/log.h"
@@ -20,18 +22,34 @@
 namespace patchlm::cli {
 namespace {
 
+#if PATCHLM_HAVE_SERVE
+using serve::ServeOptions;
+#else
+struct ServeOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_key, model_name;
+  std::size_t max_queue = 64;
+};
+#endif
+
 struct ServeFlags {
   std::string model, tokenizer, dtype = "auto", device = "cpu";
   std::int64_t max_batch = 8, max_context = 2048;
-  serve::ServeOptions options;
+  ServeOptions options;
 };
 
-std::string default_model_name(const std::string& model) {
+[[maybe_unused]] std::string default_model_name(const std::string& model) {
   std::filesystem::path p(model);
   while (!p.empty() && !p.has_filename()) p = p.parent_path();  // "dir/" → "dir"
   return std::filesystem::is_directory(p) ? p.filename().string() : p.stem().string();
 }
 
+#if !PATCHLM_HAVE_SERVE
+int run_serve(ServeFlags&) {
+  throw Error("serve: this patchlm was built without cpp-httplib (apt-get install libcpp-httplib-dev, then rebuild)");
+}
+#else
 int run_serve(ServeFlags& f) {
   if (f.options.model_name.empty()) f.options.model_name = default_model_name(f.model);
   signal(SIGPIPE, SIG_IGN);  // a client that leaves is a failed write, not the end of the server
@@ -63,6 +81,7 @@ int run_serve(ServeFlags& f) {
   std::cout << "patchlm serve: stopped after " << server.completed() << " requests" << std::endl;
   return 0;
 }
+#endif
 
 }  // namespace
 

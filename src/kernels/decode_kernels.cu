@@ -20,6 +20,19 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
+// The sum of every thread's `v` over a CTA of kThreads threads, returned to all of them.
+template <int kThreads>
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[kThreads / 32];
+  v = warp_sum(v);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+  __syncthreads();
+  float total = 0.f;
+#pragma unroll
+  for (int i = 0; i < kThreads / 32; ++i) total += partial[i];
+  return total;
+}
+
 std::string launched() {
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string(cudaGetErrorString(e));
@@ -50,13 +63,7 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
     }
     sum += v.x * v.x + v.y * v.y;
   }
-  __shared__ float partial[kNormThreads / 32];
-  sum = warp_sum(sum);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
-  __syncthreads();
-  float total = 0.f;
-#pragma unroll
-  for (int i = 0; i < kNormThreads / 32; ++i) total += partial[i];
+  const float total = block_sum<kNormThreads>(sum);
   const float inv = rsqrtf(total / static_cast<float>(L.cols) + a.eps);
   for (int i = threadIdx.x; i < pairs; i += kNormThreads) {
     const float2 v = __bfloat1622float2(h[i]);
@@ -109,13 +116,7 @@ __global__ void __launch_bounds__(kWideThreads) rms_norm_wide_kernel(RmsNormArgs
 #pragma unroll
     for (int e = 0; e < 8; ++e) sum += v[c][e] * v[c][e];
   }
-  __shared__ float partial[kWideThreads / 32];
-  sum = warp_sum(sum);
-  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = sum;
-  __syncthreads();
-  float total = 0.f;
-#pragma unroll
-  for (int i = 0; i < kWideThreads / 32; ++i) total += partial[i];
+  const float total = block_sum<kWideThreads>(sum);
   const float inv = rsqrtf(total / static_cast<float>(L.cols) + a.eps);
 #pragma unroll
   for (int c = 0; c < kWideChunks; ++c) {

@@ -166,7 +166,10 @@ void Server::routes() {
       c.model = options_.model_name;
       c.created = static_cast<std::int64_t>(std::time(nullptr));
       c.prompt_tokens = prompt;
-      auto h = std::make_shared<Handling>(Handling{job, &tokenizer_, a.stop});
+      auto h = std::make_shared<Handling>();
+      h->job = job;
+      h->tokenizer = &tokenizer_;
+      h->stop = a.stop;
       auto finish = [job, h](Completion& done) {
         std::lock_guard lock(job->mutex);
         done.completion_tokens = static_cast<std::int64_t>(job->tokens.size());

@@ -51,8 +51,8 @@ void check_new_output_dir(const fs::path& out, const std::string& option, const 
   fs::path dir = out.filename().empty() ? out.parent_path() : out;
   std::error_code ec;
   check_not_input(dir, option, inputs);
-  if (fs::exists(dir, ec))
-    throw UsageError(str_cat(option, ": ", in_quotes(dir.string()), " already exists; remove it or choose another"));
+  if (fs::exists(dir, ec))  // a runtime condition, as when another run creates it first (exit 1)
+    throw Error(str_cat(option, ": ", in_quotes(dir.string()), " already exists; remove it or choose another"));
   check_parent(dir, option);
 }
 

@@ -12,7 +12,7 @@ namespace patchlm {
 // A file written atomically (replacing an existing file of that name is allowed unless it is an input).
 void check_output_file(const std::filesystem::path& out, const std::string& option,
                        const std::vector<std::filesystem::path>& inputs = {});
-// A directory created whole: it must not exist yet.
+// A directory created whole: it must not exist yet (Error, not UsageError, when it does).
 void check_new_output_dir(const std::filesystem::path& out, const std::string& option,
                           const std::vector<std::filesystem::path>& inputs = {});
 // A directory a command keeps writing into (learning checkpoints): absent (it will be created) or a writable directory.

@@ -70,7 +70,7 @@ def test_outputs_are_checked_before_any_work(model_copy, tmp_path, patchlm_bin):
     fails([patchlm_bin, "eval", model_copy, "--out", tmp_path / "missing" / "e.json"], 2, "--out")
     (tmp_path / "taken").mkdir()
     fails([patchlm_bin, "prune", model_copy, "--method", "magnitude", "--out", tmp_path / "p.safetensors",
-           "--save-pruned", tmp_path / "taken"], 2, "already exists")
+           "--save-pruned", tmp_path / "taken"], 1, "already exists")
     assert not (tmp_path / "p.safetensors").exists(), "--out must not be left behind"
     (tmp_path / "afile").write_text("x")
     fails([patchlm_bin, "learn", model_copy, "--out", tmp_path / "m.safetensors", "--checkpoint-dir", tmp_path / "afile"], 2,
@@ -216,7 +216,7 @@ def test_small_usage_errors(models_dir, model_copy, tmp_path, patchlm_bin):
     fails([patchlm_bin, "eval", model_copy, "--seq-len", "0"], 2, "--seq-len")
     fails([patchlm_bin, "eval", model_copy, "--tasks", "", "--task-dir", tmp_path], 2, "--tasks")
     fails([patchlm_bin, "prune", model_copy, "--method", "magnitude", "--pattern", "2:4", "--sparsity", "0.3", "--out",
-           tmp_path / "p.safetensors"], 2, "--sparsity")
+           tmp_path / "p.safetensors"], 2, "--sparsity", "contradicts")
     fails([patchlm_bin, "generate", smol, "--tokenizer", models_dir / "gemma-3-270m-q4_k_m.gguf", "--prompt", "hi"], 1,
           "another model")
     run_dir = tmp_path / "run"

