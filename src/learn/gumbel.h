@@ -1,14 +1,26 @@
 #pragma once
 // Gumbel-Softmax (Jang et al. 2017): gs(z, τ) = softmax((z + g) / τ), g = −log(−log U), U ~ Uniform(0, 1).
-// The noise is drawn from an explicit generator (seeded, its state saved in learning checkpoints) and can be
-// passed in, so tests can fix it.
+// Training draws g from a counter-based generator (gumbel_counter.h): the noise of a layer in micro-batch `micro` of
+// step `step` is a pure function of (seed, step, micro, layer, element), so it does not depend on how micro-batches
+// are spread over ranks, on where a run was resumed, or on whether a kernel stores it. Tests pass noise in
+// explicitly to fix it.
+#include <cstdint>
+
 #include <ATen/ATen.h>
+
+#include "learn/gumbel_counter.h"
 
 namespace patchlm {
 
-// Standard Gumbel noise of `shape` on the generator's device. U is kept inside [tiny, 1 − 2⁻²⁴] so that both
-// logarithms stay finite.
-at::Tensor gumbel_noise(at::IntArrayRef shape, at::Generator generator, const at::TensorOptions& options);
+// The key of one micro-batch's noise.
+std::uint64_t noise_key(std::uint64_t seed, std::int64_t step, std::int64_t micro);
+// The stream of one part of one layer under a key: part 0 = the 2:4 logits, part 1 = the tile logits.
+enum class NoisePart : std::uint64_t { two_four = 0, tiles = 1 };
+std::uint64_t noise_stream(std::uint64_t key, std::size_t layer, NoisePart part);
+
+// The counter-based noise of `stream` as a tensor of `shape` (element i = counter_gumbel(stream, i), row-major),
+// computed in the options' floating dtype (float or double) on the CPU, then moved to the options' device.
+at::Tensor counter_gumbel_noise(std::uint64_t stream, at::IntArrayRef shape, const at::TensorOptions& options);
 
 // softmax((logits + noise) / tau) over the last dimension.
 at::Tensor gumbel_softmax(const at::Tensor& logits, const at::Tensor& noise, double tau);

@@ -20,14 +20,11 @@ at::Tensor soft_hybrid_mask(const LayerLogits& l, MaskMode mode, const SamplePar
   return combine_hybrid(expand_tiles(soft_tiles(l.tile_logits, noise_tiles, p.kappat, p.tau), tile), m24);
 }
 
-at::Tensor sample_hybrid_mask(const LayerLogits& l, MaskMode mode, const SampleParams& p, const TileShape& tile,
-                              at::Generator generator) {
-  at::Tensor n24, nt;
-  if (mode != MaskMode::tile) n24 = gumbel_noise(l.logits_2to4.sizes(), generator, l.logits_2to4.options());
-  if (mode != MaskMode::maskllm) {
-    nt = gumbel_noise({l.tile_logits.size(0), l.tile_logits.size(1), 2}, generator, l.tile_logits.options());
-  }
-  return soft_hybrid_mask(l, mode, p, tile, n24, nt);
+at::Tensor hybrid_kept(const at::Tensor& soft_tiles, MaskMode mode, std::int64_t rows, std::int64_t cols,
+                       const TileShape& tile) {
+  if (mode == MaskMode::maskllm) return at::scalar_tensor(static_cast<double>(rows * cols) / 2, at::kDouble);
+  const double area = static_cast<double>(tile.rows * tile.cols);
+  return (soft_tiles.sum() + static_cast<double>(soft_tiles.numel())) * (area / 2);
 }
 
 at::Tensor hard_hybrid_mask(const LayerLogits& l, MaskMode mode, const TileShape& tile) {
@@ -37,9 +34,8 @@ at::Tensor hard_hybrid_mask(const LayerLogits& l, MaskMode mode, const TileShape
 }
 
 at::Tensor MaskedLinear::forward(const Proj& proj, const at::Tensor& x) {
-  if (!mask.defined()) throw Error(str_cat(proj.name(), ": no mask set for this pass"));
-  const at::Tensor w = proj.weight() * mask.to(proj.weight().scalar_type());
-  return proj.bias().defined() ? at::linear(x, w, proj.bias()) : at::linear(x, w);
+  if (!masked_weight.defined()) throw Error(str_cat(proj.name(), ": no masked weight set for this pass"));
+  return proj.bias().defined() ? at::linear(x, masked_weight, proj.bias()) : at::linear(x, masked_weight);
 }
 
 }  // namespace patchlm

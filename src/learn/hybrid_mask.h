@@ -33,16 +33,19 @@ at::Tensor combine_hybrid(const at::Tensor& tiles, const at::Tensor& mask_2to4);
 // The soft mask from explicit noises (noise_2to4 like logits_2to4, noise_tiles [R, C, 2]); differentiable.
 at::Tensor soft_hybrid_mask(const LayerLogits& layer, MaskMode mode, const SampleParams& params,
                             const TileShape& tile, const at::Tensor& noise_2to4, const at::Tensor& noise_tiles);
-// Draws the noises from `generator`, then soft_hybrid_mask.
-at::Tensor sample_hybrid_mask(const LayerLogits& layer, MaskMode mode, const SampleParams& params,
-                              const TileShape& tile, at::Generator generator);
+// ΣM of the soft hybrid mask from the soft tile probabilities T [R, C] alone: every 2:4 group keeps exactly 2 of its
+// 4 weights — a 0/1 pattern as well as the soft mix of the candidates, Σ_j m_j = 2·Σ_c p_c = 2 — so
+// ΣM = Σ_tiles area · (T + (1 − T)/2); maskllm (no tiles): rows·cols/2.
+at::Tensor hybrid_kept(const at::Tensor& soft_tiles, MaskMode mode, std::int64_t rows, std::int64_t cols,
+                       const TileShape& tile);
 // The final 0/1 mask (float): tiles with Lt > 0 dense, elsewhere the argmax (or fixed) 2:4 pattern.
 at::Tensor hard_hybrid_mask(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
 
-// The learning strategy of the Linear seam: multiplies the frozen weight by the mask set for this pass.
+// The learning strategy of the Linear seam: y = x (W ⊙ M)ᵀ + b with the masked weight set for this pass (the fused
+// mask op's output).
 class MaskedLinear : public ProjStrategy {
  public:
-  at::Tensor mask;  // [out, in], float (cast to the weight dtype at use)
+  at::Tensor masked_weight;  // [out, in], the weight's dtype
   at::Tensor forward(const Proj& proj, const at::Tensor& x) override;
 };
 

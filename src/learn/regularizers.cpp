@@ -5,47 +5,42 @@
 #include "util/error.h"
 
 namespace patchlm {
-namespace {
 
-std::pair<at::Tensor, double> kept_and_total(const std::vector<at::Tensor>& masks) {
-  if (masks.empty()) throw Error("no masked layers");
-  at::Tensor kept = masks.front().sum();
-  double total = static_cast<double>(masks.front().numel());
-  for (std::size_t i = 1; i < masks.size(); ++i) {
-    kept = kept + masks[i].sum();
-    total += static_cast<double>(masks[i].numel());
+LayerKept kept_of(const at::Tensor& mask) { return {mask.sum(), static_cast<double>(mask.numel())}; }
+
+at::Tensor density(const std::vector<LayerKept>& layers) {
+  if (layers.empty()) throw Error("no masked layers");
+  at::Tensor kept = layers.front().kept;
+  double total = layers.front().total;
+  for (std::size_t i = 1; i < layers.size(); ++i) {
+    kept = kept + layers[i].kept;
+    total += layers[i].total;
   }
-  return {kept, total};
-}
-
-}  // namespace
-
-at::Tensor density(const std::vector<at::Tensor>& masks) {
-  auto [kept, total] = kept_and_total(masks);
   return kept / total;
 }
 
-at::Tensor sparsity_regularizer(const std::vector<at::Tensor>& masks, double target_density) {
-  return (density(masks) - target_density).abs();
+at::Tensor sparsity_regularizer(const std::vector<LayerKept>& layers, double target_density) {
+  return (density(layers) - target_density).abs();
 }
 
-at::Tensor per_block_sparsity_regularizer(const std::vector<at::Tensor>& masks, const std::vector<std::int64_t>& block_of,
+at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, const std::vector<std::int64_t>& block_of,
                                           double target_density) {
-  std::map<std::int64_t, std::vector<at::Tensor>> blocks;
-  for (std::size_t i = 0; i < masks.size(); ++i) blocks[block_of.at(i)].push_back(masks[i]);
+  std::map<std::int64_t, std::vector<LayerKept>> blocks;
+  for (std::size_t i = 0; i < layers.size(); ++i) blocks[block_of.at(i)].push_back(layers[i]);
   at::Tensor sum;
-  for (auto& [block, ms] : blocks) {
-    at::Tensor term = (density(ms) - target_density).abs();
+  for (auto& [block, ls] : blocks) {
+    at::Tensor term = (density(ls) - target_density).abs();
     sum = sum.defined() ? sum + term : term;
   }
   return sum / static_cast<double>(blocks.size());
 }
 
-at::Tensor weight_regularizer(const std::vector<at::Tensor>& masks, const std::vector<at::Tensor>& weights,
-                              double weight_norm_total) {
+at::Tensor weight_regularizer(const std::vector<at::Tensor>& masked_weights, double weight_norm_total) {
   at::Tensor sum;
-  for (std::size_t i = 0; i < masks.size(); ++i) {
-    at::Tensor term = (masks[i] * weights.at(i)).norm();
+  for (const at::Tensor& mw : masked_weights) {
+    // fp32 accumulation without an fp32 copy of a bf16 weight.
+    const bool reduced = mw.scalar_type() == at::kBFloat16 || mw.scalar_type() == at::kHalf;
+    at::Tensor term = at::linalg_vector_norm(mw, 2, std::nullopt, false, reduced ? at::kFloat : mw.scalar_type());
     sum = sum.defined() ? sum + term : term;
   }
   return sum / weight_norm_total;

@@ -4,6 +4,8 @@
 //   sparsity:  |density(M) − target_density|, density = Σ_l ΣM_l / Σ_l numel(M_l) over all masked layers
 //              (global), or the mean over decoder blocks of each block's |density_b − target| (per-block variant)
 //   weight:    Σ_l ‖M_l ⊙ W_l‖_F / Σ_l ‖W_l‖_F, entering the loss as −λw · (1 − step/steps) · weight
+// They take what the masks add up to, not the masks: ΣM_l of a hybrid mask follows from its tile choice alone
+// (hybrid_mask.h, hybrid_kept), and M_l ⊙ W_l is what the fused mask op returns, so training never materialises M.
 #include <cstdint>
 #include <vector>
 
@@ -11,14 +13,20 @@
 
 namespace patchlm {
 
-// masks[l] and block_of[l] (the decoder block of layer l).
-at::Tensor density(const std::vector<at::Tensor>& masks);
-at::Tensor sparsity_regularizer(const std::vector<at::Tensor>& masks, double target_density);
-at::Tensor per_block_sparsity_regularizer(const std::vector<at::Tensor>& masks, const std::vector<std::int64_t>& block_of,
+// ΣM of one layer (a differentiable scalar) and numel(M).
+struct LayerKept {
+  at::Tensor kept;
+  double total = 0;
+};
+LayerKept kept_of(const at::Tensor& mask);  // {mask.sum(), numel}
+
+// layers[l] and block_of[l] (the decoder block of layer l).
+at::Tensor density(const std::vector<LayerKept>& layers);
+at::Tensor sparsity_regularizer(const std::vector<LayerKept>& layers, double target_density);
+at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, const std::vector<std::int64_t>& block_of,
                                           double target_density);
-// weight_norm_total = Σ_l ‖W_l‖_F (a constant: weights are frozen).
-at::Tensor weight_regularizer(const std::vector<at::Tensor>& masks, const std::vector<at::Tensor>& weights,
-                              double weight_norm_total);
+// masked_weights[l] = M_l ⊙ W_l; weight_norm_total = Σ_l ‖W_l‖_F (a constant: weights are frozen).
+at::Tensor weight_regularizer(const std::vector<at::Tensor>& masked_weights, double weight_norm_total);
 double weight_regularizer_decay(std::int64_t step, std::int64_t steps);  // 1 − step/steps
 
 }  // namespace patchlm

@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "learn/activation_checkpoint.h"
+#include "learn/fused_mask.h"
+#include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
 #include "learn/regularizers.h"
 #include "learn/schedule.h"
@@ -15,15 +17,6 @@
 
 namespace patchlm {
 namespace {
-
-// The noise of micro-batch `micro` of step `step` comes from its own seed, so it does not depend on how the
-// micro-batches are spread over ranks or on where a run was resumed.
-std::uint64_t micro_seed(std::uint64_t seed, std::int64_t step, std::int64_t micro) {
-  std::uint64_t x = seed * 0x9e3779b97f4a7c15ull + static_cast<std::uint64_t>(step) * 0xbf58476d1ce4e5b9ull +
-                    static_cast<std::uint64_t>(micro) * 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x * 0xd6e8feb86659fd39ull;
-}
 
 bool all_finite(const std::vector<at::Tensor>& params) {
   for (const at::Tensor& p : params)
@@ -147,45 +140,56 @@ std::vector<at::Tensor> Trainer::parameters() const {
   return params;
 }
 
-std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation) {
+std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key) {
   const TrainerOptions& o = options_;
   const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
-  std::vector<at::Tensor> masks;
-  for (const LayerLogits& l : layers_) masks.push_back(sample_hybrid_mask(l, o.mode, params, o.init.tile, generator_));
+  // Every layer's W ⊙ M through the fused mask op (its noise drawn from the counter streams of `key`), and ΣM from
+  // the soft tile choice: the soft masks themselves are never materialised.
+  std::vector<at::Tensor> masked;
+  std::vector<LayerKept> kept;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const LayerLogits& l = layers_[i];
+    at::Tensor tiles;
+    if (o.mode != MaskMode::maskllm) {
+      const at::Tensor noise = counter_gumbel_noise(noise_stream(key, i, NoisePart::tiles),
+                                                    {l.tile_logits.size(0), l.tile_logits.size(1), 2},
+                                                    l.tile_logits.options());
+      tiles = soft_tiles(l.tile_logits, noise, params.kappat, params.tau);
+    }
+    masked.push_back(fused_masked_weight(weights_[i], l, o.mode, params, o.init.tile, tiles,
+                                         noise_stream(key, i, NoisePart::two_four)));
+    kept.push_back({hybrid_kept(tiles, o.mode, l.rows, l.cols, o.init.tile), static_cast<double>(l.rows * l.cols)});
+  }
 
   const std::int64_t T = ids.size(1);
-  // Each block runs with its projections' masks as explicit inputs, so a checkpointed block's recomputation in the
-  // backward pass sees them again and hands their gradients on to the logits.
+  // Each block runs with its projections' masked weights as explicit inputs, so a checkpointed block's recomputation
+  // in the backward pass sees them again and hands their gradients on to the fused mask op and the logits.
   std::vector<CheckpointedFn> fns;  // must outlive backward()
   fns.reserve(model_.blocks().size());
   const BlockRunner run = [&](std::size_t layer, const at::Tensor& h, const BlockFn& block) {
-    std::vector<at::Tensor> block_masks;
-    for (std::size_t l : block_layers_[layer]) block_masks.push_back(masks[l]);
-    fns.emplace_back([this, layer, block](const at::Tensor& x, const std::vector<at::Tensor>& ms) {
-      for (std::size_t i = 0; i < ms.size(); ++i) strategies_[block_layers_[layer][i]]->mask = ms[i];
+    std::vector<at::Tensor> block_weights;
+    for (std::size_t l : block_layers_[layer]) block_weights.push_back(masked[l]);
+    fns.emplace_back([this, layer, block](const at::Tensor& x, const std::vector<at::Tensor>& ws) {
+      for (std::size_t i = 0; i < ws.size(); ++i) strategies_[block_layers_[layer][i]]->masked_weight = ws[i];
       return block(x);
     });
-    return o.activation_checkpointing ? checkpointed(fns.back(), h, block_masks) : fns.back()(h, block_masks);
+    return o.activation_checkpointing ? checkpointed(fns.back(), h, block_weights) : fns.back()(h, block_weights);
   };
   const at::Tensor logits = model_.logits_from_hidden(model_.hidden_states(ids, nullptr, run));
   const std::int64_t V = logits.size(-1);
   const at::Tensor ce = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, V}),
                                                ids.narrow(1, 1, T - 1).reshape({-1}).to(logits.device()));
   const double target_density = 1.0 - o.loss.target_sparsity;
-  at::Tensor reg_s;
-  if (o.loss.per_block_density) {
-    reg_s = per_block_sparsity_regularizer(masks, block_of_, target_density);
-  } else {
-    reg_s = sparsity_regularizer(masks, target_density);
-  }
-  const at::Tensor reg_w = weight_regularizer(masks, weights_, weight_norm_total_);
+  const at::Tensor reg_s = o.loss.per_block_density ? per_block_sparsity_regularizer(kept, block_of_, target_density)
+                                                    : sparsity_regularizer(kept, target_density);
+  const at::Tensor reg_w = weight_regularizer(masked, weight_norm_total_);
   const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
                            o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
                           static_cast<double>(accumulation);
   loss.backward();
-  for (auto& s : strategies_) s->mask = at::Tensor();
-  return {loss.item<double>() * static_cast<double>(accumulation), ce.item<double>(),
-          density(masks).item<double>(), reg_w.item<double>()};
+  for (auto& s : strategies_) s->masked_weight = at::Tensor();
+  return {loss.item<double>() * static_cast<double>(accumulation), ce.item<double>(), density(kept).item<double>(),
+          reg_w.item<double>()};
 }
 
 void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
@@ -208,8 +212,7 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
         const auto& seq = sequences[static_cast<std::size_t>(order.at(step_ * o.batch + g * o.micro_batch + i))];
         std::copy(seq.begin(), seq.end(), ids[i].data_ptr<std::int64_t>());
       }
-      generator_.set_current_seed(micro_seed(o.seed, step_, g));
-      const std::vector<double> parts = micro_step(ids.to(model_.device()), accumulation);
+      const std::vector<double> parts = micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g));
       for (int k = 0; k < 4; ++k) sums[k] += parts[static_cast<std::size_t>(k)] / static_cast<double>(accumulation);
     }
     // A non-finite loss or gradient would poison the logits and every later checkpoint: stop before the update.

@@ -1,7 +1,7 @@
 #pragma once
-// PATCH mask learning (nanoGPT-style loop): per step, for each micro-batch, sample every layer's soft hybrid mask
-// with fresh Gumbel noise, run the frozen model through the Linear seam with W ⊙ M (activation checkpointing per
-// block), loss = (CE + λs·|density − target| − λw·(1 − s/S)·Σ‖M⊙W‖/Σ‖W‖) / accumulation, backward into the
+// PATCH mask learning (nanoGPT-style loop): per step, for each micro-batch, form every layer's W ⊙ M with its soft
+// hybrid mask under fresh Gumbel noise (the fused mask op), run the frozen model through the Linear seam with it
+// (activation checkpointing per block), loss = (CE + λs·|density − target| − λw·(1 − s/S)·Σ‖M⊙W‖/Σ‖W‖) / accumulation, backward into the
 // logits; then one AdamW step on the logits with the cosine learning rate. Deterministic for a seed; periodic
 // checkpoints (logits + optimizer + RNG + step) let a killed run resume bit-identically on the CPU.
 #include <cstdint>
@@ -72,8 +72,9 @@ class Trainer {
   void resume(const std::filesystem::path& checkpoint_dir);
   // Trains from the current step to options.steps. `sequences` is the pool of token sequences (equal lengths).
   void train(const std::vector<std::vector<std::int64_t>>& sequences);
-  // One micro-batch forward + backward (gradients accumulate); returns {loss, ce, density, weight term}.
-  std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation);
+  // One micro-batch forward + backward (gradients accumulate) with the Gumbel noise of `key` (gumbel.h, noise_key);
+  // returns {loss, ce, density, weight term}.
+  std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key);
 
   std::vector<LayerLogits>& layers() { return layers_; }
   const std::vector<LayerLogits>& layers() const { return layers_; }

@@ -2,6 +2,7 @@
 fixed Gumbel noise), the priors' stated logits, valid hard masks, bit-identical resume after a kill, and mask
 learning on a small trained model lowering its loss while reaching the target density."""
 import json
+import math
 import os
 import random
 import signal
@@ -100,6 +101,45 @@ def test_values_and_gradients_match_reference(mode, tau, k24, kt, tools_dir, tmp
         assert torch.allclose(got["grad_l24" + variant], g24, rtol=0, atol=1e-6), variant
         assert torch.allclose(got["grad_lt" + variant], gt, rtol=0, atol=1e-6), variant
     assert torch.equal(got["grad_l24_ckpt"], got["grad_l24"]) and torch.equal(got["grad_lt_ckpt"], got["grad_lt"])
+
+    # The fused mask op (one pass, its own counter-based noise, ΣM from the tiles alone) against the same formulas
+    # with that noise.
+    l24 = t["l24"].clone().requires_grad_(True)
+    lt = t["lt"].clone().requires_grad_(True)
+    M = reference_mask(mode, {**t, "l24": l24, "lt": lt, "noise24": got["counter_noise24"]}, tau, k24, kt, 8, 16)
+    w = t["w"]
+    loss = ((t["x"] @ (w * M).t()) * t["r"]).sum() + ls * (M.mean() - td).abs() - lw * decay * (M * w).norm() / w.norm()
+    loss.backward()
+    assert torch.allclose(got["masked_weight_fused"], (w * M).detach(), rtol=0, atol=1e-12)
+    assert torch.allclose(got["loss_fused"], loss.detach().reshape(1), rtol=1e-12, atol=1e-9)
+    g24 = l24.grad if mode != "tile" else torch.zeros_like(l24)
+    gt = lt.grad if mode != "maskllm" else torch.zeros_like(lt)
+    assert torch.allclose(got["grad_l24_fused"], g24, rtol=0, atol=1e-6)
+    assert torch.allclose(got["grad_lt_fused"], gt, rtol=0, atol=1e-6)
+
+
+def splitmix64_gumbel(stream, i):
+    """gumbel_counter.h's generator, from its comment: SplitMix64 jumped to pair ⌊i/2⌋, low/high 32 bits, 23 of them."""
+    mask = (1 << 64) - 1
+    z = (stream + (i // 2 + 1) * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    word = (z >> 32) if i % 2 else (z & 0xFFFFFFFF)
+    u = ((word >> 9) + 0.5) / 2 ** 23
+    return -math.log(-math.log(u))
+
+
+def test_counter_noise_is_the_documented_gumbel_generator(tools_dir, tmp_path):
+    t = layer_inputs(seed=2)
+    save_file({k: v.contiguous() for k, v in t.items()}, str(tmp_path / "in.safetensors"))
+    run([tools_dir / "mask_grad", tmp_path / "in.safetensors", tmp_path / "out.safetensors", "joint", 1, 1, 1, 8, 16,
+         0.7, 0, 0, 0])
+    noise = load_file(str(tmp_path / "out.safetensors"))["counter_noise24"].reshape(-1)
+    for i in (0, 1, 2, 3, 17, 100, noise.numel() - 1):
+        assert noise[i].item() == pytest.approx(splitmix64_gumbel(0x0123456789ABCDEF, i), abs=1e-12)
+    # Standard Gumbel: mean γ ≈ 0.5772, variance π²/6 (768 draws: loose bounds).
+    assert abs(noise.mean().item() - 0.5772) < 0.15 and abs(noise.var().item() - math.pi ** 2 / 6) < 0.4
 
 
 def test_priors_reproduce_the_stated_logits(tools_dir, tmp_path):

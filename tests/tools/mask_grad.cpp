@@ -5,7 +5,9 @@
 // IN: l24 [G,6], lt [R,C], fixed24 [out,in], noise24 [G,6], noiset [R,C,2], w [out,in], x [n,in], r [n,out],
 //     keep24 (U8, 2:4) and keepu (U8, unstructured) [out,in] for the priors.
 // OUT: mask, loss, grad_l24, grad_lt (plain and through activation checkpointing: *_ckpt), per-block loss and
-//      its grads (*_block), prior24, l24_prior, tile_prior, lt_prior, hard.
+//      its grads (*_block), the same loss through the fused mask op (learn/fused_mask.h) whose 2:4 noise is the
+//      counter stream kFusedStream (*_fused, checkpointed, and masked_weight_fused; its noise as counter_noise24), prior24, l24_prior,
+//      tile_prior, lt_prior, hard.
 #include <iostream>
 #include <string>
 
@@ -13,6 +15,8 @@
 
 #include "io/safetensors.h"
 #include "learn/activation_checkpoint.h"
+#include "learn/fused_mask.h"
+#include "learn/gumbel.h"
 #include "learn/hybrid_mask.h"
 #include "learn/mask_2to4.h"
 #include "learn/regularizers.h"
@@ -29,6 +33,8 @@ at::Tensor load(const SafetensorsFile& f, const std::string& name) {
   if (!e) throw patchlm::Error("missing " + name);
   return tensor_view(f, *e).clone();
 }
+
+constexpr std::uint64_t kFusedStream = 0x0123456789abcdefull;
 
 }  // namespace
 
@@ -56,28 +62,40 @@ int main(int argc, char** argv) {
     proj.set_strategy(strategy);
 
     std::map<std::string, at::Tensor> out;
-    auto run = [&](const std::string& suffix, bool ckpt, bool per_block) {
+    auto run = [&](const std::string& suffix, bool ckpt, bool per_block, bool fused) {
       l.logits_2to4.mutable_grad() = at::Tensor();
       l.tile_logits.mutable_grad() = at::Tensor();
-      const at::Tensor m = soft_hybrid_mask(l, mode, p, tile, n24, nt);
-      CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& masks) {
-        strategy->mask = masks[0];
+      at::Tensor m, mw;
+      LayerKept kept;
+      if (fused) {
+        const at::Tensor tiles = mode == MaskMode::maskllm ? at::Tensor() : soft_tiles(l.tile_logits, nt, p.kappat, p.tau);
+        mw = fused_masked_weight(w, l, mode, p, tile, tiles, kFusedStream);
+        kept = {hybrid_kept(tiles, mode, l.rows, l.cols, tile), static_cast<double>(w.numel())};
+      } else {
+        m = soft_hybrid_mask(l, mode, p, tile, n24, nt);
+        mw = w * m;
+        kept = kept_of(m);
+      }
+      CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& ws) {
+        strategy->masked_weight = ws[0];
         return proj.forward(h);
       };
-      const at::Tensor y = ckpt ? checkpointed(fn, x, {m}) : fn(x, {m});
-      const at::Tensor other = l.fixed_2to4;  // a second, constant "block" for the per-block variant
-      const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer({m, other}, {0, 1}, td)
-                                         : sparsity_regularizer({m}, td);
-      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({m}, {w}, w.norm().item<double>());
+      const at::Tensor y = ckpt ? checkpointed(fn, x, {mw}) : fn(x, {mw});
+      const LayerKept other = kept_of(l.fixed_2to4);  // a second, constant "block" for the per-block variant
+      const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer({kept, other}, {0, 1}, td)
+                                         : sparsity_regularizer({kept}, td);
+      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({mw}, w.norm().item<double>());
       loss.backward();
-      out["mask" + suffix] = m.detach();
+      out[fused ? "masked_weight" + suffix : "mask" + suffix] = fused ? mw.detach() : m.detach();
       out["loss" + suffix] = loss.detach().reshape({1});
       out["grad_l24" + suffix] = mode == MaskMode::tile ? at::zeros_like(l.logits_2to4) : l.logits_2to4.grad();
       out["grad_lt" + suffix] = mode == MaskMode::maskllm ? at::zeros_like(l.tile_logits) : l.tile_logits.grad();
     };
-    run("", false, false);
-    run("_ckpt", true, false);
-    run("_block", false, true);
+    run("", false, false, false);
+    run("_ckpt", true, false, false);
+    run("_block", false, true, false);
+    run("_fused", true, false, true);
+    out["counter_noise24"] = counter_gumbel_noise(kFusedStream, l.logits_2to4.sizes(), l.logits_2to4.options());
     const at::Tensor keep24 = load(in, "keep24").to(at::kBool), keepu = load(in, "keepu").to(at::kBool);
     out["prior24"] = prior_2to4(keep24, "layer").to(at::kDouble);
     out["l24_prior"] = apply_prior_2to4(l.logits_2to4.detach(), out["prior24"], 3.0);

@@ -1,0 +1,127 @@
+// CUDA kernels of the fused mask op: one thread per group of 4 weights, 256 groups (1 024 columns of one row) per
+// block. The backward pass sums dT over a block's columns in shared memory first, then adds one value per tile and
+// block to the [rows, tiles_per_row] partial sums (the caller reduces them over each tile's rows).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "learn/fused_mask_kernels.h"
+#include "learn/fused_mask_group.h"
+
+namespace patchlm {
+namespace {
+
+constexpr int kGroupsPerBlock = 256;
+
+__device__ __forceinline__ float load(const float* p, std::int64_t i) { return p[i]; }
+__device__ __forceinline__ float load(const __nv_bfloat16* p, std::int64_t i) { return __bfloat162float(p[i]); }
+__device__ __forceinline__ float load(const __half* p, std::int64_t i) { return __half2float(p[i]); }
+__device__ __forceinline__ void store(float* p, std::int64_t i, float v) { p[i] = v; }
+__device__ __forceinline__ void store(__nv_bfloat16* p, std::int64_t i, float v) { p[i] = __float2bfloat16(v); }
+__device__ __forceinline__ void store(__half* p, std::int64_t i, float v) { p[i] = __float2half(v); }
+
+// The soft 2:4 mask of group `group` (and its probabilities when learned).
+__device__ __forceinline__ void group_mask(const FusedMaskLaunch& k, std::int64_t group, std::int64_t base,
+                                           float p[6], float m[4]) {
+  if (k.fixed) {
+    for (int j = 0; j < 4; ++j) m[j] = k.fixed[base + j];
+  } else {
+    fused::candidate_probs(k.l24 + group * 6, k.stream, group, k.kappa_over_tau, k.inv_tau, p);
+    fused::soft_2to4(p, m);
+  }
+}
+
+template <typename W>
+__global__ void forward_kernel(FusedMaskLaunch k, W* out) {
+  const std::int64_t r = blockIdx.y, groups = k.cols / 4;
+  const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * kGroupsPerBlock + threadIdx.x;
+  if (q >= groups) return;
+  const std::int64_t group = r * groups + q, col = 4 * q, base = r * k.cols + col;
+  const W* w = static_cast<const W*>(k.weight);
+  const float* trow = k.tiles ? k.tiles + (r / k.tile_rows) * k.tiles_per_row : nullptr;
+  float p[6], m[4];
+  group_mask(k, group, base, p, m);
+  for (int j = 0; j < 4; ++j) {
+    const float t = trow ? trow[(col + j) / k.tile_cols] : 0.f;
+    store(out, base + j, load(w, base + j) * (t + (1.f - t) * m[j]));
+  }
+}
+
+template <typename W>
+__global__ void backward_kernel(FusedMaskLaunch k, const W* dout, float* dl24, float* drows) {
+  extern __shared__ float dtile[];  // the tile columns this block's 1 024 columns touch
+  const std::int64_t r = blockIdx.y, groups = k.cols / 4;
+  const std::int64_t first_col = static_cast<std::int64_t>(blockIdx.x) * kGroupsPerBlock * 4;
+  const std::int64_t first_tile = first_col / k.tile_cols;
+  const std::int64_t end_col = first_col + kGroupsPerBlock * 4 < k.cols ? first_col + kGroupsPerBlock * 4 : k.cols;
+  const std::int64_t last_col = end_col - 1;
+  const int span = static_cast<int>(last_col / k.tile_cols - first_tile + 1);
+  if (drows) {
+    for (int i = threadIdx.x; i < span; i += blockDim.x) dtile[i] = 0.f;
+    __syncthreads();
+  }
+  const std::int64_t q = static_cast<std::int64_t>(blockIdx.x) * kGroupsPerBlock + threadIdx.x;
+  if (q < groups) {
+    const std::int64_t group = r * groups + q, col = 4 * q, base = r * k.cols + col;
+    const W* w = static_cast<const W*>(k.weight);
+    const float* trow = k.tiles ? k.tiles + (r / k.tile_rows) * k.tiles_per_row : nullptr;
+    float p[6], m[4], dm[4];
+    group_mask(k, group, base, p, m);
+    for (int j = 0; j < 4; ++j) {
+      const float dM = load(dout, base + j) * load(w, base + j);
+      const std::int64_t tile_col = (col + j) / k.tile_cols;
+      const float t = trow ? trow[tile_col] : 0.f;
+      if (drows) atomicAdd(&dtile[tile_col - first_tile], dM * (1.f - m[j]));
+      dm[j] = dM * (1.f - t);
+    }
+    if (dl24) fused::logit_grads(p, dm, k.kappa_over_tau, dl24 + group * 6);
+  }
+  if (drows) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < span; i += blockDim.x) atomicAdd(&drows[r * k.tiles_per_row + first_tile + i], dtile[i]);
+  }
+}
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
+
+dim3 grid_of(const FusedMaskLaunch& k) {
+  if (k.rows > 65535) throw std::runtime_error("fused mask: more than 65 535 rows (" + std::to_string(k.rows) + ")");
+  const std::int64_t groups = k.cols / 4;
+  return dim3(static_cast<unsigned>((groups + kGroupsPerBlock - 1) / kGroupsPerBlock), static_cast<unsigned>(k.rows));
+}
+
+template <typename F>
+void by_dtype(int dtype, F&& f) {
+  if (dtype == 1) f(static_cast<__nv_bfloat16*>(nullptr));
+  else if (dtype == 2) f(static_cast<__half*>(nullptr));
+  else f(static_cast<float*>(nullptr));
+}
+
+}  // namespace
+
+void fused_mask_forward_cuda(const FusedMaskLaunch& k, void* out) {
+  if (k.rows == 0 || k.cols == 0) return;
+  by_dtype(k.weight_dtype, [&](auto tag) {
+    using W = std::remove_pointer_t<decltype(tag)>;
+    forward_kernel<W><<<grid_of(k), kGroupsPerBlock, 0, static_cast<cudaStream_t>(k.cuda_stream)>>>(k, static_cast<W*>(out));
+  });
+  check(cudaGetLastError(), "fused mask forward");
+}
+
+void fused_mask_backward_cuda(const FusedMaskLaunch& k, const void* dout, float* dl24, float* drows) {
+  if (k.rows == 0 || k.cols == 0) return;
+  const std::size_t shared = drows ? (kGroupsPerBlock * 4 / k.tile_cols + 2) * sizeof(float) : 0;
+  by_dtype(k.weight_dtype, [&](auto tag) {
+    using W = std::remove_pointer_t<decltype(tag)>;
+    backward_kernel<W><<<grid_of(k), kGroupsPerBlock, shared, static_cast<cudaStream_t>(k.cuda_stream)>>>(
+        k, static_cast<const W*>(dout), dl24, drows);
+  });
+  check(cudaGetLastError(), "fused mask backward");
+}
+
+}  // namespace patchlm

@@ -1,0 +1,194 @@
+// The fused mask op's vectorised CPU kernels (fused_mask_kernels.h). Compiled with AVX2 + FMA (CMake sets the flags
+// and ATen's CPU_CAPABILITY=AVX2, so at::vec::Vectorized<float> is 8 lanes with SLEEF's log/exp from libtorch);
+// fused_mask.cpp calls them only where the CPU has both. The math is fused_mask_group.h's, rearranged for SIMD:
+// a chunk of 64 groups is turned from the logits' [group, candidate] order into [candidate][group] arrays, so every
+// step of the Gumbel-Softmax runs 8 groups per instruction; the counter noise is drawn as in gumbel_counter.h.
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <c10/util/BFloat16.h>
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "learn/fused_mask_group.h"
+#include "learn/fused_mask_kernels.h"
+
+namespace patchlm {
+namespace {
+
+using Vec = at::vec::Vectorized<float>;
+constexpr int kChunk = 64;  // groups per chunk, a multiple of Vec::size()
+static_assert(kChunk % Vec::size() == 0);
+
+struct Chunk {
+  alignas(64) float p[6][kChunk];  // candidate probabilities
+  alignas(64) float m[4][kChunk];  // the soft 2:4 mask
+};
+
+// p and m of the `n` groups from `first` on (learned 2:4 logits).
+void soft_chunk(const FusedMaskLaunch& k, std::int64_t first, int n, Chunk& out) {
+  alignas(64) float z[6][kChunk];
+  for (int g = 0; g < n; ++g) {
+    const auto group = static_cast<std::uint64_t>(first + g);
+    const float* l = k.l24 + static_cast<std::int64_t>(group) * 6;
+    for (int q = 0; q < 3; ++q) {
+      const std::uint64_t bits = counter_bits(k.stream, group * 3 + static_cast<std::uint64_t>(q));
+      out.p[2 * q][g] = counter_uniform_from_pair<float>(bits, 0);  // U, turned into p below
+      out.p[2 * q + 1][g] = counter_uniform_from_pair<float>(bits, 1);
+      z[2 * q][g] = l[2 * q];
+      z[2 * q + 1][g] = l[2 * q + 1];
+    }
+  }
+  for (int g = n; g < kChunk; ++g)
+    for (int c = 0; c < 6; ++c) out.p[c][g] = 0.5f, z[c][g] = 0.f;
+  const Vec kot(k.kappa_over_tau), it(k.inv_tau);
+  for (int g = 0; g < kChunk; g += Vec::size()) {
+    Vec zc[6];
+    Vec top(-INFINITY);
+    for (int c = 0; c < 6; ++c) {
+      const Vec gumbel = Vec::loadu(&out.p[c][g]).log().neg().log().neg();
+      zc[c] = at::vec::fmadd(Vec::loadu(&z[c][g]), kot, gumbel * it);
+      top = at::vec::maximum(top, zc[c]);
+    }
+    Vec sum(0.f);
+    for (int c = 0; c < 6; ++c) {
+      zc[c] = (zc[c] - top).exp();
+      sum = sum + zc[c];
+    }
+    const Vec inv = Vec(1.f) / sum;
+    for (int c = 0; c < 6; ++c) (zc[c] * inv).store(&out.p[c][g]);
+    (zc[0] * inv + zc[1] * inv + zc[2] * inv).store(&out.m[0][g]);
+    (zc[0] * inv + zc[3] * inv + zc[4] * inv).store(&out.m[1][g]);
+    (zc[1] * inv + zc[3] * inv + zc[5] * inv).store(&out.m[2][g]);
+    (zc[2] * inv + zc[4] * inv + zc[5] * inv).store(&out.m[3][g]);
+  }
+}
+
+// T of every column of row r (0 without tiles).
+void row_tiles(const FusedMaskLaunch& k, std::int64_t r, std::vector<float>& t) {
+  t.assign(static_cast<std::size_t>(k.cols), 0.f);
+  if (!k.tiles) return;
+  const float* trow = k.tiles + (r / k.tile_rows) * k.tiles_per_row;
+  float* out = t.data();
+  for (std::int64_t c = 0; c < k.tiles_per_row; ++c, out += k.tile_cols) std::fill_n(out, k.tile_cols, trow[c]);
+}
+
+// out[i] = W[i]·(t[i] + (1 − t[i])·m[i]) over n contiguous weights (m in weight order): vectorised by the compiler.
+template <typename W>
+void mix_and_scale(const W* w, const float* t, const float* m, W* out, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<W>(static_cast<float>(w[i]) * (t[i] + (1.f - t[i]) * m[i]));
+}
+
+template <typename W>
+void forward_rows(const FusedMaskLaunch& k, W* out, std::int64_t begin, std::int64_t end) {
+  const W* w = static_cast<const W*>(k.weight);
+  const std::int64_t groups = k.cols / 4;
+  std::vector<float> t;
+  Chunk c;
+  alignas(64) float m[4 * kChunk];  // the chunk's soft 2:4 mask back in weight order
+  for (std::int64_t r = begin; r < end; ++r) {
+    row_tiles(k, r, t);
+    const std::int64_t row = r * k.cols;
+    if (k.fixed) {  // tile mode: the 2:4 mask is given, one pass over the row
+      mix_and_scale(w + row, t.data(), k.fixed + row, out + row, k.cols);
+      continue;
+    }
+    for (std::int64_t q0 = 0; q0 < groups; q0 += kChunk) {
+      const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));
+      soft_chunk(k, r * groups + q0, n, c);
+      for (int g = 0; g < n; ++g)
+        for (int j = 0; j < 4; ++j) m[4 * g + j] = c.m[j][g];
+      const std::int64_t col = 4 * q0;
+      mix_and_scale(w + row + col, t.data() + col, m, out + row + col, 4 * n);
+    }
+  }
+}
+
+template <typename W>
+void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* drows, std::int64_t begin,
+                   std::int64_t end) {
+  const W* w = static_cast<const W*>(k.weight);
+  const std::int64_t groups = k.cols / 4;
+  std::vector<float> t, dcol;
+  Chunk c;
+  alignas(64) float dm[4][kChunk];
+  for (std::int64_t r = begin; r < end; ++r) {
+    row_tiles(k, r, t);
+    if (drows) dcol.assign(static_cast<std::size_t>(k.cols), 0.f);
+    if (k.fixed && drows) {  // tile mode: only dT, one pass over the row
+      const std::int64_t row = r * k.cols;
+      const float* f = k.fixed + row;
+      for (std::int64_t i = 0; i < k.cols; ++i)
+        dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - f[i]);
+    }
+    for (std::int64_t q0 = 0; q0 < groups && !k.fixed; q0 += kChunk) {
+      const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));
+      const std::int64_t first = r * groups + q0;
+      soft_chunk(k, first, n, c);
+      for (int g = 0; g < n; ++g) {
+        const std::int64_t col = 4 * (q0 + g), base = r * k.cols + col;
+        for (int j = 0; j < 4; ++j) {
+          const auto cj = static_cast<std::size_t>(col + j);
+          const float dM = static_cast<float>(dout[base + j]) * static_cast<float>(w[base + j]);
+          if (drows) dcol[cj] = dM * (1.f - c.m[j][g]);
+          dm[j][g] = dM * (1.f - t[cj]);
+        }
+      }
+      if (!dl24) continue;
+      for (int g = n; g < kChunk; ++g)
+        for (int j = 0; j < 4; ++j) dm[j][g] = 0.f;
+      alignas(64) float dl[6][kChunk];
+      const Vec kot(k.kappa_over_tau);
+      for (int g = 0; g < kChunk; g += Vec::size()) {
+        const Vec d0 = Vec::loadu(&dm[0][g]), d1 = Vec::loadu(&dm[1][g]), d2 = Vec::loadu(&dm[2][g]),
+                  d3 = Vec::loadu(&dm[3][g]);
+        const Vec dp[6] = {d0 + d1, d0 + d2, d0 + d3, d1 + d2, d1 + d3, d2 + d3};
+        Vec p[6], dot(0.f);
+        for (int cc = 0; cc < 6; ++cc) {
+          p[cc] = Vec::loadu(&c.p[cc][g]);
+          dot = at::vec::fmadd(p[cc], dp[cc], dot);
+        }
+        for (int cc = 0; cc < 6; ++cc) (p[cc] * (dp[cc] - dot) * kot).store(&dl[cc][g]);
+      }
+      for (int g = 0; g < n; ++g)
+        for (int cc = 0; cc < 6; ++cc) dl24[(first + g) * 6 + cc] = dl[cc][g];
+    }
+    if (drows) {
+      float* row = drows + r * k.tiles_per_row;
+      const float* d = dcol.data();
+      for (std::int64_t c = 0; c < k.tiles_per_row; ++c, d += k.tile_cols) row[c] += std::accumulate(d, d + k.tile_cols, 0.f);
+    }
+  }
+}
+
+template <typename F>
+void by_weight_dtype(const FusedMaskLaunch& k, F&& f) {
+  if (k.weight_dtype == 1) f(static_cast<c10::BFloat16*>(nullptr));
+  else f(static_cast<float*>(nullptr));
+}
+
+}  // namespace
+
+bool fused_mask_avx2_available() {
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+void fused_mask_forward_avx2(const FusedMaskLaunch& k, void* out) {
+  by_weight_dtype(k, [&](auto tag) {
+    using W = std::remove_pointer_t<decltype(tag)>;
+    at::parallel_for(0, k.rows, 4, [&](std::int64_t b, std::int64_t e) { forward_rows(k, static_cast<W*>(out), b, e); });
+  });
+}
+
+void fused_mask_backward_avx2(const FusedMaskLaunch& k, const void* dout, float* dl24, float* drows) {
+  by_weight_dtype(k, [&](auto tag) {
+    using W = std::remove_pointer_t<decltype(tag)>;
+    at::parallel_for(0, k.rows, 4, [&](std::int64_t b, std::int64_t e) {
+      backward_rows(k, static_cast<const W*>(dout), dl24, drows, b, e);
+    });
+  });
+}
+
+}  // namespace patchlm
