@@ -1,12 +1,14 @@
 // `patchlm bench gemm ...`: the hybrid dense/2:4 GEMM against cuBLAS and cuSPARSELt on this machine's GPU
 // (kernels/gemm_benchmark.h). `patchlm bench e2e ...`: whole-model generation on the engine against transformers'
-// generate (engine/e2e_benchmark.h).
+// generate (engine/e2e_benchmark.h). `patchlm bench learn ...`: a PATCH learning step against the reference approach
+// (learn/learn_benchmark.h).
 #include <iostream>
 #include <sstream>
 
 #include "cli/bench_gemm_options.h"
 #include "cli/command.h"
 #include "engine/e2e_benchmark.h"
+#include "learn/learn_benchmark.h"
 #include "util/error.h"
 #include "util/output_paths.h"
 
@@ -34,6 +36,36 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
   app.add_option("--json", a.json, "Also write every row to this JSON file");
 }
 
+struct LearnArgs {
+  LearnBenchOptions options;
+  std::string mode = "joint", json;
+  bool no_baseline = false;
+};
+
+void add_learn_options(CLI::App& app, LearnArgs& a) {
+  app.add_option("--mode", a.mode, "joint | tile | maskllm")->capture_default_str();
+  app.add_option("--shape", a.options.shape, "Random-weight shape: llama-3.2-1b, llama-2-7b, llama-3.1-8b, smollm2-135m")
+      ->capture_default_str();
+  app.add_option("--device", a.options.device, "cpu or cuda[:N] (default: cuda when present)");
+  app.add_option("--seq", a.options.seq, "Tokens per sequence")->capture_default_str();
+  app.add_option("--micro", a.options.micros, "Micro-batch sizes (sequences per forward pass)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--steps", a.options.steps, "Timed steps per micro-batch size (one more warms up)")->capture_default_str();
+  app.add_option("--peak-tflops", a.options.peak_tflops, "The device's dense bf16 TFLOP/s, for MFU")->capture_default_str();
+  app.add_flag("--no-baseline", a.no_baseline, "Do not run the reference approach");
+  app.add_option("--python", a.options.python, "Python with torch + transformers for the reference")->capture_default_str();
+  app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/learn_reference.py");
+  app.add_option("--json", a.json, "Also write every row to this JSON file");
+}
+
+// A benchmark's rows as JSON, when --json was given.
+void write_rows(const std::string& path, const nlohmann::ordered_json& rows) {
+  if (path.empty()) return;
+  write_json_file(path, rows);
+  std::cout << "wrote " << path << ": " << rows.size() << " rows\n";
+}
+
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -47,6 +79,7 @@ std::vector<std::string> split(const std::string& text) {
 Command add_bench_command(CLI::App& root, const GlobalOptions&) {
   auto gemm_args = std::make_shared<GemmBenchArgs>();
   auto e2e_args = std::make_shared<E2eArgs>();
+  auto learn_args = std::make_shared<LearnArgs>();
   auto* app = root.add_subcommand("bench", "Benchmark this build's GPU kernels and engine (ratios against vendor libraries)");
   app->require_subcommand(1);
   auto* gemm = app->add_subcommand(
@@ -55,12 +88,25 @@ Command add_bench_command(CLI::App& root, const GlobalOptions&) {
   auto* e2e = app->add_subcommand(
       "e2e", "Whole-model prefill and decode tokens/s on the engine, dense and hybrid, vs transformers' generate");
   add_e2e_options(*e2e, *e2e_args);
-  return {app, [gemm, e2e, gemm_args, e2e_args] {
-            const std::string& json_out = gemm->parsed() ? gemm_args->json : e2e_args->json;
+  auto* learn = app->add_subcommand(
+      "learn", "A PATCH learning step on a random-weight shape: tokens/s, peak memory, MFU, vs the reference approach");
+  add_learn_options(*learn, *learn_args);
+  return {app, [gemm, e2e, learn, gemm_args, e2e_args, learn_args] {
+            const std::string& json_out = gemm->parsed() ? gemm_args->json
+                                          : learn->parsed() ? learn_args->json
+                                                            : e2e_args->json;
             if (!json_out.empty()) check_output_file(json_out, "--json");
             if (gemm->parsed()) {
               nlohmann::ordered_json results = run_gemm_bench(*gemm_args);
               if (!gemm_args->json.empty()) std::cout << "wrote " << gemm_args->json << ": " << results.size() << " cases\n";
+              return 0;
+            }
+            if (learn->parsed()) {
+              LearnArgs& l = *learn_args;
+              l.options.mode = parse_mask_mode(l.mode);
+              l.options.baseline = !l.no_baseline;
+              validate_learn_bench(l.options);
+              write_rows(l.json, run_learn_benchmark(l.options));
               return 0;
             }
             (void)e2e;
@@ -69,11 +115,7 @@ Command add_bench_command(CLI::App& root, const GlobalOptions&) {
             a.options.models = split(a.models);
             a.options.baseline = !a.no_baseline;
             validate_e2e_bench(a.options);
-            const nlohmann::ordered_json rows = run_e2e_benchmark(a.options);
-            if (!a.json.empty()) {
-              write_json_file(a.json, rows);
-              std::cout << "wrote " << a.json << ": " << rows.size() << " rows\n";
-            }
+            write_rows(a.json, run_e2e_benchmark(a.options));
             return 0;
           }};
 }

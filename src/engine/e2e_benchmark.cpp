@@ -11,6 +11,7 @@
 #include "kernels/gemm_benchmark.h"
 #include "kernels/hybrid_model.h"
 #include "util/error.h"
+#include "util/python_baseline.h"
 #include "util/json_io.h"
 #include "util/log.h"
 
@@ -182,37 +183,15 @@ Timing time_generation(Engine& engine, std::int64_t batch, std::int64_t prompt, 
   return t;
 }
 
-std::string baseline_script(const E2eBenchOptions& o) {
-  if (!o.baseline_script.empty()) return o.baseline_script;
-  for (std::filesystem::path dir = std::filesystem::current_path(); !dir.empty(); dir = dir.parent_path()) {
-    if (std::filesystem::exists(dir / "bench" / "e2e_transformers.py")) return (dir / "bench" / "e2e_transformers.py").string();
-    if (dir == dir.root_path()) break;
-  }
-  return "";
-}
-
 // transformers' generate on the dense model of `shape` at each batch size: {batch: {prefill, decode tokens/s}}, or
 // null with the reason in the log when it cannot run.
 nlohmann::json run_baseline(const E2eBenchOptions& o, const Shape& s) {
-  const std::string script = baseline_script(o);
-  if (script.empty()) {
-    log_warn("baseline skipped", {{"reason", "bench/e2e_transformers.py not found (run from the source tree or give --baseline-script)"}});
-    return nullptr;
-  }
   std::string batches;
   for (int b : o.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
-  const std::filesystem::path out = std::filesystem::temp_directory_path() / str_cat("patchlm-e2e-baseline-", ::getpid(), ".json");
-  const std::string cmd = str_cat(o.python, " ", script, " --shape ", s.name, " --batches ", batches, " --prompt ",
-                                  o.prompt, " --new-tokens ", o.new_tokens, " --json ", out.string(), " 1>&2");
-  log_info("baseline", {{"command", cmd}});
-  const int rc = std::system(cmd.c_str());
-  if (rc != 0 || !std::filesystem::exists(out)) {
-    log_warn("baseline failed", {{"shape", s.name}, {"exit", rc}, {"note", "python3 needs torch, transformers and a GPU"}});
-    return nullptr;
-  }
-  nlohmann::json j = read_json_file(out);
-  std::filesystem::remove(out);
-  return j;
+  return run_python_baseline(o.python, find_baseline_script("bench/e2e_transformers.py", o.baseline_script),
+                             str_cat("--shape ", s.name, " --batches ", batches, " --prompt ", o.prompt,
+                                     " --new-tokens ", o.new_tokens),
+                             str_cat("transformers generate on ", s.name));
 }
 
 }  // namespace

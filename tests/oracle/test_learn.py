@@ -306,3 +306,19 @@ def test_bad_learn_input(tiny_llama, tmp_path, patchlm_bin):
     c, _, err = learn(patchlm_bin, path, tmp_path, *base, "--checkpoint-dir", tmp_path / "ck", out="bad.safetensors",
                       expect_ok=False)
     assert c == 1 and "--resume" in err, err
+
+
+def test_bench_learn(patchlm_bin, tmp_path):
+    """`patchlm bench learn` on the CPU: a row per micro-batch with positive figures (the reference approach is a
+    separate python run, skipped here: it takes minutes on a CPU); bad options are one-line usage errors."""
+    out = tmp_path / "learn.json"
+    run([patchlm_bin, "bench", "learn", "--shape", "smollm2-135m", "--device", "cpu", "--seq", "16", "--micro", "1",
+         "--steps", "1", "--mode", "joint", "--no-baseline", "--json", out])
+    rows = json.loads(out.read_text())
+    assert len(rows) == 1 and rows[0]["mode"] == "joint" and rows[0]["tokens"] == 16
+    assert rows[0]["tokens_per_s"] > 0 and rows[0]["peak_gib"] > 0 and "speedup" not in rows[0]
+    for extra, needle in [(["--shape", "llama-9b"], "--shape"), (["--mode", "dense"], "--mode"),
+                          (["--seq", "1"], "--seq"), (["--micro", "0"], "--micro"), (["--steps", "0"], "--steps"),
+                          (["--device", "tpu"], "--device")]:
+        p = subprocess.run([str(patchlm_bin), "bench", "learn", "--no-baseline", *extra], capture_output=True, text=True)
+        assert p.returncode == 2 and needle in p.stderr and p.stderr.count("patchlm: error") == 1, (extra, p.stderr)
