@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "learn/activation_checkpoint.h"
+#include "learn/chunked_cross_entropy.h"
 #include "learn/fused_mask.h"
 #include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
@@ -175,10 +176,12 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
     });
     return o.activation_checkpointing ? checkpointed(fns.back(), h, block_weights) : fns.back()(h, block_weights);
   };
-  const at::Tensor logits = model_.logits_from_hidden(model_.hidden_states(ids, nullptr, run));
-  const std::int64_t V = logits.size(-1);
-  const at::Tensor ce = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, V}),
-                                               ids.narrow(1, 1, T - 1).reshape({-1}).to(logits.device()));
+  const at::Tensor hidden = model_.hidden_states(ids, nullptr, run);
+  // Next-token CE over chunks of positions: the [tokens × vocab] logits never exist whole.
+  const LogitsFn logits_of = [this](const at::Tensor& h) { return model_.logits_from_hidden(h); };
+  const at::Tensor ce = chunked_cross_entropy(logits_of, hidden.narrow(1, 0, T - 1).reshape({-1, hidden.size(-1)}),
+                                              ids.narrow(1, 1, T - 1).reshape({-1}).to(hidden.device()),
+                                              cross_entropy_chunk_rows(model_.config().vocab_size));
   const double target_density = 1.0 - o.loss.target_sparsity;
   const at::Tensor reg_s = o.loss.per_block_density ? per_block_sparsity_regularizer(kept, block_of_, target_density)
                                                     : sparsity_regularizer(kept, target_density);
