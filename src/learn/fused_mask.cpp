@@ -114,38 +114,39 @@ void for_each_row(const at::Tensor& w, at::ScalarType compute, std::int64_t rows
   });
 }
 
-at::Tensor forward_cpu(const at::Tensor& w, const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
-                       const Geometry& g, at::ScalarType compute) {
-  at::Tensor out = at::empty_like(w);
-  for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
-    forward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(l24)),
-                      static_cast<const T*>(data_or_null(tiles)), static_cast<const T*>(data_or_null(fixed)),
-                      out.mutable_data_ptr<W>(), g);
-  });
-  return out;
+// The inputs a kernel reads, in the compute dtype (fp64 when anything is fp64 — the oracle tests — else fp32) and
+// contiguous; those the mode does not use undefined. Kernels hold raw pointers into them.
+struct ComputeInputs {
+  at::Tensor l24, tiles, fixed;
+};
+
+ComputeInputs compute_inputs(const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
+                             at::ScalarType compute) {
+  return {as_compute(l24, compute), as_compute(tiles, compute), as_compute(fixed, compute)};
 }
 
-// {dL24 or undefined, dT [R, C] or undefined}.
-std::pair<at::Tensor, at::Tensor> backward_cpu(const at::Tensor& w, const at::Tensor& l24, const at::Tensor& tiles,
-                                               const at::Tensor& fixed, const at::Tensor& dout, const Geometry& g,
-                                               at::ScalarType compute) {
-  const auto opts = w.options().dtype(compute);
-  at::Tensor dl24 = l24.defined() ? at::empty_like(l24) : at::Tensor();
-  at::Tensor drows = tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();
+void forward_cpu(const at::Tensor& w, const ComputeInputs& in, const Geometry& g, at::ScalarType compute,
+                 at::Tensor& out) {
   for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
-    backward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(l24)),
-                       static_cast<const T*>(data_or_null(tiles)), static_cast<const T*>(data_or_null(fixed)),
+    forward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(in.l24)),
+                      static_cast<const T*>(data_or_null(in.tiles)), static_cast<const T*>(data_or_null(in.fixed)),
+                      out.mutable_data_ptr<W>(), g);
+  });
+}
+
+// dL24 into dl24 and each row's dT per tile column into drows [rows, tiles_per_row] (either may be undefined).
+void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor& dout, const Geometry& g,
+                  at::ScalarType compute, at::Tensor& dl24, at::Tensor& drows) {
+  for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
+    backward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(in.l24)),
+                       static_cast<const T*>(data_or_null(in.tiles)), static_cast<const T*>(data_or_null(in.fixed)),
                        dout.const_data_ptr<W>(), dl24.defined() ? dl24.mutable_data_ptr<T>() : nullptr,
                        drows.defined() ? drows.mutable_data_ptr<T>() + r * g.tiles_per_row : nullptr, g);
   });
-  at::Tensor dtiles = drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1)
-                                      : at::Tensor();
-  return {dl24, dtiles};
 }
 
 // The launch description of the fp32 kernels (CUDA and AVX2).
-FusedMaskLaunch launch_of(const at::Tensor& w, const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
-                          const Geometry& g) {
+FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Geometry& g) {
   FusedMaskLaunch k;
   k.rows = g.rows;
   k.cols = g.cols;
@@ -157,9 +158,9 @@ FusedMaskLaunch launch_of(const at::Tensor& w, const at::Tensor& l24, const at::
   k.stream = g.stream;
   k.weight = w.const_data_ptr();
   k.weight_dtype = w.scalar_type() == at::kBFloat16 ? 1 : w.scalar_type() == at::kHalf ? 2 : 0;
-  k.l24 = static_cast<const float*>(data_or_null(l24));
-  k.tiles = static_cast<const float*>(data_or_null(tiles));
-  k.fixed = static_cast<const float*>(data_or_null(fixed));
+  k.l24 = static_cast<const float*>(data_or_null(in.l24));
+  k.tiles = static_cast<const float*>(data_or_null(in.tiles));
+  k.fixed = static_cast<const float*>(data_or_null(in.fixed));
 #if PATCHLM_LEARN_CUDA
   if (w.is_cuda()) k.cuda_stream = at::cuda::getCurrentCUDAStream(w.get_device()).stream();
 #endif
@@ -201,18 +202,20 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const Geometry g = geometry(weight, tile_rows, tile_cols, kappa, tau, stream);
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous();
-    if (w.is_cuda() || use_avx2(w, compute)) {
-      at::Tensor out = at::empty_like(w);
-      const at::Tensor l24c = as_compute(l24, compute), tilesc = as_compute(tiles, compute);
-      const at::Tensor fixedc = as_compute(fixed, compute);  // the launch holds raw pointers into these
-      const FusedMaskLaunch k = launch_of(w, l24c, tilesc, fixedc, g);
+    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute);
+    at::Tensor out = at::empty_like(w);
+    if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      if (w.is_cuda()) fused_mask_forward_cuda(k, out.mutable_data_ptr());
+      fused_mask_forward_cuda(launch_of(w, in, g), out.mutable_data_ptr());
+#else
+      throw Error("fused mask: this build has no CUDA kernels");
 #endif
-      if (w.is_cpu()) fused_mask_forward_avx2(k, out.mutable_data_ptr());
-      return out;
+    } else if (use_avx2(w, compute)) {
+      fused_mask_forward_avx2(launch_of(w, in, g), out.mutable_data_ptr());
+    } else {
+      forward_cpu(w, in, g, compute, out);
     }
-    return forward_cpu(w, as_compute(l24, compute), as_compute(tiles, compute), as_compute(fixed, compute), g, compute);
+    return out;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -226,25 +229,25 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
                                 ctx->saved_data["stream"].toInt());
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous(), dout = grad_out.at(0).to(weight.scalar_type()).contiguous();
-    at::Tensor dl24, dtiles;
-    if (w.is_cuda() || use_avx2(w, compute)) {
-      const auto opts = w.options().dtype(at::kFloat);
-      dl24 = l24.defined() ? at::empty_like(l24, opts) : at::Tensor();
-      at::Tensor drows = tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();
-      const at::Tensor l24c = as_compute(l24, compute), tilesc = as_compute(tiles, compute);
-      const at::Tensor fixedc = as_compute(fixed, compute);  // the launch holds raw pointers into these
-      const FusedMaskLaunch k = launch_of(w, l24c, tilesc, fixedc, g);
-      float* dl = dl24.defined() ? dl24.mutable_data_ptr<float>() : nullptr;
-      float* dr = drows.defined() ? drows.mutable_data_ptr<float>() : nullptr;
+    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute);
+    const auto opts = w.options().dtype(compute);
+    at::Tensor dl24 = in.l24.defined() ? at::empty_like(in.l24) : at::Tensor();
+    at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();
+    auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
+    if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      if (w.is_cuda()) fused_mask_backward_cuda(k, dout.const_data_ptr(), dl, dr);
+      fused_mask_backward_cuda(launch_of(w, in, g), dout.const_data_ptr(), f32(dl24), f32(drows));
+#else
+      throw Error("fused mask: this build has no CUDA kernels");
 #endif
-      if (w.is_cpu()) fused_mask_backward_avx2(k, dout.const_data_ptr(), dl, dr);
-      if (drows.defined()) dtiles = drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1);
+    } else if (use_avx2(w, compute)) {
+      fused_mask_backward_avx2(launch_of(w, in, g), dout.const_data_ptr(), f32(dl24), f32(drows));
     } else {
-      std::tie(dl24, dtiles) = backward_cpu(w, as_compute(l24, compute), as_compute(tiles, compute),
-                                            as_compute(fixed, compute), dout, g, compute);
+      backward_cpu(w, in, dout, g, compute, dl24, drows);
     }
+    // Each row's dT per tile column, summed over the rows of each tile.
+    at::Tensor dtiles = drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1)
+                                        : at::Tensor();
     if (dl24.defined() && l24.defined()) dl24 = dl24.to(l24.scalar_type());
     if (dtiles.defined() && tiles.defined()) dtiles = dtiles.to(tiles.scalar_type());
     return {at::Tensor(), dl24, dtiles, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),

@@ -105,6 +105,28 @@ void forward_rows(const FusedMaskLaunch& k, W* out, std::int64_t begin, std::int
   }
 }
 
+// dL24 of a chunk's n groups (written to dl24 in [group, candidate] order) from dm, the gradient of its soft 2:4
+// mask, and its probabilities: fused_mask_group.h's logit_grads, 8 groups per instruction.
+void chunk_logit_grads(const FusedMaskLaunch& k, const Chunk& c, float dm[4][kChunk], int n, float* dl24) {
+  for (int g = n; g < kChunk; ++g)
+    for (int j = 0; j < 4; ++j) dm[j][g] = 0.f;
+  alignas(64) float dl[6][kChunk];
+  const Vec kot(k.kappa_over_tau);
+  for (int g = 0; g < kChunk; g += Vec::size()) {
+    const Vec d0 = Vec::loadu(&dm[0][g]), d1 = Vec::loadu(&dm[1][g]), d2 = Vec::loadu(&dm[2][g]),
+              d3 = Vec::loadu(&dm[3][g]);
+    const Vec dp[6] = {d0 + d1, d0 + d2, d0 + d3, d1 + d2, d1 + d3, d2 + d3};
+    Vec p[6], dot(0.f);
+    for (int cc = 0; cc < 6; ++cc) {
+      p[cc] = Vec::loadu(&c.p[cc][g]);
+      dot = at::vec::fmadd(p[cc], dp[cc], dot);
+    }
+    for (int cc = 0; cc < 6; ++cc) (p[cc] * (dp[cc] - dot) * kot).store(&dl[cc][g]);
+  }
+  for (int g = 0; g < n; ++g)
+    for (int cc = 0; cc < 6; ++cc) dl24[g * 6 + cc] = dl[cc][g];
+}
+
 template <typename W>
 void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* drows, std::int64_t begin,
                    std::int64_t end) {
@@ -115,49 +137,34 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
   alignas(64) float dm[4][kChunk];
   for (std::int64_t r = begin; r < end; ++r) {
     row_tiles(k, r, t);
-    if (drows) dcol.assign(static_cast<std::size_t>(k.cols), 0.f);
-    if (k.fixed && drows) {  // tile mode: only dT, one pass over the row
+    if (drows) dcol.resize(static_cast<std::size_t>(k.cols));  // every column is written below
+    if (k.fixed) {  // tile mode: only dT, one pass over the row
       const std::int64_t row = r * k.cols;
       const float* f = k.fixed + row;
-      for (std::int64_t i = 0; i < k.cols; ++i)
-        dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - f[i]);
-    }
-    for (std::int64_t q0 = 0; q0 < groups && !k.fixed; q0 += kChunk) {
-      const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));
-      const std::int64_t first = r * groups + q0;
-      soft_chunk(k, first, n, c);
-      for (int g = 0; g < n; ++g) {
-        const std::int64_t col = 4 * (q0 + g), base = r * k.cols + col;
-        for (int j = 0; j < 4; ++j) {
-          const auto cj = static_cast<std::size_t>(col + j);
-          const float dM = static_cast<float>(dout[base + j]) * static_cast<float>(w[base + j]);
-          if (drows) dcol[cj] = dM * (1.f - c.m[j][g]);
-          dm[j][g] = dM * (1.f - t[cj]);
+      if (drows)
+        for (std::int64_t i = 0; i < k.cols; ++i)
+          dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - f[i]);
+    } else {
+      for (std::int64_t q0 = 0; q0 < groups; q0 += kChunk) {
+        const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));
+        const std::int64_t first = r * groups + q0;
+        soft_chunk(k, first, n, c);
+        for (int g = 0; g < n; ++g) {
+          const std::int64_t col = 4 * (q0 + g), base = r * k.cols + col;
+          for (int j = 0; j < 4; ++j) {
+            const auto cj = static_cast<std::size_t>(col + j);
+            const float dM = static_cast<float>(dout[base + j]) * static_cast<float>(w[base + j]);
+            if (drows) dcol[cj] = dM * (1.f - c.m[j][g]);
+            dm[j][g] = dM * (1.f - t[cj]);
+          }
         }
+        if (dl24) chunk_logit_grads(k, c, dm, n, dl24 + first * 6);
       }
-      if (!dl24) continue;
-      for (int g = n; g < kChunk; ++g)
-        for (int j = 0; j < 4; ++j) dm[j][g] = 0.f;
-      alignas(64) float dl[6][kChunk];
-      const Vec kot(k.kappa_over_tau);
-      for (int g = 0; g < kChunk; g += Vec::size()) {
-        const Vec d0 = Vec::loadu(&dm[0][g]), d1 = Vec::loadu(&dm[1][g]), d2 = Vec::loadu(&dm[2][g]),
-                  d3 = Vec::loadu(&dm[3][g]);
-        const Vec dp[6] = {d0 + d1, d0 + d2, d0 + d3, d1 + d2, d1 + d3, d2 + d3};
-        Vec p[6], dot(0.f);
-        for (int cc = 0; cc < 6; ++cc) {
-          p[cc] = Vec::loadu(&c.p[cc][g]);
-          dot = at::vec::fmadd(p[cc], dp[cc], dot);
-        }
-        for (int cc = 0; cc < 6; ++cc) (p[cc] * (dp[cc] - dot) * kot).store(&dl[cc][g]);
-      }
-      for (int g = 0; g < n; ++g)
-        for (int cc = 0; cc < 6; ++cc) dl24[(first + g) * 6 + cc] = dl[cc][g];
     }
     if (drows) {
       float* row = drows + r * k.tiles_per_row;
       const float* d = dcol.data();
-      for (std::int64_t c = 0; c < k.tiles_per_row; ++c, d += k.tile_cols) row[c] += std::accumulate(d, d + k.tile_cols, 0.f);
+      for (std::int64_t tc = 0; tc < k.tiles_per_row; ++tc, d += k.tile_cols) row[tc] += std::accumulate(d, d + k.tile_cols, 0.f);
     }
   }
 }

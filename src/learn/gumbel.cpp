@@ -2,7 +2,6 @@
 
 #include <ATen/Parallel.h>
 
-
 namespace patchlm {
 
 std::uint64_t noise_key(std::uint64_t seed, std::int64_t step, std::int64_t micro) {
