@@ -6,7 +6,8 @@
 #   scripts/study.sh MODEL OUT
 # Settings (environment, defaults sized for one GPU): DEVICE=cuda SPARSITIES="0.25 0.35 0.45" STEPS=200 BATCH=16
 # MICRO=8 SEQ=512 TILE=128x128 CALIB=128 CALIB_LEN=2048 EVAL_LEN=512 EVAL_WINDOWS=0 (all) METHODS="magnitude wanda
-# sparsegpt maskllm joint tile", and per-mode overrides STEPS_JOINT, STEPS_TILE, STEPS_MASKLLM, BATCH_JOINT, ...
+# sparsegpt maskllm joint tile", per-mode overrides STEPS_JOINT, STEPS_TILE, STEPS_MASKLLM, BATCH_JOINT, ..., and
+# LEARN_ARGS (more flags for every `patchlm learn`, e.g. "--state-dtype bf16").
 set -euo pipefail
 model="$1"; out="$2"
 DEVICE="${DEVICE:-cuda}"; SPARSITIES="${SPARSITIES:-0.25 0.35 0.45}"; STEPS="${STEPS:-200}"; BATCH="${BATCH:-16}"
@@ -58,7 +59,7 @@ learn() {  # tag mode target
     "$bin" --quiet learn "$model" --mode "$mode" --target-sparsity "$target" --device "$DEVICE" \
       --steps "${!steps_var:-$STEPS}" --batch "${!batch_var:-$BATCH}" --micro-batch "${!micro_var:-$MICRO}" \
       --seq-len "$SEQ" --tile-size "$TILE" "${calib[@]}" --prior "$out/sparsegpt.masks.safetensors" \
-      --checkpoint-dir "$out/$tag.run" --out "$out/$tag.masks.safetensors" > "$out/$tag.layers.md"
+      --checkpoint-dir "$out/$tag.run" --out "$out/$tag.masks.safetensors" ${LEARN_ARGS:-} > "$out/$tag.layers.md"
     since "$t" > "$out/$tag.seconds"
     evaluate "$tag" "$model" --masks "$out/$tag.masks.safetensors"
   fi

@@ -52,11 +52,18 @@ void add_learn_options(CLI::App& app, LearnArgs& a) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--steps", a.options.steps, "Timed steps per micro-batch size (one more warms up)")->capture_default_str();
+  app.add_option("--state-dtype", a.options.state_dtype, "2:4 logits and AdamW moments: fp32 or bf16")
+      ->capture_default_str();
+  app.add_option("--checkpoint-blocks", a.options.checkpoint_blocks,
+                 "Blocks under activation checkpointing, from the first (-1: all, as the reference)")
+      ->capture_default_str();
   app.add_option("--peak-tflops", a.options.peak_tflops, "The device's dense bf16 TFLOP/s, for MFU")->capture_default_str();
   app.add_flag("--no-baseline", a.no_baseline, "Do not run the reference approach");
   app.add_option("--python", a.options.python, "Python with torch + transformers for the reference")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/learn_reference.py");
   app.add_option("--json", a.json, "Also write every row to this JSON file");
+  app.add_option("--profile", a.options.profile,
+                 "Profile one extra step: Chrome trace to this file, the longest device kernels printed");
 }
 
 // A benchmark's rows as JSON, when --json was given.

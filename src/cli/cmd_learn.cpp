@@ -10,6 +10,7 @@
 #include "learn/final_mask.h"
 #include "learn/session.h"
 #include "util/error.h"
+#include "util/exact_decimal.h"
 #include "util/output_paths.h"
 #include "util/log.h"
 
@@ -19,6 +20,7 @@ namespace {
 struct LearnFlags {
   LearnRequest request;
   std::string mode = "joint", tile_size = "128x128", density_scope = "global", dtype = "auto", device = "cpu";
+  std::string state_dtype = "fp32";
   std::string data, checkpoint_dir, metrics, out;
   bool exact_target = false, no_activation_checkpointing = false;
   bool target_given = false;  // --target-sparsity was on the command line
@@ -65,7 +67,13 @@ void add_learn_options(CLI::App& app, LearnFlags& o) {
   app.add_option("--seed", t.seed, "Seed of initialisation, Gumbel noise and data order")->capture_default_str();
   app.add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--dtype", o.dtype, "Compute dtype of the frozen model: auto (bf16 on CUDA, f32 on CPU), f32, bf16")->capture_default_str();
+  app.add_option("--state-dtype", o.state_dtype,
+                 "2:4 logits and AdamW moments: fp32, or bf16 with stochastic rounding (half the memory)")
+      ->capture_default_str();
   app.add_flag("--no-activation-checkpointing", o.no_activation_checkpointing, "Keep every block's activations (faster, more memory)");
+  app.add_option("--checkpoint-blocks", r.trainer.checkpoint_blocks,
+                 "Recompute only the first N blocks in the backward pass, keep the others' activations (-1: all)")
+      ->capture_default_str();
   app.add_option("--checkpoint-dir", o.checkpoint_dir, "Where to write learning checkpoints (and metrics.jsonl)");
   app.add_option("--checkpoint-every", t.checkpoint_every, "Checkpoint every N steps (0 = at the end only)")->capture_default_str();
   app.add_flag("--resume", r.resume, "Continue from the checkpoint in --checkpoint-dir");
@@ -84,7 +92,8 @@ LearnRequest request_of(const LearnFlags& o) {
     throw UsageError(str_cat("--density-scope: ", in_quotes(o.density_scope), " is not global or block"));
   }
   t.loss.per_block_density = o.density_scope == "block";
-  t.activation_checkpointing = !o.no_activation_checkpointing;
+  if (o.no_activation_checkpointing) t.checkpoint_blocks = 0;
+  t.state_dtype = parse_state_dtype(o.state_dtype);
   r.device = parse_device("--device", o.device);
   r.dtype = o.dtype == "auto" ? (r.device.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_compute_dtype("--dtype", o.dtype);
   r.data = o.data;
@@ -132,7 +141,7 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
                                       o->exact_target ? std::optional<double>(target) : std::nullopt);
             print_summary(fm, s.trainer.mode);
             fm.masks.metadata = s.mask_metadata;
-            fm.masks.metadata["sparsity"] = str_cat(fm.sparsity);
+            fm.masks.metadata["sparsity"] = exact_decimal(fm.sparsity);
             fm.masks.metadata["exact_target_flipped_tiles"] = str_cat(fm.flipped_tiles);
             write_mask_file(o->out, fm.masks);
             log_info("learned", {{"mode", o->mode}, {"sparsity", fm.sparsity}, {"out", o->out},

@@ -17,6 +17,7 @@
 #include "prune/one_shot.h"
 #include "model/masks.h"
 #include "util/error.h"
+#include "util/exact_decimal.h"
 #include "util/output_paths.h"
 #include "util/log.h"
 
@@ -100,7 +101,7 @@ int run_prune(PruneOptions& o) {
   MaskSet masks = prune_one_shot(model, calib, o.one_shot);
   const double sparsity = global_sparsity(masks);
   print_table(masks, sparsity);
-  masks.metadata = {{"method", o.method}, {"pattern", o.one_shot.pattern.name()}, {"sparsity", str_cat(sparsity)},
+  masks.metadata = {{"method", o.method}, {"pattern", o.one_shot.pattern.name()}, {"sparsity", exact_decimal(sparsity)},
                     {"source_model", o.model}, {"source_model_hash", fingerprint},
                     {"weights_reconstructed", o.one_shot.method == PruneMethod::sparsegpt ? "true" : "false"}};
   if (needs_calibration(o.one_shot.method)) {

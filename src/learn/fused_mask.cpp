@@ -122,7 +122,10 @@ struct ComputeInputs {
 
 ComputeInputs compute_inputs(const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
                              at::ScalarType compute) {
-  return {as_compute(l24, compute), as_compute(tiles, compute), as_compute(fixed, compute)};
+  // The CUDA kernel reads bf16 logits as they are (no fp32 copy of the largest tensor of the step).
+  const bool bf16_on_device = present(l24) && l24.is_cuda() && l24.scalar_type() == at::kBFloat16;
+  return {bf16_on_device ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
+          as_compute(fixed, compute)};
 }
 
 void forward_cpu(const at::Tensor& w, const ComputeInputs& in, const Geometry& g, at::ScalarType compute,
@@ -158,7 +161,11 @@ FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Ge
   k.stream = g.stream;
   k.weight = w.const_data_ptr();
   k.weight_dtype = w.scalar_type() == at::kBFloat16 ? 1 : w.scalar_type() == at::kHalf ? 2 : 0;
-  k.l24 = static_cast<const float*>(data_or_null(in.l24));
+  if (present(in.l24) && in.l24.scalar_type() == at::kBFloat16) {
+    k.l24_bf16 = static_cast<const std::uint16_t*>(in.l24.const_data_ptr());
+  } else {
+    k.l24 = static_cast<const float*>(data_or_null(in.l24));
+  }
   k.tiles = static_cast<const float*>(data_or_null(in.tiles));
   k.fixed = static_cast<const float*>(data_or_null(in.fixed));
 #if PATCHLM_LEARN_CUDA
@@ -190,10 +197,14 @@ bool has_kernel(const at::Tensor& w, at::ScalarType compute) {
 }
 
 struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
+  // anchor: an empty tensor that requires grad (or an absent one) — with a sink, where no other input needs a
+  // gradient, it keeps the op on the backward path; sink: the address of a LogitGradSink, or 0.
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& l24,
-                            const at::Tensor& tiles, const at::Tensor& fixed, std::int64_t tile_rows,
-                            std::int64_t tile_cols, double kappa, double tau, std::int64_t stream) {
+                            const at::Tensor& tiles, const at::Tensor& fixed, const at::Tensor& /*anchor*/,
+                            std::int64_t tile_rows, std::int64_t tile_cols, double kappa, double tau,
+                            std::int64_t stream, std::int64_t sink) {
     ctx->save_for_backward({weight, l24, tiles, fixed});
+    ctx->saved_data["sink"] = sink;
     ctx->saved_data["tile_rows"] = tile_rows;
     ctx->saved_data["tile_cols"] = tile_cols;
     ctx->saved_data["kappa"] = kappa;
@@ -231,7 +242,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const at::Tensor w = weight.contiguous(), dout = grad_out.at(0).to(weight.scalar_type()).contiguous();
     const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute);
     const auto opts = w.options().dtype(compute);
-    at::Tensor dl24 = in.l24.defined() ? at::empty_like(in.l24) : at::Tensor();
+    at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
     at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();
     auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
     if (w.is_cuda()) {
@@ -248,10 +259,15 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     // Each row's dT per tile column, summed over the rows of each tile.
     at::Tensor dtiles = drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1)
                                         : at::Tensor();
-    if (dl24.defined() && l24.defined()) dl24 = dl24.to(l24.scalar_type());
     if (dtiles.defined() && tiles.defined()) dtiles = dtiles.to(tiles.scalar_type());
+    if (const std::int64_t sink = ctx->saved_data["sink"].toInt(); sink != 0 && dl24.defined()) {
+      (*reinterpret_cast<const LogitGradSink*>(sink))(dl24);  // fp32, freed when the sink returns
+      dl24 = at::Tensor();
+    } else if (dl24.defined() && l24.defined()) {
+      dl24 = dl24.to(l24.scalar_type());
+    }
     return {at::Tensor(), dl24, dtiles, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor()};
   }
 
   static Geometry geometry(const at::Tensor& w, std::int64_t tile_rows, std::int64_t tile_cols, double kappa,
@@ -284,16 +300,18 @@ void check_inputs(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,
 
 at::Tensor fused_masked_weight(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,
                                const SampleParams& params, const TileShape& tile, const at::Tensor& soft_tile_probs,
-                               std::uint64_t stream_2to4) {
+                               std::uint64_t stream_2to4, const LogitGradSink* sink, const at::Tensor& anchor) {
   check_inputs(weight, l, mode, tile, soft_tile_probs);
   const at::Tensor tiles = mode == MaskMode::maskllm ? absent(weight) : soft_tile_probs;
   const at::Tensor l24 = mode == MaskMode::tile ? absent(weight) : l.logits_2to4;
   const at::Tensor fixed = mode == MaskMode::tile ? l.fixed_2to4 : absent(weight);
   if (!has_kernel(weight, FusedMaskFunction::compute_type(weight, l24, tiles))) {
+    if (sink) throw Error(str_cat(l.name, ": no fused mask kernel for this device and dtype"));
     return reference_masked_weight(weight, l, mode, params, tile, soft_tile_probs, stream_2to4);
   }
-  return FusedMaskFunction::apply(weight, l24, tiles, fixed, tile.rows, tile.cols, params.kappa24, params.tau,
-                                  std::bit_cast<std::int64_t>(stream_2to4));
+  return FusedMaskFunction::apply(weight, l24, tiles, fixed, anchor.defined() ? anchor : absent(weight), tile.rows,
+                                  tile.cols, params.kappa24, params.tau, std::bit_cast<std::int64_t>(stream_2to4),
+                                  reinterpret_cast<std::int64_t>(sink));
 }
 
 at::Tensor reference_masked_weight(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,

@@ -9,6 +9,7 @@
 // CPU kernel: at::parallel_for over rows; CUDA kernel: fused_mask.cu (where nvcc exists); elsewhere the composed
 // reference below.
 #include <cstdint>
+#include <functional>
 
 #include <ATen/ATen.h>
 
@@ -16,12 +17,19 @@
 
 namespace patchlm {
 
+// Where dL/dL24 goes when it is not autograd's: called once per backward pass of the op with the layer's gradient
+// (fp32, the shape of logits_2to4), which is freed when the call returns — the trainer runs the optimizer there.
+using LogitGradSink = std::function<void(const at::Tensor& grad_2to4)>;
+
 // W ⊙ M of `layer` for the noise streams of one micro-batch (stream_2to4: the 2:4 logits' noise).
-// soft_tile_probs: [rows/tr, cols/tc] (tile, joint; undefined for maskllm). Differentiable in the layer's 2:4 logits
-// and in soft_tile_probs; weight is frozen. Output dtype = the weight's.
+// soft_tile_probs: [rows/tr, cols/tc] (tile, joint; undefined for maskllm). Differentiable in soft_tile_probs and —
+// without a sink — in the layer's 2:4 logits (fp32 or bf16); weight is frozen. Output dtype = the weight's.
+// With a sink (which must outlive the backward pass) the 2:4 logits' gradient goes to it instead; `anchor`, an empty
+// tensor that requires grad, then keeps the op on the backward path where nothing else would (maskllm mode).
 at::Tensor fused_masked_weight(const at::Tensor& weight, const LayerLogits& layer, MaskMode mode,
                                const SampleParams& params, const TileShape& tile, const at::Tensor& soft_tile_probs,
-                               std::uint64_t stream_2to4);
+                               std::uint64_t stream_2to4, const LogitGradSink* sink = nullptr,
+                               const at::Tensor& anchor = {});
 
 // The same value through the composed ATen formula (soft_hybrid_mask with the counter noise materialised): the
 // oracle of the fused kernels and the path of devices without one. Slow and memory-hungry.

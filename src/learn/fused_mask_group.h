@@ -34,7 +34,8 @@ PATCHLM_HOST_DEVICE void candidate_probs(const T* l, std::uint64_t stream, std::
     p[c] = exp(z[c] - top);
     sum += p[c];
   }
-  for (int c = 0; c < 6; ++c) p[c] /= sum;
+  const T inv_sum = T(1) / sum;
+  for (int c = 0; c < 6; ++c) p[c] *= inv_sum;
 }
 
 // m_j = Σ_c p_c·C[c][j].

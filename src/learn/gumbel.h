@@ -18,8 +18,8 @@ std::uint64_t noise_key(std::uint64_t seed, std::int64_t step, std::int64_t micr
 enum class NoisePart : std::uint64_t { two_four = 0, tiles = 1 };
 std::uint64_t noise_stream(std::uint64_t key, std::size_t layer, NoisePart part);
 
-// The counter-based noise of `stream` as a tensor of `shape` (element i = counter_gumbel(stream, i), row-major),
-// computed in the options' floating dtype (float or double) on the CPU, then moved to the options' device.
+// The counter-based noise of `stream` as a tensor of `shape` (element i = counter_gumbel(stream, i), row-major), in
+// the options' floating dtype (float or double) on the options' device (float on CUDA: drawn there, gumbel.cu).
 at::Tensor counter_gumbel_noise(std::uint64_t stream, at::IntArrayRef shape, const at::TensorOptions& options);
 
 // softmax((logits + noise) / tau) over the last dimension.

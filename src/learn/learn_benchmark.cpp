@@ -6,7 +6,9 @@
 #include <cstdio>
 
 #include "io/model_config.h"
+#include "learn/logit_adamw.h"
 #include "learn/priors.h"
+#include "learn/step_profile.h"
 #include "learn/trainer.h"
 #include "util/error.h"
 #include "util/python_baseline.h"
@@ -103,8 +105,10 @@ nlohmann::json run_reference(const LearnBenchOptions& o, const at::Device& devic
 
 void validate_learn_bench(const LearnBenchOptions& o) {
   shape_config(o.shape);
+  parse_state_dtype(o.state_dtype);
   if (o.seq < 2) throw UsageError(str_cat("--seq: must be at least 2, got ", o.seq));
   if (o.steps < 1) throw UsageError(str_cat("--steps: must be positive, got ", o.steps));
+  if (o.checkpoint_blocks < -1) throw UsageError(str_cat("--checkpoint-blocks: must be >= -1, got ", o.checkpoint_blocks));
   if (o.micros.empty()) throw UsageError("--micro: give at least one micro-batch size");
   for (std::int64_t m : o.micros)
     if (m < 1) throw UsageError(str_cat("--micro: must be positive, got ", m));
@@ -134,8 +138,10 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
   const MaskPriors priors = o.mode == MaskMode::joint || o.mode == MaskMode::maskllm
                                 ? MaskPriors{}
                                 : build_priors(ck, model, o.mode, 0.35, {"magnitude", "magnitude", 1}, nullptr);
-  std::printf("%s (%.3f B params), %s, %s, seq %lld, activation checkpointing\n", o.shape.c_str(), params / 1e9,
-              device_name(device).c_str(), mode_name(o.mode), static_cast<long long>(o.seq));
+  const std::int64_t checkpointed = o.checkpoint_blocks < 0 ? config.num_layers : std::min(o.checkpoint_blocks, config.num_layers);
+  std::printf("%s (%.3f B params), %s, %s, seq %lld, activation checkpointing of %lld/%lld blocks, %s logit state\n",
+              o.shape.c_str(), params / 1e9, device_name(device).c_str(), mode_name(o.mode), static_cast<long long>(o.seq),
+              static_cast<long long>(checkpointed), static_cast<long long>(config.num_layers), o.state_dtype.c_str());
   std::printf("| micro-batch | tokens/s | s/step | peak GiB | MFU | reference tokens/s | reference peak GiB | speedup | memory |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
@@ -148,18 +154,42 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
     if (device.is_cuda()) at::accelerator::resetPeakStats(device.index());
     TrainerOptions t;
     t.mode = o.mode;
+    t.state_dtype = parse_state_dtype(o.state_dtype);
+    t.checkpoint_blocks = o.checkpoint_blocks;
     t.steps = o.steps + 1;
     t.batch = t.micro_batch = micro;
     if (config.hidden_size % 128 != 0) t.init.tile = {64, 64};
-    double measured = 0;
-    t.on_step = [&](const StepMetrics& m) { if (m.step > 1) measured += m.seconds; };  // step 1 warms up
+    // Step 1 warms up; with --profile one more step after the timed ones runs under the profiler.
+    const bool profiling = !o.profile.empty();
+    t.steps += profiling ? 1 : 0;
+    double measured = 0, profiled_ms = 0;
+    std::unique_ptr<StepProfile> profile;
+    t.on_step = [&](const StepMetrics& m) {
+      if (m.step > 1 && m.step <= o.steps + 1) measured += m.seconds;
+      if (m.step == o.steps + 2) profiled_ms = m.seconds * 1e3;
+      if (profiling && m.step == o.steps + 1) profile = std::make_unique<StepProfile>();
+    };
     {
       Trainer trainer(model, t, priors);
       trainer.train(pool);
     }
+    if (profile) {
+      const std::string path = o.micros.size() == 1 ? o.profile : str_cat(o.profile, ".micro", micro);
+      const std::vector<KernelTime> kernels = profile->finish(path);
+      if (kernels.empty()) {  // CPU: ops nest, their times overlap; the trace shows them
+        std::printf("profile of one step (micro-batch %lld): trace in %s (chrome://tracing or Perfetto)\n",
+                    static_cast<long long>(micro), path.c_str());
+      } else {
+        std::printf("profile of one step (micro-batch %lld), trace in %s:\n%s\n", static_cast<long long>(micro),
+                    path.c_str(), kernel_table(kernels, profiled_ms).c_str());
+      }
+    }
     const double step_s = measured / static_cast<double>(o.steps);
     const double tps = static_cast<double>(micro * o.seq) / step_s, peak = peak_memory_gib(device);
     nlohmann::ordered_json row = {{"gpu", device_name(device)}, {"shape", o.shape}, {"mode", mode_name(o.mode)},
+                                  {"state_dtype", o.state_dtype},
+                                  {"checkpointed_blocks", o.checkpoint_blocks < 0 ? config.num_layers
+                                                                                 : std::min(o.checkpoint_blocks, config.num_layers)},
                                   {"sparsity", 35}, {"seq", o.seq}, {"micro_batch", micro}, {"tokens", micro * o.seq},
                                   {"s_per_step", step_s}, {"tokens_per_s", tps}, {"peak_gib", peak},
                                   {"mfu", 6.0 * params * tps / (o.peak_tflops * 1e12)}};

@@ -20,10 +20,13 @@ struct LearnBenchOptions {
   std::int64_t seq = 4096;
   std::vector<std::int64_t> micros{1};
   std::int64_t steps = 3;              // timed steps (one more warms up)
+  std::int64_t checkpoint_blocks = -1;  // blocks under activation checkpointing (-1: all, as the reference)
+  std::string state_dtype = "bf16";    // 2:4 logits + AdamW moments (the reference keeps fp32 master logits)
   double peak_tflops = 989;            // for MFU (H100/H200 dense bf16)
   bool baseline = true;
   std::string python = "python3";
   std::string baseline_script;         // bench/learn_reference.py (found in the source tree if empty)
+  std::string profile;                 // Chrome trace of one extra step (".micro<N>" added for several sizes)
 };
 
 // UsageError naming the option for an unknown shape, a device that is not here, non-positive lengths or steps.

@@ -35,14 +35,14 @@ at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, 
   return sum / static_cast<double>(blocks.size());
 }
 
-at::Tensor weight_regularizer(const std::vector<at::Tensor>& masked_weights, double weight_norm_total) {
+at::Tensor frobenius_norm(const at::Tensor& t) {
+  const bool reduced = t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf;
+  return at::linalg_vector_norm(t, 2, std::nullopt, false, reduced ? at::kFloat : t.scalar_type());
+}
+
+at::Tensor weight_regularizer(const std::vector<at::Tensor>& norms, double weight_norm_total) {
   at::Tensor sum;
-  for (const at::Tensor& mw : masked_weights) {
-    // fp32 accumulation without an fp32 copy of a bf16 weight.
-    const bool reduced = mw.scalar_type() == at::kBFloat16 || mw.scalar_type() == at::kHalf;
-    at::Tensor term = at::linalg_vector_norm(mw, 2, std::nullopt, false, reduced ? at::kFloat : mw.scalar_type());
-    sum = sum.defined() ? sum + term : term;
-  }
+  for (const at::Tensor& n : norms) sum = sum.defined() ? sum + n : n;
   return sum / weight_norm_total;
 }
 

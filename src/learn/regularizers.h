@@ -25,8 +25,11 @@ at::Tensor density(const std::vector<LayerKept>& layers);
 at::Tensor sparsity_regularizer(const std::vector<LayerKept>& layers, double target_density);
 at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, const std::vector<std::int64_t>& block_of,
                                           double target_density);
-// masked_weights[l] = M_l ⊙ W_l; weight_norm_total = Σ_l ‖W_l‖_F (a constant: weights are frozen).
-at::Tensor weight_regularizer(const std::vector<at::Tensor>& masked_weights, double weight_norm_total);
+// ‖t‖_F as an fp32 scalar (fp32 accumulation, no fp32 copy of a bf16 tensor); differentiable.
+at::Tensor frobenius_norm(const at::Tensor& t);
+// norms: the ‖M_l ⊙ W_l‖_F of the layers (or sums of them, e.g. per block); weight_norm_total = Σ_l ‖W_l‖_F (a
+// constant: weights are frozen).
+at::Tensor weight_regularizer(const std::vector<at::Tensor>& norms, double weight_norm_total);
 double weight_regularizer_decay(std::int64_t step, std::int64_t steps);  // 1 − step/steps
 
 }  // namespace patchlm

@@ -1,7 +1,8 @@
 // Learning checkpoints: one safetensors file, `learn_state.safetensors`, written atomically (a kill leaves the
-// previous checkpoint intact). It holds every logit tensor, AdamW's moments, and as metadata the step, the
-// optimizer step count and the run's identity. The Gumbel noise of a step is a function of (seed, step,
-// micro-batch), so seed and step are the whole RNG state.
+// previous checkpoint intact). It holds every logit tensor and AdamW's moments in their training dtype (F32, or BF16
+// with --state-dtype bf16), and as metadata the step, the optimizer step count and the run's identity. The Gumbel
+// noise of a step and the stochastic rounding are functions of (seed, step, ...), so seed and step are the whole RNG
+// state.
 #include <ATen/core/grad_mode.h>
 #include <cstring>
 
@@ -38,6 +39,7 @@ std::map<std::string, std::string> identity(const TrainerOptions& o) {
   id["eps"] = str_cat(o.optimizer.eps);
   id["weight_decay"] = str_cat(o.optimizer.effective_weight_decay(o.mode));
   id["init_std"] = str_cat(o.init.init_std);
+  id["state_dtype"] = state_dtype_name(o.state_dtype);
   id["prior_strengths"] = str_cat(o.init.prior_strength_24, ",", o.init.prior_strength_tile);
   return id;
 }
@@ -73,25 +75,26 @@ void Trainer::save_checkpoint(const std::filesystem::path& dir) const {
   std::vector<at::Tensor> keep_alive;
   std::vector<TensorToWrite> tensors;
   auto add = [&](const std::string& name, const at::Tensor& t) {
-    keep_alive.push_back(t.detach().to(at::kCPU, at::kFloat).contiguous());
+    const bool bf16 = t.scalar_type() == at::kBFloat16;
+    keep_alive.push_back(t.detach().to(at::kCPU, bf16 ? at::kBFloat16 : at::kFloat).contiguous());
     const at::Tensor& c = keep_alive.back();
-    tensors.push_back({name, DType::F32, c.sizes().vec(),
+    tensors.push_back({name, bf16 ? DType::BF16 : DType::F32, c.sizes().vec(),
                        std::span<const std::byte>(static_cast<const std::byte*>(c.data_ptr()), c.nbytes())});
   };
-  std::int64_t adam_step = 0;
+  // The optimizer holds the parameters in the order named_parameters lists them (trainer.cpp, init_layers).
+  std::size_t slot = 0;
   for (const auto& [name, p] : named_parameters(layers_)) {
     add(name, p);
-    auto it = optimizer_->state().find(p.unsafeGetTensorImpl());
-    if (it == optimizer_->state().end()) continue;
-    const auto& st = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    add("adam_m:" + name, st.exp_avg());
-    add("adam_v:" + name, st.exp_avg_sq());
-    adam_step = st.step();
+    if (step_ > 0) {
+      add("adam_m:" + name, optimizer_->exp_avg(slot));
+      add("adam_v:" + name, optimizer_->exp_avg_sq(slot));
+    }
+    ++slot;
   }
   std::map<std::string, std::string> meta = identity(options_);
   meta["format"] = kFormat;
   meta["step"] = str_cat(step_);
-  meta["adam_step"] = str_cat(adam_step);
+  meta["adam_step"] = str_cat(step_);
   write_safetensors(dir / kStateFile, tensors, meta);
 }
 
@@ -102,6 +105,8 @@ void Trainer::resume(const std::filesystem::path& dir) {
   const auto& meta = f.header().metadata;
   auto field = [&](const std::string& key) {
     auto it = meta.find(key);
+    // Checkpoints from before --state-dtype were fp32.
+    if (it == meta.end() && key == "state_dtype") return std::string("fp32");
     if (it == meta.end()) throw Error(str_cat(file.string(), ": metadata field '", key, "' is missing"));
     return it->second;
   };
@@ -114,24 +119,27 @@ void Trainer::resume(const std::filesystem::path& dir) {
   }
   auto load = [&](const std::string& name, const at::Tensor& like) {
     const TensorEntry* e = f.find(name);
-    if (!e || e->dtype != DType::F32 || e->shape != like.sizes().vec()) {
-      throw Error(str_cat(file.string(), ": tensor '", name, "' is missing or has the wrong shape"));
+    const DType want = like.scalar_type() == at::kBFloat16 ? DType::BF16 : DType::F32;
+    if (!e || e->dtype != want || e->shape != like.sizes().vec()) {
+      throw Error(str_cat(file.string(), ": tensor '", name, "' is missing or has the wrong dtype or shape"));
     }
-    return tensor_view(f, *e).to(like.device()).clone();
+    return tensor_view(f, *e);
   };
   const std::int64_t adam_step = count_field(field("adam_step"), "adam_step", file);
   const std::int64_t step = count_field(field("step"), "step", file);
   if (step > options_.steps)
     throw Error(str_cat(file.string(), ": the checkpoint is at step ", step, ", past --steps ", options_.steps));
+  if (adam_step != step)
+    throw Error(str_cat(file.string(), ": adam_step ", adam_step, " differs from step ", step, " (corrupted?)"));
   at::NoGradGuard no_grad;
+  std::size_t slot = 0;
   for (const auto& [name, p] : named_parameters(layers_)) {
     p.copy_(load(name, p));
-    if (adam_step == 0) continue;
-    auto st = std::make_unique<torch::optim::AdamWParamState>();
-    st->step(adam_step);
-    st->exp_avg(load("adam_m:" + name, p));
-    st->exp_avg_sq(load("adam_v:" + name, p));
-    optimizer_->state()[p.unsafeGetTensorImpl()] = std::move(st);
+    if (step > 0) {
+      optimizer_->exp_avg(slot).copy_(load("adam_m:" + name, optimizer_->exp_avg(slot)));
+      optimizer_->exp_avg_sq(slot).copy_(load("adam_v:" + name, optimizer_->exp_avg_sq(slot)));
+    }
+    ++slot;
   }
   step_ = step;
 }

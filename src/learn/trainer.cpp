@@ -17,18 +17,11 @@
 #include "util/progress.h"
 
 namespace patchlm {
-namespace {
-
-bool all_finite(const std::vector<at::Tensor>& params) {
-  for (const at::Tensor& p : params)
-    if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) return false;
-  return true;
-}
-
-}  // namespace
 
 void validate(const TrainerOptions& o) {
   if (o.steps < 1) throw UsageError(str_cat("--steps: must be positive, got ", o.steps));
+  if (o.checkpoint_blocks < -1)
+    throw UsageError(str_cat("--checkpoint-blocks: must be a count of blocks (or -1 for all), got ", o.checkpoint_blocks));
   if (o.micro_batch < 1 || o.batch < 1 || o.batch % (o.micro_batch * o.world_size) != 0) {
     throw UsageError(str_cat("--batch (", o.batch, ") must be a positive multiple of --micro-batch (", o.micro_batch,
                              ") times the number of processes (", o.world_size, ")"));
@@ -71,10 +64,13 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
   validate(o);
   generator_ = at::globalContext().defaultGenerator(model.device()).clone();
   generator_.set_current_seed(o.seed);
+  optimizer_ = std::make_unique<LogitAdamW>(o.optimizer, o.optimizer.effective_weight_decay(o.mode), o.state_dtype, o.seed);
   init_layers(priors);
-  torch::optim::AdamWOptions adam(o.schedule.lr);
-  adam.betas({o.optimizer.beta1, o.optimizer.beta2}).eps(o.optimizer.eps).weight_decay(o.optimizer.effective_weight_decay(o.mode));
-  optimizer_ = std::make_unique<torch::optim::AdamW>(parameters(), adam);
+  anchor_ = at::empty({0}, at::TensorOptions().dtype(at::kFloat).device(model.device())).requires_grad_(true);
+  sinks_.resize(layers_.size());
+  grad_sum_2to4_.resize(layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    sinks_[i] = [this, i](const at::Tensor& grad) { take_grad_2to4(i, grad); };
   // Which masked layers (indices into projs_) each block holds, and the block of each layer.
   std::map<const Proj*, std::size_t> index;
   for (std::size_t i = 0; i < projs_.size(); ++i) index[projs_[i]] = i;
@@ -86,16 +82,18 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
       block_of_[index.at(p)] = static_cast<std::int64_t>(b);
     }
   }
+  model.set_fused_rms_norm(true);  // on CUDA (decoder.h)
   for (Proj* p : projs_) {
     strategies_.push_back(std::make_shared<MaskedLinear>());
     p->set_strategy(strategies_.back());
     weights_.push_back(p->weight());
-    weight_norm_total_ += p->weight().to(at::kFloat).norm().item<double>();
+    weight_norm_total_ += frobenius_norm(p->weight()).item<double>();
   }
 }
 
 Trainer::~Trainer() {
   for (Proj* p : projs_) p->set_strategy(nullptr);
+  model_.set_fused_rms_norm(false);
 }
 
 void Trainer::init_layers(const MaskPriors& priors) {
@@ -113,8 +111,11 @@ void Trainer::init_layers(const MaskPriors& priors) {
       if (prior24 != priors.keep_2to4.end()) {
         l.logits_2to4 = apply_prior_2to4(l.logits_2to4, prior_2to4(prior24->second, l.name), o.init.prior_strength_24);
       }
-      l.logits_2to4.requires_grad_(true);
+      // Updated in place by the optimizer from the fused op's backward: no autograd leaf, no .grad.
+      l.logits_2to4 = l.logits_2to4.to(o.state_dtype).contiguous();
+      slot_2to4_.push_back(optimizer_->add(l.logits_2to4));
     } else {
+      slot_2to4_.push_back(kNoSlot);
       if (prior24 == priors.keep_2to4.end()) throw Error(str_cat("tile mode needs a 2:4 prior mask for ", l.name));
       prior_2to4(prior24->second, l.name);  // validates the pattern
       l.fixed_2to4 = prior24->second.to(opts.dtype(at::kFloat).device(model_.device()));
@@ -126,56 +127,85 @@ void Trainer::init_layers(const MaskPriors& priors) {
         l.tile_logits = apply_tile_prior(l.tile_logits, tile_prior(tile_prior_mask->second, o.init.tile, target_density),
                                          o.init.prior_strength_tile, o.init.init_std);
       }
-      l.tile_logits.requires_grad_(true);
+      l.tile_logits = l.tile_logits.contiguous().requires_grad_(true);
+      slot_tiles_.push_back(optimizer_->add(l.tile_logits));
+    } else {
+      slot_tiles_.push_back(kNoSlot);
     }
     layers_.push_back(std::move(l));
   }
 }
 
-std::vector<at::Tensor> Trainer::parameters() const {
-  std::vector<at::Tensor> params;
-  for (const LayerLogits& l : layers_) {
-    if (l.logits_2to4.defined()) params.push_back(l.logits_2to4);
-    if (l.tile_logits.defined()) params.push_back(l.tile_logits);
+void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
+  // Earlier micro-batches of the step: keep the running sum (the op's fresh buffer is ours to keep).
+  at::Tensor& sum = grad_sum_2to4_[i];
+  if (!last_micro_) {
+    sum = sum.defined() ? sum.add_(grad) : grad;
+    return;
   }
-  return params;
+  at::Tensor g = sum.defined() ? sum.add_(grad) : grad;
+  sum = at::Tensor();
+  if (options_.all_reduce_mean) {
+    std::vector<at::Tensor> one{g};
+    options_.all_reduce_mean(one);
+    g = one.front();
+  }
+  optimizer_->update(slot_2to4_[i], g, lr_, step_ + 1);
 }
 
-std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key) {
+std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last) {
   const TrainerOptions& o = options_;
+  last_micro_ = last;
   const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
-  // Every layer's W ⊙ M through the fused mask op (its noise drawn from the counter streams of `key`), and ΣM from
-  // the soft tile choice: the soft masks themselves are never materialised.
-  std::vector<at::Tensor> masked;
+  // The soft tile choice of every layer (one value per tile: an ordinary ATen expression) and ΣM from it alone.
+  const at::Tensor none = at::empty({0}, anchor_.options().requires_grad(false));
+  std::vector<at::Tensor> tiles(layers_.size(), none);
   std::vector<LayerKept> kept;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const LayerLogits& l = layers_[i];
-    at::Tensor tiles;
     if (o.mode != MaskMode::maskllm) {
       const at::Tensor noise = counter_gumbel_noise(noise_stream(key, i, NoisePart::tiles),
                                                     {l.tile_logits.size(0), l.tile_logits.size(1), 2},
                                                     l.tile_logits.options());
-      tiles = soft_tiles(l.tile_logits, noise, params.kappat, params.tau);
+      tiles[i] = soft_tiles(l.tile_logits, noise, params.kappat, params.tau);
     }
-    masked.push_back(fused_masked_weight(weights_[i], l, o.mode, params, o.init.tile, tiles,
-                                         noise_stream(key, i, NoisePart::two_four)));
-    kept.push_back({hybrid_kept(tiles, o.mode, l.rows, l.cols, o.init.tile), static_cast<double>(l.rows * l.cols)});
+    kept.push_back({hybrid_kept(o.mode == MaskMode::maskllm ? at::Tensor() : tiles[i], o.mode, l.rows, l.cols,
+                                o.init.tile),
+                    static_cast<double>(l.rows * l.cols)});
   }
 
-  const std::int64_t T = ids.size(1);
-  // Each block runs with its projections' masked weights as explicit inputs, so a checkpointed block's recomputation
-  // in the backward pass sees them again and hands their gradients on to the fused mask op and the logits.
+  // Each block forms its projections' W ⊙ M with the fused mask op (under checkpointing again in its backward pass),
+  // runs, and returns its output and Σ‖W ⊙ M‖ of its projections. Its inputs besides h — the soft tile choices and
+  // the anchor — carry the gradients on to the tile logits; the 2:4 logits' gradients go to take_grad_2to4.
   std::vector<CheckpointedFn> fns;  // must outlive backward()
   fns.reserve(model_.blocks().size());
-  const BlockRunner run = [&](std::size_t layer, const at::Tensor& h, const BlockFn& block) {
-    std::vector<at::Tensor> block_weights;
-    for (std::size_t l : block_layers_[layer]) block_weights.push_back(masked[l]);
-    fns.emplace_back([this, layer, block](const at::Tensor& x, const std::vector<at::Tensor>& ws) {
-      for (std::size_t i = 0; i < ws.size(); ++i) strategies_[block_layers_[layer][i]]->masked_weight = ws[i];
-      return block(x);
+  std::vector<at::Tensor> norms;
+  const BlockRunner run = [&](std::size_t block, const at::Tensor& h, const BlockFn& block_fn) {
+    std::vector<at::Tensor> extra;
+    for (std::size_t i : block_layers_[block]) extra.push_back(tiles[i]);
+    extra.push_back(anchor_);
+    fns.emplace_back([this, block, block_fn, params, key](const at::Tensor& x, const std::vector<at::Tensor>& in) {
+      const std::vector<std::size_t>& ids_of_block = block_layers_[block];
+      at::Tensor norm_sum;
+      for (std::size_t k = 0; k < ids_of_block.size(); ++k) {
+        const std::size_t i = ids_of_block[k];
+        const at::Tensor mw = fused_masked_weight(weights_[i], layers_[i], options_.mode, params, options_.init.tile,
+                                                  in[k].numel() ? in[k] : at::Tensor(),
+                                                  noise_stream(key, i, NoisePart::two_four), &sinks_[i], in.back());
+        strategies_[i]->masked_weight = mw;
+        const at::Tensor norm = frobenius_norm(mw);
+        norm_sum = norm_sum.defined() ? norm_sum + norm : norm;
+      }
+      at::Tensor y = block_fn(x);
+      for (std::size_t i : ids_of_block) strategies_[i]->masked_weight = at::Tensor();
+      return std::vector<at::Tensor>{y, norm_sum};
     });
-    return o.activation_checkpointing ? checkpointed(fns.back(), h, block_weights) : fns.back()(h, block_weights);
+    const bool recompute = o.checkpoint_blocks < 0 || static_cast<std::int64_t>(block) < o.checkpoint_blocks;
+    std::vector<at::Tensor> out = recompute ? checkpointed(fns.back(), h, extra) : fns.back()(h, extra);
+    norms.push_back(out[1]);
+    return out[0];
   };
+  const std::int64_t T = ids.size(1);
   const at::Tensor hidden = model_.hidden_states(ids, nullptr, run);
   // Next-token CE over chunks of positions: the [tokens × vocab] logits never exist whole.
   const LogitsFn logits_of = [this](const at::Tensor& h) { return model_.logits_from_hidden(h); };
@@ -185,14 +215,46 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   const double target_density = 1.0 - o.loss.target_sparsity;
   const at::Tensor reg_s = o.loss.per_block_density ? per_block_sparsity_regularizer(kept, block_of_, target_density)
                                                     : sparsity_regularizer(kept, target_density);
-  const at::Tensor reg_w = weight_regularizer(masked, weight_norm_total_);
+  const at::Tensor reg_w = weight_regularizer(norms, weight_norm_total_);
   const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
                            o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
                           static_cast<double>(accumulation);
+  // A non-finite loss would poison the logits and every later checkpoint: stop before this backward pass — the
+  // last micro-batch's backward is where the step's update happens, so nothing of the step has been applied.
+  const double loss_value = loss.item<double>() * static_cast<double>(accumulation);
+  if (!std::isfinite(loss_value)) {
+    throw Error(str_cat("learn: the loss is not finite at step ", step_ + 1, " (", loss_value,
+                        "); nothing of this step was applied",
+                        o.checkpoint_dir.empty() ? std::string() : ", the last checkpoint is kept",
+                        " — check --tau-*, --kappa*, --lr"));
+  }
   loss.backward();
-  for (auto& s : strategies_) s->masked_weight = at::Tensor();
-  return {loss.item<double>() * static_cast<double>(accumulation), ce.item<double>(), density(kept).item<double>(),
-          reg_w.item<double>()};
+  return {loss_value, ce.item<double>(), density(kept).item<double>(), reg_w.item<double>()};
+}
+
+at::Tensor Trainer::finish_step(at::Tensor sums) {
+  const TrainerOptions& o = options_;
+  std::vector<at::Tensor> grads;
+  for (const LayerLogits& l : layers_)
+    if (l.tile_logits.defined()) grads.push_back(l.tile_logits.grad().defined() ? l.tile_logits.grad() : at::zeros_like(l.tile_logits));
+  if (o.all_reduce_mean) {
+    grads.push_back(sums.to(at::kFloat).to(model_.device()));
+    o.all_reduce_mean(grads);
+    sums = grads.back().to(at::kCPU, at::kDouble);
+  }
+  std::size_t g = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (slot_tiles_[i] == kNoSlot) continue;
+    optimizer_->update(slot_tiles_[i], grads[g++], lr_, step_ + 1);
+    layers_[i].tile_logits.mutable_grad() = at::Tensor();
+  }
+  // A non-finite gradient element was skipped by the update (its logit and moments unchanged); the run stops.
+  if (optimizer_->take_non_finite()) {
+    throw Error(str_cat("learn: a gradient is not finite at step ", step_ + 1, " (those logits were left unchanged, ",
+                        "the step is not saved", o.checkpoint_dir.empty() ? std::string() : "; the last checkpoint is kept",
+                        ") — check --tau-*, --kappa*, --lr"));
+  }
+  return sums;
 }
 
 void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
@@ -205,9 +267,7 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
   bar.set(step_);
   while (step_ < o.steps) {
     const auto t0 = std::chrono::steady_clock::now();
-    const double lr = cosine_lr(o.schedule.lr, step_, o.steps, o.schedule.warmup_steps);
-    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    optimizer_->zero_grad();
+    lr_ = cosine_lr(o.schedule.lr, step_, o.steps, o.schedule.warmup_steps);
     at::Tensor sums = at::zeros({4}, at::kDouble);
     for (std::int64_t g = o.rank; g < micro_per_step; g += o.world_size) {
       at::Tensor ids = at::empty({o.micro_batch, T}, at::kLong);
@@ -215,28 +275,16 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
         const auto& seq = sequences[static_cast<std::size_t>(order.at(step_ * o.batch + g * o.micro_batch + i))];
         std::copy(seq.begin(), seq.end(), ids[i].data_ptr<std::int64_t>());
       }
-      const std::vector<double> parts = micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g));
+      const bool last = g + o.world_size >= micro_per_step;
+      const std::vector<double> parts =
+          micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g), last);
       for (int k = 0; k < 4; ++k) sums[k] += parts[static_cast<std::size_t>(k)] / static_cast<double>(accumulation);
     }
-    // A non-finite loss or gradient would poison the logits and every later checkpoint: stop before the update.
-    if (!std::isfinite(sums[0].item<double>()) || !all_finite(parameters())) {
-      throw Error(str_cat("learn: the loss or a gradient is not finite at step ", step_ + 1, " (loss ", sums[0].item<double>(),
-                          "); nothing of this step was applied",
-                          o.checkpoint_dir.empty() ? std::string() : ", the last checkpoint is kept",
-                          " — check --tau-*, --kappa*, --lr"));
-    }
-    if (o.all_reduce_mean) {
-      std::vector<at::Tensor> grads;
-      for (const at::Tensor& p : parameters()) grads.push_back(p.grad());
-      grads.push_back(sums.to(at::kFloat).to(model_.device()));
-      o.all_reduce_mean(grads);
-      sums = grads.back().to(at::kCPU, at::kDouble);
-    }
-    optimizer_->step();
+    sums = finish_step(sums);
     ++step_;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     last_ = {step_, sums[0].item<double>(), sums[1].item<double>(), sums[2].item<double>(), sums[3].item<double>(),
-             lr, static_cast<double>(o.batch * T) / seconds, seconds, sample_params_at(o.schedule, step_ - 1, o.steps)};
+             lr_, static_cast<double>(o.batch * T) / seconds, seconds, sample_params_at(o.schedule, step_ - 1, o.steps)};
     if (o.rank == 0) append_metrics(last_);
     if (o.on_step) o.on_step(last_);
     const bool last_step = step_ == o.steps;

@@ -1,9 +1,18 @@
 #pragma once
-// PATCH mask learning (nanoGPT-style loop): per step, for each micro-batch, form every layer's W ⊙ M with its soft
-// hybrid mask under fresh Gumbel noise (the fused mask op), run the frozen model through the Linear seam with it
-// (activation checkpointing per block), loss = (CE + λs·|density − target| − λw·(1 − s/S)·Σ‖M⊙W‖/Σ‖W‖) / accumulation, backward into the
-// logits; then one AdamW step on the logits with the cosine learning rate. Deterministic for a seed; periodic
-// checkpoints (logits + optimizer + RNG + step) let a killed run resume bit-identically on the CPU.
+// PATCH mask learning (nanoGPT-style loop): per step, for each micro-batch, run the frozen model through the Linear
+// seam with every layer's W ⊙ M under fresh Gumbel noise; loss = (CE + λs·|density − target| −
+// λw·(1 − s/S)·Σ‖M⊙W‖/Σ‖W‖) / accumulation; backward; AdamW on the logits with the cosine learning rate.
+// Lean by construction:
+//   - each decoder block forms its projections' W ⊙ M itself with the fused mask op (fused_mask.h) and, under
+//     activation checkpointing, forms them again in its backward pass: the masked weights of one block exist at a
+//     time, the soft masks and their noise never;
+//   - a layer's 2:4-logit gradient goes from the fused op's backward straight into AdamW (logit_adamw.h) once the
+//     step's last micro-batch produced it — no whole-model gradient buffer (earlier micro-batches of a step keep a
+//     running sum per layer);
+//   - the 2:4 logits and the AdamW moments can be bf16 with stochastic rounding (--state-dtype);
+//   - the cross-entropy runs over chunks of the vocabulary logits (chunked_cross_entropy.h).
+// Deterministic for a seed; periodic checkpoints (logits + optimizer + step; the noise is a function of seed and
+// step) let a killed run resume bit-identically on the CPU.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -12,11 +21,12 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <torch/optim/adamw.h>
 
 #include "data/sequence_order.h"
 #include "io/mask_file.h"
+#include "learn/fused_mask.h"
 #include "learn/hybrid_mask.h"
+#include "learn/logit_adamw.h"
 #include "learn/options.h"
 #include "model/decoder.h"
 
@@ -34,11 +44,14 @@ struct TrainerOptions {
   LearnSchedule schedule;
   LearnLoss loss;
   LearnOptimizer optimizer;
+  at::ScalarType state_dtype = at::kFloat;  // the 2:4 logits and every AdamW moment: fp32 or bf16 (--state-dtype)
   std::int64_t steps = LearnRun{}.steps;
   std::int64_t batch = LearnRun{}.batch;              // sequences per optimizer step (all ranks together)
   std::int64_t micro_batch = LearnRun{}.micro_batch;  // sequences per forward pass
   std::uint64_t seed = 0;
-  bool activation_checkpointing = true;
+  // Blocks run under activation checkpointing, counted from the first; the others keep their activations (faster:
+  // no recomputation; more memory). -1 = all, 0 = none.
+  std::int64_t checkpoint_blocks = -1;
   std::int64_t checkpoint_every = 0;  // steps; 0 = only at the end
   std::filesystem::path checkpoint_dir;  // empty = no checkpoints
   std::filesystem::path metrics;         // JSONL, one line per step; empty = none
@@ -48,7 +61,8 @@ struct TrainerOptions {
   int rank = 0, world_size = 1;
   // Called after every optimizer step (rank 0 and others alike), e.g. by benchmarks.
   std::function<void(const StepMetrics&)> on_step;
-  // All-reduces (averages) the logits' gradients over ranks after each step's backward passes; null = one process.
+  // All-reduces (averages) gradients over ranks — each layer's 2:4-logit gradient when its backward of the step is
+  // complete, then the tile logits' gradients and the loss terms; null = one process.
   std::function<void(std::vector<at::Tensor>& grads)> all_reduce_mean;
 };
 
@@ -72,22 +86,24 @@ class Trainer {
   void resume(const std::filesystem::path& checkpoint_dir);
   // Trains from the current step to options.steps. `sequences` is the pool of token sequences (equal lengths).
   void train(const std::vector<std::vector<std::int64_t>>& sequences);
-  // One micro-batch forward + backward (gradients accumulate) with the Gumbel noise of `key` (gumbel.h, noise_key);
-  // returns {loss, ce, density, weight term}.
-  std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key);
+  // One micro-batch forward + backward with the Gumbel noise of `key` (gumbel.h, noise_key); the last micro-batch of
+  // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Returns {loss, ce, density, weight term}.
+  std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last);
 
   std::vector<LayerLogits>& layers() { return layers_; }
   const std::vector<LayerLogits>& layers() const { return layers_; }
   std::int64_t step() const { return step_; }
   const TrainerOptions& options() const { return options_; }
   const StepMetrics& last_metrics() const { return last_; }
-  std::vector<at::Tensor> parameters() const;
-
   void save_checkpoint(const std::filesystem::path& dir) const;
 
  private:
   void init_layers(const MaskPriors& priors);
   void append_metrics(const StepMetrics& m) const;
+  // The fused op's backward hands layer i's dL/dL24 here (trainer.cpp says what happens to it).
+  void take_grad_2to4(std::size_t layer, const at::Tensor& grad);
+  // End of a step: all-reduce and apply the tile logits' gradients; returns the all-reduced loss terms.
+  at::Tensor finish_step(at::Tensor sums);
 
   Decoder& model_;
   TrainerOptions options_;
@@ -99,7 +115,14 @@ class Trainer {
   std::vector<at::Tensor> weights_;     // frozen weights, as the model holds them
   double weight_norm_total_ = 0;
   at::Generator generator_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<LogitAdamW> optimizer_;
+  static constexpr std::size_t kNoSlot = static_cast<std::size_t>(-1);
+  std::vector<std::size_t> slot_2to4_, slot_tiles_;  // per layer: its tensors' indices in optimizer_, or kNoSlot
+  std::vector<LogitGradSink> sinks_;                // per layer: take_grad_2to4(layer, ·)
+  std::vector<at::Tensor> grad_sum_2to4_;            // per layer: the step's earlier micro-batches' gradients
+  at::Tensor anchor_;                               // ties each fused op into the backward pass (fused_mask.h)
+  bool last_micro_ = true;                          // the micro-batch now running is the step's last
+  double lr_ = 0;                                   // this step's learning rate
   std::int64_t step_ = 0;
   StepMetrics last_;
 };

@@ -125,6 +125,9 @@ std::vector<Proj*> Decoder::projections() {
 }
 
 at::Tensor Decoder::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
+  if (fused_rms_norm_ && x.is_cuda() && !config_.norm_plus_one && weight.scalar_type() == x.scalar_type()) {
+    return std::get<0>(at::_fused_rms_norm(x, {x.size(-1)}, weight, config_.rms_norm_eps));
+  }
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor normed = xf * at::rsqrt(xf.pow(2).mean(-1, true) + config_.rms_norm_eps);
   if (config_.norm_plus_one) return (normed * (1.0 + weight.to(at::kFloat))).to(x.scalar_type());

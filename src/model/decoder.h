@@ -81,6 +81,10 @@ class Decoder {
   at::Tensor embed(const at::Tensor& input_ids) const;
   // The final norm after the last block (hidden_states = final_norm(blocks(embed(ids)))).
   at::Tensor final_norm(const at::Tensor& h) const { return rms_norm(h, final_norm_); }
+  // RMSNorm through ATen's fused kernel (one pass forward and backward, fp32 math, one rounding of the output;
+  // HF's composed form rounds twice) on CUDA, for models without Gemma's (1 + w): what mask learning turns on,
+  // where the composed form's ~10 elementwise passes per norm add up over forward, recomputation and backward.
+  void set_fused_rms_norm(bool on) { fused_rms_norm_ = on; }
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
@@ -93,6 +97,7 @@ class Decoder {
   at::Tensor embed_tokens_, final_norm_, lm_head_;
   at::Tensor inv_freq_global_, inv_freq_local_;
   std::vector<Block> blocks_;
+  bool fused_rms_norm_ = false;
 };
 
 }  // namespace patchlm

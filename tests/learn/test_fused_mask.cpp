@@ -1,6 +1,7 @@
 // The fused mask op (learn/fused_mask.h) against its composed reference with the same counter-based noise: values
 // and gradients in every mode, fp32 and bf16 weights, tiles whose width is not a multiple of 4, independent of the
-// thread count; on a GPU (where present) the CUDA kernels against the CPU kernel. The fp64 comparison with direct
+// thread count; bf16 logits whose gradient goes to a sink (the trainer's way) against autograd; on a GPU (where
+// present) the CUDA kernels against the CPU kernel and the device-drawn noise against the host's. The fp64 comparison with direct
 // PyTorch formulas is tests/oracle/test_learn.py (tools/mask_grad).
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -63,6 +64,34 @@ Result evaluate(const Case& c, const Layer& L, bool fused, at::Device device = a
   return {out.detach().cpu(), grad(l.logits_2to4), grad(l.tile_logits)};
 }
 
+// The trainer's way: bf16 2:4 logits that require no grad, their gradient handed to a sink, an anchor on the path.
+Result evaluate_with_sink(const Case& c, const Layer& L, at::Device device = at::kCPU) {
+  LayerLogits l = L.logits;
+  l.logits_2to4 = L.logits.logits_2to4.detach().to(device, at::kBFloat16);
+  l.tile_logits = L.logits.tile_logits.detach().to(device).requires_grad_(true);
+  l.fixed_2to4 = L.logits.fixed_2to4.to(device);
+  const SampleParams p{1.5, 3.0, 2.0};
+  const at::Tensor tiles =
+      c.mode == MaskMode::maskllm ? at::Tensor() : soft_tiles(l.tile_logits, L.tile_noise.to(device), p.kappat, p.tau);
+  const std::uint64_t stream = noise_stream(noise_key(7, 3, 1), 5, NoisePart::two_four);
+  at::Tensor grad_2to4 = at::zeros(l.logits_2to4.sizes());
+  const LogitGradSink sink = [&](const at::Tensor& g) {
+    EXPECT_EQ(g.scalar_type(), at::kFloat);
+    grad_2to4 = g.cpu();
+  };
+  const at::Tensor anchor = at::empty({0}, at::TensorOptions().device(device)).requires_grad_(true);
+  const at::Tensor out = fused_masked_weight(L.weight.to(device), l, c.mode, p, c.tile, tiles, stream, &sink, anchor);
+  (out.to(at::kFloat) * L.upstream.to(device).to(at::kFloat)).sum().backward();
+  return {out.detach().cpu(), grad_2to4,
+          l.tile_logits.grad().defined() ? l.tile_logits.grad().cpu() : at::zeros_like(l.tile_logits).cpu()};
+}
+
+// The same layer with its 2:4 logits rounded to bf16 (what evaluate_with_sink sees), for the autograd path.
+Layer with_bf16_logits(Layer L) {
+  L.logits.logits_2to4 = L.logits.logits_2to4.detach().to(at::kBFloat16).to(at::kFloat);
+  return L;
+}
+
 void expect_close(const Result& a, const Result& b, double atol, double rtol) {
   EXPECT_TRUE(at::allclose(a.out.to(at::kFloat), b.out.to(at::kFloat), rtol, atol))
       << (a.out.to(at::kFloat) - b.out.to(at::kFloat)).abs().max();
@@ -92,6 +121,14 @@ TEST(FusedMask, Bf16WeightsKeepFp32Gradients) {
   EXPECT_EQ(fused.out.scalar_type(), at::kBFloat16);
   EXPECT_EQ(fused.grad_2to4.scalar_type(), at::kFloat);
   expect_close(fused, reference, 2e-2, 2e-2);
+}
+
+TEST(FusedMask, Bf16LogitsWithASinkMatchAutograd) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
+    const Layer L = with_bf16_logits(make_layer(c, at::kFloat, 6));
+    expect_close(evaluate_with_sink(c, L), evaluate(c, L, true), 1e-6, 1e-5);
+  }
 }
 
 TEST(FusedMask, SameResultForAnyThreadCount) {
@@ -144,6 +181,24 @@ TEST(FusedMaskCuda, MatchesTheCpuKernel) {
       expect_close(evaluate(c, L, true, at::Device(at::kCUDA, 0)), evaluate(c, L, true), tol, tol);
     }
   }
+}
+
+TEST(FusedMaskCuda, Bf16LogitsWithASinkMatchTheCpu) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
+    const Layer L = with_bf16_logits(make_layer(c, at::kBFloat16, 7));
+    expect_close(evaluate_with_sink(c, L, at::Device(at::kCUDA, 0)), evaluate(c, L, true), 2e-2, 2e-2);
+  }
+}
+
+TEST(FusedMaskCuda, DeviceNoiseIsTheCounterNoise) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
+  const std::uint64_t stream = noise_stream(noise_key(1, 2, 3), 4, NoisePart::tiles);
+  const at::Tensor gpu = counter_gumbel_noise(stream, {33, 17, 2}, at::TensorOptions().device(at::kCUDA));
+  const at::Tensor cpu = counter_gumbel_noise(stream, {33, 17, 2}, at::kFloat);
+  EXPECT_TRUE(gpu.is_cuda());
+  EXPECT_TRUE(at::allclose(gpu.cpu(), cpu, 1e-6, 1e-6)) << (gpu.cpu() - cpu).abs().max();
 }
 
 TEST(FusedMaskCuda, LargeLayerMatchesTheReference) {

@@ -116,6 +116,10 @@ def test_values_and_gradients_match_reference(mode, tau, k24, kt, tools_dir, tmp
     gt = lt.grad if mode != "maskllm" else torch.zeros_like(lt)
     assert torch.allclose(got["grad_l24_fused"], g24, rtol=0, atol=1e-6)
     assert torch.allclose(got["grad_lt_fused"], gt, rtol=0, atol=1e-6)
+    # ... and as the trainer runs it: inside the checkpointed block, the 2:4 gradient handed to the optimizer's sink.
+    assert torch.allclose(got["loss_sink"], loss.detach().reshape(1), rtol=1e-12, atol=1e-9)
+    assert torch.allclose(got["grad_l24_sink"], g24, rtol=0, atol=1e-6)
+    assert torch.allclose(got["grad_lt_sink"], gt, rtol=0, atol=1e-6)
 
 
 def splitmix64_gumbel(stream, i):
@@ -250,10 +254,12 @@ def test_exact_target_and_other_modes(tiny_llama, tmp_path, patchlm_bin):
         assert (maskllm[name].reshape(-1, 4).sum(1) == 2).all(), name
 
 
-def test_resume_after_kill_is_bit_identical(tiny_llama, tmp_path, patchlm_bin):
+@pytest.mark.parametrize("state_dtype", ["fp32", "bf16"])
+def test_resume_after_kill_is_bit_identical(state_dtype, tiny_llama, tmp_path, patchlm_bin):
     _, path = tiny_llama
     common = ["--mode", "joint", "--steps", "12", "--batch", "4", "--micro-batch", "2", "--target-sparsity", "0.35",
-              "--prior", "magnitude", "--tile-prior", "magnitude", "--checkpoint-every", "1", "--lr", "0.05"]
+              "--prior", "magnitude", "--tile-prior", "magnitude", "--checkpoint-every", "1", "--lr", "0.05",
+              "--state-dtype", state_dtype]
     learn(patchlm_bin, path, tmp_path, *common, "--checkpoint-dir", tmp_path / "a", out="a.safetensors")
     kill_after = random.Random(os.getpid()).randint(2, 9)
     args = [patchlm_bin, "--quiet", "learn", path, "--seq-len", "64", "--max-sequences", "64", "--tile-size", "16x16",
@@ -278,6 +284,13 @@ def test_resume_after_kill_is_bit_identical(tiny_llama, tmp_path, patchlm_bin):
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     ma, mb = metrics(tmp_path / "a" / "metrics.jsonl"), metrics(tmp_path / "b" / "metrics.jsonl")
     assert [(r["step"], r["loss"], r["ce"]) for r in ma] == [(r["step"], r["loss"], r["ce"]) for r in mb]
+    want = torch.bfloat16 if state_dtype == "bf16" else torch.float32
+    assert all(v.dtype == want for k, v in sa.items() if not k.startswith("lt:"))  # tile logits stay fp32 (tiny)
+    # The state's dtype is part of the run: resuming it with the other one is refused, naming the setting.
+    other = "fp32" if state_dtype == "bf16" else "bf16"
+    c, _, err = learn(patchlm_bin, path, tmp_path, *common[:-1], other, "--checkpoint-dir", tmp_path / "b", "--resume",
+                      out="c.safetensors", expect_ok=False)
+    assert c == 1 and "state_dtype" in err, err
 
 
 def test_bad_learn_input(tiny_llama, tmp_path, patchlm_bin):
@@ -286,7 +299,8 @@ def test_bad_learn_input(tiny_llama, tmp_path, patchlm_bin):
     run([patchlm_bin, "prune", path, "--method", "magnitude", "--out", tmp_path / "mag.safetensors"])
     cases = [(["--mode", "dense"], 2, "--mode"), (["--target-sparsity", "0.6"], 2, "--target-sparsity"),
              (["--tile-size", "48x48"], 1, "does not divide"), (["--resume"], 2, "--checkpoint-dir"),
-             (["--batch", "3", "--micro-batch", "2"], 2, "--batch"), (["--tile-prior", "nosuch.safetensors"], 2, "--tile-prior")]
+             (["--batch", "3", "--micro-batch", "2"], 2, "--batch"), (["--tile-prior", "nosuch.safetensors"], 2, "--tile-prior"),
+             (["--state-dtype", "fp16"], 2, "--state-dtype"), (["--checkpoint-blocks", "-2"], 2, "--checkpoint-blocks")]
     for extra, code, needle in cases:
         c, _, err = learn(patchlm_bin, path, tmp_path, *base, *extra, out="bad.safetensors", expect_ok=False)
         last = err.strip().splitlines()[-1]
@@ -317,8 +331,16 @@ def test_bench_learn(patchlm_bin, tmp_path):
     rows = json.loads(out.read_text())
     assert len(rows) == 1 and rows[0]["mode"] == "joint" and rows[0]["tokens"] == 16
     assert rows[0]["tokens_per_s"] > 0 and rows[0]["peak_gib"] > 0 and "speedup" not in rows[0]
+    assert rows[0]["state_dtype"] == "bf16" and rows[0]["checkpointed_blocks"] == 30
+    # --profile: one more step under the profiler, its Chrome trace written.
+    trace = tmp_path / "trace.json"
+    _, stdout, _ = run([patchlm_bin, "bench", "learn", "--shape", "smollm2-135m", "--device", "cpu", "--seq", "16",
+                        "--micro", "1", "--steps", "1", "--no-baseline", "--state-dtype", "fp32", "--checkpoint-blocks", "4",
+                        "--profile", trace])
+    assert "traceEvents" in json.loads(trace.read_text()) and str(trace) in stdout
     for extra, needle in [(["--shape", "llama-9b"], "--shape"), (["--mode", "dense"], "--mode"),
                           (["--seq", "1"], "--seq"), (["--micro", "0"], "--micro"), (["--steps", "0"], "--steps"),
-                          (["--device", "tpu"], "--device")]:
+                          (["--device", "tpu"], "--device"), (["--state-dtype", "int8"], "--state-dtype"),
+                          (["--checkpoint-blocks", "-3"], "--checkpoint-blocks")]:
         p = subprocess.run([str(patchlm_bin), "bench", "learn", "--no-baseline", *extra], capture_output=True, text=True)
         assert p.returncode == 2 and needle in p.stderr and p.stderr.count("patchlm: error") == 1, (extra, p.stderr)

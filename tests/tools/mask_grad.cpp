@@ -6,7 +6,8 @@
 //     keep24 (U8, 2:4) and keepu (U8, unstructured) [out,in] for the priors.
 // OUT: mask, loss, grad_l24, grad_lt (plain and through activation checkpointing: *_ckpt), per-block loss and
 //      its grads (*_block), the same loss through the fused mask op (learn/fused_mask.h) whose 2:4 noise is the
-//      counter stream kFusedStream (*_fused, checkpointed, and masked_weight_fused; its noise as counter_noise24), prior24, l24_prior,
+//      counter stream kFusedStream (*_fused, checkpointed, and masked_weight_fused; its noise as counter_noise24), the
+//      same as the trainer runs it — inside the checkpointed block, 2:4 gradient to a sink (*_sink), prior24, l24_prior,
 //      tile_prior, lt_prior, hard.
 #include <iostream>
 #include <string>
@@ -78,13 +79,13 @@ int main(int argc, char** argv) {
       }
       CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& ws) {
         strategy->masked_weight = ws[0];
-        return proj.forward(h);
+        return std::vector<at::Tensor>{proj.forward(h)};
       };
-      const at::Tensor y = ckpt ? checkpointed(fn, x, {mw}) : fn(x, {mw});
+      const at::Tensor y = ckpt ? checkpointed(fn, x, {mw})[0] : fn(x, {mw})[0];
       const LayerKept other = kept_of(l.fixed_2to4);  // a second, constant "block" for the per-block variant
       const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer({kept, other}, {0, 1}, td)
                                          : sparsity_regularizer({kept}, td);
-      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({mw}, w.norm().item<double>());
+      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({frobenius_norm(mw)}, w.norm().item<double>());
       loss.backward();
       out[fused ? "masked_weight" + suffix : "mask" + suffix] = fused ? mw.detach() : m.detach();
       out["loss" + suffix] = loss.detach().reshape({1});
@@ -95,6 +96,37 @@ int main(int argc, char** argv) {
     run("_ckpt", true, false, false);
     run("_block", false, true, false);
     run("_fused", true, false, true);
+    {
+      // The trainer's arrangement (trainer.cpp): the fused op inside the checkpointed block, forming W ⊙ M again in
+      // the backward pass, its 2:4 gradient handed to a sink, an anchor keeping it on the backward path, the block
+      // returning its output and ‖W ⊙ M‖.
+      l.tile_logits.mutable_grad() = at::Tensor();
+      at::Tensor grad24 = at::zeros_like(l.logits_2to4);
+      int sink_calls = 0;
+      const LogitGradSink sink = [&](const at::Tensor& g) {
+        grad24 = g.clone();
+        ++sink_calls;
+      };
+      const at::Tensor anchor = at::empty({0}, w.options()).requires_grad_(true);
+      const at::Tensor tiles = mode == MaskMode::maskllm ? at::empty({0}, w.options())
+                                                         : soft_tiles(l.tile_logits, nt, p.kappat, p.tau);
+      CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& in) {
+        const at::Tensor mw = fused_masked_weight(w, l, mode, p, tile, in[0].numel() ? in[0] : at::Tensor(),
+                                                  kFusedStream, &sink, in[1]);
+        strategy->masked_weight = mw;
+        return std::vector<at::Tensor>{proj.forward(h), frobenius_norm(mw)};
+      };
+      const std::vector<at::Tensor> ys = checkpointed(fn, x, {tiles, anchor});
+      const LayerKept kept = {hybrid_kept(mode == MaskMode::maskllm ? at::Tensor() : tiles, mode, l.rows, l.cols, tile),
+                              static_cast<double>(w.numel())};
+      const at::Tensor loss = (ys[0] * r).sum() + ls * sparsity_regularizer({kept}, td) -
+                              lw * decay * weight_regularizer({ys[1]}, w.norm().item<double>());
+      loss.backward();
+      if (sink_calls != (mode == MaskMode::tile ? 0 : 1)) throw Error(str_cat("sink called ", sink_calls, " times"));
+      out["loss_sink"] = loss.detach().reshape({1});
+      out["grad_l24_sink"] = grad24;
+      out["grad_lt_sink"] = mode == MaskMode::maskllm ? at::zeros_like(l.tile_logits) : l.tile_logits.grad();
+    }
     out["counter_noise24"] = counter_gumbel_noise(kFusedStream, l.logits_2to4.sizes(), l.logits_2to4.options());
     const at::Tensor keep24 = load(in, "keep24").to(at::kBool), keepu = load(in, "keepu").to(at::kBool);
     out["prior24"] = prior_2to4(keep24, "layer").to(at::kDouble);
