@@ -44,22 +44,30 @@ PATCHLM_HOST_DEVICE void store(std::uint16_t* p, std::int64_t i, float v, std::u
 
 PATCHLM_HOST_DEVICE bool finite(float g) { return g - g == 0.f; }  // false for inf and NaN
 
-// Returns false (and changes nothing) when g is not finite.
+// Element `element` of the tensor, stored at [at] of the three arrays (the CUDA kernel updates registers holding
+// 8 consecutive elements). Returns false (and changes nothing) when g is not finite.
 template <typename P, typename S>
-PATCHLM_HOST_DEVICE bool update(P* param, S* exp_avg, S* exp_avg_sq, float g, std::int64_t i, const StepScalars& s) {
+PATCHLM_HOST_DEVICE bool update_at(P* param, S* exp_avg, S* exp_avg_sq, std::int64_t at, std::int64_t element, float g,
+                                   const StepScalars& s) {
   using std::sqrt;
   if (!finite(g)) return false;
+  const std::int64_t i = at;
   float p = load(param, i), m = load(exp_avg, i), v = load(exp_avg_sq, i);
   p *= s.decay;
   m = s.beta1 * m + s.one_minus_beta1 * g;
   v = s.beta2 * v + s.one_minus_beta2 * g * g;
   p -= s.step_size * m / (sqrt(v) / s.sqrt_bias2 + s.eps);
   // One 64-bit draw per element covers the three roundings (16 bits each).
-  const std::uint64_t r = counter_bits(s.stream, static_cast<std::uint64_t>(i));
+  const std::uint64_t r = counter_bits(s.stream, static_cast<std::uint64_t>(element));
   store(param, i, p, static_cast<std::uint32_t>(r));
   store(exp_avg, i, m, static_cast<std::uint32_t>(r >> 16));
   store(exp_avg_sq, i, v, static_cast<std::uint32_t>(r >> 32));
   return true;
+}
+
+template <typename P, typename S>
+PATCHLM_HOST_DEVICE bool update(P* param, S* exp_avg, S* exp_avg_sq, float g, std::int64_t i, const StepScalars& s) {
+  return update_at(param, exp_avg, exp_avg_sq, i, i, g, s);
 }
 
 }  // namespace patchlm::adamw

@@ -240,3 +240,24 @@ def test_hybrid_checkpoint_on_cuda_runs_the_kernel_and_matches_the_masked_model(
         run([patchlm_bin, "forward", model, "--masks", masks, "--out", tmp_path / "m.safetensors"] + common)
         got, want = (load_file(str(tmp_path / f))["logits"] for f in ("h.safetensors", "m.safetensors"))
         assert (got - want).abs().max() <= 0.03 * want.abs().max(), (pattern, (got - want).abs().max())
+
+
+def test_random_llama_for_the_gpu_load_test_exports_as_a_hybrid(tmp_path, patchlm_bin):
+    """bench/random_llama.py (the GPU serving load test's models): its mask file is a valid PATCH-like hybrid whose
+    metadata sparsity is the masks' own, and the model + masks export as a hybrid checkpoint."""
+    import sys
+    from conftest import ROOT
+    from test_learn import assert_valid_hybrid, read_mask_file
+    run([sys.executable, ROOT / "bench" / "random_llama.py", tmp_path / "r", "--shape", "tiny", "--sparsity", "35",
+         "--device", "cpu"])
+    masks, meta = read_mask_file(tmp_path / "r" / "masks.safetensors")
+    assert len(masks) == 14 and assert_valid_hybrid(masks, tile=128)
+    kept = sum(int(m.sum()) for m in masks.values())
+    total = sum(m.numel() for m in masks.values())
+    assert abs(float(meta["sparsity"]) - (1 - kept / total)) < 1e-12 and 0.2 < 1 - kept / total < 0.5
+    _, out, _ = run([patchlm_bin, "export", tmp_path / "r" / "model", tmp_path / "r" / "hybrid", "--masks",
+                     tmp_path / "r" / "masks.safetensors", "--format", "hybrid"])
+    assert "14 weights packed in 128x128 tiles" in out
+    c, _, err = run([sys.executable, ROOT / "bench" / "random_llama.py", tmp_path / "r2", "--sparsity", "60"],
+                    expect_ok=False)
+    assert c != 0 and "--sparsity" in err

@@ -7,14 +7,14 @@ import http.client
 import json
 import os
 import signal
-import statistics
 import subprocess
+import sys
 import time
 
 import pytest
 from openai import OpenAI
 
-from conftest import run
+from conftest import ROOT, run
 
 SMOLLM2 = "smollm2-135m-instruct-q4_1.gguf"
 KEY = "sk-patchlm-test"
@@ -166,20 +166,14 @@ def test_sigterm_lets_requests_in_flight_finish(models_dir, patchlm_bin):
     assert "stopped after" in out
 
 
-def test_bounded_load_32_clients_200_requests(client):
-    """No errors and every request answered; prints p50/p99 latency and tokens/s (docs/serving.md)."""
-    def one(i):
-        t0 = time.time()
-        r = client.completions.create(model="smol", prompt=f"Request {i}: Python is", max_tokens=8, temperature=0)
-        return time.time() - t0, r.usage.completion_tokens
-
-    t0 = time.time()
-    with concurrent.futures.ThreadPoolExecutor(32) as pool:
-        results = list(pool.map(one, range(200)))
-    wall = time.time() - t0
-    latencies = sorted(r[0] for r in results)
-    tokens = sum(r[1] for r in results)
-    p50, p99 = statistics.median(latencies), latencies[int(0.99 * (len(latencies) - 1))]
-    print(f"load: 200 requests from 32 clients in {wall:.1f} s, {tokens / wall:.1f} tokens/s, "
-          f"latency p50 {p50:.2f} s p99 {p99:.2f} s ({os.cpu_count()} cores)")
-    assert len(results) == 200 and tokens == 200 * 8
+def test_bounded_load_32_clients_200_requests(server, tmp_path):
+    """No errors and every request answered; prints p50/p99 latency and tokens/s (docs/serving.md). The load client
+    is bench/serve_load.py, the one the GPU load test uses."""
+    out = tmp_path / "load.json"
+    _, stdout, _ = run([sys.executable, ROOT / "bench" / "serve_load.py", "--base-url", f"http://127.0.0.1:{server}/v1",
+                        "--api-key", KEY, "--model", "smol", "--clients", 32, "--requests", 200, "--max-tokens", 8,
+                        "--json", out])
+    row = json.loads(out.read_text())
+    print(f"load: 200 requests from 32 clients in {row['wall_s']:.1f} s, {row['tokens_per_s']:.1f} tokens/s, latency "
+          f"p50 {row['latency_p50_s']:.2f} s p99 {row['latency_p99_s']:.2f} s ({os.cpu_count()} cores)")
+    assert row["answered"] == 200 and row["errors"] == 0 and row["generated_tokens"] == 200 * 8
