@@ -46,10 +46,15 @@ struct Result {
   at::Tensor out, grad_2to4, grad_tiles;
 };
 
-// out = W ⊙ M (fused or reference) and the gradients of Σ out ⊙ upstream.
-Result evaluate(const Case& c, const Layer& L, bool fused, at::Device device = at::kCPU) {
+// How the op runs: the composed reference, the fused op with autograd gradients, or the trainer's way — bf16 2:4
+// logits that require no grad, their gradient handed to a sink, an anchor keeping the op on the backward path.
+enum class Path { reference, fused, sink };
+
+// out = W ⊙ M and the gradients of Σ out ⊙ upstream.
+Result evaluate(const Case& c, const Layer& L, Path path, at::Device device = at::kCPU) {
   LayerLogits l = L.logits;
-  l.logits_2to4 = L.logits.logits_2to4.detach().to(device).requires_grad_(true);
+  l.logits_2to4 = path == Path::sink ? L.logits.logits_2to4.detach().to(device, at::kBFloat16)
+                                     : L.logits.logits_2to4.detach().to(device).requires_grad_(true);
   l.tile_logits = L.logits.tile_logits.detach().to(device).requires_grad_(true);
   l.fixed_2to4 = L.logits.fixed_2to4.to(device);
   const SampleParams p{1.5, 3.0, 2.0};
@@ -57,36 +62,21 @@ Result evaluate(const Case& c, const Layer& L, bool fused, at::Device device = a
       c.mode == MaskMode::maskllm ? at::Tensor() : soft_tiles(l.tile_logits, L.tile_noise.to(device), p.kappat, p.tau);
   const std::uint64_t stream = noise_stream(noise_key(7, 3, 1), 5, NoisePart::two_four);
   const at::Tensor w = L.weight.to(device);
-  const at::Tensor out = fused ? fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
-                               : reference_masked_weight(w, l, c.mode, p, c.tile, tiles, stream);
-  (out.to(at::kFloat) * L.upstream.to(device).to(at::kFloat)).sum().backward();
-  auto grad = [](const at::Tensor& t) { return t.grad().defined() ? t.grad().cpu() : at::zeros_like(t).cpu(); };
-  return {out.detach().cpu(), grad(l.logits_2to4), grad(l.tile_logits)};
-}
-
-// The trainer's way: bf16 2:4 logits that require no grad, their gradient handed to a sink, an anchor on the path.
-Result evaluate_with_sink(const Case& c, const Layer& L, at::Device device = at::kCPU) {
-  LayerLogits l = L.logits;
-  l.logits_2to4 = L.logits.logits_2to4.detach().to(device, at::kBFloat16);
-  l.tile_logits = L.logits.tile_logits.detach().to(device).requires_grad_(true);
-  l.fixed_2to4 = L.logits.fixed_2to4.to(device);
-  const SampleParams p{1.5, 3.0, 2.0};
-  const at::Tensor tiles =
-      c.mode == MaskMode::maskllm ? at::Tensor() : soft_tiles(l.tile_logits, L.tile_noise.to(device), p.kappat, p.tau);
-  const std::uint64_t stream = noise_stream(noise_key(7, 3, 1), 5, NoisePart::two_four);
-  at::Tensor grad_2to4 = at::zeros(l.logits_2to4.sizes());
+  at::Tensor sunk = at::zeros(l.logits_2to4.sizes());
   const LogitGradSink sink = [&](const at::Tensor& g) {
     EXPECT_EQ(g.scalar_type(), at::kFloat);
-    grad_2to4 = g.cpu();
+    sunk = g.cpu();
   };
   const at::Tensor anchor = at::empty({0}, at::TensorOptions().device(device)).requires_grad_(true);
-  const at::Tensor out = fused_masked_weight(L.weight.to(device), l, c.mode, p, c.tile, tiles, stream, &sink, anchor);
+  const at::Tensor out = path == Path::reference ? reference_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
+                         : path == Path::fused   ? fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
+                                                 : fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream, &sink, anchor);
   (out.to(at::kFloat) * L.upstream.to(device).to(at::kFloat)).sum().backward();
-  return {out.detach().cpu(), grad_2to4,
-          l.tile_logits.grad().defined() ? l.tile_logits.grad().cpu() : at::zeros_like(l.tile_logits).cpu()};
+  auto grad = [](const at::Tensor& t) { return t.grad().defined() ? t.grad().cpu() : at::zeros_like(t).cpu(); };
+  return {out.detach().cpu(), path == Path::sink ? sunk : grad(l.logits_2to4), grad(l.tile_logits)};
 }
 
-// The same layer with its 2:4 logits rounded to bf16 (what evaluate_with_sink sees), for the autograd path.
+// The same layer with its 2:4 logits rounded to bf16 (what Path::sink sees), for the autograd path.
 Layer with_bf16_logits(Layer L) {
   L.logits.logits_2to4 = L.logits.logits_2to4.detach().to(at::kBFloat16).to(at::kFloat);
   return L;
@@ -108,7 +98,7 @@ TEST(FusedMask, MatchesTheReferenceInEveryMode) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
     const Layer L = make_layer(c, at::kFloat, 1);
-    const Result fused = evaluate(c, L, true), reference = evaluate(c, L, false);
+    const Result fused = evaluate(c, L, Path::fused), reference = evaluate(c, L, Path::reference);
     expect_close(fused, reference, 1e-5, 1e-4);
     EXPECT_GT(fused.grad_tiles.abs().sum().item<double>() + fused.grad_2to4.abs().sum().item<double>(), 0.0);
   }
@@ -117,7 +107,7 @@ TEST(FusedMask, MatchesTheReferenceInEveryMode) {
 TEST(FusedMask, Bf16WeightsKeepFp32Gradients) {
   const Case c = kCases[0];
   const Layer L = make_layer(c, at::kBFloat16, 2);
-  const Result fused = evaluate(c, L, true), reference = evaluate(c, L, false);
+  const Result fused = evaluate(c, L, Path::fused), reference = evaluate(c, L, Path::reference);
   EXPECT_EQ(fused.out.scalar_type(), at::kBFloat16);
   EXPECT_EQ(fused.grad_2to4.scalar_type(), at::kFloat);
   expect_close(fused, reference, 2e-2, 2e-2);
@@ -127,7 +117,7 @@ TEST(FusedMask, Bf16LogitsWithASinkMatchAutograd) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
     const Layer L = with_bf16_logits(make_layer(c, at::kFloat, 6));
-    expect_close(evaluate_with_sink(c, L), evaluate(c, L, true), 1e-6, 1e-5);
+    expect_close(evaluate(c, L, Path::sink), evaluate(c, L, Path::fused), 1e-6, 1e-5);
   }
 }
 
@@ -136,9 +126,9 @@ TEST(FusedMask, SameResultForAnyThreadCount) {
   const Layer L = make_layer(c, at::kFloat, 3);
   const int threads = at::get_num_threads();
   at::set_num_threads(1);
-  const Result one = evaluate(c, L, true);
+  const Result one = evaluate(c, L, Path::fused);
   at::set_num_threads(std::max(2, threads));
-  const Result many = evaluate(c, L, true);
+  const Result many = evaluate(c, L, Path::fused);
   at::set_num_threads(threads);
   EXPECT_TRUE(at::equal(one.out, many.out));
   EXPECT_TRUE(at::equal(one.grad_2to4, many.grad_2to4));
@@ -178,7 +168,7 @@ TEST(FusedMaskCuda, MatchesTheCpuKernel) {
       SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name() + " " + c10::toString(dtype));
       const Layer L = make_layer(c, dtype, 4);
       const double tol = dtype == at::kFloat ? 1e-4 : 2e-2;
-      expect_close(evaluate(c, L, true, at::Device(at::kCUDA, 0)), evaluate(c, L, true), tol, tol);
+      expect_close(evaluate(c, L, Path::fused, at::Device(at::kCUDA, 0)), evaluate(c, L, Path::fused), tol, tol);
     }
   }
 }
@@ -188,7 +178,7 @@ TEST(FusedMaskCuda, Bf16LogitsWithASinkMatchTheCpu) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
     const Layer L = with_bf16_logits(make_layer(c, at::kBFloat16, 7));
-    expect_close(evaluate_with_sink(c, L, at::Device(at::kCUDA, 0)), evaluate(c, L, true), 2e-2, 2e-2);
+    expect_close(evaluate(c, L, Path::sink, at::Device(at::kCUDA, 0)), evaluate(c, L, Path::fused), 2e-2, 2e-2);
   }
 }
 
@@ -206,7 +196,7 @@ TEST(FusedMaskCuda, LargeLayerMatchesTheReference) {
   const Case c{MaskMode::joint, 256, 2048, {128, 128}};
   const Layer L = make_layer(c, at::kBFloat16, 5);
   const at::Device gpu(at::kCUDA, 0);
-  expect_close(evaluate(c, L, true, gpu), evaluate(c, L, false, gpu), 2e-2, 2e-2);
+  expect_close(evaluate(c, L, Path::fused, gpu), evaluate(c, L, Path::reference, gpu), 2e-2, 2e-2);
 }
 
 }  // namespace
