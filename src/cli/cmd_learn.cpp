@@ -9,6 +9,7 @@
 #include "cli/options.h"
 #include "learn/final_mask.h"
 #include "learn/session.h"
+#include "learn/distributed.h"
 #include "util/error.h"
 #include "util/exact_decimal.h"
 #include "util/output_paths.h"
@@ -21,6 +22,7 @@ struct LearnFlags {
   LearnRequest request;
   std::string mode = "joint", tile_size = "128x128", density_scope = "global", dtype = "auto", device = "cpu";
   std::string state_dtype = "fp32";
+  double dist_timeout_s = 600;
   std::string data, checkpoint_dir, metrics, out;
   bool exact_target = false, no_activation_checkpointing = false;
   bool target_given = false;  // --target-sparsity was on the command line
@@ -78,6 +80,9 @@ void add_learn_options(CLI::App& app, LearnFlags& o) {
   app.add_option("--checkpoint-every", t.checkpoint_every, "Checkpoint every N steps (0 = at the end only)")->capture_default_str();
   app.add_flag("--resume", r.resume, "Continue from the checkpoint in --checkpoint-dir");
   app.add_option("--metrics", o.metrics, "JSONL metrics log (default: CHECKPOINT_DIR/metrics.jsonl)");
+  app.add_option("--dist-timeout", o.dist_timeout_s,
+                 "Data-parallel runs (torchrun: WORLD_SIZE > 1): seconds a collective may wait for the other ranks")
+      ->capture_default_str();
   app.add_flag("--exact-target", o.exact_target, "Flip the least confident tiles so the sparsity equals the target");
 }
 
@@ -95,6 +100,17 @@ LearnRequest request_of(const LearnFlags& o) {
   if (o.no_activation_checkpointing) t.checkpoint_blocks = 0;
   t.state_dtype = parse_state_dtype(o.state_dtype);
   r.device = parse_device("--device", o.device);
+  // Launched by torchrun (or by hand: WORLD_SIZE set): this process is one rank, on cuda:LOCAL_RANK, its gradients
+  // averaged through NCCL — with one rank too, on CUDA (the same path end to end).
+  const DistributedEnv env = distributed_env();
+  if (env.world_size > 1 || (env.launched && r.device.is_cuda())) {
+    if (!r.device.is_cuda()) {
+      throw UsageError(str_cat("WORLD_SIZE=", env.world_size, ": data-parallel learning runs on CUDA (NCCL); pass --device cuda"));
+    }
+    r.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+    t.rank = env.rank;
+    t.world_size = env.world_size;
+  }
   r.dtype = o.dtype == "auto" ? (r.device.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_compute_dtype("--dtype", o.dtype);
   r.data = o.data;
   t.checkpoint_dir = o.checkpoint_dir;
@@ -120,7 +136,23 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
   auto* app = root.add_subcommand("learn", "PATCH mask learning: MaskLLM, PATCH^Tile, PATCH^Joint");
   add_learn_options(*app, *o);
   return {app, [o] {
-            const LearnRequest request = request_of(*o);
+            LearnRequest request = request_of(*o);
+            c10::intrusive_ptr<c10d::Backend> backend;  // shut down when the run ends, also on an error
+            struct Shutdown {
+              c10::intrusive_ptr<c10d::Backend>& b;
+              ~Shutdown() {
+                try {
+                  if (b) b->shutdown();
+                } catch (...) {  // the run's own outcome (or error) is what the user needs to see
+                }
+              }
+            } shutdown{backend};
+            if (request.trainer.world_size > 1 || (distributed_env().launched && request.device.is_cuda())) {
+              if (!(o->dist_timeout_s > 0)) throw UsageError(str_cat("--dist-timeout: must be positive, got ", o->dist_timeout_s));
+              const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->dist_timeout_s * 1000));
+              backend = nccl_backend(distributed_env(), timeout);
+              request.trainer.all_reduce_mean = all_reduce_mean_over(backend, timeout);
+            }
             const std::vector<std::filesystem::path> inputs = {request.model, request.tokenizer, request.data,
                                                                request.prior.prior_2to4, request.prior.tile_prior};
             check_output_file(o->out, "--out", inputs);

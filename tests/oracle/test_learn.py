@@ -344,3 +344,19 @@ def test_bench_learn(patchlm_bin, tmp_path):
                           (["--checkpoint-blocks", "-3"], "--checkpoint-blocks")]:
         p = subprocess.run([str(patchlm_bin), "bench", "learn", "--no-baseline", *extra], capture_output=True, text=True)
         assert p.returncode == 2 and needle in p.stderr and p.stderr.count("patchlm: error") == 1, (extra, p.stderr)
+
+
+def test_launch_environment_is_checked(tiny_llama, tmp_path, patchlm_bin):
+    """torchrun's variables: a rank outside the world, a missing MASTER_ADDR, data parallel on the CPU (the product's
+    engine is NCCL) — each one line naming the variable, exit 2, nothing written."""
+    _, path = tiny_llama
+    args = [str(a) for a in [patchlm_bin, "learn", path, "--steps", "1", "--batch", "2", "--seq-len", "64",
+                             "--max-sequences", "8", "--prior", "magnitude", "--tile-size", "16x16",
+                             "--out", tmp_path / "m.safetensors"]]
+    for env, needle in [({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "127.0.0.1"}, "RANK=2 is not below WORLD_SIZE=2"),
+                        ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR"),
+                        ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"}, "runs on CUDA"),
+                        ({"WORLD_SIZE": "x"}, "WORLD_SIZE")]:
+        p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env})
+        assert p.returncode == 2 and needle in p.stderr and p.stderr.count("patchlm: error") == 1, (env, p.stderr)
+        assert not (tmp_path / "m.safetensors").exists()

@@ -1,0 +1,112 @@
+#include "learn/distributed.h"
+
+#include <cstdlib>
+
+#include "util/error.h"
+
+#if PATCHLM_LEARN_NCCL
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#endif
+
+namespace patchlm {
+namespace {
+
+int int_var(const EnvLookup& lookup, const char* name, int fallback, int lo, int hi) {
+  const std::optional<std::string> v = lookup(name);
+  if (!v) return fallback;
+  std::size_t used = 0;
+  long long n = 0;
+  try {
+    n = std::stoll(*v, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != v->size() || n < lo || n > hi) {
+    throw UsageError(str_cat("environment ", name, "=", in_quotes(*v), ": must be an integer in ", lo, "..", hi));
+  }
+  return static_cast<int>(n);
+}
+
+}  // namespace
+
+DistributedEnv distributed_env(const EnvLookup& lookup) {
+  DistributedEnv e;
+  e.launched = lookup("WORLD_SIZE").has_value();
+  if (!e.launched) return e;
+  e.world_size = int_var(lookup, "WORLD_SIZE", 1, 1, 1 << 20);
+  if (e.world_size > 1 && !lookup("RANK")) throw UsageError("environment: WORLD_SIZE is set but RANK is not");
+  e.rank = int_var(lookup, "RANK", 0, 0, 1 << 20);
+  if (e.rank >= e.world_size) {
+    throw UsageError(str_cat("environment: RANK=", e.rank, " is not below WORLD_SIZE=", e.world_size));
+  }
+  e.local_rank = int_var(lookup, "LOCAL_RANK", 0, 0, 1 << 16);
+  e.master_port = int_var(lookup, "MASTER_PORT", 29500, 1, 65535);
+  if (const auto addr = lookup("MASTER_ADDR")) e.master_addr = *addr;
+  e.agent_store = lookup("TORCHELASTIC_USE_AGENT_STORE").value_or("") == "True";
+  if (e.world_size > 1 && e.master_addr.empty()) {
+    throw UsageError(str_cat("environment: MASTER_ADDR is not set (WORLD_SIZE=", e.world_size, ")"));
+  }
+  return e;
+}
+
+DistributedEnv distributed_env() {
+  return distributed_env([](const char* name) -> std::optional<std::string> {
+    const char* v = std::getenv(name);
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  });
+}
+
+std::function<void(std::vector<at::Tensor>&)> all_reduce_mean_over(c10::intrusive_ptr<c10d::Backend> backend,
+                                                                   std::chrono::milliseconds timeout) {
+  return [backend, timeout](std::vector<at::Tensor>& tensors) {
+    if (tensors.empty()) return;
+    const double world = static_cast<double>(backend->getSize());
+    // One collective per call: a single tensor in place, several through one flat buffer.
+    at::Tensor flat = tensors.size() == 1 && tensors.front().is_contiguous() ? tensors.front() : [&] {
+      std::vector<at::Tensor> parts;
+      for (const at::Tensor& t : tensors) parts.push_back(t.reshape({-1}));
+      return at::cat(parts);
+    }();
+    std::vector<at::Tensor> one{flat};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp::SUM;
+    opts.timeout = timeout;
+    backend->allreduce(one, opts)->wait(timeout);
+    flat.div_(world);
+    if (flat.data_ptr() == tensors.front().data_ptr() && tensors.size() == 1) return;
+    std::int64_t offset = 0;
+    for (at::Tensor& t : tensors) {
+      t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));
+      offset += t.numel();
+    }
+  };
+}
+
+c10::intrusive_ptr<c10d::Backend> nccl_backend(const DistributedEnv& env, std::chrono::milliseconds timeout) {
+#if PATCHLM_LEARN_NCCL
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(env.master_port);
+  so.isServer = env.rank == 0 && !env.agent_store;
+  so.numWorkers = env.world_size;
+  so.timeout = timeout;
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  } catch (const std::exception& e) {
+    throw Error(str_cat("rendezvous at ", env.master_addr, ":", env.master_port, " (rank ", env.rank, " of ",
+                        env.world_size, ") failed: ", e.what()));
+  }
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("patchlm", store),
+                                                     env.rank, env.world_size, options);
+#else
+  (void)timeout;
+  throw Error(str_cat("WORLD_SIZE=", env.world_size, ": distributed learning needs a CUDA build with NCCL (c10d's "
+                      "ProcessGroupNCCL); this build has none"));
+#endif
+}
+
+}  // namespace patchlm
