@@ -33,6 +33,7 @@ Command add_tokenize_command(CLI::App& root, const GlobalOptions& globals);
 Command add_eval_command(CLI::App& root, const GlobalOptions& globals);
 Command add_prune_command(CLI::App& root, const GlobalOptions& globals);
 Command add_learn_command(CLI::App& root, const GlobalOptions& globals);
+Command add_launch_command(CLI::App& root, const GlobalOptions& globals);
 Command add_export_command(CLI::App& root, const GlobalOptions& globals);
 Command add_inspect_command(CLI::App& root, const GlobalOptions& globals);
 Command add_report_command(CLI::App& root, const GlobalOptions& globals);

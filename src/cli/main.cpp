@@ -90,6 +90,7 @@ int main(int argc, char** argv) {
       patchlm::cli::add_eval_command(app, globals),
       patchlm::cli::add_prune_command(app, globals),
       patchlm::cli::add_learn_command(app, globals),
+      patchlm::cli::add_launch_command(app, globals),
       patchlm::cli::add_export_command(app, globals),
       patchlm::cli::add_inspect_command(app, globals),
       patchlm::cli::add_report_command(app, globals),

@@ -360,3 +360,19 @@ def test_launch_environment_is_checked(tiny_llama, tmp_path, patchlm_bin):
         p = subprocess.run(args, capture_output=True, text=True, env={**os.environ, **env})
         assert p.returncode == 2 and needle in p.stderr and p.stderr.count("patchlm: error") == 1, (env, p.stderr)
         assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_launch_runs_ranks_and_stops_them_when_one_fails(tiny_llama, tmp_path, patchlm_bin):
+    """`patchlm launch --nproc N -- COMMAND`: N ranks with torchrun's variables; a failing rank's code comes back
+    with one line naming it (here every rank refuses CPU data parallelism); launch's own input is checked."""
+    _, path = tiny_llama
+    c, out, _ = run([patchlm_bin, "launch", "--nproc", "2", "--", "info"])
+    assert c == 0 and out.count("patchlm ") >= 2
+    c, _, err = run([patchlm_bin, "launch", "--nproc", "2", "--", "learn", path, "--steps", "1", "--batch", "2",
+                     "--out", tmp_path / "m.safetensors"], expect_ok=False)
+    assert c == 2 and "runs on CUDA" in err and "patchlm launch: rank" in err and "exited with code 2" in err, err
+    assert not (tmp_path / "m.safetensors").exists()
+    for extra, needle in [(["--nproc", "0", "--", "info"], "--nproc"), (["--nproc", "2"], "give the command"),
+                          (["--nproc", "2", "--master-port", "0", "--", "info"], "--master-port")]:
+        c, _, err = run([patchlm_bin, "launch", *extra], expect_ok=False)
+        assert c == 2 and needle in err and err.count("patchlm: error") == 1, (extra, err)
