@@ -100,17 +100,6 @@ LearnRequest request_of(const LearnFlags& o) {
   if (o.no_activation_checkpointing) t.checkpoint_blocks = 0;
   t.state_dtype = parse_state_dtype(o.state_dtype);
   r.device = parse_device("--device", o.device);
-  // Launched by torchrun (or by hand: WORLD_SIZE set): this process is one rank, on cuda:LOCAL_RANK, its gradients
-  // averaged through NCCL — with one rank too, on CUDA (the same path end to end).
-  const DistributedEnv env = distributed_env();
-  if (env.world_size > 1 || (env.launched && r.device.is_cuda())) {
-    if (!r.device.is_cuda()) {
-      throw UsageError(str_cat("WORLD_SIZE=", env.world_size, ": data-parallel learning runs on CUDA (NCCL); pass --device cuda"));
-    }
-    r.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-    t.rank = env.rank;
-    t.world_size = env.world_size;
-  }
   r.dtype = o.dtype == "auto" ? (r.device.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_compute_dtype("--dtype", o.dtype);
   r.data = o.data;
   t.checkpoint_dir = o.checkpoint_dir;
@@ -118,6 +107,25 @@ LearnRequest request_of(const LearnFlags& o) {
               : o.checkpoint_dir.empty() ? std::filesystem::path()
                                          : std::filesystem::path(o.checkpoint_dir) / "metrics.jsonl";
   return r;
+}
+
+// Launched by torchrun (or by hand: WORLD_SIZE set): this process becomes one rank, on cuda:LOCAL_RANK, its gradients
+// averaged through NCCL — with one rank too, on CUDA (the same path end to end). Returns the backend, or null when
+// this is a plain single-process run.
+c10::intrusive_ptr<c10d::Backend> join_ranks(LearnRequest& r, double timeout_s) {
+  const DistributedEnv env = distributed_env();
+  if (!(env.world_size > 1 || (env.launched && r.device.is_cuda()))) return {};
+  if (!r.device.is_cuda()) {
+    throw UsageError(str_cat("WORLD_SIZE=", env.world_size, ": data-parallel learning runs on CUDA (NCCL); pass --device cuda"));
+  }
+  if (!(timeout_s > 0)) throw UsageError(str_cat("--dist-timeout: must be positive, got ", timeout_s));
+  r.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
+  r.trainer.rank = env.rank;
+  r.trainer.world_size = env.world_size;
+  const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
+  c10::intrusive_ptr<c10d::Backend> backend = nccl_backend(env, timeout);
+  r.trainer.all_reduce_mean = all_reduce_mean_over(backend, timeout);
+  return backend;
 }
 
 void print_summary(const FinalMask& fm, MaskMode mode) {
@@ -137,22 +145,16 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
   add_learn_options(*app, *o);
   return {app, [o] {
             LearnRequest request = request_of(*o);
-            c10::intrusive_ptr<c10d::Backend> backend;  // shut down when the run ends, also on an error
+            // Shut down when the run ends, also on an error.
             struct Shutdown {
-              c10::intrusive_ptr<c10d::Backend>& b;
+              c10::intrusive_ptr<c10d::Backend> b;
               ~Shutdown() {
                 try {
                   if (b) b->shutdown();
                 } catch (...) {  // the run's own outcome (or error) is what the user needs to see
                 }
               }
-            } shutdown{backend};
-            if (request.trainer.world_size > 1 || (distributed_env().launched && request.device.is_cuda())) {
-              if (!(o->dist_timeout_s > 0)) throw UsageError(str_cat("--dist-timeout: must be positive, got ", o->dist_timeout_s));
-              const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(o->dist_timeout_s * 1000));
-              backend = nccl_backend(distributed_env(), timeout);
-              request.trainer.all_reduce_mean = all_reduce_mean_over(backend, timeout);
-            }
+            } shutdown{join_ranks(request, o->dist_timeout_s)};
             const std::vector<std::filesystem::path> inputs = {request.model, request.tokenizer, request.data,
                                                                request.prior.prior_2to4, request.prior.tile_prior};
             check_output_file(o->out, "--out", inputs);

@@ -64,7 +64,8 @@ std::function<void(std::vector<at::Tensor>&)> all_reduce_mean_over(c10::intrusiv
     if (tensors.empty()) return;
     const double world = static_cast<double>(backend->getSize());
     // One collective per call: a single tensor in place, several through one flat buffer.
-    at::Tensor flat = tensors.size() == 1 && tensors.front().is_contiguous() ? tensors.front() : [&] {
+    const bool in_place = tensors.size() == 1 && tensors.front().is_contiguous();
+    at::Tensor flat = in_place ? tensors.front() : [&] {
       std::vector<at::Tensor> parts;
       for (const at::Tensor& t : tensors) parts.push_back(t.reshape({-1}));
       return at::cat(parts);
@@ -75,7 +76,7 @@ std::function<void(std::vector<at::Tensor>&)> all_reduce_mean_over(c10::intrusiv
     opts.timeout = timeout;
     backend->allreduce(one, opts)->wait(timeout);
     flat.div_(world);
-    if (flat.data_ptr() == tensors.front().data_ptr() && tensors.size() == 1) return;
+    if (in_place) return;
     std::int64_t offset = 0;
     for (at::Tensor& t : tensors) {
       t.copy_(flat.narrow(0, offset, t.numel()).view(t.sizes()));

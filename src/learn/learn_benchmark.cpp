@@ -188,8 +188,7 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
     const double tps = static_cast<double>(micro * o.seq) / step_s, peak = peak_memory_gib(device);
     nlohmann::ordered_json row = {{"gpu", device_name(device)}, {"shape", o.shape}, {"mode", mode_name(o.mode)},
                                   {"state_dtype", o.state_dtype},
-                                  {"checkpointed_blocks", o.checkpoint_blocks < 0 ? config.num_layers
-                                                                                 : std::min(o.checkpoint_blocks, config.num_layers)},
+                                  {"checkpointed_blocks", checkpointed},
                                   {"sparsity", 35}, {"seq", o.seq}, {"micro_batch", micro}, {"tokens", micro * o.seq},
                                   {"s_per_step", step_s}, {"tokens_per_s", tps}, {"peak_gib", peak},
                                   {"mfu", 6.0 * params * tps / (o.peak_tflops * 1e12)}};

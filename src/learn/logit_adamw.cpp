@@ -104,11 +104,10 @@ void LogitAdamW::update(std::size_t index, const at::Tensor& grad_in, double lr,
   }
   const float* g = grad.const_data_ptr<float>();
   const std::int64_t n = p.numel();
-  bool ok;
-  if (pb && sb) ok = update_cpu<std::uint16_t, std::uint16_t>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
-  else if (pb) ok = update_cpu<std::uint16_t, float>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
-  else if (sb) ok = update_cpu<float, std::uint16_t>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
-  else ok = update_cpu<float, float>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
+  bool ok = true;
+  adamw::by_storage_types(pb, sb, [&]<typename P, typename S>() {
+    ok = update_cpu<P, S>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
+  });
   if (!ok) cpu_non_finite_ = true;
 }
 

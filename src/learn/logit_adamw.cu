@@ -75,14 +75,20 @@ void launch(const AdamWLaunch& k) {
   }
 }
 
+// launch<P, S> for adamw::by_storage_types (the CUDA sources are C++17: no templated lambdas).
+struct Launcher {
+  const AdamWLaunch& k;
+  template <typename P, typename S>
+  void operator()() const {
+    launch<P, S>(k);
+  }
+};
+
 }  // namespace
 
 void logit_adamw_cuda(const AdamWLaunch& k) {
   if (k.n == 0) return;
-  if (k.param_bf16 && k.state_bf16) launch<std::uint16_t, std::uint16_t>(k);
-  else if (k.param_bf16) launch<std::uint16_t, float>(k);
-  else if (k.state_bf16) launch<float, std::uint16_t>(k);
-  else launch<float, float>(k);
+  adamw::by_storage_types(k.param_bf16, k.state_bf16, Launcher{k});
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) throw std::runtime_error(std::string("logit AdamW: ") + cudaGetErrorString(e));
 }

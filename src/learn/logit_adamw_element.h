@@ -70,4 +70,14 @@ PATCHLM_HOST_DEVICE bool update(P* param, S* exp_avg, S* exp_avg_sq, float g, st
   return update_at(param, exp_avg, exp_avg_sq, i, i, g, s);
 }
 
+// Calls f.template operator()<P, S>() with the storage types of a parameter (fp32 or bf16 bits) and of its moments:
+// the one dispatch of the CPU loop and the CUDA launch.
+template <typename F>
+void by_storage_types(bool param_bf16, bool state_bf16, F&& f) {
+  if (param_bf16 && state_bf16) f.template operator()<std::uint16_t, std::uint16_t>();
+  else if (param_bf16) f.template operator()<std::uint16_t, float>();
+  else if (state_bf16) f.template operator()<float, std::uint16_t>();
+  else f.template operator()<float, float>();
+}
+
 }  // namespace patchlm::adamw

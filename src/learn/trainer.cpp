@@ -169,9 +169,7 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
                                                     l.tile_logits.options());
       tiles[i] = soft_tiles(l.tile_logits, noise, params.kappat, params.tau);
     }
-    kept.push_back({hybrid_kept(o.mode == MaskMode::maskllm ? at::Tensor() : tiles[i], o.mode, l.rows, l.cols,
-                                o.init.tile),
-                    static_cast<double>(l.rows * l.cols)});
+    kept.push_back({hybrid_kept(tiles[i], o.mode, l.rows, l.cols, o.init.tile), static_cast<double>(l.rows * l.cols)});
   }
 
   // Each block forms its projections' W ⊙ M with the fused mask op (under checkpointing again in its backward pass),
