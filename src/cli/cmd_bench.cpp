@@ -62,6 +62,10 @@ void add_learn_options(CLI::App& app, LearnArgs& a) {
   app.add_option("--python", a.options.python, "Python with torch + transformers for the reference")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/learn_reference.py");
   app.add_option("--json", a.json, "Also write every row to this JSON file");
+  app.add_flag("--shard-masks", a.options.shard_masks,
+               "Launched by torchrun / patchlm launch: shard the 2:4 logits and moments over the ranks");
+  app.add_option("--dist-timeout", a.options.dist_timeout_s, "Launched runs: seconds a collective may wait")
+      ->capture_default_str();
   app.add_option("--profile", a.options.profile,
                  "Profile one extra step: Chrome trace to this file, the longest device kernels printed");
 }
@@ -113,7 +117,8 @@ Command add_bench_command(CLI::App& root, const GlobalOptions&) {
               l.options.mode = parse_mask_mode(l.mode);
               l.options.baseline = !l.no_baseline;
               validate_learn_bench(l.options);
-              write_rows(l.json, run_learn_benchmark(l.options));
+              const nlohmann::ordered_json rows = run_learn_benchmark(l.options);
+              if (!rows.empty()) write_rows(l.json, rows);  // rank 0 of a launched run
               return 0;
             }
             (void)e2e;

@@ -80,6 +80,8 @@ void add_learn_options(CLI::App& app, LearnFlags& o) {
   app.add_option("--checkpoint-every", t.checkpoint_every, "Checkpoint every N steps (0 = at the end only)")->capture_default_str();
   app.add_flag("--resume", r.resume, "Continue from the checkpoint in --checkpoint-dir");
   app.add_option("--metrics", o.metrics, "JSONL metrics log (default: CHECKPOINT_DIR/metrics.jsonl)");
+  app.add_flag("--shard-masks", r.trainer.shard_masks,
+               "Data-parallel runs: each rank holds 1/WORLD_SIZE of the 2:4 logits and AdamW moments (ZeRO-3 over mask state)");
   app.add_option("--dist-timeout", o.dist_timeout_s,
                  "Data-parallel runs (torchrun: WORLD_SIZE > 1): seconds a collective may wait for the other ranks")
       ->capture_default_str();
@@ -109,25 +111,6 @@ LearnRequest request_of(const LearnFlags& o) {
   return r;
 }
 
-// Launched by torchrun (or by hand: WORLD_SIZE set): this process becomes one rank, on cuda:LOCAL_RANK, its gradients
-// averaged through NCCL — with one rank too, on CUDA (the same path end to end). Returns the backend, or null when
-// this is a plain single-process run.
-c10::intrusive_ptr<c10d::Backend> join_ranks(LearnRequest& r, double timeout_s) {
-  const DistributedEnv env = distributed_env();
-  if (!(env.world_size > 1 || (env.launched && r.device.is_cuda()))) return {};
-  if (!r.device.is_cuda()) {
-    throw UsageError(str_cat("WORLD_SIZE=", env.world_size, ": data-parallel learning runs on CUDA (NCCL); pass --device cuda"));
-  }
-  if (!(timeout_s > 0)) throw UsageError(str_cat("--dist-timeout: must be positive, got ", timeout_s));
-  r.device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
-  r.trainer.rank = env.rank;
-  r.trainer.world_size = env.world_size;
-  const auto timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout_s * 1000));
-  c10::intrusive_ptr<c10d::Backend> backend = nccl_backend(env, timeout);
-  r.trainer.all_reduce_mean = all_reduce_mean_over(backend, timeout);
-  return backend;
-}
-
 void print_summary(const FinalMask& fm, MaskMode mode) {
   std::printf("| layer | shape | sparsity | 2:4 tiles |\n|---|---|---|---|\n");
   for (const LayerSummary& l : fm.layers) {
@@ -145,16 +128,7 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
   add_learn_options(*app, *o);
   return {app, [o] {
             LearnRequest request = request_of(*o);
-            // Shut down when the run ends, also on an error.
-            struct Shutdown {
-              c10::intrusive_ptr<c10d::Backend> b;
-              ~Shutdown() {
-                try {
-                  if (b) b->shutdown();
-                } catch (...) {  // the run's own outcome (or error) is what the user needs to see
-                }
-              }
-            } shutdown{join_ranks(request, o->dist_timeout_s)};
+            const BackendShutdown ranks{join_launched_ranks(request.trainer, request.device, o->dist_timeout_s)};
             const std::vector<std::filesystem::path> inputs = {request.model, request.tokenizer, request.data,
                                                                request.prior.prior_2to4, request.prior.tile_prior};
             check_output_file(o->out, "--out", inputs);
@@ -169,9 +143,10 @@ Command add_learn_command(CLI::App& root, const GlobalOptions&) {
             // The log keeps one line per step up to where this run starts (a resumed run rewrites what follows).
             if (s.trainer.rank == 0 && !s.trainer.metrics.empty()) truncate_metrics(s.trainer.metrics, trainer.step());
             trainer.train(s.sequences);
+            const std::vector<LayerLogits> layers = trainer.final_layers();  // sharded: gathered (every rank takes part)
             if (s.trainer.rank != 0) return 0;
             const double target = s.trainer.loss.target_sparsity;
-            FinalMask fm = final_mask(trainer.layers(), s.trainer.mode, s.trainer.init.tile,
+            FinalMask fm = final_mask(layers, s.trainer.mode, s.trainer.init.tile,
                                       o->exact_target ? std::optional<double>(target) : std::nullopt);
             print_summary(fm, s.trainer.mode);
             fm.masks.metadata = s.mask_metadata;

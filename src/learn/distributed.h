@@ -14,6 +14,10 @@
 
 #include <ATen/ATen.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "learn/mask_shards.h"
+#include "learn/trainer.h"
 
 namespace patchlm {
 
@@ -36,8 +40,30 @@ DistributedEnv distributed_env();  // from the process environment
 std::function<void(std::vector<at::Tensor>&)> all_reduce_mean_over(c10::intrusive_ptr<c10d::Backend> backend,
                                                                    std::chrono::milliseconds timeout);
 
-// This process's NCCL backend on cuda:LOCAL_RANK: the TCPStore at MASTER_ADDR:MASTER_PORT (hosted by rank 0, or by
-// torchrun's agent), under a key prefix of its own, then ProcessGroupNCCL. Error naming the address when the rendezvous fails (port in use, timeout) or when this build has
+// --shard-masks' all-gather and reduce-scatter (mask_shards.h) over `backend`: one collective each.
+ShardCollectives shard_collectives_over(c10::intrusive_ptr<c10d::Backend> backend, std::chrono::milliseconds timeout);
+
+// The rendezvous of the ranks: the TCPStore at MASTER_ADDR:MASTER_PORT (hosted by rank 0, or by torchrun's agent),
+// under a key prefix of its own. Error naming the address when it fails (port in use, timeout).
+c10::intrusive_ptr<c10d::Store> rendezvous_store(const DistributedEnv& env, std::chrono::milliseconds timeout);
+
+// The trainer as rank backend->getRank() of backend->getSize(): its all-reduce and sharding hooks over `backend`.
+void use_ranks(TrainerOptions& trainer, c10::intrusive_ptr<c10d::Backend> backend, std::chrono::milliseconds timeout);
+
+// Launched by torchrun or `patchlm launch` (or by hand: WORLD_SIZE set, with a CUDA device): this process becomes one
+// rank on cuda:LOCAL_RANK (`device` is set to it) over NCCL — with one rank too, on CUDA, the same path end to end —
+// and the trainer's hooks are filled in (use_ranks). Returns the backend (shut it down at the end), or null for a
+// plain single-process run. UsageError for data parallelism on the CPU or a non-positive timeout.
+c10::intrusive_ptr<c10d::Backend> join_launched_ranks(TrainerOptions& trainer, at::Device& device, double timeout_s);
+
+// Shuts a backend down when the run ends, also on an error (nothing for a null one): NCCL's communicators are
+// released instead of being torn down at exit.
+struct BackendShutdown {
+  c10::intrusive_ptr<c10d::Backend> backend;
+  ~BackendShutdown();
+};
+
+// This process's NCCL backend on cuda:LOCAL_RANK over rendezvous_store: ProcessGroupNCCL. Error when this build has
 // no NCCL.
 c10::intrusive_ptr<c10d::Backend> nccl_backend(const DistributedEnv& env, std::chrono::milliseconds timeout);
 

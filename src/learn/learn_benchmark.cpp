@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "io/model_config.h"
+#include "learn/distributed.h"
 #include "learn/logit_adamw.h"
 #include "learn/priors.h"
 #include "learn/step_profile.h"
@@ -125,9 +126,12 @@ void validate_learn_bench(const LearnBenchOptions& o) {
 }
 
 nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
-  const at::Device device = bench_device(o);
+  at::Device device = bench_device(o);
+  TrainerOptions ranks;  // this process's place in a launched run (or one process)
+  const BackendShutdown group{join_launched_ranks(ranks, device, o.dist_timeout_s)};
+  const bool lead = ranks.rank == 0, alone = ranks.world_size == 1;
   // The reference first, while this process holds nothing on the device.
-  const nlohmann::json reference = o.baseline ? run_reference(o, device) : nlohmann::json(nullptr);
+  const nlohmann::json reference = o.baseline && alone ? run_reference(o, device) : nlohmann::json(nullptr);
   at::manual_seed(0);
   const ModelConfig config = parse_hf_config(shape_config(o.shape), o.shape);
   const Checkpoint ck = random_checkpoint(config, device);
@@ -139,11 +143,16 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
                                 ? MaskPriors{}
                                 : build_priors(ck, model, o.mode, 0.35, {"magnitude", "magnitude", 1}, nullptr);
   const std::int64_t checkpointed = o.checkpoint_blocks < 0 ? config.num_layers : std::min(o.checkpoint_blocks, config.num_layers);
-  std::printf("%s (%.3f B params), %s, %s, seq %lld, activation checkpointing of %lld/%lld blocks, %s logit state\n",
-              o.shape.c_str(), params / 1e9, device_name(device).c_str(), mode_name(o.mode), static_cast<long long>(o.seq),
-              static_cast<long long>(checkpointed), static_cast<long long>(config.num_layers), o.state_dtype.c_str());
-  std::printf("| micro-batch | tokens/s | s/step | peak GiB | MFU | reference tokens/s | reference peak GiB | speedup | memory |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  const int world = ranks.world_size;
+  if (lead) {
+    std::printf("%s (%.3f B params), %s%s, %s, seq %lld, activation checkpointing of %lld/%lld blocks, %s logit state%s\n",
+                o.shape.c_str(), params / 1e9, alone ? "" : str_cat(world, " × ").c_str(), device_name(device).c_str(),
+                mode_name(o.mode), static_cast<long long>(o.seq), static_cast<long long>(checkpointed),
+                static_cast<long long>(config.num_layers), o.state_dtype.c_str(), o.shard_masks ? ", sharded" : "");
+    if (o.baseline && !alone) std::printf("(the reference approach runs on one process: not run with %d ranks)\n", world);
+    std::printf("| micro-batch | tokens/s | s/step | peak GiB | MFU | reference tokens/s | reference peak GiB | speedup | memory |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  }
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
   for (const std::int64_t micro : o.micros) {
     std::vector<std::vector<std::int64_t>> pool;
@@ -152,12 +161,14 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
       for (std::int64_t t = 0; t < o.seq; ++t) pool.back().push_back((s * 7919 + t * 104729) % config.vocab_size);
     }
     if (device.is_cuda()) at::accelerator::resetPeakStats(device.index());
-    TrainerOptions t;
+    TrainerOptions t = ranks;
     t.mode = o.mode;
+    t.shard_masks = o.shard_masks;
     t.state_dtype = parse_state_dtype(o.state_dtype);
     t.checkpoint_blocks = o.checkpoint_blocks;
     t.steps = o.steps + 1;
-    t.batch = t.micro_batch = micro;
+    t.micro_batch = micro;
+    t.batch = micro * world;
     if (config.hidden_size % 128 != 0) t.init.tile = {64, 64};
     // Step 1 warms up; with --profile one more step after the timed ones runs under the profiler.
     const bool profiling = !o.profile.empty();
@@ -173,7 +184,7 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
       Trainer trainer(model, t, priors);
       trainer.train(pool);
     }
-    if (profile) {
+    if (profile && lead) {
       const std::string path = o.micros.size() == 1 ? o.profile : str_cat(o.profile, ".micro", micro);
       const std::vector<KernelTime> kernels = profile->finish(path);
       if (kernels.empty()) {  // CPU: ops nest, their times overlap; the trace shows them
@@ -185,13 +196,14 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
       }
     }
     const double step_s = measured / static_cast<double>(o.steps);
-    const double tps = static_cast<double>(micro * o.seq) / step_s, peak = peak_memory_gib(device);
+    const double tps = static_cast<double>(micro * world * o.seq) / step_s, peak = peak_memory_gib(device);
     nlohmann::ordered_json row = {{"gpu", device_name(device)}, {"shape", o.shape}, {"mode", mode_name(o.mode)},
                                   {"state_dtype", o.state_dtype},
-                                  {"checkpointed_blocks", checkpointed},
-                                  {"sparsity", 35}, {"seq", o.seq}, {"micro_batch", micro}, {"tokens", micro * o.seq},
+                                  {"checkpointed_blocks", checkpointed}, {"gpus", world},
+                                  {"shard_masks", o.shard_masks},
+                                  {"sparsity", 35}, {"seq", o.seq}, {"micro_batch", micro}, {"tokens", micro * world * o.seq},
                                   {"s_per_step", step_s}, {"tokens_per_s", tps}, {"peak_gib", peak},
-                                  {"mfu", 6.0 * params * tps / (o.peak_tflops * 1e12)}};
+                                  {"mfu", 6.0 * params * tps / (world * o.peak_tflops * 1e12)}};
     const std::string key = std::to_string(micro);
     const bool have_ref = reference.is_object() && reference.contains(key);
     if (have_ref) {
@@ -208,6 +220,7 @@ nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& o) {
       std::snprintf(text, sizeof text, format, row[key].get<double>());
       return std::string(text);
     };
+    if (!lead) continue;
     std::printf("| %lld | %.1f | %.3f | %.1f | %.3f | %s | %s | %s | %s |\n", static_cast<long long>(micro), tps, step_s,
                 peak, row["mfu"].get<double>(), fixed("baseline_tokens_per_s", "%.1f").c_str(),
                 fixed("baseline_peak_gib", "%.1f").c_str(), fixed("speedup", "%.2f×").c_str(),

@@ -27,12 +27,16 @@ struct LearnBenchOptions {
   std::string python = "python3";
   std::string baseline_script;         // bench/learn_reference.py (found in the source tree if empty)
   std::string profile;                 // Chrome trace of one extra step (".micro<N>" added for several sizes)
+  // Launched by torchrun / `patchlm launch`: every rank runs the micro-batch size, the step's batch is micro × ranks
+  // (tokens/s counts all ranks; peak memory is rank 0's GPU); the reference (one process) is not run.
+  bool shard_masks = false;  // --shard-masks (mask_shards.h)
+  double dist_timeout_s = 600;
 };
 
 // UsageError naming the option for an unknown shape, a device that is not here, non-positive lengths or steps.
 void validate_learn_bench(const LearnBenchOptions& options);
 
-// Prints a table row per micro-batch size; returns the rows (gpu/device, shape, mode, seq, micro-batch, tokens/s,
+// Prints a table row per micro-batch size (rank 0); returns the rows (rank 0; other ranks: none) (gpu/device, shape, mode, seq, micro-batch, tokens/s,
 // s/step, peak GiB, MFU, and the reference's figures and our speedup / memory ratio where it ran).
 nlohmann::ordered_json run_learn_benchmark(const LearnBenchOptions& options);
 

@@ -53,10 +53,12 @@ LogitAdamW::LogitAdamW(const LearnOptimizer& options, double weight_decay, at::S
   if (state_dtype != at::kFloat && state_dtype != at::kBFloat16) throw Error("logit AdamW: state must be fp32 or bf16");
 }
 
-std::size_t LogitAdamW::add(const at::Tensor& param) {
+std::size_t LogitAdamW::add(const at::Tensor& param, std::int64_t element_offset) {
   if (!param.is_contiguous() || (param.scalar_type() != at::kFloat && !is_bf16(param)))
     throw Error("logit AdamW: parameters must be contiguous fp32 or bf16 tensors");
+  if (element_offset < 0) throw Error("logit AdamW: negative element offset");
   params_.push_back(param);
+  element_offsets_.push_back(element_offset);
   exp_avg_.push_back(at::zeros_like(param, param.options().dtype(state_dtype_)));
   exp_avg_sq_.push_back(at::zeros_like(param, param.options().dtype(state_dtype_)));
   return params_.size() - 1;
@@ -78,6 +80,7 @@ void LogitAdamW::update(std::size_t index, const at::Tensor& grad_in, double lr,
   s.sqrt_bias2 = static_cast<float>(std::sqrt(1.0 - std::pow(options_.beta2, t)));
   s.eps = static_cast<float>(options_.eps);
   s.stream = rounding_stream(seed_, step, index);
+  s.element_offset = static_cast<std::uint64_t>(element_offsets_.at(index));
   at::Tensor &m = exp_avg_.at(index), &v = exp_avg_sq_.at(index);
   const bool pb = is_bf16(p), sb = state_dtype_ == at::kBFloat16;
   if (p.is_cuda()) {

@@ -25,7 +25,9 @@ class LogitAdamW {
   LogitAdamW(const LearnOptimizer& options, double weight_decay, at::ScalarType state_dtype, std::uint64_t seed);
 
   // Registers a parameter (fp32 or bf16, contiguous, updated in place); its moments start at zero. Returns its index.
-  std::size_t add(const at::Tensor& param);
+  // element_offset: the global index of its first element when it is one rank's slice of a sharded tensor
+  // (mask_shards.h) — the stochastic rounding is keyed by the global index, so a slice rounds as the whole would.
+  std::size_t add(const at::Tensor& param, std::int64_t element_offset = 0);
   // One AdamW update of parameter `index` with its gradient of the step (fp32, same shape), at learning rate `lr`,
   // as optimizer step `step` (1-based, for the bias corrections and the rounding stream).
   void update(std::size_t index, const at::Tensor& grad, double lr, std::int64_t step);
@@ -43,6 +45,7 @@ class LogitAdamW {
   at::ScalarType state_dtype_;
   std::uint64_t seed_;
   std::vector<at::Tensor> params_, exp_avg_, exp_avg_sq_;
+  std::vector<std::int64_t> element_offsets_;
   std::vector<at::Tensor> non_finite_;  // per CUDA device used: one int32 flag
   bool cpu_non_finite_ = false;
 };

@@ -22,6 +22,7 @@ struct StepScalars {
   float sqrt_bias2 = 1;         // √(1 − β2ᵗ)
   float eps = 1e-8f;
   std::uint64_t stream = 0;     // rounding bits of this tensor at this step
+  std::uint64_t element_offset = 0;  // global index of the tensor's first element (a shard of a larger tensor)
 };
 
 PATCHLM_HOST_DEVICE float load(const float* p, std::int64_t i) { return p[i]; }
@@ -58,7 +59,7 @@ PATCHLM_HOST_DEVICE bool update_at(P* param, S* exp_avg, S* exp_avg_sq, std::int
   v = s.beta2 * v + s.one_minus_beta2 * g * g;
   p -= s.step_size * m / (sqrt(v) / s.sqrt_bias2 + s.eps);
   // One 64-bit draw per element covers the three roundings (16 bits each).
-  const std::uint64_t r = counter_bits(s.stream, static_cast<std::uint64_t>(element));
+  const std::uint64_t r = counter_bits(s.stream, s.element_offset + static_cast<std::uint64_t>(element));
   store(param, i, p, static_cast<std::uint32_t>(r));
   store(exp_avg, i, m, static_cast<std::uint32_t>(r >> 16));
   store(exp_avg_sq, i, v, static_cast<std::uint32_t>(r >> 32));

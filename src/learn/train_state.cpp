@@ -1,5 +1,6 @@
-// Learning checkpoints: one safetensors file, `learn_state.safetensors`, written atomically (a kill leaves the
-// previous checkpoint intact). It holds every logit tensor and AdamW's moments in their training dtype (F32, or BF16
+// Learning checkpoints: one safetensors file, `learn_state.safetensors`, written atomically by rank 0 (a kill leaves
+// the previous checkpoint intact). Sharded state is gathered whole before it is written and sliced again on resume,
+// so one file serves any world size, sharded or not. It holds every logit tensor and AdamW's moments in their training dtype (F32, or BF16
 // with --state-dtype bf16), and as metadata the step, the optimizer step count and the run's identity. The Gumbel
 // noise of a step and the stochastic rounding are functions of (seed, step, ...), so seed and step are the whole RNG
 // state.
@@ -44,12 +45,20 @@ std::map<std::string, std::string> identity(const TrainerOptions& o) {
   return id;
 }
 
-// Named parameter tensors in a fixed order: "l24:<weight>", "lt:<weight>".
-std::vector<std::pair<std::string, at::Tensor>> named_parameters(const std::vector<LayerLogits>& layers) {
-  std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const LayerLogits& l : layers) {
-    if (l.logits_2to4.defined()) out.emplace_back("l24:" + l.name, l.logits_2to4);
-    if (l.tile_logits.defined()) out.emplace_back("lt:" + l.name, l.tile_logits);
+// The state tensors in a fixed order, "l24:<weight>", "lt:<weight>", each with the optimizer slot that holds it
+// (init_layers adds them in this order), its whole shape and — sharded 2:4 logits — its layer's slices.
+struct StateTensor {
+  std::string name;
+  at::Tensor param;
+  std::vector<std::int64_t> shape;
+  std::size_t layer;
+};
+std::vector<StateTensor> state_tensors(const std::vector<LayerLogits>& layers) {
+  std::vector<StateTensor> out;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const LayerLogits& l = layers[i];
+    if (l.logits_2to4.defined()) out.push_back({"l24:" + l.name, l.logits_2to4, {l.rows * l.cols / 4, 6}, i});
+    if (l.tile_logits.defined()) out.push_back({"lt:" + l.name, l.tile_logits, l.tile_logits.sizes().vec(), i});
   }
   return out;
 }
@@ -71,26 +80,31 @@ std::int64_t count_field(const std::string& value, const std::string& key, const
 }  // namespace
 
 void Trainer::save_checkpoint(const std::filesystem::path& dir) const {
-  std::filesystem::create_directories(dir);
+  const bool writer = options_.rank == 0;
+  if (writer) std::filesystem::create_directories(dir);
   std::vector<at::Tensor> keep_alive;
   std::vector<TensorToWrite> tensors;
   auto add = [&](const std::string& name, const at::Tensor& t) {
+    if (!writer) return;
     const bool bf16 = t.scalar_type() == at::kBFloat16;
     keep_alive.push_back(t.detach().to(at::kCPU, bf16 ? at::kBFloat16 : at::kFloat).contiguous());
     const at::Tensor& c = keep_alive.back();
     tensors.push_back({name, bf16 ? DType::BF16 : DType::F32, c.sizes().vec(),
                        std::span<const std::byte>(static_cast<const std::byte*>(c.data_ptr()), c.nbytes())});
   };
-  // The optimizer holds the parameters in the order named_parameters lists them (trainer.cpp, init_layers).
   std::size_t slot = 0;
-  for (const auto& [name, p] : named_parameters(layers_)) {
-    add(name, p);
+  for (const StateTensor& e : state_tensors(layers_)) {
+    // Sharded 2:4 state is gathered whole (every rank takes part), so the file is the unsharded one.
+    const bool gather = e.name.starts_with("l24:") && sharded(e.layer);
+    auto whole = [&](const at::Tensor& t) { return gather ? gather_full(t, shards_[e.layer], e.shape, collectives_) : t; };
+    add(e.name, whole(e.param));
     if (step_ > 0) {
-      add("adam_m:" + name, optimizer_->exp_avg(slot));
-      add("adam_v:" + name, optimizer_->exp_avg_sq(slot));
+      add("adam_m:" + e.name, whole(optimizer_->exp_avg(slot)));
+      add("adam_v:" + e.name, whole(optimizer_->exp_avg_sq(slot)));
     }
     ++slot;
   }
+  if (!writer) return;
   std::map<std::string, std::string> meta = identity(options_);
   meta["format"] = kFormat;
   meta["step"] = str_cat(step_);
@@ -117,13 +131,15 @@ void Trainer::resume(const std::filesystem::path& dir) {
                           in_quotes(value), " (resume with the same settings)"));
     }
   }
-  auto load = [&](const std::string& name, const at::Tensor& like) {
+  // The whole tensor from the file; this rank's slice of it where the state is sharded.
+  auto load = [&](const std::string& name, const at::Tensor& like, const StateTensor& of) {
     const TensorEntry* e = f.find(name);
     const DType want = like.scalar_type() == at::kBFloat16 ? DType::BF16 : DType::F32;
-    if (!e || e->dtype != want || e->shape != like.sizes().vec()) {
+    if (!e || e->dtype != want || e->shape != of.shape) {
       throw Error(str_cat(file.string(), ": tensor '", name, "' is missing or has the wrong dtype or shape"));
     }
-    return tensor_view(f, *e);
+    const at::Tensor whole = tensor_view(f, *e);
+    return of.name.starts_with("l24:") && sharded(of.layer) ? take_slice(whole, shards_[of.layer]) : whole;
   };
   const std::int64_t adam_step = count_field(field("adam_step"), "adam_step", file);
   const std::int64_t step = count_field(field("step"), "step", file);
@@ -133,11 +149,12 @@ void Trainer::resume(const std::filesystem::path& dir) {
     throw Error(str_cat(file.string(), ": adam_step ", adam_step, " differs from step ", step, " (corrupted?)"));
   at::NoGradGuard no_grad;
   std::size_t slot = 0;
-  for (const auto& [name, p] : named_parameters(layers_)) {
-    p.copy_(load(name, p));
+  for (const StateTensor& e : state_tensors(layers_)) {
+    at::Tensor p = e.param;
+    p.copy_(load(e.name, p, e));
     if (step > 0) {
-      optimizer_->exp_avg(slot).copy_(load("adam_m:" + name, optimizer_->exp_avg(slot)));
-      optimizer_->exp_avg_sq(slot).copy_(load("adam_v:" + name, optimizer_->exp_avg_sq(slot)));
+      optimizer_->exp_avg(slot).copy_(load("adam_m:" + e.name, optimizer_->exp_avg(slot), e));
+      optimizer_->exp_avg_sq(slot).copy_(load("adam_v:" + e.name, optimizer_->exp_avg_sq(slot), e));
     }
     ++slot;
   }

@@ -65,6 +65,11 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
   generator_ = at::globalContext().defaultGenerator(model.device()).clone();
   generator_.set_current_seed(o.seed);
   optimizer_ = std::make_unique<LogitAdamW>(o.optimizer, o.optimizer.effective_weight_decay(o.mode), o.state_dtype, o.seed);
+  if (o.shard_masks) {
+    const bool given = o.shard_collectives.all_gather && o.shard_collectives.reduce_scatter_mean;
+    if (!given && o.world_size > 1) throw Error("--shard-masks: no collectives to shard the mask state over the ranks");
+    collectives_ = given ? o.shard_collectives : single_rank_collectives();
+  }
   init_layers(priors);
   anchor_ = at::empty({0}, at::TensorOptions().dtype(at::kFloat).device(model.device())).requires_grad_(true);
   sinks_.resize(layers_.size());
@@ -113,8 +118,12 @@ void Trainer::init_layers(const MaskPriors& priors) {
       }
       // Updated in place by the optimizer from the fused op's backward: no autograd leaf, no .grad.
       l.logits_2to4 = l.logits_2to4.to(o.state_dtype).contiguous();
-      slot_2to4_.push_back(optimizer_->add(l.logits_2to4));
+      // Sharded: this rank keeps its slice of the logits (every rank drew the same whole tensor from the seed).
+      shards_.push_back(o.shard_masks ? shard_layout(l.logits_2to4.numel(), o.rank, o.world_size) : ShardLayout{});
+      if (o.shard_masks) l.logits_2to4 = take_slice(l.logits_2to4, shards_.back());
+      slot_2to4_.push_back(optimizer_->add(l.logits_2to4, shards_.back().offset()));
     } else {
+      shards_.emplace_back();
       slot_2to4_.push_back(kNoSlot);
       if (prior24 == priors.keep_2to4.end()) throw Error(str_cat("tile mode needs a 2:4 prior mask for ", l.name));
       prior_2to4(prior24->second, l.name);  // validates the pattern
@@ -145,7 +154,9 @@ void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
   }
   at::Tensor g = sum.defined() ? sum.add_(grad) : grad;
   sum = at::Tensor();
-  if (options_.all_reduce_mean) {
+  if (sharded(i)) {
+    g = scatter_mean(g, shards_[i], collectives_);  // the mean over ranks of this rank's slice only
+  } else if (options_.all_reduce_mean) {
     std::vector<at::Tensor> one{g};
     options_.all_reduce_mean(one);
     g = one.front();
@@ -187,7 +198,9 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
       at::Tensor norm_sum;
       for (std::size_t k = 0; k < ids_of_block.size(); ++k) {
         const std::size_t i = ids_of_block[k];
-        const at::Tensor mw = fused_masked_weight(weights_[i], layers_[i], options_.mode, params, options_.init.tile,
+        LayerLogits layer = layers_[i];
+        if (sharded(i)) layer.logits_2to4 = whole_2to4(i);  // gathered for this pass, freed after it
+        const at::Tensor mw = fused_masked_weight(weights_[i], layer, options_.mode, params, options_.init.tile,
                                                   in[k].numel() ? in[k] : at::Tensor(),
                                                   noise_stream(key, i, NoisePart::two_four), &sinks_[i], in.back());
         strategies_[i]->masked_weight = mw;
@@ -286,13 +299,29 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
     if (o.rank == 0) append_metrics(last_);
     if (o.on_step) o.on_step(last_);
     const bool last_step = step_ == o.steps;
-    if (!o.checkpoint_dir.empty() && o.rank == 0 &&
+    if (!o.checkpoint_dir.empty() && (o.rank == 0 || o.shard_masks) &&
         (last_step || (o.checkpoint_every > 0 && step_ % o.checkpoint_every == 0))) {
       save_checkpoint(o.checkpoint_dir);
     }
     bar.advance();
   }
   bar.finish();
+}
+
+at::Tensor Trainer::whole_2to4(std::size_t i) const {
+  const LayerLogits& l = layers_[i];
+  if (!sharded(i)) return l.logits_2to4;
+  return gather_full(l.logits_2to4, shards_[i], {l.rows * l.cols / 4, 6}, collectives_);
+}
+
+std::vector<LayerLogits> Trainer::final_layers() const {
+  std::vector<LayerLogits> out = layers_;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!sharded(i)) continue;
+    const at::Tensor whole = whole_2to4(i);
+    out[i].logits_2to4 = options_.rank == 0 ? whole : at::Tensor();
+  }
+  return out;
 }
 
 void Trainer::append_metrics(const StepMetrics& m) const {

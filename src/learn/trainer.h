@@ -10,7 +10,8 @@
 //     step's last micro-batch produced it — no whole-model gradient buffer (earlier micro-batches of a step keep a
 //     running sum per layer);
 //   - the 2:4 logits and the AdamW moments can be bf16 with stochastic rounding (--state-dtype);
-//   - the cross-entropy runs over chunks of the vocabulary logits (chunked_cross_entropy.h).
+//   - the cross-entropy runs over chunks of the vocabulary logits (chunked_cross_entropy.h);
+//   - with shard_masks each rank holds a slice of the 2:4 logits and of their moments (mask_shards.h).
 // Deterministic for a seed; periodic checkpoints (logits + optimizer + step; the noise is a function of seed and
 // step) let a killed run resume bit-identically on the CPU.
 #include <cstdint>
@@ -27,6 +28,7 @@
 #include "learn/fused_mask.h"
 #include "learn/hybrid_mask.h"
 #include "learn/logit_adamw.h"
+#include "learn/mask_shards.h"
 #include "learn/options.h"
 #include "model/decoder.h"
 
@@ -64,6 +66,10 @@ struct TrainerOptions {
   // All-reduces (averages) gradients over ranks — each layer's 2:4-logit gradient when its backward of the step is
   // complete, then the tile logits' gradients and the loss terms; null = one process.
   std::function<void(std::vector<at::Tensor>& grads)> all_reduce_mean;
+  // --shard-masks: each rank owns a slice of every layer's 2:4 logits and AdamW moments (mask_shards.h), through
+  // shard_collectives (required when world_size > 1; one process gathers and scatters by copying).
+  bool shard_masks = false;
+  ShardCollectives shard_collectives;
 };
 
 // UsageError naming the flag when the options cannot work (steps, batch split, target range).
@@ -90,11 +96,17 @@ class Trainer {
   // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Returns {loss, ce, density, weight term}.
   std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last);
 
+  // The layers as trained. With shard_masks their logits_2to4 are this rank's flat slices: final_layers() has them
+  // whole.
   std::vector<LayerLogits>& layers() { return layers_; }
   const std::vector<LayerLogits>& layers() const { return layers_; }
+  // The layers with whole 2:4 logits, for the final mask. With shard_masks a collective (every rank calls it) whose
+  // whole logits are kept on rank 0 only (the other ranks' come back undefined); otherwise layers() itself.
+  std::vector<LayerLogits> final_layers() const;
   std::int64_t step() const { return step_; }
   const TrainerOptions& options() const { return options_; }
   const StepMetrics& last_metrics() const { return last_; }
+  // Rank 0 writes; with shard_masks a collective (every rank calls it: the state is gathered to write it whole).
   void save_checkpoint(const std::filesystem::path& dir) const;
 
  private:
@@ -104,6 +116,9 @@ class Trainer {
   void take_grad_2to4(std::size_t layer, const at::Tensor& grad);
   // End of a step: all-reduce and apply the tile logits' gradients; returns the all-reduced loss terms.
   at::Tensor finish_step(at::Tensor sums);
+  bool sharded(std::size_t layer) const { return options_.shard_masks && layers_[layer].logits_2to4.defined(); }
+  // Layer i's whole 2:4 logits (gathered when sharded: a collective).
+  at::Tensor whole_2to4(std::size_t layer) const;
 
   Decoder& model_;
   TrainerOptions options_;
@@ -120,6 +135,8 @@ class Trainer {
   std::vector<std::size_t> slot_2to4_, slot_tiles_;  // per layer: its tensors' indices in optimizer_, or kNoSlot
   std::vector<LogitGradSink> sinks_;                // per layer: take_grad_2to4(layer, ·)
   std::vector<at::Tensor> grad_sum_2to4_;            // per layer: the step's earlier micro-batches' gradients
+  std::vector<ShardLayout> shards_;                 // per layer: its 2:4 logits' slices (shard_masks)
+  ShardCollectives collectives_;                    // shard_masks: the options' or one process's
   at::Tensor anchor_;                               // ties each fused op into the backward pass (fused_mask.h)
   bool last_micro_ = true;                          // the micro-batch now running is the step's last
   double lr_ = 0;                                   // this step's learning rate
