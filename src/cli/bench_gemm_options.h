@@ -17,7 +17,7 @@ struct GemmBenchArgs {
 
 inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_option("--shapes", a.shapes, "Weights OUTxIN,... (multiples of 128; default: LLaMA-2-7B / 3.1-8B shapes)");
-  app.add_option("--tokens", a.options.tokens, "Token counts, 1..64")->delimiter(',')->capture_default_str();
+  app.add_option("--tokens", a.options.tokens, "Token counts, 1..8192 (the decode kernel is timed up to 512)")->delimiter(',')->capture_default_str();
   app.add_option("--sparsity", a.options.sparsities, "Global sparsities in %, 0..50")
       ->delimiter(',')
       ->capture_default_str();

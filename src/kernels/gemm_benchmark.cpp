@@ -53,7 +53,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
   if (o.tokens.empty()) throw UsageError("--tokens: no token counts given");
   if (o.sparsities.empty()) throw UsageError("--sparsity: no sparsities given");
   for (int m : o.tokens)
-    if (m < 1 || m > 64) throw UsageError(str_cat("--tokens: ", m, " is outside 1..64"));
+    if (m < 1 || m > kMaxBenchTokens) throw UsageError(str_cat("--tokens: ", m, " is outside 1..", kMaxBenchTokens));
   for (int s : o.sparsities)
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
 }
@@ -174,8 +174,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   };
 
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
-  std::printf("%-11s %3s %4s | %8s %6s | %8s %6s %-16s | %7s %7s %6s | %9s %7s\n", "W", "M", "σ%", "cuBLAS", "TB/s",
-              "hybrid", "TB/s", "config", "speedup", "ceiling", "of", "cuSPARSELt", "hyb/cslt");
+  std::printf("%-11s %4s %4s | %8s %6s | %8s %6s %-16s | %8s | %8s | %-6s %7s %7s %6s | %9s %7s\n", "W", "M", "σ%",
+              "cuBLAS", "TB/s", "kernel", "TB/s", "config", "wgmma", "unpack", "path", "speedup", "ceiling", "of",
+              "cuSPARSELt", "hyb/cslt");
   for (const GemmShape& s : options.shapes) {
     const double dense_bytes = 2.0 * static_cast<double>(s.rows * s.cols);
     const int dense_copies = static_cast<int>(std::ceil(4 * l2 / dense_bytes)) + 1;
@@ -217,28 +218,46 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         at::Tensor x = at::randn({m, s.cols}, bf16);
         at::Tensor y = at::empty({m, s.rows}, bf16);
         double dense_us = time_graph([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies);
-        double best_us = 1e30;
+        // The decode kernel, autotuned, up to kMaxKernelBenchTokens (past that it runs M / 64 chunks of 64 and only
+        // gets slower than the unpacked path); then the unpacked weight on cuBLAS; the dispatch takes one of them.
+        double best_us = 0;
         Config best{};
-        for (const Config& cfg : configs) {
-          if (!fits(cfg, m)) continue;
-          auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
-          for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
-          double us = time_graph([&](int c) { hybrid_linear(x, ws[c]); }, copies);
-          if (options.verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
-          if (us < best_us) best_us = us, best = cfg;
+        if (m <= kMaxKernelBenchTokens) {
+          best_us = 1e30;
+          for (const Config& cfg : configs) {
+            if (!fits(cfg, std::min(m, kHybridMaxTokens))) continue;
+            auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
+            for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
+            double us = time_graph([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies);
+            if (options.verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
+            if (us < best_us) best_us = us, best = cfg;
+          }
         }
+        auto& ws128 = weights[{128, 128}];
+        const double unpack_us = time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies);
+        const double prefill_us =
+            ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
+        HybridPath chosen = ws128[0].path_for(m);
+        if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
+        const char* path = chosen == HybridPath::decode_kernel ? "kernel" : chosen == HybridPath::prefill_kernel ? "wgmma" : "unpack";
+        const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us
+                                     : chosen == HybridPath::prefill_kernel ? prefill_us : unpack_us;
         const double cslt_us = cslt.empty() ? 0 : time_cusparselt(cslt, x);
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
-        const double speedup = dense_us / best_us;
-        std::printf(
-            "%5lldx%-5lld %3d %4d | %8.2f %6.2f | %8.2f %6.2f %-16s | "
-            "%6.3fx %6.3fx %5.1f%% | ",
-            static_cast<long long>(s.rows), static_cast<long long>(s.cols), m, sigma, dense_us,
-            (dense_bytes + 2.0 * m * (s.cols + s.rows)) / dense_us / 1e6, best_us, hybrid_bytes / best_us / 1e6,
-            best.str().c_str(), speedup, ceiling, 100 * speedup / ceiling);
+        const double speedup = dense_us / dispatched_us;
+        char kernel_text[32] = "-", kernel_bw[16] = "-";
+        if (best_us > 0) {
+          std::snprintf(kernel_text, sizeof kernel_text, "%.2f", best_us);
+          std::snprintf(kernel_bw, sizeof kernel_bw, "%.2f", hybrid_bytes / best_us / 1e6);
+        }
+        std::printf("%5lldx%-5lld %4d %4d | %8.2f %6.2f | %8s %6s %-16s | %8.2f | %8.2f | %-6s %6.3fx %6.3fx %5.1f%% | ",
+                    static_cast<long long>(s.rows), static_cast<long long>(s.cols), m, sigma, dense_us,
+                    (dense_bytes + 2.0 * m * (s.cols + s.rows)) / dense_us / 1e6, kernel_text, kernel_bw,
+                    best_us > 0 ? best.str().c_str() : "-", prefill_us, unpack_us, path, speedup, ceiling,
+                    100 * speedup / ceiling);
         if (cslt_us > 0)
-          std::printf("%8.2fus %6.3fx\n", cslt_us, cslt_us / best_us);
+          std::printf("%8.2fus %6.3fx\n", cslt_us, cslt_us / dispatched_us);
         else
           std::printf("%9s %7s\n", "-", "-");
         std::fflush(stdout);
@@ -249,11 +268,19 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"sparsity", sigma},
                            {"two_four_tile_share", share},
                            {"cublas_us", dense_us},
-                           {"hybrid_us", best_us},
-                           {"hybrid_config", best.str()},
+                           {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
+                           {"decode_kernel_config", best_us > 0 ? best.str() : ""},
+                           {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
+                           {"unpack_cublas_us", unpack_us},
+                           {"dispatched", chosen == HybridPath::decode_kernel    ? "decode kernel"
+                                          : chosen == HybridPath::prefill_kernel ? "wgmma prefill kernel"
+                                                                                 : "unpack + cuBLAS"},
+                           {"hybrid_us", dispatched_us},
                            {"speedup", speedup},
                            {"ceiling", ceiling},
-                           {"hybrid_tb_per_s", hybrid_bytes / best_us / 1e6},
+                           {"hybrid_tb_per_s", hybrid_bytes / dispatched_us / 1e6},
+                           {"hybrid_tflops", 2.0 * m * s.rows * s.cols / dispatched_us / 1e6},
+                           {"cublas_tflops", 2.0 * m * s.rows * s.cols / dense_us / 1e6},
                            {"cusparselt_us", cslt_us}});
       }
     }

@@ -15,6 +15,9 @@ struct GemmShape {
   std::int64_t rows = 0, cols = 0;  // W [out, in]
 };
 
+inline constexpr int kMaxBenchTokens = 8192;
+inline constexpr int kMaxKernelBenchTokens = 512;  // the decode kernel is timed up to here (chunks of 64 past 64)
+
 struct GemmBenchOptions {
   std::vector<GemmShape> shapes{{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}};
   std::vector<int> tokens{1, 4, 16, 64};
@@ -31,11 +34,12 @@ std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, 
 // sides positive multiples of 128 (the PATCH tile).
 std::vector<GemmShape> parse_gemm_shapes(const std::string& flag, const std::string& text);
 
-// UsageError naming the option when a list is empty, a token count is outside 1..64 or a sparsity outside 0..50.
+// UsageError naming the option when a list is empty, a token count is outside 1..8192 or a sparsity outside 0..50.
 void validate_gemm_bench(const GemmBenchOptions& options);
 
 // Runs every case on cuda:0, printing one table row per case to stdout; returns every measurement (one object per
-// case: times in µs, speedup vs cuBLAS, byte ceiling, TB/s, the winning configuration). Error when this build has no
+// case: times in µs of cuBLAS, the decode kernel (autotuned, up to 512 tokens), the unpacked weight on cuBLAS and
+// the path hybrid_linear dispatches to; its speedup vs cuBLAS, the byte ceiling, TB/s, TFLOP/s, cuSPARSELt at 50 %). Error when this build has no
 // CUDA kernels or no CUDA device is visible.
 nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options);
 

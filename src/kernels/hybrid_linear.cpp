@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/hybrid_schedule.h"
+#include "kernels/hybrid_unpack.h"
 #include "util/error.h"
 
 #if PATCHLM_HAVE_CUDA
@@ -12,6 +13,7 @@
 
 #include "kernels/device_check.h"
 #include "kernels/hybrid_gemm.h"
+#include "kernels/hybrid_prefill.h"
 #endif
 
 namespace patchlm::kernels {
@@ -24,6 +26,28 @@ int default_stages(const TileGrid& grid) {
     if (stages * tile_bytes <= 96 * 1024) return stages;
   return 3;
 }
+
+#if PATCHLM_HAVE_CUDA
+// x as the kernels take it: [tokens, cols] bf16 on the weight's device, contiguous, 16-byte aligned.
+at::Tensor checked_rows(const at::Tensor& x, const HybridWeight& w) {
+  if (!w.device().is_cuda()) throw Error("hybrid_linear: the hybrid kernel runs on CUDA devices only");
+  if (x.scalar_type() != at::kBFloat16 || x.device() != w.device())
+    throw Error(str_cat("hybrid_linear: x must be bf16 on ", w.device(), ", got ", x.scalar_type(), " on ",
+                        x.device()));
+  if (x.dim() < 1 || x.size(-1) != w.grid.cols)
+    throw Error(str_cat("hybrid_linear: x has ", x.size(-1), " features, the weight takes ", w.grid.cols));
+  at::Tensor x2 = x.reshape({-1, w.grid.cols}).contiguous();
+  if (reinterpret_cast<std::uintptr_t>(x2.data_ptr()) % 16 != 0) x2 = x2.clone();
+  return x2;
+}
+
+// y [tokens, rows] back into x's leading shape.
+at::Tensor shaped_like(const at::Tensor& y, const at::Tensor& x, const HybridWeight& w) {
+  std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+  shape.back() = w.grid.rows;
+  return y.reshape(shape);
+}
+#endif
 
 at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device) {
   return at::from_blob(const_cast<std::int32_t*>(v.data()), {static_cast<std::int64_t>(v.size())}, at::kInt)
@@ -50,6 +74,11 @@ HybridGemmPlan plan_of(const HybridWeight& w) {
 #endif
 
 }  // namespace
+
+HybridPath HybridWeight::path_for(std::int64_t tokens) const {
+  if (tokens < prefill_from_tokens) return HybridPath::decode_kernel;
+  return prefill_kernel && tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;
+}
 
 at::Tensor HybridWeight::workspace(void* stream) const {
   std::lock_guard lock(workspaces_->mutex);
@@ -93,10 +122,15 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);
+  std::vector<std::int64_t> table = unpack_table(packed);
+  w.unpack_tiles = at::from_blob(table.data(), {static_cast<std::int64_t>(table.size())}, at::kLong).to(device, false, true);
 #if PATCHLM_HAVE_CUDA
   if (device.is_cuda()) {
     c10::cuda::CUDAGuard guard(device);
     w.multiprocessors = device_multiprocessors();
+    const auto* prop = at::cuda::getDeviceProperties(device.has_index() ? device.index() : at::cuda::current_device());
+    w.prefill_kernel = prop->major == 9 && hybrid_prefill_tile_supported(static_cast<int>(packed.grid.tile.rows),
+                                                                         static_cast<int>(packed.grid.tile.cols));
     w.sm_shared_bytes = device_shared_bytes_per_multiprocessor();
   }
 #endif
@@ -120,15 +154,24 @@ std::string hybrid_kernel_unavailable(const hybrid::PackedHybrid& packed, at::De
 
 at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
 #if PATCHLM_HAVE_CUDA
-  if (!w.device().is_cuda()) throw Error("hybrid_linear: the hybrid kernel runs on CUDA devices only");
-  if (x.scalar_type() != at::kBFloat16 || x.device() != w.device())
-    throw Error(str_cat("hybrid_linear: x must be bf16 on ", w.device(), ", got ", x.scalar_type(), " on ",
-                        x.device()));
-  if (x.dim() < 1 || x.size(-1) != w.grid.cols)
-    throw Error(str_cat("hybrid_linear: x has ", x.size(-1), " features, the weight takes ", w.grid.cols));
+  const std::int64_t tokens = x.dim() < 1 || x.size(-1) == 0 ? 0 : x.numel() / x.size(-1);
+  switch (w.path_for(tokens)) {
+    case HybridPath::decode_kernel: return hybrid_linear_decode_kernel(x, w);
+    case HybridPath::prefill_kernel: return hybrid_linear_prefill_kernel(x, w);
+    case HybridPath::unpacked: break;
+  }
+  return hybrid_linear_unpacked(x, w);
+#else
+  (void)x;
+  (void)w;
+  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
+#endif
+}
+
+at::Tensor hybrid_linear_decode_kernel(const at::Tensor& x, const HybridWeight& w) {
+#if PATCHLM_HAVE_CUDA
+  at::Tensor x2 = checked_rows(x, w);
   c10::cuda::CUDAGuard guard(w.device());
-  at::Tensor x2 = x.reshape({-1, w.grid.cols}).contiguous();
-  if (reinterpret_cast<std::uintptr_t>(x2.data_ptr()) % 16 != 0) x2 = x2.clone();
   const std::int64_t tokens = x2.size(0);
   at::Tensor y = at::empty({tokens, w.grid.rows}, x.options());
   HybridGemmPlan plan = plan_of(w);
@@ -143,9 +186,72 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
     std::string err = hybrid_gemm(plan, xp + start * w.grid.cols * 2, yp + start * w.grid.rows * 2, n, stream);
     if (!err.empty()) throw Error("hybrid_linear: " + err);
   }
-  std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
-  shape.back() = w.grid.rows;
-  return y.reshape(shape);
+  return shaped_like(y, x, w);
+#else
+  (void)x;
+  (void)w;
+  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
+#endif
+}
+
+at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight& w) {
+#if PATCHLM_HAVE_CUDA
+  if (!w.prefill_kernel)
+    throw Error(str_cat("hybrid_linear: no prefill kernel for ", w.grid.tile.name(), " tiles on this device"));
+  at::Tensor x2 = checked_rows(x, w);
+  c10::cuda::CUDAGuard guard(w.device());
+  at::Tensor y = at::empty({x2.size(0), w.grid.rows}, x.options());
+  HybridPrefillPlan p;
+  p.data = w.data.data_ptr<std::uint8_t>();
+  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
+  p.rows = w.grid.rows;
+  p.cols = w.grid.cols;
+  p.tile_height = static_cast<int>(w.grid.tile.rows);
+  p.tile_width = static_cast<int>(w.grid.tile.cols);
+  p.multiprocessors = w.multiprocessors;
+  at::Tensor partial;  // split-K sums (few tokens), from the caching allocator
+  if (hybrid_prefill_splits_k(p, x2.size(0))) {
+    partial = at::zeros({x2.size(0), w.grid.rows}, x.options().dtype(at::kFloat));
+    p.partial = partial.data_ptr<float>();
+  }
+  if (std::string err = hybrid_prefill(p, x2.data_ptr(), y.data_ptr(), x2.size(0), at::cuda::getCurrentCUDAStream().stream());
+      !err.empty())
+    throw Error("hybrid_linear: " + err);
+  return shaped_like(y, x, w);
+#else
+  (void)x;
+  (void)w;
+  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
+#endif
+}
+
+at::Tensor unpack_on_device(const HybridWeight& w) {
+#if PATCHLM_HAVE_CUDA
+  if (!w.device().is_cuda()) throw Error("hybrid unpack: the weight is not on a CUDA device");
+  c10::cuda::CUDAGuard guard(w.device());
+  at::Tensor dense = at::empty({w.grid.rows, w.grid.cols}, at::TensorOptions().dtype(at::kBFloat16).device(w.device()));
+  HybridUnpackPlan p;
+  p.data = w.data.data_ptr<std::uint8_t>();
+  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
+  p.tile_count = w.grid.tile_count();
+  p.rows = w.grid.rows;
+  p.cols = w.grid.cols;
+  p.tile_height = static_cast<int>(w.grid.tile.rows);
+  p.tile_width = static_cast<int>(w.grid.tile.cols);
+  if (std::string err = hybrid_unpack(p, dense.data_ptr(), at::cuda::getCurrentCUDAStream().stream()); !err.empty())
+    throw Error(err);
+  return dense;
+#else
+  (void)w;
+  throw Error("hybrid unpack: this patchlm was built without the CUDA kernels");
+#endif
+}
+
+at::Tensor hybrid_linear_unpacked(const at::Tensor& x, const HybridWeight& w) {
+#if PATCHLM_HAVE_CUDA
+  const at::Tensor x2 = checked_rows(x, w);
+  // The dense weight lives for this call only; the caching allocator hands the same block to the next layer.
+  return shaped_like(at::mm(x2, unpack_on_device(w).t()), x, w);
 #else
   (void)x;
   (void)w;

@@ -1,8 +1,12 @@
 #pragma once
 // hybrid_linear(x, weight): the LibTorch op over the hybrid GEMM, and HybridProj, the strategy that puts it behind
 // the Proj seam. A HybridWeight is a packed weight (io/hybrid_layout) living on a CUDA device together with the
-// kernel's schedule; up to 64 tokens per kernel call (longer inputs run in chunks of 64). Where the kernel does not
-// run (CPU, fp32, a tile without a kernel), kernels/hybrid_model builds the projection dense instead.
+// kernel's schedule. Dispatch by token count (docs/performance.md has the measured crossovers): below
+// `prefill_from_tokens` the decode kernel (hybrid_gemm.h, memory bound, in chunks of 64 tokens); then up to
+// `unpack_from_tokens` the wgmma kernel on Hopper (hybrid_prefill.h); past it (and where the wgmma kernel does not
+// run) the weight unpacked on the device for that call (hybrid_unpack.h) under cuBLAS.
+// Where the kernel does not run (CPU, fp32, a tile without a kernel), kernels/hybrid_model builds the projection
+// dense instead.
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,9 +18,24 @@
 
 namespace patchlm::kernels {
 
+// The dispatch's crossovers, measured on an H200 (LLaMA-7B shapes, σ = 0–50 %, docs/performance.md "batched and
+// prefill GEMM"): the decode kernel is fastest up to 64 tokens, the wgmma kernel at 128 (4 of the 6 shape × σ
+// classes), unpack + cuBLAS from 256 on.
+inline constexpr std::int64_t kPrefillFromTokens = 96;
+inline constexpr std::int64_t kUnpackFromTokens = 192;
+
+enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
+
 struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8)
+  at::Tensor unpack_tiles;                                       // hybrid_unpack's table (int64), also the prefill's
+  std::int64_t prefill_from_tokens = kPrefillFromTokens;         // the dispatch's crossovers (tests move them)
+  std::int64_t unpack_from_tokens = kUnpackFromTokens;
+  bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
+
+  // The path hybrid_linear takes for `tokens` tokens.
+  HybridPath path_for(std::int64_t tokens) const;
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32)
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
@@ -47,8 +66,16 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
 // Re-plans the same weight for another CTA count / ring depth (the autotuner's knobs).
 void reschedule(HybridWeight& weight, const hybrid::PackedHybrid& packed, int ctas, int stages);
 
-// y = x · Wᵀ for x [..., cols] bf16 on the weight's CUDA device. Error on the CPU or without the kernel.
+// y = x · Wᵀ for x [..., cols] bf16 on the weight's CUDA device, on the path the token count dispatches to. Error on
+// the CPU or without the kernel.
 at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& weight);
+// The paths on their own (benchmarks, tests): the decode kernel and unpack + cuBLAS at any token count, the prefill
+// kernel where it runs (Error elsewhere).
+at::Tensor hybrid_linear_decode_kernel(const at::Tensor& x, const HybridWeight& weight);
+at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight& weight);
+at::Tensor hybrid_linear_unpacked(const at::Tensor& x, const HybridWeight& weight);
+// W ⊙ M as a dense bf16 [rows, cols] on the weight's device (hybrid_unpack.h).
+at::Tensor unpack_on_device(const HybridWeight& weight);
 
 // Whether this build and machine can run the kernel ("" = yes, otherwise why not).
 std::string hybrid_kernel_unavailable(at::Device device);

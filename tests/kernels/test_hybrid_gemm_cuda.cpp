@@ -75,7 +75,7 @@ void expect_matches_dense(const GemmCase& g, std::uint64_t seed) {
        << " tokens " << g.tokens << " ctas " << g.ctas << " stages " << g.stages
        << (g.weights_by_threads ? " weights by threads" : "");
   for (int call = 0; call < 2; ++call) {  // the second call checks the finish kernel left the workspace at zero
-    at::Tensor got = kernels::hybrid_linear(x, w).to(at::kFloat);
+    at::Tensor got = kernels::hybrid_linear_decode_kernel(x, w).to(at::kFloat);
     double scale = want.abs().max().item<double>();
     double err = (got - want).abs().max().item<double>();
     EXPECT_LE(err, 1e-2 * scale) << what.str() << " call " << call;
@@ -118,14 +118,83 @@ TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
   at::Tensor wm = at::from_blob(masked.data(), {256, 512}, at::kBFloat16).to(cuda);
   at::Tensor bias = at::randn({256}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
   Proj proj("p", at::empty({256, 512}, at::TensorOptions().dtype(at::kBFloat16).device(at::kMeta)), bias);
-  proj.set_strategy(std::make_shared<kernels::HybridProj>(packed, cuda));
+  auto strategy = std::make_shared<kernels::HybridProj>(packed, cuda);
+  proj.set_strategy(strategy);
+  // Both paths for 2 × 70 tokens — the decode kernel in chunks of 64, the unpacked weight on cuBLAS — and for 1 × 70
+  // and 1 × 7 through the seam, whichever the dispatch picks.
+  for (const std::vector<std::int64_t>& shape : {std::vector<std::int64_t>{2, 70, 512}, {1, 7, 512}}) {
+    at::Tensor x = at::randn(shape, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+    at::Tensor want = at::linear(x.to(at::kFloat), wm.to(at::kFloat), bias.to(at::kFloat));
+    for (const at::Tensor& got : {proj.forward(x), kernels::hybrid_linear_decode_kernel(x, strategy->weight()) + bias,
+                                  kernels::hybrid_linear_unpacked(x, strategy->weight()) + bias}) {
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_LE((got.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
+    }
+  }
   at::Tensor x = at::randn({2, 70, 512}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
-  at::Tensor got = proj.forward(x).to(at::kFloat);
-  at::Tensor want = at::linear(x.to(at::kFloat), wm.to(at::kFloat), bias.to(at::kFloat));
-  ASSERT_EQ(got.sizes(), want.sizes());
-  EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>());
   // fp32 inputs are refused, naming the projection (kernels/hybrid_model builds fp32 models dense instead).
   EXPECT_THROW(proj.forward(x.to(at::kFloat)), Error);
+}
+
+// The device unpack is the host unpack, bit for bit, for every tile shape the layout allows up to 256 columns wide and
+// every mix of 2:4 and dense tiles.
+TEST(HybridGemmCuda, UnpackOnTheDeviceEqualsTheHostUnpack) {
+  SKIP_WITHOUT_GPU();
+  std::uint64_t seed = 300;
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}, {16, 64}, {32, 256}})
+    for (double share : {0.0, 0.3, 1.0}) {
+      auto c = testing::random_hybrid(256, 1024, tr, tc, share, ++seed, 0.1);
+      const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+      const std::vector<std::uint16_t> host = hybrid::unpack(packed);
+      const kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));
+      const at::Tensor device = kernels::unpack_on_device(w).cpu();
+      const at::Tensor want = at::from_blob(const_cast<std::uint16_t*>(host.data()), {256, 1024}, at::kBFloat16);
+      EXPECT_TRUE(at::equal(device.view(at::kShort), want.view(at::kShort))) << tr << "x" << tc << " share " << share;
+    }
+}
+
+// Every path at every token count against the dense GEMM of the masked weight — the decode kernel, the wgmma prefill
+// kernel (Hopper), unpack + cuBLAS, and the dispatch between them — with odd token counts on both sides of the
+// crossover, a long K, 0 / 50 / 100 % of the tiles 2:4 and every tile shape the prefill kernel was built for.
+TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
+  SKIP_WITHOUT_GPU();
+  std::uint64_t seed = 400;
+  at::Device cuda("cuda:0");
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 128}, {128, 64}, {64, 64}})
+    for (double share : {0.0, 0.5, 1.0}) {
+      auto c = testing::random_hybrid(384, 5120, tr, tc, share, ++seed, 0.02);
+      const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+      const kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+      std::vector<std::uint16_t> masked = testing::masked(c);
+      const at::Tensor wm = at::from_blob(masked.data(), {384, 5120}, at::kBFloat16).to(cuda).to(at::kFloat);
+      const std::int64_t cross = w.prefill_from_tokens;
+      for (std::int64_t tokens : {std::int64_t{1}, cross - 1, cross, std::int64_t{129}, std::int64_t{301}, std::int64_t{1031}}) {
+        const at::Tensor x = at::randn({tokens, 5120}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+        const at::Tensor want = at::linear(x.to(at::kFloat), wm);
+        std::vector<std::pair<const char*, at::Tensor>> paths = {{"dispatch", kernels::hybrid_linear(x, w)},
+                                                                  {"unpack", kernels::hybrid_linear_unpacked(x, w)}};
+        if (w.prefill_kernel) paths.emplace_back("wgmma", kernels::hybrid_linear_prefill_kernel(x, w));
+        if (tokens <= 301) paths.emplace_back("decode kernel", kernels::hybrid_linear_decode_kernel(x, w));
+        for (const auto& [name, got] : paths)
+          EXPECT_LE((got.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
+              << name << " tiles " << tr << "x" << tc << " share " << share << " tokens " << tokens;
+      }
+    }
+}
+
+// Host-side (no GPU needed): the dispatch follows the measured crossovers — decode kernel, then the wgmma kernel where
+// it runs, then unpack + cuBLAS.
+TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
+  kernels::HybridWeight w;
+  w.prefill_kernel = true;
+  using P = kernels::HybridPath;
+  EXPECT_EQ(w.path_for(1), P::decode_kernel);
+  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens - 1), P::decode_kernel);
+  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::prefill_kernel);
+  EXPECT_EQ(w.path_for(kernels::kUnpackFromTokens - 1), P::prefill_kernel);
+  EXPECT_EQ(w.path_for(kernels::kUnpackFromTokens), P::unpacked);
+  w.prefill_kernel = false;  // Ampere, or a tile without the kernel
+  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::unpacked);
 }
 
 // Host-side (no GPU needed): the ring depth a call takes is the deepest allowed one that keeps every CTA resident.

@@ -1,0 +1,281 @@
+// The CUDA kernel of hybrid_prefill.h. Mainloop per stored tile of the CTA's row block (ring of kStages slots, each:
+// the tokens' x columns of the tile — TW / 64 panels of N rows × 128 bytes, 128-byte swizzled — then the tile's packed
+// bytes as stored):
+//   wait for the slot's copies → fence (generic → async proxy) → barrier → issue the copies of a later tile into the
+//   slot freed by the previous iteration → each warp loads its 16-row slice's A fragments (and metadata) from shared
+//   memory → wgmma over the tile's K steps → wait for them.
+// Epilogue: fp32 accumulators → bf16, transposed through shared memory, written as 16-byte rows of y.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/hybrid_prefill.h"
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define PATCHLM_WGMMA 1
+#include "kernels/hybrid_prefill_wgmma.h"
+#endif
+
+namespace patchlm::kernels {
+namespace {
+
+constexpr int kPanelRowBytes = 128;  // one 128-byte swizzle atom row: 64 bf16 of K
+
+template <int TH, int TW, int N>
+struct Shape {
+  static constexpr int kThreads = TH / 64 * 128;  // one warpgroup per 64 weight rows
+  static constexpr int kPanels = TW / 64;
+  static constexpr int kPanelBytes = N * kPanelRowBytes;
+  static constexpr int kXBytes = kPanels * kPanelBytes;
+  static constexpr int kTileBytes = TH * TW * 2;  // a dense tile; a 2:4 tile takes 9/16 of it
+  static constexpr int kSlotBytes = kXBytes + kTileBytes;
+  static constexpr int kStages = N == 256 ? 2 : 3;  // as many slots as fit next to one CTA's registers
+  static constexpr int kOutStride = TH + 8;  // bf16 per token row of the epilogue's staging
+  static constexpr int kSharedBytes = (kStages * kSlotBytes > N * kOutStride * 2 ? kStages * kSlotBytes : N * kOutStride * 2) + 1024;
+};
+
+#ifdef PATCHLM_WGMMA
+__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void copy16(std::uint32_t dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void copies_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+template <int Pending>
+__device__ __forceinline__ void copies_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+}
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+
+// wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
+// 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
+__device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
+  return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | static_cast<std::uint64_t>(1) << 16 |
+         static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
+}
+
+struct TileRef {
+  std::int64_t offset;
+  int column;
+  bool sparse;
+};
+__device__ __forceinline__ TileRef tile_ref(const HybridPrefillPlan& p, std::int64_t index) {
+  const std::int64_t where = p.tiles[2 * index + 1];
+  return {p.tiles[2 * index], static_cast<int>((where & 0xFFFFFFFF) >> 1), (where & 1) != 0};
+}
+
+// The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) (zeros past `tokens`)
+// as swizzled panels, then the packed tile.
+template <int TH, int TW, int N>
+__device__ void load_tile(const HybridPrefillPlan& p, const TileRef& t, const std::uint16_t* x, std::int64_t tokens,
+                          std::int64_t tok0, std::uint32_t slot) {
+  using S = Shape<TH, TW, N>;
+  for (int k = threadIdx.x; k < S::kPanels * N * 8; k += S::kThreads) {
+    const int panel = k / (N * 8), n = (k / 8) % N, c = k % 8;
+    const bool valid = tok0 + n < tokens;
+    const std::uint16_t* src = x + (valid ? (tok0 + n) * p.cols + static_cast<std::int64_t>(t.column) * TW + 64 * panel + 8 * c : 0);
+    copy16(slot + panel * S::kPanelBytes + n * kPanelRowBytes + ((c ^ (n & 7)) * 16), src, valid);
+  }
+  const int bytes = t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes;
+  const std::uint8_t* tile = p.data + t.offset;
+  for (int k = threadIdx.x; k < bytes / 16; k += S::kThreads) copy16(slot + S::kXBytes + 16 * k, tile + 16 * k, true);
+}
+
+// Issues one tile's wgmmas for this warp's warpgroup (the warp supplies the A fragments of its 16-row slice) and
+// commits them as one group; the caller waits.
+template <int TH, int TW, int N>
+__device__ __forceinline__ void tile_mma(float* acc, const TileRef& t, const std::uint8_t* slot_ptr, std::uint32_t slot,
+                                         int slice, int lane) {
+  using S = Shape<TH, TW, N>;
+  const std::uint8_t* tile = slot_ptr + S::kXBytes;
+  if (t.sparse) {
+    constexpr int kSteps = TW / 32;
+    const std::uint8_t* values = tile + slice * 18 * TW;
+    const auto* meta = reinterpret_cast<const std::uint32_t*>(values + 16 * TW);
+    std::uint32_t a[kSteps][4], e[kSteps];
+#pragma unroll
+    for (int j = 0; j < kSteps; ++j) {
+      const uint4 v = reinterpret_cast<const uint4*>(values)[j * 32 + lane];
+      a[j][0] = v.x, a[j][1] = v.y, a[j][2] = v.z, a[j][3] = v.w;
+      e[j] = meta[lane * (TW / 64) + j / 2];
+    }
+    wgmma::fence();
+#pragma unroll
+    for (int j = 0; j < kSteps; ++j) {
+      const std::uint64_t desc = smem_desc(slot + (j / 2) * S::kPanelBytes + (j % 2) * 64);
+      if (j % 2 == 0) wgmma::Mma<N>::template sparse<0>(acc, a[j], desc, e[j]);
+      else wgmma::Mma<N>::template sparse<1>(acc, a[j], desc, e[j]);
+    }
+  } else {
+    constexpr int kSteps = TW / 16;
+    const auto* frags = reinterpret_cast<const uint4*>(tile + slice * 32 * TW);
+    std::uint32_t a[kSteps][4];
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+      const uint4 v = frags[s * 32 + lane];
+      a[s][0] = v.x, a[s][1] = v.y, a[s][2] = v.z, a[s][3] = v.w;
+    }
+    wgmma::fence();
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s)
+      wgmma::Mma<N>::dense(acc, a[s], smem_desc(slot + (s / 4) * S::kPanelBytes + (s % 4) * 32));
+  }
+  wgmma::commit();
+}
+#endif
+
+// Grid: (token tiles, row blocks, K splits) — CTAs running at once share a few row blocks' weights through L2; a
+// split (grid.z > 1, few tokens) walks its share of the row block's tiles and adds its fp32 sums into `partial`.
+template <int TH, int TW, int N>
+__global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
+    prefill_kernel(HybridPrefillPlan p, const std::uint16_t* x, std::uint16_t* y, float* partial, std::int64_t tokens) {
+#ifdef PATCHLM_WGMMA
+  using S = Shape<TH, TW, N>;
+  constexpr int kStages = S::kStages;
+  extern __shared__ std::uint8_t shared_raw[];
+  std::uint8_t* shared = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(shared_raw) + 1023) & ~std::uintptr_t{1023});
+  const std::uint32_t base = smem_addr(shared);
+  const std::int64_t tok0 = static_cast<std::int64_t>(blockIdx.x) * N, rb = blockIdx.y;
+  const int tiles = static_cast<int>(p.cols / TW);
+  const int begin = static_cast<int>(static_cast<std::int64_t>(tiles) * blockIdx.z / gridDim.z);
+  const int count = static_cast<int>(static_cast<std::int64_t>(tiles) * (blockIdx.z + 1) / gridDim.z) - begin;
+  const std::int64_t first = rb * tiles + begin;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;  // warp w of warpgroup w / 4: slice w of the tile
+
+  float acc[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
+
+  // Slot i % kStages holds tile i. While tile i's wgmmas run, the copies of tile i + kStages − 1 go into the slot
+  // tile i − 1 used (free since the barrier that ended iteration i − 1) and tile i + 1's copies are awaited.
+  for (int s = 0; s < kStages - 1; ++s) {
+    if (s < count) load_tile<TH, TW, N>(p, tile_ref(p, first + s), x, tokens, tok0, base + s * S::kSlotBytes);
+    copies_commit();
+  }
+  copies_wait<kStages - 2>();
+  fence_proxy_async();
+  __syncthreads();
+  for (int i = 0; i < count; ++i) {
+    const int slot = i % kStages;
+    tile_mma<TH, TW, N>(acc, tile_ref(p, first + i), shared + slot * S::kSlotBytes, base + slot * S::kSlotBytes, warp,
+                        lane);
+    const int next = i + kStages - 1;
+    if (next < count)
+      load_tile<TH, TW, N>(p, tile_ref(p, first + next), x, tokens, tok0, base + (next % kStages) * S::kSlotBytes);
+    copies_commit();
+    copies_wait<kStages - 2>();
+    fence_proxy_async();
+    wgmma::wait_all();
+    __syncthreads();
+  }
+  copies_wait<0>();
+  __syncthreads();
+
+  const int g = lane / 4, t = lane % 4, r = 16 * warp + g;
+  if (gridDim.z > 1) {  // a K split: fp32 sums into partial [tokens, rows]; the finish kernel writes y
+#pragma unroll
+    for (int j = 0; j < N / 8; ++j) {
+      const int n = 8 * j + 2 * t;
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const std::int64_t tok = tok0 + n + (q & 1), row = rb * TH + r + 8 * (q >> 1);
+        if (tok < tokens) atomicAdd(partial + tok * p.rows + row, acc[4 * j + q]);
+      }
+    }
+    return;
+  }
+  // Epilogue: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → staging [token][row] bf16 → y rows.
+  auto* out = reinterpret_cast<std::uint16_t*>(shared);
+#pragma unroll
+  for (int j = 0; j < N / 8; ++j) {
+    const int n = 8 * j + 2 * t;
+    const float v[4] = {acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]};
+    const int rr[4] = {r, r, r + 8, r + 8}, nn[4] = {n, n + 1, n, n + 1};
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const std::uint32_t bits = __float_as_uint(v[q]);
+      // Round to nearest even, as a bf16 conversion does.
+      const std::uint16_t b = static_cast<std::uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+      out[nn[q] * S::kOutStride + rr[q]] = b;
+    }
+  }
+  __syncthreads();
+  constexpr int kChunks = TH / 8;
+  for (int k = threadIdx.x; k < N * kChunks; k += S::kThreads) {
+    const int n = k / kChunks, c = k % kChunks;
+    if (tok0 + n >= tokens) continue;
+    const uint4 v = *reinterpret_cast<const uint4*>(out + n * S::kOutStride + 8 * c);
+    *reinterpret_cast<uint4*>(y + (tok0 + n) * p.rows + rb * TH + 8 * c) = v;
+  }
+#else
+  (void)p, (void)x, (void)y, (void)partial, (void)tokens;
+#endif
+}
+
+// y = bf16(partial), round to nearest even.
+__global__ void finish_kernel(const float* partial, std::uint16_t* y, std::int64_t n) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::uint32_t bits = __float_as_uint(partial[i]);
+    y[i] = static_cast<std::uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+  }
+}
+
+template <int TH, int TW, int N>
+std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
+  using S = Shape<TH, TW, N>;
+  auto kernel = prefill_kernel<TH, TW, N>;
+  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
+  if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
+  const std::int64_t token_tiles = (tokens + N - 1) / N, row_blocks = p.rows / TH, tiles = p.cols / TW;
+  // Too few CTAs for one per multiprocessor: split each row block's tiles (K) over more CTAs, ≥ 4 tiles each.
+  const std::int64_t ctas = token_tiles * row_blocks;
+  const int splits = static_cast<int>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas)));
+  if (splits > 1 && p.partial == nullptr) return "hybrid prefill: a K split needs the fp32 workspace";
+  const dim3 grid(static_cast<unsigned>(token_tiles), static_cast<unsigned>(row_blocks), static_cast<unsigned>(splits));
+  kernel<<<grid, S::kThreads, S::kSharedBytes, stream>>>(p, static_cast<const std::uint16_t*>(x),
+                                                         static_cast<std::uint16_t*>(y), p.partial, tokens);
+  if (splits > 1) {
+    const std::int64_t n = tokens * p.rows;
+    finish_kernel<<<static_cast<unsigned>(std::min<std::int64_t>((n + 255) / 256, 4096)), 256, 0, stream>>>(
+        p.partial, static_cast<std::uint16_t*>(y), n);
+  }
+  e = cudaGetLastError();
+  return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
+}
+
+template <int TH, int TW>
+std::string launch_for_tokens(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens,
+                              cudaStream_t stream) {
+  // 256 tokens per CTA halve the weight traffic per FLOP; 128 waste less on short inputs and pipeline 3 deep.
+  return tokens > 128 ? launch<TH, TW, 256>(p, x, y, tokens, stream) : launch<TH, TW, 128>(p, x, y, tokens, stream);
+}
+
+}  // namespace
+
+bool hybrid_prefill_splits_k(const HybridPrefillPlan& p, std::int64_t tokens) {
+  const int n = tokens > 128 ? 256 : 128;
+  const std::int64_t ctas = (tokens + n - 1) / n * (p.rows / p.tile_height), tiles = p.cols / p.tile_width;
+  return std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas) > 1;
+}
+
+bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 64) && (tw == 128 || tw == 64); }
+
+std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, void* stream) {
+  if (!hybrid_prefill_tile_supported(p.tile_height, p.tile_width))
+    return "hybrid prefill: no kernel for " + std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles";
+  if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0 || reinterpret_cast<std::uintptr_t>(y) % 16 != 0)
+    return "hybrid prefill: x and y must be 16-byte aligned";
+  if (tokens <= 0) return {};
+  const auto s = static_cast<cudaStream_t>(stream);
+  if (p.tile_height == 128 && p.tile_width == 128) return launch_for_tokens<128, 128>(p, x, y, tokens, s);
+  if (p.tile_height == 128) return launch_for_tokens<128, 64>(p, x, y, tokens, s);
+  if (p.tile_width == 128) return launch_for_tokens<64, 128>(p, x, y, tokens, s);
+  return launch_for_tokens<64, 64>(p, x, y, tokens, s);
+}
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,108 @@
+// CUDA kernel of hybrid_unpack.h. It reads the register-ordered layout of io/hybrid_layout.h (the header comment
+// there is the specification; hybrid_layout.cpp's for_each_dense_slot / for_each_sparse_slot are the same walk on
+// the host, which the tests compare against bit for bit).
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/hybrid_unpack_kernels.h"
+
+namespace patchlm::kernels {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kMaxWidth = 256;  // a 16-row slice must fit the shared buffer
+constexpr int kPad = 8;  // halves of padding per shared row: rows stay 16-byte aligned, banks spread
+constexpr int kSharedBytes = 48 * 1024;  // per CTA, without opting in
+
+// Chunk k of a pass over `slices` 16-row slices of a dense tile into smem[16·slices][width + kPad]: slice k / (2·width),
+// then (step s, lane) — 16 bytes holding registers q = 0..3 (two halves each) of rows g + 8·(q & 1), columns
+// 16·s + 2·t + 8·(q >> 1).
+__device__ void dense_chunk(const std::uint8_t* in, int width, int k, std::uint16_t* smem) {
+  const int per_slice = 2 * width, slice = k / per_slice, c = k % per_slice;
+  const uint4 v = reinterpret_cast<const uint4*>(in + slice * 32 * width)[c];
+  const int s = c / 32, lane = c % 32, g = lane / 4, t = lane % 4;
+  const std::uint32_t regs[4] = {v.x, v.y, v.z, v.w};
+  std::uint16_t* rows = smem + 16 * slice * (width + kPad);
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const int row = g + 8 * (q & 1), col = 16 * s + 2 * t + 8 * (q >> 1);
+    *reinterpret_cast<std::uint32_t*>(rows + row * (width + kPad) + col) = regs[q];
+  }
+}
+
+// Chunk k of a pass over 2:4 slices: slice k / width, then (32-column step j, lane) — groups (row g + 8·(q & 1),
+// group t + 4·(q >> 1)) as (v0, v1); their nibbles sit in the slice's metadata words after its values.
+__device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint16_t* smem) {
+  const int slice = k / width, c = k % width;
+  const std::uint8_t* base = in + slice * 18 * width;
+  const uint4 v = reinterpret_cast<const uint4*>(base)[c];
+  const auto* meta = reinterpret_cast<const std::uint32_t*>(base + 16 * width);
+  const int words_per_lane = width / 64;
+  const int j = c / 32, lane = c % 32, g = lane / 4, t = lane % 4;
+  const std::uint32_t regs[4] = {v.x, v.y, v.z, v.w};
+  // Lane (g, t)'s groups t and t + 4 have their nibbles in the words of lanes 4g + 2·(j % 2) + 0 and + 1.
+  const std::uint32_t words[2] = {meta[(4 * g + 2 * (j % 2)) * words_per_lane + j / 2],
+                                  meta[(4 * g + 2 * (j % 2) + 1) * words_per_lane + j / 2]};
+  std::uint16_t* rows = smem + 16 * slice * (width + kPad);
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const int row = g + 8 * (q & 1), group = t + 4 * (q >> 1);
+    const unsigned nibble = (words[group / 4] >> (4 * (group % 4) + 16 * (q & 1))) & 0xF;
+    // The two kept values at positions nibble & 3 and nibble >> 2 of the group, zeros elsewhere (shifts, not an
+    // indexed local array, which would live in local memory).
+    const std::uint64_t group_bits = static_cast<std::uint64_t>(regs[q] & 0xFFFF) << (16 * (nibble & 3)) |
+                                     static_cast<std::uint64_t>(regs[q] >> 16) << (16 * (nibble >> 2));
+    uint2 pair;
+    pair.x = static_cast<std::uint32_t>(group_bits);
+    pair.y = static_cast<std::uint32_t>(group_bits >> 32);
+    *reinterpret_cast<uint2*>(rows + row * (width + kPad) + 32 * j + 4 * group) = pair;
+  }
+}
+
+// One CTA per stored tile: passes of as many 16-row slices as the shared buffer holds, decoded into shared memory,
+// then written out row by row in 16-byte chunks.
+__global__ void __launch_bounds__(kThreads) unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass) {
+  extern __shared__ __align__(16) std::uint16_t smem[];
+  const std::int64_t offset = p.tiles[2 * blockIdx.x], where = p.tiles[2 * blockIdx.x + 1];
+  const bool sparse = where & 1;
+  const std::int64_t r0 = (where >> 32) * p.tile_height, c0 = ((where & 0xFFFFFFFF) >> 1) * p.tile_width;
+  const int width = p.tile_width, stride = width + kPad, slices = p.tile_height / 16;
+  const std::int64_t slice_bytes = (sparse ? 18 : 32) * static_cast<std::int64_t>(width);
+  for (int first = 0; first < slices; first += slices_per_pass) {
+    const int n = min(slices_per_pass, slices - first);
+    const std::uint8_t* in = p.data + offset + first * slice_bytes;
+    if (sparse) {
+      for (int k = threadIdx.x; k < n * width; k += kThreads) sparse_chunk(in, width, k, smem);
+    } else {
+      for (int k = threadIdx.x; k < n * 2 * width; k += kThreads) dense_chunk(in, width, k, smem);
+    }
+    __syncthreads();
+    const int chunks_per_row = width / 8;
+    for (int k = threadIdx.x; k < 16 * n * chunks_per_row; k += kThreads) {
+      const int row = k / chunks_per_row, chunk = k % chunks_per_row;
+      const uint4 v = *reinterpret_cast<const uint4*>(smem + row * stride + 8 * chunk);
+      *reinterpret_cast<uint4*>(out + (r0 + 16 * first + row) * p.cols + c0 + 8 * chunk) = v;
+    }
+    __syncthreads();
+  }
+}
+
+}  // namespace
+
+std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
+  if (p.tile_width % 64 != 0 || p.tile_width > kMaxWidth || p.tile_height % 16 != 0)
+    return "hybrid unpack: tiles must be a multiple of 16 rows and of 64 columns, at most 256 wide";
+  if (reinterpret_cast<std::uintptr_t>(out) % 16 != 0 || reinterpret_cast<std::uintptr_t>(p.data) % 16 != 0)
+    return "hybrid unpack: the packed data and the output must be 16-byte aligned";
+  if (p.tile_count == 0) return {};
+  const int slice_bytes = 16 * (p.tile_width + kPad) * 2;
+  const int slices_per_pass = std::min(p.tile_height / 16, kSharedBytes / slice_bytes);
+  unpack_kernel<<<static_cast<unsigned>(p.tile_count), kThreads, slices_per_pass * slice_bytes,
+                  static_cast<cudaStream_t>(stream)>>>(p, static_cast<std::uint16_t*>(out), slices_per_pass);
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? std::string() : std::string("hybrid unpack: ") + cudaGetErrorString(e);
+}
+
+}  // namespace patchlm::kernels
