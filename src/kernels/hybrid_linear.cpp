@@ -41,6 +41,19 @@ at::Tensor checked_rows(const at::Tensor& x, const HybridWeight& w) {
   return x2;
 }
 
+// The launch fields the prefill and unpack kernels share: the packed tiles, their table, the grid.
+template <typename Plan>
+Plan tile_table_plan(const HybridWeight& w) {
+  Plan p;
+  p.data = w.data.data_ptr<std::uint8_t>();
+  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
+  p.rows = w.grid.rows;
+  p.cols = w.grid.cols;
+  p.tile_height = static_cast<int>(w.grid.tile.rows);
+  p.tile_width = static_cast<int>(w.grid.tile.cols);
+  return p;
+}
+
 // y [tokens, rows] back into x's leading shape.
 at::Tensor shaped_like(const at::Tensor& y, const at::Tensor& x, const HybridWeight& w) {
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
@@ -152,8 +165,8 @@ std::string hybrid_kernel_unavailable(const hybrid::PackedHybrid& packed, at::De
   return {};
 }
 
-at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
 #if PATCHLM_HAVE_CUDA
+at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
   const std::int64_t tokens = x.dim() < 1 || x.size(-1) == 0 ? 0 : x.numel() / x.size(-1);
   switch (w.path_for(tokens)) {
     case HybridPath::decode_kernel: return hybrid_linear_decode_kernel(x, w);
@@ -161,15 +174,9 @@ at::Tensor hybrid_linear(const at::Tensor& x, const HybridWeight& w) {
     case HybridPath::unpacked: break;
   }
   return hybrid_linear_unpacked(x, w);
-#else
-  (void)x;
-  (void)w;
-  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
-#endif
 }
 
 at::Tensor hybrid_linear_decode_kernel(const at::Tensor& x, const HybridWeight& w) {
-#if PATCHLM_HAVE_CUDA
   at::Tensor x2 = checked_rows(x, w);
   c10::cuda::CUDAGuard guard(w.device());
   const std::int64_t tokens = x2.size(0);
@@ -187,27 +194,15 @@ at::Tensor hybrid_linear_decode_kernel(const at::Tensor& x, const HybridWeight& 
     if (!err.empty()) throw Error("hybrid_linear: " + err);
   }
   return shaped_like(y, x, w);
-#else
-  (void)x;
-  (void)w;
-  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
-#endif
 }
 
 at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight& w) {
-#if PATCHLM_HAVE_CUDA
   if (!w.prefill_kernel)
     throw Error(str_cat("hybrid_linear: no prefill kernel for ", w.grid.tile.name(), " tiles on this device"));
   at::Tensor x2 = checked_rows(x, w);
   c10::cuda::CUDAGuard guard(w.device());
   at::Tensor y = at::empty({x2.size(0), w.grid.rows}, x.options());
-  HybridPrefillPlan p;
-  p.data = w.data.data_ptr<std::uint8_t>();
-  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
-  p.rows = w.grid.rows;
-  p.cols = w.grid.cols;
-  p.tile_height = static_cast<int>(w.grid.tile.rows);
-  p.tile_width = static_cast<int>(w.grid.tile.cols);
+  HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
   at::Tensor partial;  // split-K sums (few tokens), from the caching allocator
   if (hybrid_prefill_splits_k(p, x2.size(0))) {
@@ -218,46 +213,36 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
       !err.empty())
     throw Error("hybrid_linear: " + err);
   return shaped_like(y, x, w);
-#else
-  (void)x;
-  (void)w;
-  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
-#endif
 }
 
 at::Tensor unpack_on_device(const HybridWeight& w) {
-#if PATCHLM_HAVE_CUDA
   if (!w.device().is_cuda()) throw Error("hybrid unpack: the weight is not on a CUDA device");
   c10::cuda::CUDAGuard guard(w.device());
   at::Tensor dense = at::empty({w.grid.rows, w.grid.cols}, at::TensorOptions().dtype(at::kBFloat16).device(w.device()));
-  HybridUnpackPlan p;
-  p.data = w.data.data_ptr<std::uint8_t>();
-  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
+  HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
-  p.rows = w.grid.rows;
-  p.cols = w.grid.cols;
-  p.tile_height = static_cast<int>(w.grid.tile.rows);
-  p.tile_width = static_cast<int>(w.grid.tile.cols);
   if (std::string err = hybrid_unpack(p, dense.data_ptr(), at::cuda::getCurrentCUDAStream().stream()); !err.empty())
     throw Error(err);
   return dense;
-#else
-  (void)w;
-  throw Error("hybrid unpack: this patchlm was built without the CUDA kernels");
-#endif
 }
 
 at::Tensor hybrid_linear_unpacked(const at::Tensor& x, const HybridWeight& w) {
-#if PATCHLM_HAVE_CUDA
   const at::Tensor x2 = checked_rows(x, w);
   // The dense weight lives for this call only; the caching allocator hands the same block to the next layer.
   return shaped_like(at::mm(x2, unpack_on_device(w).t()), x, w);
-#else
-  (void)x;
-  (void)w;
-  throw Error("hybrid_linear: this patchlm was built without the CUDA kernels");
-#endif
 }
+
+#else
+namespace {
+[[noreturn]] void without_cuda() { throw Error("hybrid_linear: this patchlm was built without the CUDA kernels"); }
+}  // namespace
+
+at::Tensor hybrid_linear(const at::Tensor&, const HybridWeight&) { without_cuda(); }
+at::Tensor hybrid_linear_decode_kernel(const at::Tensor&, const HybridWeight&) { without_cuda(); }
+at::Tensor hybrid_linear_prefill_kernel(const at::Tensor&, const HybridWeight&) { without_cuda(); }
+at::Tensor unpack_on_device(const HybridWeight&) { without_cuda(); }
+at::Tensor hybrid_linear_unpacked(const at::Tensor&, const HybridWeight&) { without_cuda(); }
+#endif
 
 HybridProj::HybridProj(std::shared_ptr<const hybrid::PackedHybrid> packed, at::Device device)
     : packed_(std::move(packed)) {

@@ -9,10 +9,10 @@
 #include <string>
 #include <thread>
 
-#include "../engine/tiny_models.h"
 #include "learn/distributed.h"
 #include "learn/trainer.h"
 #include "store_backend.h"
+#include "tiny_learning.h"
 
 using namespace patchlm;
 
@@ -24,14 +24,7 @@ int main(int argc, char** argv) {
   try {
     const DistributedEnv env = distributed_env();
     const auto timeout = std::chrono::seconds(60);
-    TrainerOptions t;
-    t.mode = MaskMode::joint;
-    t.steps = 4;
-    t.batch = 4;
-    t.micro_batch = 1;
-    t.seed = 5;
-    t.init.tile = {16, 16};
-    t.schedule.lr = 0.05;
+    TrainerOptions t = testing::tiny_learning_options(MaskMode::joint, 4);
     t.checkpoint_dir = argv[1];
     t.checkpoint_every = 2;
     t.shard_masks = std::string(argv[2]) == "1";
@@ -46,16 +39,11 @@ int main(int argc, char** argv) {
         if (m.step == die_step) std::raise(SIGKILL);
       };
     }
-    const Checkpoint ck = testing::tiny_checkpoint(Family::llama, 3, 8, 32, 48);
+    const Checkpoint ck = testing::tiny_learning_model();
     Decoder model(ck);
     Trainer trainer(model, t, MaskPriors{});
     if (std::string(argv[3]) == "1") trainer.resume(t.checkpoint_dir);
-    std::vector<std::vector<std::int64_t>> sequences;
-    for (int s = 0; s < 8; ++s) {
-      sequences.emplace_back();
-      for (int k = 0; k < 12; ++k) sequences.back().push_back((s * 31 + k * 7) % 96);
-    }
-    trainer.train(sequences);
+    trainer.train(testing::tiny_learning_sequences());
     trainer.final_layers();  // a collective when sharded
     // Rank 0 hosts the store: it leaves last, when every rank has read what it needed.
     if (store) {

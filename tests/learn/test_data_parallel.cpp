@@ -11,36 +11,14 @@
 
 #include <unistd.h>
 
-#include "../engine/tiny_models.h"
 #include "learn/distributed.h"
 #include "learn/trainer.h"
 #include "store_backend.h"
+#include "tiny_learning.h"
 #include "util/error.h"
 
 namespace patchlm {
 namespace {
-
-TrainerOptions options(MaskMode mode) {
-  TrainerOptions t;
-  t.mode = mode;
-  t.steps = 3;
-  t.batch = 4;
-  t.micro_batch = 1;
-  t.seed = 5;
-  t.init.tile = {16, 16};
-  t.schedule.lr = 0.05;
-  if (mode == MaskMode::maskllm) t.loss.target_sparsity = 0.5;
-  return t;
-}
-
-std::vector<std::vector<std::int64_t>> sequences() {
-  std::vector<std::vector<std::int64_t>> out;
-  for (int s = 0; s < 8; ++s) {
-    out.emplace_back();
-    for (int t = 0; t < 12; ++t) out.back().push_back((s * 31 + t * 7) % 96);
-  }
-  return out;
-}
 
 struct RunSpec {
   MaskMode mode = MaskMode::joint;
@@ -56,7 +34,7 @@ struct Interrupted {};
 
 // The whole logits after training (rank 0's; every rank must agree).
 std::vector<at::Tensor> train(const RunSpec& run) {
-  const Checkpoint ck = testing::tiny_checkpoint(Family::llama, 3, 8, 32, 48);
+  const Checkpoint ck = testing::tiny_learning_model();
   auto store = c10::make_intrusive<c10d::HashStore>();
   std::vector<std::vector<at::Tensor>> logits(static_cast<std::size_t>(run.world));
   std::function<void(int)> rank_body;
@@ -70,7 +48,7 @@ std::vector<at::Tensor> train(const RunSpec& run) {
   };
   rank_body = [&](int rank) {
     Decoder model(ck);
-    TrainerOptions t = options(run.mode);
+    TrainerOptions t = testing::tiny_learning_options(run.mode, 3);
     t.shard_masks = run.shard;
     t.state_dtype = run.state_dtype;
     t.checkpoint_dir = run.checkpoint_dir;
@@ -85,7 +63,7 @@ std::vector<at::Tensor> train(const RunSpec& run) {
     }
     Trainer trainer(model, t, MaskPriors{});
     if (run.resume) trainer.resume(run.checkpoint_dir);
-    trainer.train(sequences());
+    trainer.train(testing::tiny_learning_sequences());
     for (const LayerLogits& l : trainer.final_layers()) {
       if (rank != 0 && run.shard) {
         EXPECT_FALSE(l.logits_2to4.defined());  // the whole logits stay on rank 0
