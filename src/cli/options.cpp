@@ -7,6 +7,7 @@
 #include <ATen/Context.h>
 
 #include "util/error.h"
+#include "util/integer_text.h"
 
 namespace patchlm::cli {
 
@@ -50,18 +51,13 @@ std::vector<std::vector<std::int64_t>> parse_id_batch(const std::string& option,
     std::stringstream items(row);
     std::string item;
     while (std::getline(items, item, ',')) {
-      std::size_t used = 0;
-      long long id = -1;
-      try {
-        id = std::stoll(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      while (used < item.size() && std::isspace(static_cast<unsigned char>(item[used]))) ++used;
-      if (used == 0 || used != item.size() || id < 0) {
+      std::string digits = item;  // trailing blanks are allowed, as leading ones are
+      while (!digits.empty() && std::isspace(static_cast<unsigned char>(digits.back()))) digits.pop_back();
+      const std::optional<long long> id = parse_integer(digits);
+      if (!id || *id < 0) {
         throw UsageError(str_cat(option, ": ", in_quotes(item), " is not a token id (non-negative integer)"));
       }
-      ids.push_back(id);
+      ids.push_back(*id);
     }
     if (ids.empty()) throw UsageError(str_cat(option, ": empty sequence in ", in_quotes(value)));
     if (!batch.empty() && ids.size() != batch[0].size()) {

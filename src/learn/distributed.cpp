@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "util/error.h"
+#include "util/integer_text.h"
 
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -17,17 +18,11 @@ namespace {
 int int_var(const EnvLookup& lookup, const char* name, int fallback, int lo, int hi) {
   const std::optional<std::string> v = lookup(name);
   if (!v) return fallback;
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(*v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != v->size() || n < lo || n > hi) {
+  const std::optional<long long> n = parse_integer(*v);
+  if (!n || *n < lo || *n > hi) {
     throw UsageError(str_cat("environment ", name, "=", in_quotes(*v), ": must be an integer in ", lo, "..", hi));
   }
-  return static_cast<int>(n);
+  return static_cast<int>(*n);
 }
 
 }  // namespace
