@@ -11,6 +11,7 @@
 #include "learn/trainer.h"
 #include "model/checkpoint.h"
 #include "util/error.h"
+#include "util/integer_text.h"
 
 namespace patchlm {
 namespace {
@@ -46,35 +47,31 @@ std::map<std::string, std::string> identity(const TrainerOptions& o) {
 }
 
 // The state tensors in a fixed order, "l24:<weight>", "lt:<weight>", each with the optimizer slot that holds it
-// (init_layers adds them in this order), its whole shape and — sharded 2:4 logits — its layer's slices.
+// (init_layers adds them in this order), its whole shape and, for sharded 2:4 logits, its slices (else null).
 struct StateTensor {
   std::string name;
   at::Tensor param;
   std::vector<std::int64_t> shape;
-  std::size_t layer;
+  const ShardLayout* shard;
 };
-std::vector<StateTensor> state_tensors(const std::vector<LayerLogits>& layers) {
+std::vector<StateTensor> state_tensors(const std::vector<LayerLogits>& layers, const std::vector<ShardLayout>& shards,
+                                       bool sharded) {
   std::vector<StateTensor> out;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerLogits& l = layers[i];
-    if (l.logits_2to4.defined()) out.push_back({"l24:" + l.name, l.logits_2to4, {l.rows * l.cols / 4, 6}, i});
-    if (l.tile_logits.defined()) out.push_back({"lt:" + l.name, l.tile_logits, l.tile_logits.sizes().vec(), i});
+    if (l.logits_2to4.defined())
+      out.push_back({"l24:" + l.name, l.logits_2to4, {l.rows * l.cols / 4, 6}, sharded ? &shards[i] : nullptr});
+    if (l.tile_logits.defined()) out.push_back({"lt:" + l.name, l.tile_logits, l.tile_logits.sizes().vec(), nullptr});
   }
   return out;
 }
 
 // A non-negative integer of the checkpoint's metadata; Error naming the file and field otherwise.
 std::int64_t count_field(const std::string& value, const std::string& key, const std::filesystem::path& file) {
-  std::size_t used = 0;
-  long long v = -1;
-  try {
-    v = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != value.size() || v < 0)
+  const std::optional<long long> v = parse_integer(value);
+  if (!v || *v < 0)
     throw Error(str_cat(file.string(), ": metadata field '", key, "' = ", in_quotes(value), " is not a count (corrupted?)"));
-  return v;
+  return *v;
 }
 
 }  // namespace
@@ -93,10 +90,9 @@ void Trainer::save_checkpoint(const std::filesystem::path& dir) const {
                        std::span<const std::byte>(static_cast<const std::byte*>(c.data_ptr()), c.nbytes())});
   };
   std::size_t slot = 0;
-  for (const StateTensor& e : state_tensors(layers_)) {
+  for (const StateTensor& e : state_tensors(layers_, shards_, options_.shard_masks)) {
     // Sharded 2:4 state is gathered whole (every rank takes part), so the file is the unsharded one.
-    const bool gather = e.name.starts_with("l24:") && sharded(e.layer);
-    auto whole = [&](const at::Tensor& t) { return gather ? gather_full(t, shards_[e.layer], e.shape, collectives_) : t; };
+    auto whole = [&](const at::Tensor& t) { return e.shard ? gather_full(t, *e.shard, e.shape, collectives_) : t; };
     add(e.name, whole(e.param));
     if (step_ > 0) {
       add("adam_m:" + e.name, whole(optimizer_->exp_avg(slot)));
@@ -139,7 +135,7 @@ void Trainer::resume(const std::filesystem::path& dir) {
       throw Error(str_cat(file.string(), ": tensor '", name, "' is missing or has the wrong dtype or shape"));
     }
     const at::Tensor whole = tensor_view(f, *e);
-    return of.name.starts_with("l24:") && sharded(of.layer) ? take_slice(whole, shards_[of.layer]) : whole;
+    return of.shard ? take_slice(whole, *of.shard) : whole;
   };
   const std::int64_t adam_step = count_field(field("adam_step"), "adam_step", file);
   const std::int64_t step = count_field(field("step"), "step", file);
@@ -149,7 +145,7 @@ void Trainer::resume(const std::filesystem::path& dir) {
     throw Error(str_cat(file.string(), ": adam_step ", adam_step, " differs from step ", step, " (corrupted?)"));
   at::NoGradGuard no_grad;
   std::size_t slot = 0;
-  for (const StateTensor& e : state_tensors(layers_)) {
+  for (const StateTensor& e : state_tensors(layers_, shards_, options_.shard_masks)) {
     at::Tensor p = e.param;
     p.copy_(load(e.name, p, e));
     if (step > 0) {

@@ -198,9 +198,12 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
       at::Tensor norm_sum;
       for (std::size_t k = 0; k < ids_of_block.size(); ++k) {
         const std::size_t i = ids_of_block[k];
-        LayerLogits layer = layers_[i];
-        if (sharded(i)) layer.logits_2to4 = whole_2to4(i);  // gathered for this pass, freed after it
-        const at::Tensor mw = fused_masked_weight(weights_[i], layer, options_.mode, params, options_.init.tile,
+        LayerLogits gathered;  // sharded: the layer with its logits gathered for this pass, freed after it
+        if (sharded(i)) {
+          gathered = layers_[i];
+          gathered.logits_2to4 = whole_2to4(i);
+        }
+        const at::Tensor mw = fused_masked_weight(weights_[i], sharded(i) ? gathered : layers_[i], options_.mode, params, options_.init.tile,
                                                   in[k].numel() ? in[k] : at::Tensor(),
                                                   noise_stream(key, i, NoisePart::two_four), &sinks_[i], in.back());
         strategies_[i]->masked_weight = mw;
