@@ -174,7 +174,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   };
 
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
-  std::printf("%-11s %4s %4s | %8s %6s | %8s %6s %-16s | %8s | %8s | %-6s %7s %7s %6s | %9s %7s\n", "W", "M", "σ%",
+  std::printf("%-11s %4s %4s | %8s %6s | %8s %6s %-16s | %8s | %8s | %-20s %7s %7s %6s | %9s %7s\n", "W", "M", "σ%",
               "cuBLAS", "TB/s", "kernel", "TB/s", "config", "wgmma", "unpack", "path", "speedup", "ceiling", "of",
               "cuSPARSELt", "hyb/cslt");
   for (const GemmShape& s : options.shapes) {
@@ -239,7 +239,6 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
             ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
         HybridPath chosen = ws128[0].path_for(m);
         if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
-        const char* path = chosen == HybridPath::decode_kernel ? "kernel" : chosen == HybridPath::prefill_kernel ? "wgmma" : "unpack";
         const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us
                                      : chosen == HybridPath::prefill_kernel ? prefill_us : unpack_us;
         const double cslt_us = cslt.empty() ? 0 : time_cusparselt(cslt, x);
@@ -251,10 +250,10 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           std::snprintf(kernel_text, sizeof kernel_text, "%.2f", best_us);
           std::snprintf(kernel_bw, sizeof kernel_bw, "%.2f", hybrid_bytes / best_us / 1e6);
         }
-        std::printf("%5lldx%-5lld %4d %4d | %8.2f %6.2f | %8s %6s %-16s | %8.2f | %8.2f | %-6s %6.3fx %6.3fx %5.1f%% | ",
+        std::printf("%5lldx%-5lld %4d %4d | %8.2f %6.2f | %8s %6s %-16s | %8.2f | %8.2f | %-20s %6.3fx %6.3fx %5.1f%% | ",
                     static_cast<long long>(s.rows), static_cast<long long>(s.cols), m, sigma, dense_us,
                     (dense_bytes + 2.0 * m * (s.cols + s.rows)) / dense_us / 1e6, kernel_text, kernel_bw,
-                    best_us > 0 ? best.str().c_str() : "-", prefill_us, unpack_us, path, speedup, ceiling,
+                    best_us > 0 ? best.str().c_str() : "-", prefill_us, unpack_us, hybrid_path_name(chosen), speedup, ceiling,
                     100 * speedup / ceiling);
         if (cslt_us > 0)
           std::printf("%8.2fus %6.3fx\n", cslt_us, cslt_us / dispatched_us);
@@ -272,9 +271,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
                            {"unpack_cublas_us", unpack_us},
-                           {"dispatched", chosen == HybridPath::decode_kernel    ? "decode kernel"
-                                          : chosen == HybridPath::prefill_kernel ? "wgmma prefill kernel"
-                                                                                 : "unpack + cuBLAS"},
+                           {"dispatched", hybrid_path_name(chosen)},
                            {"hybrid_us", dispatched_us},
                            {"speedup", speedup},
                            {"ceiling", ceiling},

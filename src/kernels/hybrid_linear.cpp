@@ -88,6 +88,15 @@ HybridGemmPlan plan_of(const HybridWeight& w) {
 
 }  // namespace
 
+const char* hybrid_path_name(HybridPath path) {
+  switch (path) {
+    case HybridPath::decode_kernel: return "decode kernel";
+    case HybridPath::prefill_kernel: return "wgmma prefill kernel";
+    case HybridPath::unpacked: break;
+  }
+  return "unpack + cuBLAS";
+}
+
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (tokens < prefill_from_tokens) return HybridPath::decode_kernel;
   return prefill_kernel && tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;

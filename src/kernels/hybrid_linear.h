@@ -25,6 +25,7 @@ inline constexpr std::int64_t kPrefillFromTokens = 96;
 inline constexpr std::int64_t kUnpackFromTokens = 192;
 
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
+const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
 
 struct HybridWeight {
   TileGrid grid;
@@ -33,9 +34,6 @@ struct HybridWeight {
   std::int64_t prefill_from_tokens = kPrefillFromTokens;         // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kUnpackFromTokens;
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
-
-  // The path hybrid_linear takes for `tokens` tokens.
-  HybridPath path_for(std::int64_t tokens) const;
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32)
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
@@ -44,6 +42,8 @@ struct HybridWeight {
   std::int64_t sm_shared_bytes = 0;
 
   at::Device device() const { return data.device(); }
+  // The path hybrid_linear takes for `tokens` tokens.
+  HybridPath path_for(std::int64_t tokens) const;
 
   // The fp32 reduction workspace of `stream` (zero between calls: the finish kernel re-zeroes it), made on first use.
   // One per stream, so calls on two streams never share one; calls on one stream are ordered by it.

@@ -5,6 +5,7 @@
 //   slot freed by the previous iteration → each warp loads its 16-row slice's A fragments (and metadata) from shared
 //   memory → wgmma over the tile's K steps → wait for them.
 // Epilogue: fp32 accumulators → bf16, transposed through shared memory, written as 16-byte rows of y.
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -34,6 +35,9 @@ struct Shape {
   static constexpr int kOutStride = TH + 8;  // bf16 per token row of the epilogue's staging
   static constexpr int kSharedBytes = (kStages * kSlotBytes > N * kOutStride * 2 ? kStages * kSlotBytes : N * kOutStride * 2) + 1024;
 };
+
+// bf16 bits of x, rounded to nearest even (the output's dtype).
+__device__ __forceinline__ std::uint16_t bf16_bits(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
 
 #ifdef PATCHLM_WGMMA
 __device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
@@ -195,12 +199,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     const float v[4] = {acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]};
     const int rr[4] = {r, r, r + 8, r + 8}, nn[4] = {n, n + 1, n, n + 1};
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const std::uint32_t bits = __float_as_uint(v[q]);
-      // Round to nearest even, as a bf16 conversion does.
-      const std::uint16_t b = static_cast<std::uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-      out[nn[q] * S::kOutStride + rr[q]] = b;
-    }
+    for (int q = 0; q < 4; ++q) out[nn[q] * S::kOutStride + rr[q]] = bf16_bits(v[q]);
   }
   __syncthreads();
   constexpr int kChunks = TH / 8;
@@ -215,13 +214,22 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 #endif
 }
 
-// y = bf16(partial), round to nearest even.
+// y = bf16(partial).
 __global__ void finish_kernel(const float* partial, std::uint16_t* y, std::int64_t n) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::uint32_t bits = __float_as_uint(partial[i]);
-    y[i] = static_cast<std::uint16_t>((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
-  }
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+    y[i] = bf16_bits(partial[i]);
+}
+
+// Tokens per CTA: 256 halve the weight traffic per FLOP; 128 waste less on short inputs and pipeline 3 deep.
+int tokens_per_cta(std::int64_t tokens) { return tokens > 128 ? 256 : 128; }
+
+// How many CTAs share each row block's tiles (split-K): enough for one CTA per multiprocessor when the token tiles
+// × row blocks alone are fewer, with at least 4 tiles each.
+int k_splits(const HybridPrefillPlan& p, std::int64_t tokens) {
+  const std::int64_t n = tokens_per_cta(tokens);
+  const std::int64_t ctas = (tokens + n - 1) / n * (p.rows / p.tile_height), tiles = p.cols / p.tile_width;
+  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas)));
 }
 
 template <int TH, int TW, int N>
@@ -230,11 +238,8 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   auto kernel = prefill_kernel<TH, TW, N>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
   if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
-  const std::int64_t token_tiles = (tokens + N - 1) / N, row_blocks = p.rows / TH, tiles = p.cols / TW;
-  // Too few CTAs for one per multiprocessor: split each row block's tiles (K) over more CTAs, ≥ 4 tiles each.
-  const std::int64_t ctas = token_tiles * row_blocks;
-  const int splits = static_cast<int>(std::max<std::int64_t>(
-      1, std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas)));
+  const std::int64_t token_tiles = (tokens + N - 1) / N, row_blocks = p.rows / TH;
+  const int splits = k_splits(p, tokens);
   if (splits > 1 && p.partial == nullptr) return "hybrid prefill: a K split needs the fp32 workspace";
   const dim3 grid(static_cast<unsigned>(token_tiles), static_cast<unsigned>(row_blocks), static_cast<unsigned>(splits));
   kernel<<<grid, S::kThreads, S::kSharedBytes, stream>>>(p, static_cast<const std::uint16_t*>(x),
@@ -251,17 +256,13 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
 template <int TH, int TW>
 std::string launch_for_tokens(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens,
                               cudaStream_t stream) {
-  // 256 tokens per CTA halve the weight traffic per FLOP; 128 waste less on short inputs and pipeline 3 deep.
-  return tokens > 128 ? launch<TH, TW, 256>(p, x, y, tokens, stream) : launch<TH, TW, 128>(p, x, y, tokens, stream);
+  return tokens_per_cta(tokens) == 256 ? launch<TH, TW, 256>(p, x, y, tokens, stream)
+                                       : launch<TH, TW, 128>(p, x, y, tokens, stream);
 }
 
 }  // namespace
 
-bool hybrid_prefill_splits_k(const HybridPrefillPlan& p, std::int64_t tokens) {
-  const int n = tokens > 128 ? 256 : 128;
-  const std::int64_t ctas = (tokens + n - 1) / n * (p.rows / p.tile_height), tiles = p.cols / p.tile_width;
-  return std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas) > 1;
-}
+bool hybrid_prefill_splits_k(const HybridPrefillPlan& p, std::int64_t tokens) { return k_splits(p, tokens) > 1; }
 
 bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 64) && (tw == 128 || tw == 64); }
 
