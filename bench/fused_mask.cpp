@@ -2,7 +2,7 @@
 // model shape — forward (W ⊙ M) and backward (dL/dlogits) per micro-batch, the part of a learning step that does
 // not depend on the tokens. Prints ms per pass and the ratio reference ÷ fused, on the CPU or a GPU.
 //   bench_fused_mask [--shape smollm2-135m|llama-3.2-1b] [--device cpu|cuda] [--mode joint|tile|maskllm] [--reps 3]
-//                    [--reference yes|no]
+//                    [--reference yes|no] [--logits fp32|bf16]
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   std::string shape_name = "smollm2-135m", device_name = "cpu", mode_arg = "joint";
   int reps = 3;
   bool reference = true;
+  std::string logits_dtype = "fp32";
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--shape") shape_name = v;
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     else if (a == "--mode") mode_arg = v;
     else if (a == "--reps") reps = std::stoi(v);
     else if (a == "--reference") reference = v != "no";
+    else if (a == "--logits") logits_dtype = v;
     else { std::fprintf(stderr, "unknown argument %s\n", a.c_str()); return 2; }
   }
   try {
@@ -67,7 +69,9 @@ int main(int argc, char** argv) {
         l.name = "layer";
         l.rows = rows;
         l.cols = cols;
-        l.logits_2to4 = (at::randn({rows * cols / 4, 6}, opts) * 0.014).requires_grad_(true);
+        l.logits_2to4 = (at::randn({rows * cols / 4, 6}, opts) * 0.014)
+                            .to(logits_dtype == "bf16" ? at::kBFloat16 : at::kFloat)
+                            .requires_grad_(true);
         l.tile_logits = (at::randn({rows / s.tile, cols / s.tile}, opts) * 0.014).requires_grad_(true);
         l.fixed_2to4 = (at::rand({rows, cols}, opts) < 0.5).to(at::kFloat);
         layers.push_back(l);
@@ -76,8 +80,8 @@ int main(int argc, char** argv) {
       }
     }
     const SampleParams p;
-    std::printf("fused mask op, %s (%.0f M masked weights), %s, mode %s, %s weights\n", shape_name.c_str(), params / 1e6,
-                device_name.c_str(), mode_name(mode), c10::toString(wtype));
+    std::printf("fused mask op, %s (%.0f M masked weights), %s, mode %s, %s weights, %s logits\n", shape_name.c_str(),
+                params / 1e6, device_name.c_str(), mode_name(mode), c10::toString(wtype), logits_dtype.c_str());
     auto pass = [&](bool fused) {
       double fwd = 0, bwd = 0;
       for (int r = 0; r < reps; ++r) {

@@ -120,11 +120,11 @@ struct ComputeInputs {
   at::Tensor l24, tiles, fixed;
 };
 
+// The CUDA and AVX2 kernels read bf16 logits as they are (no fp32 copy of the largest tensor of the step).
 ComputeInputs compute_inputs(const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
-                             at::ScalarType compute) {
-  // The CUDA kernel reads bf16 logits as they are (no fp32 copy of the largest tensor of the step).
-  const bool bf16_on_device = present(l24) && l24.is_cuda() && l24.scalar_type() == at::kBFloat16;
-  return {bf16_on_device ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
+                             at::ScalarType compute, bool kernel_reads_bf16) {
+  const bool keep_bf16 = kernel_reads_bf16 && present(l24) && l24.scalar_type() == at::kBFloat16;
+  return {keep_bf16 ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
           as_compute(fixed, compute)};
 }
 
@@ -213,7 +213,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const Geometry g = geometry(weight, tile_rows, tile_cols, kappa, tau, stream);
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous();
-    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute);
+    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute, w.is_cuda() || use_avx2(w, compute));
     at::Tensor out = at::empty_like(w);
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
@@ -240,7 +240,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
                                 ctx->saved_data["stream"].toInt());
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous(), dout = grad_out.at(0).to(weight.scalar_type()).contiguous();
-    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute);
+    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute, w.is_cuda() || use_avx2(w, compute));
     const auto opts = w.options().dtype(compute);
     at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
     at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();

@@ -2,15 +2,20 @@
 // and ATen's CPU_CAPABILITY=AVX2, so at::vec::Vectorized<float> is 8 lanes with SLEEF's log/exp from libtorch);
 // fused_mask.cpp calls them only where the CPU has both. The math is fused_mask_group.h's, rearranged for SIMD:
 // a chunk of 64 groups is turned from the logits' [group, candidate] order into [candidate][group] arrays, so every
-// step of the Gumbel-Softmax runs 8 groups per instruction; the counter noise is drawn as in gumbel_counter.h.
+// step of the Gumbel-Softmax runs 8 groups per instruction; the counter noise is drawn as in gumbel_counter.h, 4
+// counters per instruction. The logits are read as stored (fp32 or bf16: no fp32 copy of the bf16 state).
 #include <ATen/Parallel.h>
 #include <ATen/cpu/vec/vec.h>
 #include <c10/util/BFloat16.h>
 
+#include <sleef.h>
+
 #include <algorithm>
+#include <bit>
 #include <numeric>
 #include <vector>
 
+#include "learn/counter_avx2.h"
 #include "learn/fused_mask_group.h"
 #include "learn/fused_mask_kernels.h"
 
@@ -26,18 +31,45 @@ struct Chunk {
   alignas(64) float m[4][kChunk];  // the soft 2:4 mask
 };
 
-// p and m of the `n` groups from `first` on (learned 2:4 logits).
+// The noise words of `pairs` consecutive counters from `first` on: words[2k], words[2k + 1] = the low and high 32
+// bits of counter_bits(stream, first + k) — so a group's 6 candidates are 6 consecutive words (gumbel_counter.h).
+void counter_words(std::uint64_t stream, std::uint64_t first, int pairs, std::uint32_t* words) {
+  __m256i z = avx2::counter_inputs(stream, first);
+  for (int k = 0; k < pairs; k += 4, z = _mm256_add_epi64(z, avx2::counter_step()))
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(words + 2 * k), avx2::mix64_x4(z));
+}
+
+// U = (top 23 bits + ½)·2⁻²³ of 8 words (counter_uniform_from_pair), exact in fp32.
+Vec uniform_x8(const std::uint32_t* words) {
+  const __m256i w = _mm256_srli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(words)), 9);
+  return Vec(_mm256_cvtepi32_ps(w)) * Vec(1.f / 8388608.f) + Vec(0.5f / 8388608.f);
+}
+
+// The Gumbel noise −log(−log U). SLEEF's 3.5-ULP log: the noise only needs to be a faithful fp32 Gumbel draw, and
+// the 1-ULP variant was the op's largest cost.
+Vec gumbel_x8(Vec u) {
+  const Vec e = Vec(Sleef_logf8_u35avx2(u)).neg();
+  return Vec(Sleef_logf8_u35avx2(e)).neg();
+}
+
+float logit_at(const FusedMaskLaunch& k, std::int64_t i) {
+  if (k.l24) return k.l24[i];
+  const std::uint32_t bits = static_cast<std::uint32_t>(k.l24_bf16[i]) << 16;
+  return std::bit_cast<float>(bits);
+}
+
+// p and m of the `n` groups from `first` on (learned 2:4 logits, fp32 or bf16).
 void soft_chunk(const FusedMaskLaunch& k, std::int64_t first, int n, Chunk& out) {
+  alignas(64) std::uint32_t words[6 * kChunk];
+  alignas(64) float u[6 * kChunk];  // [group, candidate], as the logits
   alignas(64) float z[6][kChunk];
+  counter_words(k.stream, static_cast<std::uint64_t>(first) * 3, 3 * kChunk, words);
+  for (int i = 0; i < 6 * kChunk; i += Vec::size()) uniform_x8(words + i).store(u + i);
   for (int g = 0; g < n; ++g) {
-    const auto group = static_cast<std::uint64_t>(first + g);
-    const float* l = k.l24 + static_cast<std::int64_t>(group) * 6;
-    for (int q = 0; q < 3; ++q) {
-      const std::uint64_t bits = counter_bits(k.stream, group * 3 + static_cast<std::uint64_t>(q));
-      out.p[2 * q][g] = counter_uniform_from_pair<float>(bits, 0);  // U, turned into p below
-      out.p[2 * q + 1][g] = counter_uniform_from_pair<float>(bits, 1);
-      z[2 * q][g] = l[2 * q];
-      z[2 * q + 1][g] = l[2 * q + 1];
+    const std::int64_t l = (first + g) * 6;
+    for (int c = 0; c < 6; ++c) {
+      out.p[c][g] = u[6 * g + c];  // U, turned into p below
+      z[c][g] = logit_at(k, l + c);
     }
   }
   for (int g = n; g < kChunk; ++g)
@@ -47,8 +79,7 @@ void soft_chunk(const FusedMaskLaunch& k, std::int64_t first, int n, Chunk& out)
     Vec zc[6];
     Vec top(-INFINITY);
     for (int c = 0; c < 6; ++c) {
-      const Vec gumbel = Vec::loadu(&out.p[c][g]).log().neg().log().neg();
-      zc[c] = at::vec::fmadd(Vec::loadu(&z[c][g]), kot, gumbel * it);
+      zc[c] = at::vec::fmadd(Vec::loadu(&z[c][g]), kot, gumbel_x8(Vec::loadu(&out.p[c][g])) * it);
       top = at::vec::maximum(top, zc[c]);
     }
     Vec sum(0.f);

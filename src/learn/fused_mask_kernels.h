@@ -14,7 +14,7 @@ struct FusedMaskLaunch {
   const void* weight = nullptr;         // [rows, cols]
   int weight_dtype = 0;                 // 0 fp32, 1 bf16, 2 fp16 (also the dtype of out and dout)
   const float* l24 = nullptr;           // [rows·cols/4, 6] or null (tile mode)
-  const std::uint16_t* l24_bf16 = nullptr;  // the same as bf16 bits, instead of l24 (CUDA only)
+  const std::uint16_t* l24_bf16 = nullptr;  // the same as bf16 bits, instead of l24 (CUDA and AVX2)
   const float* tiles = nullptr;         // [rows/tr, cols/tc] or null (maskllm)
   const float* fixed = nullptr;         // [rows, cols] 0/1 or null (tile mode only)
   void* cuda_stream = nullptr;           // CUDA only

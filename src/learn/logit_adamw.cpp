@@ -25,15 +25,20 @@ std::uint64_t rounding_stream(std::uint64_t seed, std::int64_t step, std::size_t
 
 bool is_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16; }
 
-template <typename P, typename S>
-bool update_cpu(void* param, void* exp_avg, void* exp_avg_sq, const float* grad, std::int64_t n,
-                const adamw::StepScalars& s) {
+// The vectorised kernel where the CPU has AVX2 + FMA, else the scalar loop; both compute the same bits.
+bool update_cpu(const AdamWLaunch& k) {
+#if PATCHLM_LEARN_AVX2
+  if (logit_adamw_avx2_available()) return logit_adamw_avx2(k);
+#endif
   std::atomic<bool> all_finite{true};
-  at::parallel_for(0, n, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
-    bool ok = true;
-    for (std::int64_t i = begin; i < end; ++i)
-      ok &= adamw::update(static_cast<P*>(param), static_cast<S*>(exp_avg), static_cast<S*>(exp_avg_sq), grad[i], i, s);
-    if (!ok) all_finite = false;
+  adamw::by_storage_types(k.param_bf16, k.state_bf16, [&]<typename P, typename S>() {
+    at::parallel_for(0, k.n, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
+      bool ok = true;
+      for (std::int64_t i = begin; i < end; ++i)
+        ok &= adamw::update(static_cast<P*>(k.param), static_cast<S*>(k.exp_avg), static_cast<S*>(k.exp_avg_sq),
+                            k.grad[i], i, k.scalars);
+      if (!ok) all_finite = false;
+    });
   });
   return all_finite;
 }
@@ -82,21 +87,20 @@ void LogitAdamW::update(std::size_t index, const at::Tensor& grad_in, double lr,
   s.stream = rounding_stream(seed_, step, index);
   s.element_offset = static_cast<std::uint64_t>(element_offsets_.at(index));
   at::Tensor &m = exp_avg_.at(index), &v = exp_avg_sq_.at(index);
-  const bool pb = is_bf16(p), sb = state_dtype_ == at::kBFloat16;
+  AdamWLaunch k;
+  k.param = p.mutable_data_ptr();
+  k.exp_avg = m.mutable_data_ptr();
+  k.exp_avg_sq = v.mutable_data_ptr();
+  k.grad = grad.const_data_ptr<float>();
+  k.n = p.numel();
+  k.param_bf16 = is_bf16(p);
+  k.state_bf16 = state_dtype_ == at::kBFloat16;
+  k.scalars = s;
   if (p.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
     const auto device = static_cast<std::size_t>(p.get_device());
     if (non_finite_.size() <= device) non_finite_.resize(device + 1);
     if (!non_finite_[device].defined()) non_finite_[device] = at::zeros({1}, p.options().dtype(at::kInt));
-    AdamWLaunch k;
-    k.param = p.mutable_data_ptr();
-    k.exp_avg = m.mutable_data_ptr();
-    k.exp_avg_sq = v.mutable_data_ptr();
-    k.grad = grad.const_data_ptr<float>();
-    k.n = p.numel();
-    k.param_bf16 = pb;
-    k.state_bf16 = sb;
-    k.scalars = s;
     k.non_finite = non_finite_[device].mutable_data_ptr<int>();
     k.cuda_stream = at::cuda::getCurrentCUDAStream(p.get_device()).stream();
     logit_adamw_cuda(k);
@@ -105,13 +109,7 @@ void LogitAdamW::update(std::size_t index, const at::Tensor& grad_in, double lr,
     throw Error("logit AdamW: this build has no CUDA kernels");
 #endif
   }
-  const float* g = grad.const_data_ptr<float>();
-  const std::int64_t n = p.numel();
-  bool ok = true;
-  adamw::by_storage_types(pb, sb, [&]<typename P, typename S>() {
-    ok = update_cpu<P, S>(p.mutable_data_ptr(), m.mutable_data_ptr(), v.mutable_data_ptr(), g, n, s);
-  });
-  if (!ok) cpu_non_finite_ = true;
+  if (!update_cpu(k)) cpu_non_finite_ = true;
 }
 
 bool LogitAdamW::take_non_finite() {

@@ -1,5 +1,6 @@
 #pragma once
-// The launch description of logit_adamw's CUDA kernel (logit_adamw.cu): raw pointers, fp32 gradient.
+// The launch description of logit_adamw's kernels — CUDA (logit_adamw.cu) and the vectorised CPU one
+// (logit_adamw_avx2.cpp, x86-64 with AVX2 + FMA; elsewhere logit_adamw.cpp's scalar loop): raw pointers, fp32 gradient.
 #include <cstdint>
 
 #include "learn/logit_adamw_element.h"
@@ -14,10 +15,14 @@ struct AdamWLaunch {
   std::int64_t n = 0;
   bool param_bf16 = false, state_bf16 = false;
   adamw::StepScalars scalars;
-  int* non_finite = nullptr;   // device int, or'ed with 1 on a non-finite gradient element
+  int* non_finite = nullptr;   // CUDA: device int, or'ed with 1 on a non-finite gradient element
   void* cuda_stream = nullptr;
 };
 
 void logit_adamw_cuda(const AdamWLaunch& launch);
+
+// Whether this CPU runs the vectorised update; it returns false when a gradient element was not finite.
+bool logit_adamw_avx2_available();
+bool logit_adamw_avx2(const AdamWLaunch& launch);
 
 }  // namespace patchlm

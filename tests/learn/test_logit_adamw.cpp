@@ -6,6 +6,7 @@
 #include <torch/optim/adamw.h>
 
 #include "learn/logit_adamw.h"
+#include "util/error.h"
 
 namespace patchlm {
 namespace {
@@ -69,6 +70,42 @@ TEST(LogitAdamW, NonFiniteGradientElementsAreSkippedAndReported) {
   EXPECT_EQ(p[5].item<float>(), 0.f);
   EXPECT_EQ(opt.exp_avg(0)[2].item<float>(), 0.f);
   EXPECT_NEAR(p[0].item<float>(), -1e-2, 1e-6);
+}
+
+TEST(LogitAdamW, ASliceUpdatesAsTheWholeWhereverItsBoundariesFall) {
+  // The CPU update runs 8 elements per instruction with a scalar loop for the rest: slices that start and end
+  // inside a vector of the whole put every element in another lane or in the scalar tail, so equality bit for bit
+  // here is the vector path computing what the scalar formula computes (what sharded learning relies on).
+  const std::int64_t n = 1003;
+  const std::int64_t cuts[] = {0, 5, 13, 40, 41, 600, n};
+  for (const at::ScalarType param_dtype : {at::kFloat, at::kBFloat16}) {
+    for (const at::ScalarType state_dtype : {at::kFloat, at::kBFloat16}) {
+      at::manual_seed(21);
+      const at::Tensor start = (at::randn({n}) * 0.05).to(param_dtype);
+      std::vector<at::Tensor> grads;
+      for (int step = 0; step < 3; ++step) {
+        at::Tensor g = at::randn({n});
+        g[7 + step] = std::numeric_limits<float>::quiet_NaN();
+        g[500 + step] = -std::numeric_limits<float>::infinity();
+        grads.push_back(g);
+      }
+      at::Tensor whole = start.clone();
+      LogitAdamW one(adam_options(), 0.05, state_dtype, 4);
+      one.add(whole);
+      for (int step = 1; step <= 3; ++step) one.update(0, grads[step - 1], 1e-3, step);
+      for (std::size_t c = 0; c + 1 < std::size(cuts); ++c) {
+        const std::int64_t b = cuts[c], e = cuts[c + 1];
+        at::Tensor part = start.slice(0, b, e).clone();
+        LogitAdamW sliced(adam_options(), 0.05, state_dtype, 4);
+        sliced.add(part, b);
+        for (int step = 1; step <= 3; ++step) sliced.update(0, grads[step - 1].slice(0, b, e), 1e-3, step);
+        const std::string where = str_cat(c10::toString(param_dtype), "/", c10::toString(state_dtype), " [", b, ", ", e, ")");
+        EXPECT_TRUE(at::equal(part, whole.slice(0, b, e))) << where;
+        EXPECT_TRUE(at::equal(sliced.exp_avg(0), one.exp_avg(0).slice(0, b, e))) << where;
+        EXPECT_TRUE(at::equal(sliced.exp_avg_sq(0), one.exp_avg_sq(0).slice(0, b, e))) << where;
+      }
+    }
+  }
 }
 
 TEST(LogitAdamW, CudaKernelMatchesCpu) {
