@@ -6,6 +6,7 @@
 
 #include "learn/activation_checkpoint.h"
 #include "learn/chunked_cross_entropy.h"
+#include "learn/denormals.h"
 #include "learn/fused_mask.h"
 #include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
@@ -62,6 +63,7 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
     : model_(model), options_(std::move(options)), projs_(model.projections()) {
   const TrainerOptions& o = options_;
   validate(o);
+  if (model.device().is_cpu()) flush_denormals_on_cpu();
   generator_ = at::globalContext().defaultGenerator(model.device()).clone();
   generator_.set_current_seed(o.seed);
   optimizer_ = std::make_unique<LogitAdamW>(o.optimizer, o.optimizer.effective_weight_decay(o.mode), o.state_dtype, o.seed);
