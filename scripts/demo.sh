@@ -14,10 +14,10 @@ echo
 echo "== generation (greedy)"
 "$bin" generate "$model" --prompt "Sparse neural networks are" --max-new-tokens 24
 echo
-echo "== the study, CPU-sized: calibration 16 x 512 tokens, PATCH^Tile 24 steps and PATCH^Joint 12 steps of"
+echo "== the study, CPU-sized: calibration 16 x 512 tokens, PATCH^Tile 36 steps and PATCH^Joint 24 steps of"
 echo "   2 x 256 tokens (the paper: 2000 steps of 128 x 4096), perplexity on 16 held-out windows of 512 tokens"
 PATCHLM_BIN="$bin" DEVICE=cpu SPARSITIES=0.35 METHODS="sparsegpt joint tile" CALIB=16 CALIB_LEN=512 \
-  STEPS=12 STEPS_TILE=24 BATCH=2 MICRO=2 SEQ=256 TILE=64x64 EVAL_LEN=512 EVAL_WINDOWS=16 \
+  STEPS=24 STEPS_TILE=36 BATCH=2 MICRO=2 SEQ=256 TILE=64x64 EVAL_LEN=512 EVAL_WINDOWS=16 \
   bash scripts/study.sh "$model" "$runs" 2> "$runs/log.txt" > "$runs/study.out" &
 study=$!
 # Rows appear as runs finish (the study writes results.md as it goes).
