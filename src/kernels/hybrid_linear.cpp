@@ -41,12 +41,12 @@ at::Tensor checked_rows(const at::Tensor& x, const HybridWeight& w) {
   return x2;
 }
 
-// The launch fields the prefill and unpack kernels share: the packed tiles, their table, the grid.
+// The launch fields the prefill and unpack kernels share: the packed tiles, their descriptors, the grid.
 template <typename Plan>
 Plan tile_table_plan(const HybridWeight& w) {
   Plan p;
   p.data = w.data.data_ptr<std::uint8_t>();
-  p.tiles = w.unpack_tiles.data_ptr<std::int64_t>();
+  p.tile_desc = reinterpret_cast<const std::uint32_t*>(w.tile_desc.data_ptr<std::int32_t>());
   p.rows = w.grid.rows;
   p.cols = w.grid.cols;
   p.tile_height = static_cast<int>(w.grid.tile.rows);
@@ -144,8 +144,6 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);
-  std::vector<std::int64_t> table = unpack_table(packed);
-  w.unpack_tiles = at::from_blob(table.data(), {static_cast<std::int64_t>(table.size())}, at::kLong).to(device, false, true);
 #if PATCHLM_HAVE_CUDA
   if (device.is_cuda()) {
     c10::cuda::CUDAGuard guard(device);

@@ -30,11 +30,10 @@ const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefi
 struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8)
-  at::Tensor unpack_tiles;                                       // hybrid_unpack's table (int64), also the prefill's
   std::int64_t prefill_from_tokens = kPrefillFromTokens;         // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kUnpackFromTokens;
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
-  at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32)
+  at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;

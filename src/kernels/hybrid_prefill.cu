@@ -66,26 +66,46 @@ struct TileRef {
   int column;
   bool sparse;
 };
+// Stored tile `index`: byte offset / 16, then its column | 2:4 << 31 (hybrid_schedule.h's tile_desc).
 __device__ __forceinline__ TileRef tile_ref(const HybridPrefillPlan& p, std::int64_t index) {
-  const std::int64_t where = p.tiles[2 * index + 1];
-  return {p.tiles[2 * index], static_cast<int>((where & 0xFFFFFFFF) >> 1), (where & 1) != 0};
+  const std::uint32_t where = p.tile_desc[2 * index + 1];
+  return {16 * static_cast<std::int64_t>(p.tile_desc[2 * index]), static_cast<int>(where & 0x7FFFFFFF), (where >> 31) != 0};
 }
 
 // The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) (zeros past `tokens`)
-// as swizzled panels, then the packed tile.
+// as swizzled panels, then the packed tile. Thread t always copies the 16-byte chunk t % 8 of token rows t / 8 + 32·j
+// (j = 0, 1, …, panel by panel): its source row, destination offset and swizzle are the same for every tile, so
+// a copy costs an add and the cp.async. Issuing the copies, not the tensor cores, bounds this kernel: computing each
+// copy's address from its index cost 12-29 % of the time (docs/performance.md).
 template <int TH, int TW, int N>
-__device__ void load_tile(const HybridPrefillPlan& p, const TileRef& t, const std::uint16_t* x, std::int64_t tokens,
-                          std::int64_t tok0, std::uint32_t slot) {
+__device__ __forceinline__ void load_tile(const HybridPrefillPlan& p, const TileRef& t, const std::uint16_t* x,
+                                          std::int64_t tokens, std::int64_t tok0, std::uint32_t slot) {
   using S = Shape<TH, TW, N>;
-  for (int k = threadIdx.x; k < S::kPanels * N * 8; k += S::kThreads) {
-    const int panel = k / (N * 8), n = (k / 8) % N, c = k % 8;
-    const bool valid = tok0 + n < tokens;
-    const std::uint16_t* src = x + (valid ? (tok0 + n) * p.cols + static_cast<std::int64_t>(t.column) * TW + 64 * panel + 8 * c : 0);
-    copy16(slot + panel * S::kPanelBytes + n * kPanelRowBytes + ((c ^ (n & 7)) * 16), src, valid);
+  constexpr int kRowsPerPass = S::kThreads / 8;  // token rows one pass of the CTA covers
+  static_assert(N % kRowsPerPass == 0);
+  const int c = threadIdx.x % 8, n0 = threadIdx.x / 8;
+  const std::int64_t rows_left = tokens - tok0 - n0;  // this thread's rows j·kRowsPerPass < rows_left are tokens
+  const std::uint16_t* src = x + (tok0 + n0) * p.cols + static_cast<std::int64_t>(t.column) * TW + 8 * c;
+  const std::uint32_t dst = slot + n0 * kPanelRowBytes + ((c ^ (n0 & 7)) * 16);  // n0 + 32·j keeps n0's low 3 bits
+#pragma unroll 1
+  for (int panel = 0; panel < S::kPanels; ++panel) {
+#pragma unroll
+    for (int j = 0; j < N / kRowsPerPass; ++j) {
+      const bool valid = j * kRowsPerPass < rows_left;
+      copy16(dst + panel * S::kPanelBytes + j * kRowsPerPass * kPanelRowBytes,
+             valid ? src + static_cast<std::int64_t>(j) * kRowsPerPass * p.cols + 64 * panel : x, valid);
+    }
   }
-  const int bytes = t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes;
-  const std::uint8_t* tile = p.data + t.offset;
-  for (int k = threadIdx.x; k < bytes / 16; k += S::kThreads) copy16(slot + S::kXBytes + 16 * k, tile + 16 * k, true);
+  // The packed tile: thread t copies chunks t + kThreads·j, as many as the tile has (a 2:4 tile: 9/16 of a dense one).
+  constexpr int kMaxPasses = S::kTileBytes / 16 / S::kThreads;
+  static_assert(S::kTileBytes / 16 % S::kThreads == 0);
+  const int chunks = (t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes) / 16;
+  const std::uint8_t* tile = p.data + t.offset + 16 * threadIdx.x;
+  const std::uint32_t tile_dst = slot + S::kXBytes + 16 * threadIdx.x;
+#pragma unroll
+  for (int j = 0; j < kMaxPasses; ++j)
+    if (static_cast<int>(threadIdx.x) + j * S::kThreads < chunks)
+      copy16(tile_dst + 16 * j * S::kThreads, tile + 16 * j * S::kThreads, true);
 }
 
 // Issues one tile's wgmmas for this warp's warpgroup (the warp supplies the A fragments of its 16-row slice) and

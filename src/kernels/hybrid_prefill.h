@@ -17,7 +17,7 @@ namespace patchlm::kernels {
 
 struct HybridPrefillPlan {
   const std::uint8_t* data = nullptr;   // packed tiles (device)
-  const std::int64_t* tiles = nullptr;  // [2 · tile_count] (device): kernels/hybrid_unpack.h's unpack_table
+  const std::uint32_t* tile_desc = nullptr;  // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
   int multiprocessors = 132;  // of the device: fewer CTAs than this split K

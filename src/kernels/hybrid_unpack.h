@@ -3,18 +3,22 @@
 // io/hybrid_layout's unpack(), one CTA per stored tile, each 16-row slice decoded into shared memory and written out
 // in coalesced 16-byte rows. hybrid_linear runs it past the decode kernel's crossover (many tokens: prefill, large
 // batches), where the GEMM is compute bound and cuBLAS on the unpacked weight beats the decode kernel's 64-token
-// chunks: one layer's dense weight exists at a time, for that call only. No CUDA types here.
+// chunks: one layer's dense weight exists at a time, for that call only. No CUDA types here (C++17: hybrid_unpack.cu
+// includes it).
 #include <cstdint>
 #include <string>
-#include <vector>
-
-#include "io/hybrid_layout.h"
-#include "kernels/hybrid_unpack_kernels.h"
 
 namespace patchlm::kernels {
 
-// Per stored tile, in stored order: its byte offset in the packed data and where it goes,
-// (row block << 32) | (tile column << 1) | (1 if stored 2:4).
-std::vector<std::int64_t> unpack_table(const hybrid::PackedHybrid& packed);
+struct HybridUnpackPlan {
+  const std::uint8_t* data = nullptr;            // packed tiles (device)
+  const std::uint32_t* tile_desc = nullptr;      // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
+  std::int64_t tile_count = 0, rows = 0, cols = 0;
+  int tile_height = 128, tile_width = 128;  // multiples of 16 and 64, width ≤ 256
+};
+
+// Writes the dense weight to `out` (bf16 [rows, cols], 16-byte aligned) on `stream` (a cudaStream_t). Returns an
+// empty string or the CUDA error.
+std::string hybrid_unpack(const HybridUnpackPlan& plan, void* out, void* stream);
 
 }  // namespace patchlm::kernels
