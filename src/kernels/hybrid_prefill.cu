@@ -1,10 +1,12 @@
 // The CUDA kernel of hybrid_prefill.h. Mainloop per stored tile of the CTA's row block (ring of kStages slots, each:
 // the tokens' x columns of the tile — TW / 64 panels of N rows × 128 bytes, 128-byte swizzled — then the tile's packed
-// bytes as stored):
-//   wait for the slot's copies → fence (generic → async proxy) → barrier → issue the copies of a later tile into the
-//   slot freed by the previous iteration → each warp loads its 16-row slice's A fragments (and metadata) from shared
-//   memory → wgmma over the tile's K steps → wait for them.
+// bytes as stored; one mbarrier per slot):
+//   wait for the slot's mbarrier → each warp loads its 16-row slice's A fragments (and metadata) from shared memory →
+//   wgmma over the tile's K steps → thread 0 issues a later tile's copies (TMA for x, one bulk copy for the tile) into
+//   the slot freed by the previous iteration → wait for the wgmmas → barrier.
 // Epilogue: fp32 accumulators → bf16, transposed through shared memory, written as 16-byte rows of y.
+#include <cuda.h>
+#include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -33,7 +35,9 @@ struct Shape {
   static constexpr int kSlotBytes = kXBytes + kTileBytes;
   static constexpr int kStages = N == 256 ? 2 : 3;  // as many slots as fit next to one CTA's registers
   static constexpr int kOutStride = TH + 8;  // bf16 per token row of the epilogue's staging
-  static constexpr int kSharedBytes = (kStages * kSlotBytes > N * kOutStride * 2 ? kStages * kSlotBytes : N * kOutStride * 2) + 1024;
+  // The ring (reused by the epilogue's staging), then one mbarrier per slot; 1024 bytes to align the ring.
+  static constexpr int kRingBytes = kStages * kSlotBytes > N * kOutStride * 2 ? kStages * kSlotBytes : N * kOutStride * 2;
+  static constexpr int kSharedBytes = kRingBytes + 8 * kStages + 1024;
 };
 
 // bf16 bits of x, rounded to nearest even (the output's dtype).
@@ -44,15 +48,34 @@ __device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
   return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
 }
 
-__device__ __forceinline__ void copy16(std::uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, int count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count));
 }
-__device__ __forceinline__ void copies_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int Pending>
-__device__ __forceinline__ void copies_wait() {
-  asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
+__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
+  std::uint32_t done = 0;
+  while (!done)
+    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
+                 : "=r"(done)
+                 : "r"(bar), "r"(parity)
+                 : "memory");
 }
-__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;" ::: "memory"); }
+// One arrival that also tells the barrier how many bytes the copies below will deliver.
+__device__ __forceinline__ void mbarrier_arrive_expect(std::uint32_t bar, std::uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
+}
+// TMA: the box of the tensor map at (column, row) into shared memory, 128-byte swizzled as the map says.
+__device__ __forceinline__ void tensor_copy(std::uint32_t dst, const CUtensorMap* map, int column, int row,
+                                            std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes, std::uint32_t bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
+               "l"(src), "r"(bytes), "r"(bar)
+               : "memory");
+}
 
 // wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
 // 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
@@ -72,40 +95,20 @@ __device__ __forceinline__ TileRef tile_ref(const HybridPrefillPlan& p, std::int
   return {16 * static_cast<std::int64_t>(p.tile_desc[2 * index]), static_cast<int>(where & 0x7FFFFFFF), (where >> 31) != 0};
 }
 
-// The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) (zeros past `tokens`)
-// as swizzled panels, then the packed tile. Thread t always copies the 16-byte chunk t % 8 of token rows t / 8 + 32·j
-// (j = 0, 1, …, panel by panel): its source row, destination offset and swizzle are the same for every tile, so
-// a copy costs an add and the cp.async. Issuing the copies, not the tensor cores, bounds this kernel: computing each
-// copy's address from its index cost 12-29 % of the time (docs/performance.md).
+// The copies of one tile into a slot, issued by one thread: x columns [column · TW, + TW) of tokens [tok0, tok0 + N)
+// as TW / 64 swizzled panels (TMA; rows past the tokens arrive as zeros), then the packed tile (a bulk copy); the
+// slot's mbarrier completes when all their bytes have landed. The MMA warps issue nothing: when each thread issued
+// 16-byte cp.async copies, issuing them bounded this kernel (docs/performance.md).
 template <int TH, int TW, int N>
-__device__ __forceinline__ void load_tile(const HybridPrefillPlan& p, const TileRef& t, const std::uint16_t* x,
-                                          std::int64_t tokens, std::int64_t tok0, std::uint32_t slot) {
+__device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUtensorMap* xmap, const TileRef& t,
+                                           std::int64_t tok0, std::uint32_t slot, std::uint32_t bar) {
   using S = Shape<TH, TW, N>;
-  constexpr int kRowsPerPass = S::kThreads / 8;  // token rows one pass of the CTA covers
-  static_assert(N % kRowsPerPass == 0);
-  const int c = threadIdx.x % 8, n0 = threadIdx.x / 8;
-  const std::int64_t rows_left = tokens - tok0 - n0;  // this thread's rows j·kRowsPerPass < rows_left are tokens
-  const std::uint16_t* src = x + (tok0 + n0) * p.cols + static_cast<std::int64_t>(t.column) * TW + 8 * c;
-  const std::uint32_t dst = slot + n0 * kPanelRowBytes + ((c ^ (n0 & 7)) * 16);  // n0 + 32·j keeps n0's low 3 bits
-#pragma unroll 1
-  for (int panel = 0; panel < S::kPanels; ++panel) {
+  const int tile_bytes = t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes;
+  mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
 #pragma unroll
-    for (int j = 0; j < N / kRowsPerPass; ++j) {
-      const bool valid = j * kRowsPerPass < rows_left;
-      copy16(dst + panel * S::kPanelBytes + j * kRowsPerPass * kPanelRowBytes,
-             valid ? src + static_cast<std::int64_t>(j) * kRowsPerPass * p.cols + 64 * panel : x, valid);
-    }
-  }
-  // The packed tile: thread t copies chunks t + kThreads·j, as many as the tile has (a 2:4 tile: 9/16 of a dense one).
-  constexpr int kMaxPasses = S::kTileBytes / 16 / S::kThreads;
-  static_assert(S::kTileBytes / 16 % S::kThreads == 0);
-  const int chunks = (t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes) / 16;
-  const std::uint8_t* tile = p.data + t.offset + 16 * threadIdx.x;
-  const std::uint32_t tile_dst = slot + S::kXBytes + 16 * threadIdx.x;
-#pragma unroll
-  for (int j = 0; j < kMaxPasses; ++j)
-    if (static_cast<int>(threadIdx.x) + j * S::kThreads < chunks)
-      copy16(tile_dst + 16 * j * S::kThreads, tile + 16 * j * S::kThreads, true);
+  for (int panel = 0; panel < S::kPanels; ++panel)
+    tensor_copy(slot + panel * S::kPanelBytes, xmap, t.column * TW + 64 * panel, static_cast<int>(tok0), bar);
+  bulk_copy(slot + S::kXBytes, p.data + t.offset, tile_bytes, bar);
 }
 
 // Issues one tile's wgmmas for this warp's warpgroup (the warp supplies the A fragments of its 16-row slice) and
@@ -155,7 +158,8 @@ __device__ __forceinline__ void tile_mma(float* acc, const TileRef& t, const std
 // split (grid.z > 1, few tokens) walks its share of the row block's tiles and adds its fp32 sums into `partial`.
 template <int TH, int TW, int N>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
-    prefill_kernel(HybridPrefillPlan p, const std::uint16_t* x, std::uint16_t* y, float* partial, std::int64_t tokens) {
+    prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, std::uint16_t* y, float* partial,
+                   std::int64_t tokens) {
 #ifdef PATCHLM_WGMMA
   using S = Shape<TH, TW, N>;
   constexpr int kStages = S::kStages;
@@ -173,30 +177,29 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 #pragma unroll
   for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
 
-  // Slot i % kStages holds tile i. While tile i's wgmmas run, the copies of tile i + kStages − 1 go into the slot
-  // tile i − 1 used (free since the barrier that ended iteration i − 1) and tile i + 1's copies are awaited.
-  for (int s = 0; s < kStages - 1; ++s) {
-    if (s < count) load_tile<TH, TW, N>(p, tile_ref(p, first + s), x, tokens, tok0, base + s * S::kSlotBytes);
-    copies_commit();
+  // Slot i % kStages holds tile i; its mbarrier completes once per use (parity i / kStages). While tile i's wgmmas
+  // run, thread 0 issues tile i + kStages − 1 into the slot tile i − 1 used (free since the barrier that ended
+  // iteration i − 1).
+  const std::uint32_t bars = base + S::kRingBytes;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < kStages; ++s) mbarrier_init(bars + 8 * s, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    for (int s = 0; s < kStages - 1 && s < count; ++s)
+      issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + s), tok0, base + s * S::kSlotBytes, bars + 8 * s);
   }
-  copies_wait<kStages - 2>();
-  fence_proxy_async();
   __syncthreads();
   for (int i = 0; i < count; ++i) {
     const int slot = i % kStages;
+    mbarrier_wait(bars + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
     tile_mma<TH, TW, N>(acc, tile_ref(p, first + i), shared + slot * S::kSlotBytes, base + slot * S::kSlotBytes, warp,
                         lane);
     const int next = i + kStages - 1;
-    if (next < count)
-      load_tile<TH, TW, N>(p, tile_ref(p, first + next), x, tokens, tok0, base + (next % kStages) * S::kSlotBytes);
-    copies_commit();
-    copies_wait<kStages - 2>();
-    fence_proxy_async();
+    if (threadIdx.x == 0 && next < count)
+      issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + next), tok0, base + (next % kStages) * S::kSlotBytes,
+                            bars + 8 * (next % kStages));
     wgmma::wait_all();
     __syncthreads();
   }
-  copies_wait<0>();
-  __syncthreads();
 
   const int g = lane / 4, t = lane % 4, r = 16 * warp + g;
   if (gridDim.z > 1) {  // a K split: fp32 sums into partial [tokens, rows]; the finish kernel writes y
@@ -230,7 +233,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     *reinterpret_cast<uint4*>(y + (tok0 + n) * p.rows + rb * TH + 8 * c) = v;
   }
 #else
-  (void)p, (void)x, (void)y, (void)partial, (void)tokens;
+  (void)p, (void)xmap, (void)y, (void)partial, (void)tokens;
 #endif
 }
 
@@ -252,18 +255,38 @@ int k_splits(const HybridPrefillPlan& p, std::int64_t tokens) {
   return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas)));
 }
 
+// x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × N tokens.
+std::string encode_x_map(CUtensorMap* map, const void* x, std::int64_t tokens, std::int64_t cols, int n) {
+  static const auto encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    const cudaError_t e = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found);
+    return e == cudaSuccess && found == cudaDriverEntryPointSuccess ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(fn)
+                                                                     : nullptr;
+  }();
+  if (encode == nullptr) return "hybrid prefill: the CUDA driver has no cuTensorMapEncodeTiled";
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(cols), static_cast<cuuint64_t>(tokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(cols) * 2};
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(n)}, element_strides[2] = {1, 1};
+  const CUresult r = encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<void*>(x), dims, strides, box,
+                            element_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS ? std::string() : "hybrid prefill: cuTensorMapEncodeTiled failed (" + std::to_string(r) + ")";
+}
+
 template <int TH, int TW, int N>
 std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
   using S = Shape<TH, TW, N>;
   auto kernel = prefill_kernel<TH, TW, N>;
+  CUtensorMap xmap;
+  if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
   if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
   const std::int64_t token_tiles = (tokens + N - 1) / N, row_blocks = p.rows / TH;
   const int splits = k_splits(p, tokens);
   if (splits > 1 && p.partial == nullptr) return "hybrid prefill: a K split needs the fp32 workspace";
   const dim3 grid(static_cast<unsigned>(token_tiles), static_cast<unsigned>(row_blocks), static_cast<unsigned>(splits));
-  kernel<<<grid, S::kThreads, S::kSharedBytes, stream>>>(p, static_cast<const std::uint16_t*>(x),
-                                                         static_cast<std::uint16_t*>(y), p.partial, tokens);
+  kernel<<<grid, S::kThreads, S::kSharedBytes, stream>>>(p, xmap, static_cast<std::uint16_t*>(y), p.partial, tokens);
   if (splits > 1) {
     const std::int64_t n = tokens * p.rows;
     finish_kernel<<<static_cast<unsigned>(std::min<std::int64_t>((n + 255) / 256, 4096)), 256, 0, stream>>>(

@@ -7,7 +7,8 @@
 // multiprocessors (few tokens, few row blocks) each row block's tiles are split over several CTAs (split-K) whose
 // fp32 sums meet in a workspace. A CTA owns one row block
 // (tile.rows rows: one warpgroup per 64 rows) × N tokens (128 or 256); it walks the row block's stored tiles (tile-CSR)
-// through a cp.async ring in shared memory holding each tile's packed bytes and the tokens' x columns of that tile
+// through a ring in shared memory filled by one thread's TMA and bulk copies (mbarriers count the bytes), holding each
+// tile's packed bytes and the tokens' x columns of that tile
 // (128-byte swizzled, read by wgmma through a descriptor); the epilogue transposes through shared memory into y.
 // No CUDA types here (C++17), so torch-side code includes it freely.
 #include <cstdint>
