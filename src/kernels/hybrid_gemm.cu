@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <iterator>
 
+#include "kernels/async_copy.h"
+
 namespace patchlm::kernels {
 namespace {
 
@@ -35,43 +37,11 @@ constexpr bool kHopper = true;  // bulk copies, mbarrier transaction counts, pro
 constexpr bool kHopper = false;
 #endif
 
-__device__ __forceinline__ std::uint32_t shared_address(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count));
-}
-
-__device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
-  asm volatile("{ .reg .b64 state; mbarrier.arrive.shared.b64 state, [%0]; }" ::"r"(bar) : "memory");
-}
-
-__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
-  std::uint32_t done = 0;
-  while (!done) {
-#if __CUDA_ARCH__ >= 900
-    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-#else
-    asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-#endif
-  }
-}
-
 // Hopper: the copy engine moves a whole tile; the stage's mbarrier expects its bytes.
-__device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes, std::uint32_t bar) {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-#endif
+__device__ __forceinline__ void bulk_copy_expecting(std::uint32_t dst, const void* src, std::uint32_t bytes,
+                                                    std::uint32_t bar) {
+  mbarrier_arrive_expect(bar, bytes);
+  bulk_copy(dst, src, bytes, bar);
 }
 
 __device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src) {
@@ -187,7 +157,7 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
       mbarrier_init(shared_address(&empty[s]), G::kConsumers);
     }
 #if __CUDA_ARCH__ >= 900
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    mbarrier_init_fence();
 #endif
   }
   __syncthreads();
@@ -199,7 +169,7 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
       const int bytes = (d.y >> 31) ? TR * TC * 9 / 8 : TR * TC * 2;
       const std::uint32_t dst = smem0 + stage * G::kStageBytes;
       if (bulk) {
-        if (lane == 0) bulk_copy(dst, src, bytes, shared_address(&full[stage]));
+        if (lane == 0) bulk_copy_expecting(dst, src, bytes, shared_address(&full[stage]));
       } else {
         for (int c = lane; c < bytes / 16; c += 32) cp_async16(dst + c * 16, src + c * 16);
       }

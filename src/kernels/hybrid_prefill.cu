@@ -5,7 +5,6 @@
 //   wgmma over the tile's K steps → thread 0 issues a later tile's copies (TMA for x, one bulk copy for the tile) into
 //   the slot freed by the previous iteration → wait for the wgmmas → barrier.
 // Epilogue: fp32 accumulators → bf16, transposed through shared memory, written as 16-byte rows of y.
-#include <cuda.h>
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -13,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/async_copy.h"
 #include "kernels/hybrid_prefill.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -44,39 +44,6 @@ struct Shape {
 __device__ __forceinline__ std::uint16_t bf16_bits(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
 
 #ifdef PATCHLM_WGMMA
-__device__ __forceinline__ std::uint32_t smem_addr(const void* p) {
-  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void mbarrier_init(std::uint32_t bar, int count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count));
-}
-__device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
-  std::uint32_t done = 0;
-  while (!done)
-    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
-}
-// One arrival that also tells the barrier how many bytes the copies below will deliver.
-__device__ __forceinline__ void mbarrier_arrive_expect(std::uint32_t bar, std::uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes) : "memory");
-}
-// TMA: the box of the tensor map at (column, row) into shared memory, 128-byte swizzled as the map says.
-__device__ __forceinline__ void tensor_copy(std::uint32_t dst, const CUtensorMap* map, int column, int row,
-                                            std::uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];" ::"r"(dst),
-      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
-      : "memory");
-}
-__device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes, std::uint32_t bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(dst),
-               "l"(src), "r"(bytes), "r"(bar)
-               : "memory");
-}
-
 // wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
 // 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
@@ -165,7 +132,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   constexpr int kStages = S::kStages;
   extern __shared__ std::uint8_t shared_raw[];
   std::uint8_t* shared = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(shared_raw) + 1023) & ~std::uintptr_t{1023});
-  const std::uint32_t base = smem_addr(shared);
+  const std::uint32_t base = shared_address(shared);
   const std::int64_t tok0 = static_cast<std::int64_t>(blockIdx.x) * N, rb = blockIdx.y;
   const int tiles = static_cast<int>(p.cols / TW);
   const int begin = static_cast<int>(static_cast<std::int64_t>(tiles) * blockIdx.z / gridDim.z);
@@ -183,7 +150,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   const std::uint32_t bars = base + S::kRingBytes;
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) mbarrier_init(bars + 8 * s, 1);
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    mbarrier_init_fence();
     for (int s = 0; s < kStages - 1 && s < count; ++s)
       issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + s), tok0, base + s * S::kSlotBytes, bars + 8 * s);
   }
