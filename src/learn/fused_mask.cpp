@@ -120,14 +120,6 @@ struct ComputeInputs {
   at::Tensor l24, tiles, fixed;
 };
 
-// The CUDA and AVX2 kernels read bf16 logits as they are (no fp32 copy of the largest tensor of the step).
-ComputeInputs compute_inputs(const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
-                             at::ScalarType compute, bool kernel_reads_bf16) {
-  const bool keep_bf16 = kernel_reads_bf16 && present(l24) && l24.scalar_type() == at::kBFloat16;
-  return {keep_bf16 ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
-          as_compute(fixed, compute)};
-}
-
 void forward_cpu(const at::Tensor& w, const ComputeInputs& in, const Geometry& g, at::ScalarType compute,
                  at::Tensor& out) {
   for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
@@ -186,6 +178,15 @@ bool use_avx2(const at::Tensor& w, at::ScalarType compute) {
 #endif
 }
 
+// The CUDA and AVX2 kernels read bf16 logits as they are (no fp32 copy of the largest tensor of the step); the
+// scalar loop takes everything in the compute dtype.
+ComputeInputs compute_inputs(const at::Tensor& w, const at::Tensor& l24, const at::Tensor& tiles,
+                             const at::Tensor& fixed, at::ScalarType compute) {
+  const bool keep_bf16 = (w.is_cuda() || use_avx2(w, compute)) && present(l24) && l24.scalar_type() == at::kBFloat16;
+  return {keep_bf16 ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
+          as_compute(fixed, compute)};
+}
+
 bool has_kernel(const at::Tensor& w, at::ScalarType compute) {
   if (w.is_cpu()) return true;
 #if PATCHLM_LEARN_CUDA
@@ -213,7 +214,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const Geometry g = geometry(weight, tile_rows, tile_cols, kappa, tau, stream);
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous();
-    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute, w.is_cuda() || use_avx2(w, compute));
+    const ComputeInputs in = compute_inputs(w, l24, tiles, fixed, compute);
     at::Tensor out = at::empty_like(w);
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
@@ -240,7 +241,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
                                 ctx->saved_data["stream"].toInt());
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous(), dout = grad_out.at(0).to(weight.scalar_type()).contiguous();
-    const ComputeInputs in = compute_inputs(l24, tiles, fixed, compute, w.is_cuda() || use_avx2(w, compute));
+    const ComputeInputs in = compute_inputs(w, l24, tiles, fixed, compute);
     const auto opts = w.options().dtype(compute);
     at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
     at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();

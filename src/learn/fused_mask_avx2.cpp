@@ -11,7 +11,6 @@
 #include <sleef.h>
 
 #include <algorithm>
-#include <bit>
 #include <numeric>
 #include <vector>
 
@@ -53,9 +52,7 @@ Vec gumbel_x8(Vec u) {
 }
 
 float logit_at(const FusedMaskLaunch& k, std::int64_t i) {
-  if (k.l24) return k.l24[i];
-  const std::uint32_t bits = static_cast<std::uint32_t>(k.l24_bf16[i]) << 16;
-  return std::bit_cast<float>(bits);
+  return k.l24 ? k.l24[i] : static_cast<float>(c10::BFloat16(k.l24_bf16[i], c10::BFloat16::from_bits()));
 }
 
 // p and m of the `n` groups from `first` on (learned 2:4 logits, fp32 or bf16).

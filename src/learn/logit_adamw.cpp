@@ -25,20 +25,25 @@ std::uint64_t rounding_stream(std::uint64_t seed, std::int64_t step, std::size_t
 
 bool is_bf16(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16; }
 
-// The vectorised kernel where the CPU has AVX2 + FMA, else the scalar loop; both compute the same bits.
-bool update_cpu(const AdamWLaunch& k) {
+// Elements [begin, end): the vectorised kernel where the CPU has AVX2 + FMA, else the scalar loop (both compute the
+// same bits). False if a gradient element was not finite.
+bool update_cpu_range(const AdamWLaunch& k, std::int64_t begin, std::int64_t end) {
 #if PATCHLM_LEARN_AVX2
-  if (logit_adamw_avx2_available()) return logit_adamw_avx2(k);
+  if (logit_adamw_avx2_available()) return logit_adamw_avx2(k, begin, end);
 #endif
-  std::atomic<bool> all_finite{true};
+  bool ok = true;
   adamw::by_storage_types(k.param_bf16, k.state_bf16, [&]<typename P, typename S>() {
-    at::parallel_for(0, k.n, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
-      bool ok = true;
-      for (std::int64_t i = begin; i < end; ++i)
-        ok &= adamw::update(static_cast<P*>(k.param), static_cast<S*>(k.exp_avg), static_cast<S*>(k.exp_avg_sq),
-                            k.grad[i], i, k.scalars);
-      if (!ok) all_finite = false;
-    });
+    for (std::int64_t i = begin; i < end; ++i)
+      ok &= adamw::update(static_cast<P*>(k.param), static_cast<S*>(k.exp_avg), static_cast<S*>(k.exp_avg_sq),
+                          k.grad[i], i, k.scalars);
+  });
+  return ok;
+}
+
+bool update_cpu(const AdamWLaunch& k) {
+  std::atomic<bool> all_finite{true};
+  at::parallel_for(0, k.n, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
+    if (!update_cpu_range(k, begin, end)) all_finite = false;
   });
   return all_finite;
 }

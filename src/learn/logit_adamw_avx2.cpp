@@ -3,10 +3,7 @@
 // same bits as the scalar update (which also serves the tails): a checkpoint resumed on a CPU without AVX2, or a
 // sharded run whose slices end elsewhere, rounds every element exactly as the whole did. The stochastic-rounding
 // bits come from the counter generator 4 at a time (counter_avx2.h).
-#include <ATen/Parallel.h>
 #include <immintrin.h>
-
-#include <atomic>
 
 #include "learn/counter_avx2.h"
 #include "learn/logit_adamw_element.h"
@@ -82,14 +79,11 @@ bool logit_adamw_avx2_available() {
   return ok;
 }
 
-bool logit_adamw_avx2(const AdamWLaunch& k) {
-  std::atomic<bool> all_finite{true};
-  adamw::by_storage_types(k.param_bf16, k.state_bf16, [&]<typename P, typename S>() {
-    at::parallel_for(0, k.n, 1 << 14, [&](std::int64_t begin, std::int64_t end) {
-      if (!update_range<P, S>(k, begin, end)) all_finite = false;
-    });
-  });
-  return all_finite;
+bool logit_adamw_avx2(const AdamWLaunch& k, std::int64_t begin, std::int64_t end) {
+  bool ok = true;
+  adamw::by_storage_types(k.param_bf16, k.state_bf16,
+                          [&]<typename P, typename S>() { ok = update_range<P, S>(k, begin, end); });
+  return ok;
 }
 
 }  // namespace patchlm

@@ -21,8 +21,9 @@ struct AdamWLaunch {
 
 void logit_adamw_cuda(const AdamWLaunch& launch);
 
-// Whether this CPU runs the vectorised update; it returns false when a gradient element was not finite.
+// Whether this CPU runs the vectorised update, and the update of elements [begin, end) (the caller spreads ranges
+// over threads); it returns false when a gradient element was not finite.
 bool logit_adamw_avx2_available();
-bool logit_adamw_avx2(const AdamWLaunch& launch);
+bool logit_adamw_avx2(const AdamWLaunch& launch, std::int64_t begin, std::int64_t end);
 
 }  // namespace patchlm

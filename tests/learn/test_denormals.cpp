@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cfloat>
+#include <limits>
 
 #include "learn/denormals.h"
 
