@@ -97,6 +97,10 @@ const char* hybrid_path_name(HybridPath path) {
   return "unpack + cuBLAS";
 }
 
+std::int64_t unpack_from_tokens(double two_four_tile_share) {
+  return two_four_tile_share < 0.5 ? 1024 : two_four_tile_share < 0.9 ? 2048 : 4096;
+}
+
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (tokens < prefill_from_tokens) return HybridPath::decode_kernel;
   return prefill_kernel && tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;
@@ -141,6 +145,7 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   hybrid::validate(packed, "hybrid weight");
   HybridWeight w;
   w.grid = packed.grid;
+  w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share());
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);
@@ -211,10 +216,12 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   at::Tensor y = at::empty({x2.size(0), w.grid.rows}, x.options());
   HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
-  at::Tensor partial;  // split-K sums (few tokens), from the caching allocator
-  if (hybrid_prefill_splits_k(p, x2.size(0))) {
-    partial = at::zeros({x2.size(0), w.grid.rows}, x.options().dtype(at::kFloat));
-    p.partial = partial.data_ptr<float>();
+  at::Tensor partials, flags;  // stream-K's exchange, from the caching allocator
+  if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
+    partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));
+    flags = at::zeros({need.flags}, x.options().dtype(at::kInt));
+    p.partials = partials.data_ptr<float>();
+    p.flags = flags.data_ptr<int>();
   }
   if (std::string err = hybrid_prefill(p, x2.data_ptr(), y.data_ptr(), x2.size(0), at::cuda::getCurrentCUDAStream().stream());
       !err.empty())

@@ -1,10 +1,14 @@
-// The CUDA kernel of hybrid_prefill.h. Mainloop per stored tile of the CTA's row block (ring of kStages slots, each:
-// the tokens' x columns of the tile — TW / 64 panels of N rows × 128 bytes, 128-byte swizzled — then the tile's packed
-// bytes as stored; one mbarrier per slot):
-//   wait for the slot's mbarrier → each warp loads its 16-row slice's A fragments (and metadata) from shared memory →
-//   wgmma over the tile's K steps → thread 0 issues a later tile's copies (TMA for x, one bulk copy for the tile) into
-//   the slot freed by the previous iteration → wait for the wgmmas → barrier.
-// Epilogue: fp32 accumulators → bf16, transposed through shared memory, written as 16-byte rows of y.
+// The CUDA kernel of hybrid_prefill.h: persistent CTAs (kernels/prefill_work.h says which output tiles and K steps
+// each computes), warp-specialised.
+//   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
+//     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
+//     the layout wgmma reads) and the tile's packed bytes as one bulk copy — counted by the slot's `full` mbarrier.
+//   MMA warps (one warpgroup per 64 weight rows): per 64-column part of a tile, load the warp's A fragments (and 2:4
+//     metadata) from the slot into one of two register sets, issue the part's wgmmas, commit, and wait until only
+//     this part is still running — so the tensor cores always hold the next part while fragments load; a slot is
+//     released (its `empty` mbarrier, one arrival per warp) as soon as its last part has completed.
+// Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
+// other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -14,6 +18,7 @@
 
 #include "kernels/async_copy.h"
 #include "kernels/hybrid_prefill.h"
+#include "kernels/prefill_work.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define PATCHLM_WGMMA 1
@@ -23,27 +28,39 @@
 namespace patchlm::kernels {
 namespace {
 
-constexpr int kPanelRowBytes = 128;  // one 128-byte swizzle atom row: 64 bf16 of K
+constexpr int kPanelRowBytes = 128;          // one 128-byte swizzle atom row: 64 bf16 of K
+constexpr int kMaxSharedBytes = 227 * 1024;  // per block on Hopper
 
 template <int TH, int TW, int N>
 struct Shape {
-  static constexpr int kThreads = TH / 64 * 128;  // one warpgroup per 64 weight rows
-  static constexpr int kPanels = TW / 64;
+  static constexpr int kMmaWarps = TH / 16;  // one warpgroup per 64 weight rows, a warp per 16
+  // + a producer warpgroup (one thread issues; registers are allocated per warpgroup, so a lone producer warp would
+  // cost as much, and setmaxnreg — which moves registers to the MMA warps — works on whole warpgroups)
+  static constexpr int kThreads = 32 * kMmaWarps + 128;
+  static constexpr int kPanels = TW / 64;  // 64-column parts of a tile
   static constexpr int kPanelBytes = N * kPanelRowBytes;
   static constexpr int kXBytes = kPanels * kPanelBytes;
   static constexpr int kTileBytes = TH * TW * 2;  // a dense tile; a 2:4 tile takes 9/16 of it
   static constexpr int kSlotBytes = kXBytes + kTileBytes;
-  static constexpr int kStages = N == 256 ? 2 : 3;  // as many slots as fit next to one CTA's registers
-  static constexpr int kOutStride = TH + 8;  // bf16 per token row of the epilogue's staging
-  // The ring (reused by the epilogue's staging), then one mbarrier per slot; 1024 bytes to align the ring.
-  static constexpr int kRingBytes = kStages * kSlotBytes > N * kOutStride * 2 ? kStages * kSlotBytes : N * kOutStride * 2;
-  static constexpr int kSharedBytes = kRingBytes + 8 * kStages + 1024;
+  static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - 64) / kSlotBytes);
+  static constexpr int kRingBytes = kStages * kSlotBytes;
+  static constexpr int kSharedBytes = kRingBytes + 16 * kStages + 1024;  // + full and empty mbarriers, alignment
+  static_assert(kStages >= 2, "a ring needs two slots");
 };
 
-// bf16 bits of x, rounded to nearest even (the output's dtype).
-__device__ __forceinline__ std::uint16_t bf16_bits(float x) { return __bfloat16_as_ushort(__float2bfloat16_rn(x)); }
-
 #ifdef PATCHLM_WGMMA
+// Registers per thread after setmaxnreg (0: left as launched — 256 threads get 255 anyway). 384 threads get 168 each,
+// the producer's needs 40: its share moves to the MMA warps (2 · 128 · 232 + 128 · 40 ≤ 65 536), headroom for the
+// accumulators, two fragment sets and the stream-K exchange.
+constexpr int kProducerRegisters = 40;
+template <int Threads>
+constexpr int kMmaRegisters = Threads == 384 ? 232 : 0;
+
+__device__ __forceinline__ std::uint32_t bf16_pair(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const std::uint32_t*>(&v);
+}
+
 // wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
 // 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
@@ -62,10 +79,9 @@ __device__ __forceinline__ TileRef tile_ref(const HybridPrefillPlan& p, std::int
   return {16 * static_cast<std::int64_t>(p.tile_desc[2 * index]), static_cast<int>(where & 0x7FFFFFFF), (where >> 31) != 0};
 }
 
-// The copies of one tile into a slot, issued by one thread: x columns [column · TW, + TW) of tokens [tok0, tok0 + N)
-// as TW / 64 swizzled panels (TMA; rows past the tokens arrive as zeros), then the packed tile (a bulk copy); the
-// slot's mbarrier completes when all their bytes have landed. The MMA warps issue nothing: when each thread issued
-// 16-byte cp.async copies, issuing them bounded this kernel (docs/performance.md).
+// The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) as TW / 64 swizzled
+// panels (TMA; rows past the tokens arrive as zeros), then the packed tile (a bulk copy); the slot's `full` mbarrier
+// completes when all their bytes have landed.
 template <int TH, int TW, int N>
 __device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUtensorMap* xmap, const TileRef& t,
                                            std::int64_t tok0, std::uint32_t slot, std::uint32_t bar) {
@@ -78,54 +94,120 @@ __device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUt
   bulk_copy(slot + S::kXBytes, p.data + t.offset, tile_bytes, bar);
 }
 
-// Issues one tile's wgmmas for this warp's warpgroup (the warp supplies the A fragments of its 16-row slice) and
-// commits them as one group; the caller waits.
+// One warp's A operand of a 64-column part: 4 dense k16 steps, or 2 sparse k32 steps and their metadata word.
+struct PartFragments {
+  std::uint32_t a[4][4];
+  std::uint32_t e;
+};
+
 template <int TH, int TW, int N>
-__device__ __forceinline__ void tile_mma(float* acc, const TileRef& t, const std::uint8_t* slot_ptr, std::uint32_t slot,
-                                         int slice, int lane) {
+__device__ __forceinline__ void load_part(PartFragments& f, bool sparse, const std::uint8_t* slot_ptr, int part,
+                                          int slice, int lane) {
   using S = Shape<TH, TW, N>;
   const std::uint8_t* tile = slot_ptr + S::kXBytes;
-  if (t.sparse) {
-    constexpr int kSteps = TW / 32;
+  if (sparse) {
     const std::uint8_t* values = tile + slice * 18 * TW;
     const auto* meta = reinterpret_cast<const std::uint32_t*>(values + 16 * TW);
-    std::uint32_t a[kSteps][4], e[kSteps];
 #pragma unroll
-    for (int j = 0; j < kSteps; ++j) {
-      const uint4 v = reinterpret_cast<const uint4*>(values)[j * 32 + lane];
-      a[j][0] = v.x, a[j][1] = v.y, a[j][2] = v.z, a[j][3] = v.w;
-      e[j] = meta[lane * (TW / 64) + j / 2];
+    for (int j = 0; j < 2; ++j) {
+      const uint4 v = reinterpret_cast<const uint4*>(values)[(2 * part + j) * 32 + lane];
+      f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
     }
-    wgmma::fence();
-#pragma unroll
-    for (int j = 0; j < kSteps; ++j) {
-      const std::uint64_t desc = smem_desc(slot + (j / 2) * S::kPanelBytes + (j % 2) * 64);
-      if (j % 2 == 0) wgmma::Mma<N>::template sparse<0>(acc, a[j], desc, e[j]);
-      else wgmma::Mma<N>::template sparse<1>(acc, a[j], desc, e[j]);
-    }
+    f.e = meta[lane * (TW / 64) + part];
   } else {
-    constexpr int kSteps = TW / 16;
     const auto* frags = reinterpret_cast<const uint4*>(tile + slice * 32 * TW);
-    std::uint32_t a[kSteps][4];
 #pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-      const uint4 v = frags[s * 32 + lane];
-      a[s][0] = v.x, a[s][1] = v.y, a[s][2] = v.z, a[s][3] = v.w;
+    for (int s = 0; s < 4; ++s) {
+      const uint4 v = frags[(4 * part + s) * 32 + lane];
+      f.a[s][0] = v.x, f.a[s][1] = v.y, f.a[s][2] = v.z, f.a[s][3] = v.w;
     }
-    wgmma::fence();
+  }
+}
+
+// Issues one part's wgmmas (x panel `part` of the slot as B) and commits them as one group.
+template <int TH, int TW, int N>
+__device__ __forceinline__ void mma_part(float* acc, const PartFragments& f, bool sparse, std::uint32_t slot, int part) {
+  using S = Shape<TH, TW, N>;
+  const std::uint32_t panel = slot + part * S::kPanelBytes;
+  wgmma::fence();
+  if (sparse) {
+    wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(panel), f.e);
+    wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(panel + 64), f.e);
+  } else {
 #pragma unroll
-    for (int s = 0; s < kSteps; ++s)
-      wgmma::Mma<N>::dense(acc, a[s], smem_desc(slot + (s / 4) * S::kPanelBytes + (s % 4) * 32));
+    for (int s = 0; s < 4; ++s) wgmma::Mma<N>::dense(acc, f.a[s], smem_desc(panel + 32 * s));
   }
   wgmma::commit();
 }
+
+// One part: fragments into `f` (free: the part that used it has completed), its wgmmas, then wait until only they
+// are still running.
+template <int TH, int TW, int N>
+__device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool sparse, const std::uint8_t* slot_ptr,
+                                         std::uint32_t slot, int part, int slice, int lane) {
+  load_part<TH, TW, N>(f, sparse, slot_ptr, part, slice, lane);
+  mma_part<TH, TW, N>(acc, f, sparse, slot, part);
+  wgmma::wait<1>();
+}
+
+// A whole output tile: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → y. Neighbouring rows g, g + 1 swap
+// one value (lanes 4 apart) so that each thread stores bf16 pairs of adjacent rows.
+template <int TH, int N>
+__device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
+                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
+  const int g = lane / 4, t = lane % 4, odd = g & 1;
+#pragma unroll
+  for (int j = 0; j < N / 8; ++j)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];  // (row, n), (row, n + 1)
+      const float other = __shfl_xor_sync(0xFFFFFFFF, odd ? v0 : v1, 4);
+      const std::int64_t tok = tok0 + 8 * j + 2 * t + odd;
+      const std::int64_t row = row0 + 16 * warp + (g & ~1) + 8 * h;
+      if (tok < tokens)
+        *reinterpret_cast<std::uint32_t*>(y + tok * rows + row) = odd ? bf16_pair(other, v1) : bf16_pair(v0, other);
+    }
+}
+
+// Named barrier 1 over the MMA warps only (the producer warpgroup has left; barrier 0 is __syncthreads).
+template <int Threads>
+__device__ __forceinline__ void mma_warps_sync() {
+  asm volatile("bar.sync 1, %0;" ::"n"(Threads) : "memory");
+}
+
+// A stream-K contribution: this CTA's fp32 sums into its partial slot (each thread its own accumulators, in register
+// order: coalesced, and read back by the same thread of the finishing CTA), then the flag, released at GPU scope.
+template <int MmaThreads, int N>
+__device__ __forceinline__ void contribute(const float* acc, float* slot, int* flag) {
+#pragma unroll
+  for (int v = 0; v < N / 2; ++v) slot[v * MmaThreads + threadIdx.x] = acc[v];
+  __threadfence();
+  mma_warps_sync<MmaThreads>();
+  if (threadIdx.x == 0) asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(flag), "r"(1) : "memory");
+}
+
+// The finishing CTA of a split tile: adds each contributor's partial sums once its flag is up, and lowers the flag
+// for the next call.
+template <int MmaThreads, int N>
+__device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end) {
+  for (int c = first; c < end; ++c) {
+    if (threadIdx.x == 0) {
+      int up = 0;
+      do asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(up) : "l"(flags + c) : "memory");
+      while (up == 0);
+      flags[c] = 0;
+    }
+    mma_warps_sync<MmaThreads>();
+    const float* slot = partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads;
+#pragma unroll
+    for (int v = 0; v < N / 2; ++v) acc[v] += __ldcg(slot + v * MmaThreads + threadIdx.x);
+  }
+}
 #endif
 
-// Grid: (token tiles, row blocks, K splits) — CTAs running at once share a few row blocks' weights through L2; a
-// split (grid.z > 1, few tokens) walks its share of the row block's tiles and adds its fp32 sums into `partial`.
 template <int TH, int TW, int N>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
-    prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, std::uint16_t* y, float* partial,
+    prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, PrefillWork work, std::uint16_t* y,
                    std::int64_t tokens) {
 #ifdef PATCHLM_WGMMA
   using S = Shape<TH, TW, N>;
@@ -133,93 +215,90 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   extern __shared__ std::uint8_t shared_raw[];
   std::uint8_t* shared = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(shared_raw) + 1023) & ~std::uintptr_t{1023});
   const std::uint32_t base = shared_address(shared);
-  const std::int64_t tok0 = static_cast<std::int64_t>(blockIdx.x) * N, rb = blockIdx.y;
-  const int tiles = static_cast<int>(p.cols / TW);
-  const int begin = static_cast<int>(static_cast<std::int64_t>(tiles) * blockIdx.z / gridDim.z);
-  const int count = static_cast<int>(static_cast<std::int64_t>(tiles) * (blockIdx.z + 1) / gridDim.z) - begin;
-  const std::int64_t first = rb * tiles + begin;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;  // warp w of warpgroup w / 4: slice w of the tile
+  const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages;
+  // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
+  // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
+  const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
 
-  float acc[N / 2];
-#pragma unroll
-  for (int i = 0; i < N / 2; ++i) acc[i] = 0.f;
-
-  // Slot i % kStages holds tile i; its mbarrier completes once per use (parity i / kStages). While tile i's wgmmas
-  // run, thread 0 issues tile i + kStages − 1 into the slot tile i − 1 used (free since the barrier that ended
-  // iteration i − 1).
-  const std::uint32_t bars = base + S::kRingBytes;
   if (threadIdx.x == 0) {
-    for (int s = 0; s < kStages; ++s) mbarrier_init(bars + 8 * s, 1);
+    for (int s = 0; s < kStages; ++s) {
+      mbarrier_init(full + 8 * s, 1);
+      mbarrier_init(empty + 8 * s, S::kMmaWarps);
+    }
     mbarrier_init_fence();
-    for (int s = 0; s < kStages - 1 && s < count; ++s)
-      issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + s), tok0, base + s * S::kSlotBytes, bars + 8 * s);
   }
-  __syncthreads();
-  for (int i = 0; i < count; ++i) {
-    const int slot = i % kStages;
-    mbarrier_wait(bars + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
-    tile_mma<TH, TW, N>(acc, tile_ref(p, first + i), shared + slot * S::kSlotBytes, base + slot * S::kSlotBytes, warp,
-                        lane);
-    const int next = i + kStages - 1;
-    if (threadIdx.x == 0 && next < count)
-      issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + next), tok0, base + (next % kStages) * S::kSlotBytes,
-                            bars + 8 * (next % kStages));
-    wgmma::wait_all();
-    __syncthreads();
-  }
+  __syncthreads();  // the last block-wide barrier: the producer warp's other lanes leave
 
-  const int g = lane / 4, t = lane % 4, r = 16 * warp + g;
-  if (gridDim.z > 1) {  // a K split: fp32 sums into partial [tokens, rows]; the finish kernel writes y
-#pragma unroll
-    for (int j = 0; j < N / 8; ++j) {
-      const int n = 8 * j + 2 * t;
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const std::int64_t tok = tok0 + n + (q & 1), row = rb * TH + r + 8 * (q >> 1);
-        if (tok < tokens) atomicAdd(partial + tok * p.rows + row, acc[4 * j + q]);
+  PrefillWalk walk(work, static_cast<int>(blockIdx.x));
+  PrefillSegment seg;
+  if (warp >= S::kMmaWarps) {  // the producer warpgroup: thread 0 issues
+    if constexpr (kMmaRegisters<S::kThreads> > 0)
+      asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
+    if (warp != S::kMmaWarps || lane != 0) return;
+    for (int i = 0; walk.next(seg);) {
+      const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
+      const std::int64_t first = static_cast<std::int64_t>(seg.output / work.token_tiles) * work.tiles;
+      for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
+        const int slot = i % kStages;
+        if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
+        issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + k), tok0, base + slot * S::kSlotBytes, full + 8 * slot);
       }
     }
     return;
   }
-  // Epilogue: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → staging [token][row] bf16 → y rows.
-  auto* out = reinterpret_cast<std::uint16_t*>(shared);
+
+  if constexpr (kMmaRegisters<S::kThreads> > 0)
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters<S::kThreads>));
+  float acc[N / 2];
+  PartFragments f0, f1;
+  for (int i = 0; walk.next(seg);) {
+    const int rb = seg.output / work.token_tiles;
+    const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
+    const std::int64_t first = static_cast<std::int64_t>(rb) * work.tiles;
 #pragma unroll
-  for (int j = 0; j < N / 8; ++j) {
-    const int n = 8 * j + 2 * t;
-    const float v[4] = {acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]};
-    const int rr[4] = {r, r, r + 8, r + 8}, nn[4] = {n, n + 1, n, n + 1};
-#pragma unroll
-    for (int q = 0; q < 4; ++q) out[nn[q] * S::kOutStride + rr[q]] = bf16_bits(v[q]);
-  }
-  __syncthreads();
-  constexpr int kChunks = TH / 8;
-  for (int k = threadIdx.x; k < N * kChunks; k += S::kThreads) {
-    const int n = k / kChunks, c = k % kChunks;
-    if (tok0 + n >= tokens) continue;
-    const uint4 v = *reinterpret_cast<const uint4*>(out + n * S::kOutStride + 8 * c);
-    *reinterpret_cast<uint4*>(y + (tok0 + n) * p.rows + rb * TH + 8 * c) = v;
+    for (int v = 0; v < N / 2; ++v) acc[v] = 0.f;
+    for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
+      const int slot = i % kStages;
+      mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
+      // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
+      const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(tile_ref(p, first + k).sparse), 0) != 0;
+      const std::uint8_t* slot_ptr = shared + slot * S::kSlotBytes;
+      const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
+      if constexpr (S::kPanels == 2) {
+        run_part<TH, TW, N>(acc, f0, sparse, slot_ptr, slot_addr, 0, warp, lane);
+        // The previous tile's last part has completed: its slot may be refilled.
+        if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
+        run_part<TH, TW, N>(acc, f1, sparse, slot_ptr, slot_addr, 1, warp, lane);
+      } else {
+        if ((k - seg.k_begin) % 2 == 0) run_part<TH, TW, N>(acc, f0, sparse, slot_ptr, slot_addr, 0, warp, lane);
+        else run_part<TH, TW, N>(acc, f1, sparse, slot_ptr, slot_addr, 0, warp, lane);
+        if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
+      }
+    }
+    wgmma::wait<0>();
+    if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
+    constexpr int kMmaThreads = 32 * S::kMmaWarps;
+    if (seg.kind == PrefillSegment::contribute) {
+      contribute<kMmaThreads, N>(acc, p.partials + static_cast<std::int64_t>(blockIdx.x) * (N / 2) * kMmaThreads,
+                                 p.flags + blockIdx.x);
+      continue;
+    }
+    if (seg.kind == PrefillSegment::finish)
+      gather<kMmaThreads, N>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor);
+    store_tile<TH, N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane);
   }
 #else
-  (void)p, (void)xmap, (void)y, (void)partial, (void)tokens;
+  (void)p, (void)xmap, (void)work, (void)y, (void)tokens;
 #endif
 }
 
-// y = bf16(partial).
-__global__ void finish_kernel(const float* partial, std::uint16_t* y, std::int64_t n) {
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-    y[i] = bf16_bits(partial[i]);
-}
+// Tokens per output tile. 128, not 256 (which would halve the weight traffic per FLOP): with the producer decoupled,
+// the third ring slot that fits next to 128 tokens' x panels won more than that — 256 was slower at 192–8192 tokens
+// on most shapes and σ (the same H200 run, docs/performance.md).
+constexpr int kTokensPerTile = 128;
 
-// Tokens per CTA: 256 halve the weight traffic per FLOP; 128 waste less on short inputs and pipeline 3 deep.
-int tokens_per_cta(std::int64_t tokens) { return tokens > 128 ? 256 : 128; }
-
-// How many CTAs share each row block's tiles (split-K): enough for one CTA per multiprocessor when the token tiles
-// × row blocks alone are fewer, with at least 4 tiles each.
-int k_splits(const HybridPrefillPlan& p, std::int64_t tokens) {
-  const std::int64_t n = tokens_per_cta(tokens);
-  const std::int64_t ctas = (tokens + n - 1) / n * (p.rows / p.tile_height), tiles = p.cols / p.tile_width;
-  return static_cast<int>(std::max<std::int64_t>(1, std::min<std::int64_t>(tiles / 4, (p.multiprocessors + ctas - 1) / ctas)));
+PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
+  return prefill_work(tokens, kTokensPerTile, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
 }
 
 // x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × N tokens.
@@ -249,30 +328,22 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
   if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
-  const std::int64_t token_tiles = (tokens + N - 1) / N, row_blocks = p.rows / TH;
-  const int splits = k_splits(p, tokens);
-  if (splits > 1 && p.partial == nullptr) return "hybrid prefill: a K split needs the fp32 workspace";
-  const dim3 grid(static_cast<unsigned>(token_tiles), static_cast<unsigned>(row_blocks), static_cast<unsigned>(splits));
-  kernel<<<grid, S::kThreads, S::kSharedBytes, stream>>>(p, xmap, static_cast<std::uint16_t*>(y), p.partial, tokens);
-  if (splits > 1) {
-    const std::int64_t n = tokens * p.rows;
-    finish_kernel<<<static_cast<unsigned>(std::min<std::int64_t>((n + 255) / 256, 4096)), 256, 0, stream>>>(
-        p.partial, static_cast<std::uint16_t*>(y), n);
-  }
+  const PrefillWork work = work_for(p, tokens);
+  if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
+    return "hybrid prefill: stream-K needs the partial-sum slots and flags";
+  kernel<<<work.ctas, S::kThreads, S::kSharedBytes, stream>>>(p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
   e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }
 
-template <int TH, int TW>
-std::string launch_for_tokens(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens,
-                              cudaStream_t stream) {
-  return tokens_per_cta(tokens) == 256 ? launch<TH, TW, 256>(p, x, y, tokens, stream)
-                                       : launch<TH, TW, 128>(p, x, y, tokens, stream);
-}
-
 }  // namespace
 
-bool hybrid_prefill_splits_k(const HybridPrefillPlan& p, std::int64_t tokens) { return k_splits(p, tokens) > 1; }
+HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std::int64_t tokens) {
+  if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width)) return {};
+  const PrefillWork work = work_for(p, tokens);
+  if (!work.split_tail) return {};
+  return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * kTokensPerTile, work.stream_ctas};
+}
 
 bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 64) && (tw == 128 || tw == 64); }
 
@@ -283,10 +354,10 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
-  if (p.tile_height == 128 && p.tile_width == 128) return launch_for_tokens<128, 128>(p, x, y, tokens, s);
-  if (p.tile_height == 128) return launch_for_tokens<128, 64>(p, x, y, tokens, s);
-  if (p.tile_width == 128) return launch_for_tokens<64, 128>(p, x, y, tokens, s);
-  return launch_for_tokens<64, 64>(p, x, y, tokens, s);
+  if (p.tile_height == 128 && p.tile_width == 128) return launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
+  if (p.tile_height == 128) return launch<128, 64, kTokensPerTile>(p, x, y, tokens, s);
+  if (p.tile_width == 128) return launch<64, 128, kTokensPerTile>(p, x, y, tokens, s);
+  return launch<64, 64, kTokensPerTile>(p, x, y, tokens, s);
 }
 
 }  // namespace patchlm::kernels

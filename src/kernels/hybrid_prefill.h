@@ -3,13 +3,11 @@
 // Wᵀ for a weight packed by io/hybrid_layout, in the decode kernel's format as it is. Swap-AB as there: the weight is
 // wgmma's A operand, taken from registers in the mma.sync fragment order the layout already stores (dense tiles:
 // wgmma m64nNk16; 2:4 tiles: wgmma.sp m64nNk32 with the stored metadata words, the sparsity selector picking the
-// thread pair), so dense and 2:4 tiles of a row block accumulate into the same registers. With fewer CTAs than
-// multiprocessors (few tokens, few row blocks) each row block's tiles are split over several CTAs (split-K) whose
-// fp32 sums meet in a workspace. A CTA owns one row block
-// (tile.rows rows: one warpgroup per 64 rows) × N tokens (128 or 256); it walks the row block's stored tiles (tile-CSR)
-// through a ring in shared memory filled by one thread's TMA and bulk copies (mbarriers count the bytes), holding each
-// tile's packed bytes and the tokens' x columns of that tile
-// (128-byte swizzled, read by wgmma through a descriptor); the epilogue transposes through shared memory into y.
+// thread pair), so dense and 2:4 tiles of a row block accumulate into the same registers. Persistent CTAs, one per
+// multiprocessor (kernels/prefill_work.h: waves of whole output tiles, stream-K where the last wave would leave SMs
+// idle); in each, one thread of a producer warpgroup fills a ring in shared memory by TMA (the tokens' x columns,
+// 128-byte swizzled, read by wgmma through a descriptor) and bulk copies (the tile's packed bytes), and one
+// warpgroup per 64 weight rows runs the wgmmas (hybrid_prefill.cu says how the two hand slots back and forth).
 // No CUDA types here (C++17), so torch-side code includes it freely.
 #include <cstdint>
 #include <string>
@@ -21,13 +19,18 @@ struct HybridPrefillPlan {
   const std::uint32_t* tile_desc = nullptr;  // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
-  int multiprocessors = 132;  // of the device: fewer CTAs than this split K
-  // fp32 [tokens, rows], all zero: where K splits add up (hybrid_prefill_splits_k says when it is needed).
-  float* partial = nullptr;
+  int multiprocessors = 132;  // of the device: the persistent CTAs
+  // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
+  // per CTA, all zero before the call and again after it.
+  float* partials = nullptr;
+  int* flags = nullptr;
 };
 
-// Whether a call with `tokens` splits K (and so needs plan.partial).
-bool hybrid_prefill_splits_k(const HybridPrefillPlan& plan, std::int64_t tokens);
+struct HybridPrefillWorkspace {
+  std::int64_t partial_floats = 0;
+  int flags = 0;  // 0: the call needs no workspace
+};
+HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& plan, std::int64_t tokens);
 
 // Whether the kernel was built for tiles of this shape (128x128, 64x128, 128x64, 64x64).
 bool hybrid_prefill_tile_supported(int tile_height, int tile_width);

@@ -1,8 +1,8 @@
 #pragma once
 // The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 and 2:4 sparse m64nNk32, A (the weight) from
 // registers in the mma.sync fragment order io/hybrid_layout packs, B (the tokens) from shared memory through a
-// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). Written out per N because
-// inline PTX needs literal operand lists.
+// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). Written out for N = 128 (the
+// kernel's tokens per tile) because inline PTX needs literal operand lists.
 #include <cstdint>
 
 // The accumulator operands d[b .. b + 63] of an inline-PTX statement.
@@ -17,7 +17,11 @@ namespace patchlm::kernels::wgmma {
 
 __device__ __forceinline__ void fence() { asm volatile("wgmma.fence.sync.aligned;" ::: "memory"); }
 __device__ __forceinline__ void commit() { asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory"); }
-__device__ __forceinline__ void wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory"); }
+// Waits until at most `Pending` of this warp's committed groups are still running.
+template <int Pending>
+__device__ __forceinline__ void wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(Pending) : "memory");
+}
 
 template <int N>
 struct Mma;
@@ -45,33 +49,6 @@ struct Mma<128> {
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
         "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}\n"
         : PATCHLM_ACC64(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
-  }
-};
-
-template <>
-struct Mma<256> {
-  // d += A[64×16] · B[16×256] (a dense weight tile's 16-column step).
-  __device__ __forceinline__ static void dense(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-        "{%128, %129, %130, %131}, %132, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC64(0), PATCHLM_ACC64(64)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  }
-  // d += A[64×32, 2:4: 16 kept values per row] · B[32×256] (a 2:4 tile's 32-column step); e: this thread's metadata
-  // word, Selector: which thread pair of each quad supplies it.
-  template <int Selector>
-  __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,
-                                                std::uint32_t e) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %135, 0;\n"
-        "wgmma.mma_async.sp.sync.aligned.m64n256k32.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-        "{%128, %129, %130, %131}, %132, %133, %134, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC64(0), PATCHLM_ACC64(64)
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
   }
 };

@@ -182,6 +182,33 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
     }
 }
 
+// The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
+// multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
+// against the dense GEMM of the masked weight.
+TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
+  SKIP_WITHOUT_GPU();
+  at::Device cuda("cuda:0");
+  std::uint64_t seed = 700;
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 64}}) {
+    auto c = testing::random_hybrid(640, 2048, tr, tc, 0.5, ++seed, 0.02);
+    const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+    kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+    if (!w.prefill_kernel) GTEST_SKIP() << "no wgmma prefill kernel on this device";
+    std::vector<std::uint16_t> masked = testing::masked(c);
+    const at::Tensor wm = at::from_blob(masked.data(), {640, 2048}, at::kBFloat16).to(cuda).to(at::kFloat);
+    for (std::int64_t tokens : {std::int64_t{96}, std::int64_t{301}, std::int64_t{1031}}) {
+      const at::Tensor x = at::randn({tokens, 2048}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+      const at::Tensor want = at::linear(x.to(at::kFloat), wm);
+      for (int mp : {1, 5, 7, 64}) {
+        w.multiprocessors = mp;
+        const at::Tensor got = kernels::hybrid_linear_prefill_kernel(x, w).to(at::kFloat);
+        EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
+            << "tiles " << tr << "x" << tc << " tokens " << tokens << " multiprocessors " << mp;
+      }
+    }
+  }
+}
+
 // Host-side (no GPU needed): the dispatch follows the measured crossovers — decode kernel, then the wgmma kernel where
 // it runs, then unpack + cuBLAS.
 TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
@@ -191,8 +218,14 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
   EXPECT_EQ(w.path_for(1), P::decode_kernel);
   EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens - 1), P::decode_kernel);
   EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::prefill_kernel);
-  EXPECT_EQ(w.path_for(kernels::kUnpackFromTokens - 1), P::prefill_kernel);
-  EXPECT_EQ(w.path_for(kernels::kUnpackFromTokens), P::unpacked);
+  const std::pair<double, std::int64_t> crossovers[] = {{0.0, 1024}, {0.49, 1024}, {0.5, 2048},
+                                                        {0.89, 2048}, {0.9, 4096}, {1.0, 4096}};
+  for (auto [share, from] : crossovers) {
+    w.unpack_from_tokens = kernels::unpack_from_tokens(share);
+    EXPECT_EQ(w.unpack_from_tokens, from) << "2:4 tile share " << share;
+    EXPECT_EQ(w.path_for(from - 1), P::prefill_kernel);
+    EXPECT_EQ(w.path_for(from), P::unpacked);
+  }
   w.prefill_kernel = false;  // Ampere, or a tile without the kernel
   EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::unpacked);
 }

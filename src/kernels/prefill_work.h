@@ -1,0 +1,128 @@
+#pragma once
+// How the prefill kernel (hybrid_prefill.cu) shares its work among CTAs: persistent CTAs, at most one per
+// multiprocessor; whole output tiles in waves, and stream-K where the last wave would leave SMs idle.
+//
+// The output is cut into output tiles (one row block × N tokens), numbered o = row block · token_tiles + token tile,
+// so that CTAs running at the same time hold the same few row blocks' weights and every token tile's x (L2 reuse).
+// Each output tile takes `tiles` steps (the row block's stored tiles, along K). With C CTAs, CTA c computes output
+// tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
+// computed whole by CTAs 0 … tail_tiles − 1 (when the last wave is nearly full anyway), or their steps, in order, are
+// cut into contiguous shares of equal length (stream-K), one for each of the first stream_ctas CTAs. A share starts
+// at most once inside an output tile; that piece (a "contribution") goes to the CTA's fp32 partial-sum slot and
+// raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
+// the flags of the CTAs that contributed (the next ones, which computed their pieces first in theirs), adds their sums
+// and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk the same code
+// (tests/kernels/test_prefill_work.cpp checks it).
+#include <algorithm>
+#include <cstdint>
+
+#ifdef __CUDACC__
+#define PATCHLM_HOST_DEVICE __host__ __device__
+#else
+#define PATCHLM_HOST_DEVICE
+#endif
+
+namespace patchlm::kernels {
+
+struct PrefillWork {
+  int token_tiles = 0;   // ⌈tokens / N⌉
+  int row_blocks = 0;    // rows / tile height
+  int tiles = 0;         // steps per output tile: cols / tile width
+  int ctas = 0;          // C, at most one per multiprocessor
+  int full_waves = 0;    // whole output tiles per CTA
+  int tail_tiles = 0;    // output tiles full_waves · C … + tail_tiles
+  bool split_tail = false;  // stream-K over the tail (else whole tiles for the first tail_tiles CTAs)
+  int stream_ctas = 0;      // CTAs 0 … stream_ctas − 1 share the tail's steps (each at least kMinStreamSteps)
+};
+
+// A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
+constexpr int kMinStreamSteps = 4;
+// Whole tiles when the last wave keeps at least this share of the SMs busy: stream-K's exchange costs more there.
+constexpr double kWholeWaveEfficiency = 0.9;
+
+inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                int tile_width, int multiprocessors) {
+  PrefillWork w;
+  w.token_tiles = static_cast<int>((tokens + n - 1) / n);
+  w.row_blocks = static_cast<int>(rows / tile_height);
+  w.tiles = static_cast<int>(cols / tile_width);
+  const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
+  const std::int64_t mp = std::max(1, multiprocessors);
+  const std::int64_t waves = (outputs + mp - 1) / mp;
+  if (static_cast<double>(outputs) >= kWholeWaveEfficiency * static_cast<double>(waves * mp)) {
+    w.ctas = static_cast<int>(std::min(mp, outputs));
+    w.full_waves = static_cast<int>(outputs / w.ctas);
+    w.tail_tiles = static_cast<int>(outputs % w.ctas);
+  } else if (outputs >= mp) {
+    w.ctas = static_cast<int>(mp);
+    w.full_waves = static_cast<int>(outputs / mp);
+    w.tail_tiles = static_cast<int>(outputs % mp);
+    w.split_tail = true;
+  } else {
+    w.ctas = static_cast<int>(std::clamp<std::int64_t>(outputs * w.tiles / kMinStreamSteps, 1, mp));
+    w.tail_tiles = static_cast<int>(outputs);
+    w.split_tail = true;
+  }
+  if (w.split_tail)
+    w.stream_ctas = static_cast<int>(
+        std::clamp<std::int64_t>(static_cast<std::int64_t>(w.tail_tiles) * w.tiles / kMinStreamSteps, 1, w.ctas));
+  return w;
+}
+
+// One piece of a CTA's work: steps [k_begin, k_end) of output tile `output`.
+//   whole:      all steps; written to y.
+//   contribute: the sums go to this CTA's partial slot, then its flag is raised.
+//   finish:     the tile's first steps; then the partial slots of CTAs [first_contributor, end_contributor) are
+//               added (each once its flag is up) and the tile is written to y.
+struct PrefillSegment {
+  enum Kind { whole, contribute, finish };
+  int output = 0, k_begin = 0, k_end = 0;
+  Kind kind = whole;
+  int first_contributor = 0, end_contributor = 0;
+};
+
+// The segments of one CTA, in the order it computes them (the producer warp and the MMA warps each walk their own).
+class PrefillWalk {
+ public:
+  PATCHLM_HOST_DEVICE PrefillWalk(const PrefillWork& w, int cta) : w_(w), cta_(cta) {
+    if (w.split_tail && cta < w.stream_ctas) {
+      step_ = share_start(cta);
+      end_ = share_start(cta + 1);
+    }
+  }
+
+  PATCHLM_HOST_DEVICE bool next(PrefillSegment& s) {
+    if (wave_ < w_.full_waves || (!w_.split_tail && wave_ == w_.full_waves && cta_ < w_.tail_tiles)) {
+      s = PrefillSegment{wave_ * w_.ctas + cta_, 0, w_.tiles};
+      ++wave_;
+      return true;
+    }
+    if (step_ >= end_) return false;
+    const int q = static_cast<int>(step_ / w_.tiles), k = static_cast<int>(step_ % w_.tiles);
+    const int k_end = static_cast<int>(k + end_ - step_ < w_.tiles ? k + end_ - step_ : w_.tiles);
+    s = PrefillSegment{w_.full_waves * w_.ctas + q, k, k_end};
+    if (k > 0) {
+      s.kind = PrefillSegment::contribute;
+    } else if (k_end < w_.tiles) {  // the rest of the tile: the next CTAs' shares, which start inside it
+      s.kind = PrefillSegment::finish;
+      s.first_contributor = s.end_contributor = cta_ + 1;
+      const std::int64_t tile_end = static_cast<std::int64_t>(q + 1) * w_.tiles;
+      while (s.end_contributor < w_.stream_ctas && share_start(s.end_contributor) < tile_end) ++s.end_contributor;
+    }
+    step_ += k_end - k;
+    return true;
+  }
+
+ private:
+  PATCHLM_HOST_DEVICE std::int64_t share_start(int cta) const {
+    return static_cast<std::int64_t>(w_.tail_tiles) * w_.tiles * cta / w_.stream_ctas;
+  }
+
+  PrefillWork w_;
+  int cta_ = 0, wave_ = 0;
+  std::int64_t step_ = 0, end_ = 0;
+};
+
+}  // namespace patchlm::kernels
+
+#undef PATCHLM_HOST_DEVICE

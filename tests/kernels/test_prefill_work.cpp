@@ -1,0 +1,121 @@
+// The prefill kernel's work split (kernels/prefill_work.h), walked on the host as each CTA walks it on the device:
+// every (output tile, K step) is computed exactly once; a split tile has one finishing CTA, which waits for exactly
+// the CTAs that contributed to it, all of them later CTAs (no cycle, so no deadlock); a CTA contributes at most once
+// (one partial slot each), and only with its first stream-K piece; the shares are as even as whole steps allow.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <vector>
+
+#include "kernels/prefill_work.h"
+
+namespace patchlm {
+namespace {
+
+using kernels::PrefillSegment;
+
+struct Case {
+  std::int64_t tokens, rows, cols;
+  int n, th, tw, mp;
+};
+
+void check_walk(const Case& t) {
+  SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", " << t.mp << " SMs");
+  const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+  const int outputs = w.token_tiles * w.row_blocks;
+  ASSERT_GE(w.ctas, 1);
+  ASSERT_LE(w.ctas, t.mp);
+  ASSERT_EQ(w.full_waves * w.ctas + w.tail_tiles, outputs);
+  std::vector<int> times(static_cast<std::size_t>(outputs) * w.tiles), finishers(outputs);
+  std::vector<std::set<int>> contributors(outputs), awaited(outputs);
+  std::vector<std::int64_t> stream_steps;
+  for (int cta = 0; cta < w.ctas; ++cta) {
+    kernels::PrefillWalk walk(w, cta);
+    PrefillSegment s;
+    int segments = 0, contributions = 0;
+    std::int64_t streamed = 0;
+    while (walk.next(s)) {
+      ASSERT_LT(s.output, outputs);
+      ASSERT_LT(s.k_begin, s.k_end);
+      for (int k = s.k_begin; k < s.k_end; ++k) ++times[static_cast<std::size_t>(s.output) * w.tiles + k];
+      const bool in_tail = s.output >= w.full_waves * w.ctas;
+      if (in_tail && w.split_tail) streamed += s.k_end - s.k_begin;
+      if (s.kind == PrefillSegment::whole) {
+        EXPECT_EQ(s.k_begin, 0);
+        EXPECT_EQ(s.k_end, w.tiles);
+      } else {
+        EXPECT_TRUE(in_tail && w.split_tail);
+      }
+      if (s.kind == PrefillSegment::contribute) {
+        EXPECT_GT(s.k_begin, 0);
+        EXPECT_EQ(segments, w.full_waves) << "a contribution is the CTA's first stream-K piece";
+        ++contributions;
+        contributors[s.output].insert(cta);
+      }
+      if (s.kind == PrefillSegment::finish) {
+        EXPECT_EQ(s.k_begin, 0);
+        EXPECT_LT(s.k_end, w.tiles);
+        EXPECT_GT(s.first_contributor, cta) << "a finisher waits only for later CTAs";
+        EXPECT_LT(s.first_contributor, s.end_contributor);
+        ++finishers[s.output];
+        for (int c = s.first_contributor; c < s.end_contributor; ++c) awaited[s.output].insert(c);
+      }
+      ++segments;
+    }
+    EXPECT_LE(contributions, 1);
+    if (w.split_tail && cta < w.stream_ctas) stream_steps.push_back(streamed);
+  }
+  for (int v : times) EXPECT_EQ(v, 1);
+  for (int o = 0; o < outputs; ++o) {
+    EXPECT_EQ(awaited[o], contributors[o]) << "output tile " << o;
+    EXPECT_EQ(finishers[o], contributors[o].empty() ? 0 : 1) << "output tile " << o;
+  }
+  if (w.split_tail) {
+    ASSERT_EQ(static_cast<int>(stream_steps.size()), w.stream_ctas);
+    const auto [lo, hi] = std::minmax_element(stream_steps.begin(), stream_steps.end());
+    EXPECT_LE(*hi - *lo, 1);
+    EXPECT_GE(*lo, std::min<std::int64_t>(kernels::kMinStreamSteps, static_cast<std::int64_t>(w.tail_tiles) * w.tiles));
+  }
+}
+
+TEST(PrefillWork, EveryStepOnceEachSplitTileFinishedOnceWithoutCycles) {
+  const Case cases[] = {
+      {128, 11008, 4096, 128, 128, 128, 132},   // 86 output tiles on 132 SMs: stream-K only
+      {512, 11008, 4096, 256, 128, 128, 132},   // 172: one wave, the 40 left split
+      {8192, 4096, 11008, 256, 128, 128, 132},  // 1024: 7 waves + 100 whole tiles (last wave 97 % full)
+      {1024, 4096, 4096, 256, 128, 128, 132},   // 128 output tiles: one wave of 128 CTAs
+      {2048, 11008, 4096, 256, 128, 128, 132},  // 688: 5 waves + 28 split
+      {1031, 384, 5120, 256, 64, 64, 7},        // odd tokens, few SMs
+      {301, 640, 2048, 256, 128, 128, 64},      // the GPU test's shapes
+      {96, 640, 2048, 128, 64, 64, 7},
+      {3, 128, 256, 128, 128, 128, 132},        // 2 steps in all: one CTA
+      {4096, 128, 8192, 256, 128, 128, 20},     // 16 output tiles of 64 steps on 20 SMs
+      {40 * 256, 128, 256, 256, 128, 128, 33},  // 40 tiles of 2 steps on 33 SMs: a short tail, fewer sharing CTAs
+  };
+  for (const Case& t : cases) check_walk(t);
+}
+
+TEST(PrefillWork, TheSplitFollowsTheLastWavesFill) {
+  // A nearly full last wave stays whole tiles; a sparse one is split; fewer tiles than SMs are split when that
+  // leaves many SMs idle.
+  EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail);  // 1024 = 7.76 waves
+  EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);    // 172 = 1.30 waves
+  EXPECT_FALSE(kernels::prefill_work(1024, 256, 4096, 11008, 128, 128, 132).split_tail);  // 128 of 132
+  EXPECT_TRUE(kernels::prefill_work(128, 128, 4096, 4096, 128, 128, 132).split_tail);     // 32 of 132
+}
+
+TEST(PrefillWork, ConcurrentCtasShareRowBlocks) {
+  // In a wave the C CTAs hold consecutive output tiles: all token tiles of a few row blocks (weights read from DRAM
+  // once per wave, not once per token tile).
+  const kernels::PrefillWork w = kernels::prefill_work(8192, 256, 4096, 4096, 128, 128, 132);
+  ASSERT_GE(w.full_waves, 1);
+  PrefillSegment first, last;
+  kernels::PrefillWalk(w, 0).next(first);
+  kernels::PrefillWalk(w, w.ctas - 1).next(last);
+  EXPECT_LE(last.output / w.token_tiles - first.output / w.token_tiles, (w.ctas + w.token_tiles - 1) / w.token_tiles);
+}
+
+}  // namespace
+}  // namespace patchlm
