@@ -13,6 +13,10 @@
 // the flags of the CTAs that contributed (the next ones, which computed their pieces first in theirs), adds their sums
 // and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk the same code
 // (tests/kernels/test_prefill_work.cpp checks it).
+// Residency: a finisher spins until *later* CTAs contributed, so every CTA must be able to run at once — true with at
+// most one CTA per SM and the GPU to ourselves, not guaranteed when another stream's kernels hold SMs for the whole
+// call. The safe order (a share walked from its end, the tile's last CTA finishing and waiting only on earlier CTAs,
+// which in-order dispatch has already placed) is the planned change; it needs a GPU run to verify.
 #include <algorithm>
 #include <cstdint>
 
