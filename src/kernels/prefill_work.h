@@ -10,13 +10,12 @@
 // cut into contiguous shares of equal length (stream-K), one for each of the first stream_ctas CTAs. A share starts
 // at most once inside an output tile; that piece (a "contribution") goes to the CTA's fp32 partial-sum slot and
 // raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
-// the flags of the CTAs that contributed (the next ones, which computed their pieces first in theirs), adds their sums
+// the flags of the CTAs that contributed (the following shares', which computed their pieces first), adds their sums
 // and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk the same code
 // (tests/kernels/test_prefill_work.cpp checks it).
-// Residency: a finisher spins until *later* CTAs contributed, so every CTA must be able to run at once — true with at
-// most one CTA per SM and the GPU to ourselves, not guaranteed when another stream's kernels hold SMs for the whole
-// call. The safe order (a share walked from its end, the tile's last CTA finishing and waiting only on earlier CTAs,
-// which in-order dispatch has already placed) is the planned change; it needs a GPU run to verify.
+// Residency: a finisher spins on other CTAs, so those must be running. Shares go to CTAs in reverse order, which makes
+// them earlier CTAs (lower blockIdx, dispatched first — the order CUDA launches a grid in, which CUTLASS's stream-K
+// relies on as well): they hold an SM even where other streams' kernels keep some SMs busy for the whole call.
 #include <algorithm>
 #include <cstdint>
 
@@ -76,8 +75,8 @@ inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, s
 // One piece of a CTA's work: steps [k_begin, k_end) of output tile `output`.
 //   whole:      all steps; written to y.
 //   contribute: the sums go to this CTA's partial slot, then its flag is raised.
-//   finish:     the tile's first steps; then the partial slots of CTAs [first_contributor, end_contributor) are
-//               added (each once its flag is up) and the tile is written to y.
+//   finish:     the tile's first steps; then the partial slots of CTAs [first_contributor, end_contributor) — CTAs
+//               before this one — are added (each once its flag is up) and the tile is written to y.
 struct PrefillSegment {
   enum Kind { whole, contribute, finish };
   int output = 0, k_begin = 0, k_end = 0;
@@ -90,8 +89,8 @@ class PrefillWalk {
  public:
   PATCHLM_HOST_DEVICE PrefillWalk(const PrefillWork& w, int cta) : w_(w), cta_(cta) {
     if (w.split_tail && cta < w.stream_ctas) {
-      step_ = share_start(cta);
-      end_ = share_start(cta + 1);
+      step_ = share_start(position(cta));
+      end_ = share_start(position(cta) + 1);
     }
   }
 
@@ -107,19 +106,25 @@ class PrefillWalk {
     s = PrefillSegment{w_.full_waves * w_.ctas + q, k, k_end};
     if (k > 0) {
       s.kind = PrefillSegment::contribute;
-    } else if (k_end < w_.tiles) {  // the rest of the tile: the next CTAs' shares, which start inside it
+    } else if (k_end < w_.tiles) {  // the rest of the tile: the next shares, which start inside it (earlier CTAs)
       s.kind = PrefillSegment::finish;
-      s.first_contributor = s.end_contributor = cta_ + 1;
       const std::int64_t tile_end = static_cast<std::int64_t>(q + 1) * w_.tiles;
-      while (s.end_contributor < w_.stream_ctas && share_start(s.end_contributor) < tile_end) ++s.end_contributor;
+      int next = position(cta_) + 1;
+      while (next < w_.stream_ctas && share_start(next) < tile_end) ++next;
+      s.end_contributor = cta_;
+      s.first_contributor = cta_ - (next - position(cta_) - 1);
     }
     step_ += k_end - k;
     return true;
   }
 
  private:
-  PATCHLM_HOST_DEVICE std::int64_t share_start(int cta) const {
-    return static_cast<std::int64_t>(w_.tail_tiles) * w_.tiles * cta / w_.stream_ctas;
+  // Shares are handed out in reverse CTA order (CTA stream_ctas − 1 takes the first), so that the CTAs a finisher
+  // waits for — the holders of the following shares — have lower indices: dispatched before it, they are running or
+  // done even when other kernels hold some SMs, and their contribution is the first thing each computes.
+  PATCHLM_HOST_DEVICE int position(int cta) const { return w_.stream_ctas - 1 - cta; }
+  PATCHLM_HOST_DEVICE std::int64_t share_start(int position) const {
+    return static_cast<std::int64_t>(w_.tail_tiles) * w_.tiles * position / w_.stream_ctas;
   }
 
   PrefillWork w_;

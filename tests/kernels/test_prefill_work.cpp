@@ -1,7 +1,8 @@
 // The prefill kernel's work split (kernels/prefill_work.h), walked on the host as each CTA walks it on the device:
 // every (output tile, K step) is computed exactly once; a split tile has one finishing CTA, which waits for exactly
-// the CTAs that contributed to it, all of them later CTAs (no cycle, so no deadlock); a CTA contributes at most once
-// (one partial slot each), and only with its first stream-K piece; the shares are as even as whole steps allow.
+// the CTAs that contributed to it, all of them earlier CTAs (dispatched first: no deadlock even when only some CTAs
+// can run at once); a CTA contributes at most once (one partial slot each), and only with its first stream-K piece; the
+// shares are as even as whole steps allow; and the whole grid completes when only a few CTAs can run at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -57,7 +58,7 @@ void check_walk(const Case& t) {
       if (s.kind == PrefillSegment::finish) {
         EXPECT_EQ(s.k_begin, 0);
         EXPECT_LT(s.k_end, w.tiles);
-        EXPECT_GT(s.first_contributor, cta) << "a finisher waits only for later CTAs";
+        EXPECT_LE(s.end_contributor, cta) << "a finisher waits only for earlier (already dispatched) CTAs";
         EXPECT_LT(s.first_contributor, s.end_contributor);
         ++finishers[s.output];
         for (int c = s.first_contributor; c < s.end_contributor; ++c) awaited[s.output].insert(c);
@@ -95,6 +96,58 @@ TEST(PrefillWork, EveryStepOnceEachSplitTileFinishedOnceWithoutCycles) {
       {40 * 256, 128, 256, 256, 128, 128, 33},  // 40 tiles of 2 steps on 33 SMs: a short tail, fewer sharing CTAs
   };
   for (const Case& t : cases) check_walk(t);
+}
+
+// Runs the grid as the hardware would with only `slots` SMs free: CTAs start in index order as slots free up, a CTA
+// advances through its segments, and a finishing segment blocks until each contributor has contributed. False when
+// every running CTA is blocked (the kernel would hang).
+bool completes_with_slots(const kernels::PrefillWork& w, int slots) {
+  std::vector<std::vector<PrefillSegment>> programs(w.ctas);
+  for (int cta = 0; cta < w.ctas; ++cta) {
+    kernels::PrefillWalk walk(w, cta);
+    for (PrefillSegment s; walk.next(s);) programs[cta].push_back(s);
+  }
+  std::vector<std::size_t> pc(w.ctas, 0);
+  std::vector<bool> contributed(w.ctas, false);
+  std::vector<int> running;
+  int next_to_start = 0;
+  while (next_to_start < w.ctas || !running.empty()) {
+    while (static_cast<int>(running.size()) < slots && next_to_start < w.ctas) running.push_back(next_to_start++);
+    bool progressed = false;
+    for (std::size_t r = 0; r < running.size();) {
+      const int cta = running[r];
+      if (pc[cta] < programs[cta].size()) {
+        const PrefillSegment& s = programs[cta][pc[cta]];
+        bool ready = true;
+        if (s.kind == PrefillSegment::finish)
+          for (int c = s.first_contributor; c < s.end_contributor; ++c) ready = ready && contributed[c];
+        if (ready) {
+          if (s.kind == PrefillSegment::contribute) contributed[cta] = true;
+          ++pc[cta];
+          progressed = true;
+        }
+      }
+      if (pc[cta] == programs[cta].size()) {
+        running.erase(running.begin() + static_cast<std::ptrdiff_t>(r));
+        progressed = true;
+      } else {
+        ++r;
+      }
+    }
+    if (!progressed) return false;
+  }
+  return true;
+}
+
+TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
+  // Another stream's kernels may hold SMs for the whole call: the grid must finish with any number of free SMs.
+  for (const Case& t : {Case{128, 11008, 4096, 128, 128, 128, 132}, Case{1024, 11008, 4096, 128, 128, 128, 132},
+                        Case{301, 640, 2048, 128, 64, 64, 64}, Case{1031, 384, 5120, 128, 64, 64, 16}}) {
+    const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+    ASSERT_TRUE(w.split_tail) << t.tokens << " tokens: meant to exercise stream-K";
+    for (int slots : {1, 2, 3, 17, w.ctas})
+      EXPECT_TRUE(completes_with_slots(w, slots)) << t.tokens << " tokens, " << t.rows << " rows, " << slots << " SMs free";
+  }
 }
 
 TEST(PrefillWork, TheSplitFollowsTheLastWavesFill) {
