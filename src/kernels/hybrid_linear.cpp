@@ -97,10 +97,6 @@ const char* hybrid_path_name(HybridPath path) {
   return "unpack + cuBLAS";
 }
 
-std::int64_t unpack_from_tokens(double two_four_tile_share) {
-  return two_four_tile_share < 0.5 ? 1024 : two_four_tile_share < 0.9 ? 2048 : 4096;
-}
-
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (tokens < prefill_from_tokens) return HybridPath::decode_kernel;
   return prefill_kernel && tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;

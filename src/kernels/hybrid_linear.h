@@ -24,7 +24,9 @@ namespace patchlm::kernels {
 // the weight is 2:4 (the wgmma kernel's MMAs halve on 2:4 tiles, cuBLAS's do not).
 inline constexpr std::int64_t kPrefillFromTokens = 64;
 // Mostly dense (< half the tiles 2:4: σ < 25 %): from 1024 tokens; up to 90 % 2:4 tiles: 2048; more: 4096.
-std::int64_t unpack_from_tokens(double two_four_tile_share);
+constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) {
+  return two_four_tile_share < 0.5 ? 1024 : two_four_tile_share < 0.9 ? 2048 : 4096;
+}
 
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
 const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
@@ -33,7 +35,7 @@ struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8)
   std::int64_t prefill_from_tokens = kPrefillFromTokens;         // the dispatch's crossovers (tests move them)
-  std::int64_t unpack_from_tokens = 1024;  // upload_hybrid: by the weight's 2:4 tile share
+  std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0);  // upload_hybrid: by the weight's 2:4 tile share
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)

@@ -19,6 +19,7 @@
 #include "kernels/async_copy.h"
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_work.h"
+#include "kernels/tile_desc.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define PATCHLM_WGMMA 1
@@ -66,17 +67,6 @@ __device__ __forceinline__ std::uint32_t bf16_pair(float lo, float hi) {
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | static_cast<std::uint64_t>(1) << 16 |
          static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
-}
-
-struct TileRef {
-  std::int64_t offset;
-  int column;
-  bool sparse;
-};
-// Stored tile `index`: byte offset / 16, then its column | 2:4 << 31 (hybrid_schedule.h's tile_desc).
-__device__ __forceinline__ TileRef tile_ref(const HybridPrefillPlan& p, std::int64_t index) {
-  const std::uint32_t where = p.tile_desc[2 * index + 1];
-  return {16 * static_cast<std::int64_t>(p.tile_desc[2 * index]), static_cast<int>(where & 0x7FFFFFFF), (where >> 31) != 0};
 }
 
 // The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) as TW / 64 swizzled
@@ -152,7 +142,7 @@ __device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool spar
 
 // A whole output tile: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → y. Neighbouring rows g, g + 1 swap
 // one value (lanes 4 apart) so that each thread stores bf16 pairs of adjacent rows.
-template <int TH, int N>
+template <int N>
 __device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
                                            std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
   const int g = lane / 4, t = lane % 4, odd = g & 1;
@@ -241,7 +231,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
         const int slot = i % kStages;
         if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
-        issue_tile<TH, TW, N>(p, &xmap, tile_ref(p, first + k), tok0, base + slot * S::kSlotBytes, full + 8 * slot);
+        issue_tile<TH, TW, N>(p, &xmap, tile_ref(p.tile_desc, first + k), tok0, base + slot * S::kSlotBytes, full + 8 * slot);
       }
     }
     return;
@@ -261,7 +251,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       const int slot = i % kStages;
       mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
       // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
-      const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(tile_ref(p, first + k).sparse), 0) != 0;
+      const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(tile_ref(p.tile_desc, first + k).sparse), 0) != 0;
       const std::uint8_t* slot_ptr = shared + slot * S::kSlotBytes;
       const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
       if constexpr (S::kPanels == 2) {
@@ -285,7 +275,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     }
     if (seg.kind == PrefillSegment::finish)
       gather<kMmaThreads, N>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor);
-    store_tile<TH, N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane);
+    store_tile<N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane);
   }
 #else
   (void)p, (void)xmap, (void)work, (void)y, (void)tokens;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/hybrid_unpack.h"
+#include "kernels/tile_desc.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -65,13 +66,10 @@ __device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint
 // then written out row by row in 16-byte chunks.
 __global__ void __launch_bounds__(kThreads) unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass) {
   extern __shared__ __align__(16) std::uint16_t smem[];
-  // Stored tile blockIdx.x: byte offset / 16, then its column | 2:4 << 31 (hybrid_schedule.h); stored row block by row
-  // block, so its row block is the index over the tiles per row.
-  const std::int64_t offset = 16 * static_cast<std::int64_t>(p.tile_desc[2 * blockIdx.x]);
-  const std::uint32_t where = p.tile_desc[2 * blockIdx.x + 1];
-  const bool sparse = where >> 31;
+  // Tiles are stored row block by row block: the row block is the index over the tiles per row.
+  const auto [offset, column, sparse] = tile_ref(p.tile_desc, blockIdx.x);
   const std::int64_t r0 = blockIdx.x / (p.cols / p.tile_width) * p.tile_height,
-                     c0 = static_cast<std::int64_t>(where & 0x7FFFFFFF) * p.tile_width;
+                     c0 = static_cast<std::int64_t>(column) * p.tile_width;
   const int width = p.tile_width, stride = width + kPad, slices = p.tile_height / 16;
   const std::int64_t slice_bytes = (sparse ? 18 : 32) * static_cast<std::int64_t>(width);
   for (int first = 0; first < slices; first += slices_per_pass) {
