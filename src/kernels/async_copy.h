@@ -25,21 +25,22 @@ __device__ __forceinline__ void mbarrier_arrive(std::uint32_t bar) {
   asm volatile("{ .reg .b64 state; mbarrier.arrive.shared.b64 state, [%0]; }" ::"r"(bar) : "memory");
 }
 
+// Spins until the barrier's phase with this parity has completed. On sm_90 the loop lives inside the PTX, so the
+// compiler sees no data-dependent branch: one between wgmmas in flight makes ptxas serialise them (C7520).
 __device__ __forceinline__ void mbarrier_wait(std::uint32_t bar, std::uint32_t parity) {
-  std::uint32_t done = 0;
-  while (!done) {
 #if __CUDA_ARCH__ >= 900
-    asm volatile("{ .reg .pred p; mbarrier.try_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-                 : "=r"(done)
-                 : "r"(bar), "r"(parity)
-                 : "memory");
+  asm volatile(
+      "{\n.reg .pred p;\nretry:\nmbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra retry;\n}\n" ::"r"(bar),
+      "r"(parity)
+      : "memory");
 #else
+  std::uint32_t done = 0;
+  while (!done)
     asm volatile("{ .reg .pred p; mbarrier.test_wait.parity.shared.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
                  : "=r"(done)
                  : "r"(bar), "r"(parity)
                  : "memory");
 #endif
-  }
 }
 
 // One arrival that also tells the barrier how many bytes the copies issued for this phase will deliver.

@@ -98,8 +98,9 @@ const char* hybrid_path_name(HybridPath path) {
 }
 
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
-  if (tokens < prefill_from_tokens) return HybridPath::decode_kernel;
-  return prefill_kernel && tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;
+  if (prefill_kernel && tokens >= prefill_from_tokens)
+    return tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;
+  return tokens < kDecodeKernelBelowTokens ? HybridPath::decode_kernel : HybridPath::unpacked;
 }
 
 at::Tensor HybridWeight::workspace(void* stream) const {
@@ -142,6 +143,7 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   HybridWeight w;
   w.grid = packed.grid;
   w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share());
+  w.prefill_from_tokens = wgmma_from_tokens(packed.grid.tile.rows, packed.grid.tile.cols);
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);

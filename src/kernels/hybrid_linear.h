@@ -3,8 +3,8 @@
 // the Proj seam. A HybridWeight is a packed weight (io/hybrid_layout) living on a CUDA device together with the
 // kernel's schedule. Dispatch by token count (docs/performance.md has the measured crossovers): below
 // `prefill_from_tokens` the decode kernel (hybrid_gemm.h, memory bound, in chunks of 64 tokens); then up to
-// `unpack_from_tokens` the wgmma kernel on Hopper (hybrid_prefill.h); past it (and where the wgmma kernel does not
-// run) the weight unpacked on the device for that call (hybrid_unpack.h) under cuBLAS.
+// `unpack_from_tokens` the wgmma kernel on Hopper (hybrid_prefill.h); past it the weight unpacked on the device for
+// that call (hybrid_unpack.h) under cuBLAS — also from 64 tokens where the wgmma kernel does not run.
 // Where the kernel does not run (CPU, fp32, a tile without a kernel), kernels/hybrid_model builds the projection
 // dense instead.
 #include <map>
@@ -19,10 +19,16 @@
 namespace patchlm::kernels {
 
 // The dispatch's crossovers, measured on an H200 (LLaMA-7B shapes, σ = 0–50 %, docs/performance.md "batched and
-// prefill GEMM"): the decode kernel is fastest below 64 tokens (at 64 on 8 of the 12 shape × σ classes the wgmma
-// kernel is); unpack + cuBLAS takes over where its dense GEMM beats the wgmma kernel, which comes later the more of
-// the weight is 2:4 (the wgmma kernel's MMAs halve on 2:4 tiles, cuBLAS's do not).
-inline constexpr std::int64_t kPrefillFromTokens = 64;
+// prefill GEMM"). The decode kernel's time steps up past 32 tokens; from 33 tokens the wgmma kernel with 64-token
+// tiles (128x128 weight tiles) is faster in 33 of the 39 shape × σ × count cases measured at 33–48 tokens (the
+// others: σ = 0 — no 2:4 tile — by up to 14 %, and 4096x4096 at σ = 50 % and 33 tokens by 7 %). The other tile
+// shapes' wgmma kernel has 128-token tiles only: from 64 tokens, as where no wgmma kernel runs (there unpack + cuBLAS
+// from 64). Unpack + cuBLAS takes over where its dense GEMM beats the wgmma kernel, which comes later the more of the
+// weight is 2:4 (the wgmma kernel's MMAs halve on 2:4 tiles, cuBLAS's do not).
+inline constexpr std::int64_t kDecodeKernelBelowTokens = 64;
+constexpr std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_cols) {
+  return tile_rows == 128 && tile_cols == 128 ? 33 : kDecodeKernelBelowTokens;
+}
 // Mostly dense (< half the tiles 2:4: σ < 25 %): from 1024 tokens; up to 90 % 2:4 tiles: 2048; more: 4096.
 constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) {
   return two_four_tile_share < 0.5 ? 1024 : two_four_tile_share < 0.9 ? 2048 : 4096;
@@ -34,7 +40,7 @@ const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefi
 struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8)
-  std::int64_t prefill_from_tokens = kPrefillFromTokens;         // the dispatch's crossovers (tests move them)
+  std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0);  // upload_hybrid: by the weight's 2:4 tile share
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's

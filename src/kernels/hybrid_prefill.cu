@@ -90,25 +90,38 @@ struct PartFragments {
   std::uint32_t e;
 };
 
+// Shared-memory loads by address: through a C++ pointer the compiler emitted generic loads (the pointer had been
+// aligned through uintptr_t), which wait on the long scoreboard — the wgmma fence after them was the MMA warps'
+// second largest stall (ncu, docs/performance.md).
+__device__ __forceinline__ uint4 load_shared_v4(std::uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
+  std::uint32_t v;
+  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
+  return v;
+}
+
 template <int TH, int TW, int N>
-__device__ __forceinline__ void load_part(PartFragments& f, bool sparse, const std::uint8_t* slot_ptr, int part,
-                                          int slice, int lane) {
+__device__ __forceinline__ void load_part(PartFragments& f, bool sparse, std::uint32_t slot, int part, int slice,
+                                          int lane) {
   using S = Shape<TH, TW, N>;
-  const std::uint8_t* tile = slot_ptr + S::kXBytes;
+  const std::uint32_t tile = slot + S::kXBytes;
   if (sparse) {
-    const std::uint8_t* values = tile + slice * 18 * TW;
-    const auto* meta = reinterpret_cast<const std::uint32_t*>(values + 16 * TW);
+    const std::uint32_t values = tile + slice * 18 * TW;
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
-      const uint4 v = reinterpret_cast<const uint4*>(values)[(2 * part + j) * 32 + lane];
+      const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
       f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
     }
-    f.e = meta[lane * (TW / 64) + part];
+    f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
   } else {
-    const auto* frags = reinterpret_cast<const uint4*>(tile + slice * 32 * TW);
+    const std::uint32_t frags = tile + slice * 32 * TW;
 #pragma unroll
     for (int s = 0; s < 4; ++s) {
-      const uint4 v = frags[(4 * part + s) * 32 + lane];
+      const uint4 v = load_shared_v4(frags + 16 * ((4 * part + s) * 32 + lane));
       f.a[s][0] = v.x, f.a[s][1] = v.y, f.a[s][2] = v.z, f.a[s][3] = v.w;
     }
   }
@@ -131,11 +144,13 @@ __device__ __forceinline__ void mma_part(float* acc, const PartFragments& f, boo
 }
 
 // One part: fragments into `f` (free: the part that used it has completed), its wgmmas, then wait until only they
-// are still running.
+// are still running. (Three register sets and wgmma.wait_group 2 — loading a part's fragments while the two before it
+// run — was 5–7 % slower from 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's wait
+// on the loads, ncu.)
 template <int TH, int TW, int N>
-__device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool sparse, const std::uint8_t* slot_ptr,
-                                         std::uint32_t slot, int part, int slice, int lane) {
-  load_part<TH, TW, N>(f, sparse, slot_ptr, part, slice, lane);
+__device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool sparse, std::uint32_t slot, int part,
+                                         int slice, int lane) {
+  load_part<TH, TW, N>(f, sparse, slot, part, slice, lane);
   mma_part<TH, TW, N>(acc, f, sparse, slot, part);
   wgmma::wait<1>();
 }
@@ -171,7 +186,8 @@ template <int MmaThreads, int N>
 __device__ __forceinline__ void contribute(const float* acc, float* slot, int* flag) {
 #pragma unroll
   for (int v = 0; v < N / 2; ++v) slot[v * MmaThreads + threadIdx.x] = acc[v];
-  __threadfence();
+  // The barrier orders every MMA thread's stores before thread 0's release (cumulative), so no thread needs a fence
+  // of its own — __threadfence per thread was 5 % of the stall samples at 64 tokens (ncu).
   mma_warps_sync<MmaThreads>();
   if (threadIdx.x == 0) asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(flag), "r"(1) : "memory");
 }
@@ -203,8 +219,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   using S = Shape<TH, TW, N>;
   constexpr int kStages = S::kStages;
   extern __shared__ std::uint8_t shared_raw[];
-  std::uint8_t* shared = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(shared_raw) + 1023) & ~std::uintptr_t{1023});
-  const std::uint32_t base = shared_address(shared);
+  const std::uint32_t base = (shared_address(shared_raw) + 1023) & ~std::uint32_t{1023};  // 128-byte swizzle: 1 KB aligned
   const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages;
   // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
@@ -247,21 +262,24 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     const std::int64_t first = static_cast<std::int64_t>(rb) * work.tiles;
 #pragma unroll
     for (int v = 0; v < N / 2; ++v) acc[v] = 0.f;
+    // Each tile's kind is read one step ahead: the global load's latency then hides behind a whole tile's wgmmas
+    // instead of sitting between the slot's barrier and its first wgmma.
+    bool next_sparse = seg.k_begin < seg.k_end && tile_ref(p.tile_desc, first + seg.k_begin).sparse;
     for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
+      // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
+      const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(next_sparse), 0) != 0;
+      if (k + 1 < seg.k_end) next_sparse = tile_ref(p.tile_desc, first + k + 1).sparse;
       const int slot = i % kStages;
       mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
-      // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
-      const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(tile_ref(p.tile_desc, first + k).sparse), 0) != 0;
-      const std::uint8_t* slot_ptr = shared + slot * S::kSlotBytes;
       const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
       if constexpr (S::kPanels == 2) {
-        run_part<TH, TW, N>(acc, f0, sparse, slot_ptr, slot_addr, 0, warp, lane);
+        run_part<TH, TW, N>(acc, f0, sparse, slot_addr, 0, warp, lane);
         // The previous tile's last part has completed: its slot may be refilled.
         if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
-        run_part<TH, TW, N>(acc, f1, sparse, slot_ptr, slot_addr, 1, warp, lane);
+        run_part<TH, TW, N>(acc, f1, sparse, slot_addr, 1, warp, lane);
       } else {
-        if ((k - seg.k_begin) % 2 == 0) run_part<TH, TW, N>(acc, f0, sparse, slot_ptr, slot_addr, 0, warp, lane);
-        else run_part<TH, TW, N>(acc, f1, sparse, slot_ptr, slot_addr, 0, warp, lane);
+        if ((k - seg.k_begin) % 2 == 0) run_part<TH, TW, N>(acc, f0, sparse, slot_addr, 0, warp, lane);
+        else run_part<TH, TW, N>(acc, f1, sparse, slot_addr, 0, warp, lane);
         if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
       }
     }
@@ -282,13 +300,21 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 #endif
 }
 
-// Tokens per output tile. 128, not 256 (which would halve the weight traffic per FLOP): with the producer decoupled,
-// the third ring slot that fits next to 128 tokens' x panels won more than that — 256 was slower at 192–8192 tokens
-// on most shapes and σ (the same H200 run, docs/performance.md).
+// Tokens per output tile: 128, or 64 where that pads less (≤ 64 tokens, or an odd number of 64-token tiles up to
+// 256 tokens: 192 tokens are three tiles of 64 rather than two of 128). Past 256 tokens 64 loses — each weight tile
+// then serves half as many tokens. 256 was slower than 128 from 192 to 8192 tokens: only two ring slots fit next to
+// its x panels (the same H200 runs, docs/performance.md).
 constexpr int kTokensPerTile = 128;
+constexpr int kSmallTokensPerTile = 64;
+
+int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
+  if (p.tile_height != 128 || p.tile_width != 128) return kTokensPerTile;  // the other tile shapes: one kernel each
+  const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
+  return tokens <= kSmallTokensPerTile || (tokens <= 256 && small_tiles % 2 == 1) ? kSmallTokensPerTile : kTokensPerTile;
+}
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_work(tokens, kTokensPerTile, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
 }
 
 // x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × N tokens.
@@ -332,7 +358,7 @@ HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std:
   if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width)) return {};
   const PrefillWork work = work_for(p, tokens);
   if (!work.split_tail) return {};
-  return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * kTokensPerTile, work.stream_ctas};
+  return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * tokens_per_tile(p, tokens), work.stream_ctas};
 }
 
 bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 64) && (tw == 128 || tw == 64); }
@@ -344,7 +370,9 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
-  if (p.tile_height == 128 && p.tile_width == 128) return launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
+  if (p.tile_height == 128 && p.tile_width == 128)
+    return tokens_per_tile(p, tokens) == kSmallTokensPerTile ? launch<128, 128, kSmallTokensPerTile>(p, x, y, tokens, s)
+                                                             : launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
   if (p.tile_height == 128) return launch<128, 64, kTokensPerTile>(p, x, y, tokens, s);
   if (p.tile_width == 128) return launch<64, 128, kTokensPerTile>(p, x, y, tokens, s);
   return launch<64, 64, kTokensPerTile>(p, x, y, tokens, s);

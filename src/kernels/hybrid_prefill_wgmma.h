@@ -1,7 +1,7 @@
 #pragma once
 // The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 and 2:4 sparse m64nNk32, A (the weight) from
 // registers in the mma.sync fragment order io/hybrid_layout packs, B (the tokens) from shared memory through a
-// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). Written out for N = 128 (the
+// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). Written out for N = 128 and 64 (the
 // kernel's tokens per tile) because inline PTX needs literal operand lists.
 #include <cstdint>
 
@@ -49,6 +49,30 @@ struct Mma<128> {
         "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
         "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}\n"
         : PATCHLM_ACC64(0)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
+  }
+};
+
+template <>
+struct Mma<64> {
+  __device__ __forceinline__ static void dense(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+        : PATCHLM_ACC8(0), PATCHLM_ACC8(8), PATCHLM_ACC8(16), PATCHLM_ACC8(24)
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
+  }
+  template <int Selector>
+  __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,
+                                                std::uint32_t e) {
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %39, 0;\n"
+        "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "{%32, %33, %34, %35}, %36, %37, %38, p, 1, 1, 0;\n}\n"
+        : PATCHLM_ACC8(0), PATCHLM_ACC8(8), PATCHLM_ACC8(16), PATCHLM_ACC8(24)
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
   }
 };

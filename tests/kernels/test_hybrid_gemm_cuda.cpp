@@ -184,7 +184,7 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 
 // The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
-// against the dense GEMM of the masked weight.
+// against the dense GEMM of the masked weight, with 64 (40 and 192 tokens) and 128 tokens per tile.
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -196,7 +196,7 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
     if (!w.prefill_kernel) GTEST_SKIP() << "no wgmma prefill kernel on this device";
     std::vector<std::uint16_t> masked = testing::masked(c);
     const at::Tensor wm = at::from_blob(masked.data(), {640, 2048}, at::kBFloat16).to(cuda).to(at::kFloat);
-    for (std::int64_t tokens : {std::int64_t{96}, std::int64_t{301}, std::int64_t{1031}}) {
+    for (std::int64_t tokens : {std::int64_t{40}, std::int64_t{96}, std::int64_t{192}, std::int64_t{301}, std::int64_t{1031}}) {
       const at::Tensor x = at::randn({tokens, 2048}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
       const at::Tensor want = at::linear(x.to(at::kFloat), wm);
       for (int mp : {1, 5, 7, 64}) {
@@ -215,9 +215,12 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
   kernels::HybridWeight w;
   w.prefill_kernel = true;
   using P = kernels::HybridPath;
+  EXPECT_EQ(kernels::wgmma_from_tokens(128, 128), 33);  // 64-token tiles: only for 128x128 weight tiles
+  EXPECT_EQ(kernels::wgmma_from_tokens(64, 128), kernels::kDecodeKernelBelowTokens);
+  w.prefill_from_tokens = kernels::wgmma_from_tokens(128, 128);
   EXPECT_EQ(w.path_for(1), P::decode_kernel);
-  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens - 1), P::decode_kernel);
-  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::prefill_kernel);
+  EXPECT_EQ(w.path_for(32), P::decode_kernel);
+  EXPECT_EQ(w.path_for(33), P::prefill_kernel);
   const std::pair<double, std::int64_t> crossovers[] = {{0.0, 1024}, {0.49, 1024}, {0.5, 2048},
                                                         {0.89, 2048}, {0.9, 4096}, {1.0, 4096}};
   for (auto [share, from] : crossovers) {
@@ -226,8 +229,10 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
     EXPECT_EQ(w.path_for(from - 1), P::prefill_kernel);
     EXPECT_EQ(w.path_for(from), P::unpacked);
   }
-  w.prefill_kernel = false;  // Ampere, or a tile without the kernel
-  EXPECT_EQ(w.path_for(kernels::kPrefillFromTokens), P::unpacked);
+  w.prefill_kernel = false;  // Ampere, or a tile without the kernel: the decode kernel up to 63 tokens
+  EXPECT_EQ(w.path_for(33), P::decode_kernel);
+  EXPECT_EQ(w.path_for(kernels::kDecodeKernelBelowTokens - 1), P::decode_kernel);
+  EXPECT_EQ(w.path_for(kernels::kDecodeKernelBelowTokens), P::unpacked);
 }
 
 // Host-side (no GPU needed): the ring depth a call takes is the deepest allowed one that keeps every CTA resident.
