@@ -110,6 +110,14 @@ at::Tensor HybridWeight::workspace(void* stream) const {
   return w;
 }
 
+at::Tensor HybridWeight::prefill_flags(void* stream, std::int64_t count) const {
+  std::lock_guard lock(workspaces_->mutex);
+  at::Tensor& f = workspaces_->flags_by_stream[stream];
+  if (!f.defined() || f.numel() < count)
+    f = at::zeros({std::max<std::int64_t>(count, multiprocessors)}, at::TensorOptions().dtype(at::kInt).device(device()));
+  return f;
+}
+
 std::string hybrid_kernel_unavailable(at::Device device) {
 #if PATCHLM_HAVE_CUDA
   if (!device.is_cuda()) return "the hybrid kernel runs on CUDA devices only";
@@ -214,15 +222,14 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   at::Tensor y = at::empty({x2.size(0), w.grid.rows}, x.options());
   HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
-  at::Tensor partials, flags;  // stream-K's exchange, from the caching allocator
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
+  at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));
-    flags = at::zeros({need.flags}, x.options().dtype(at::kInt));
     p.partials = partials.data_ptr<float>();
-    p.flags = flags.data_ptr<int>();
+    p.flags = w.prefill_flags(stream, need.flags).data_ptr<int>();
   }
-  if (std::string err = hybrid_prefill(p, x2.data_ptr(), y.data_ptr(), x2.size(0), at::cuda::getCurrentCUDAStream().stream());
-      !err.empty())
+  if (std::string err = hybrid_prefill(p, x2.data_ptr(), y.data_ptr(), x2.size(0), stream); !err.empty())
     throw Error("hybrid_linear: " + err);
   return shaped_like(y, x, w);
 }

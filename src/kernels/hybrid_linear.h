@@ -57,11 +57,15 @@ struct HybridWeight {
   // The fp32 reduction workspace of `stream` (zero between calls: the finish kernel re-zeroes it), made on first use.
   // One per stream, so calls on two streams never share one; calls on one stream are ordered by it.
   at::Tensor workspace(void* stream) const;
+  // The prefill kernel's stream-K flags of `stream`, at least `count` int32 (zero between calls: each flag a call
+  // raises is lowered by the CTA that consumes it), made on first use — no zeroing kernel per call.
+  at::Tensor prefill_flags(void* stream, std::int64_t count) const;
 
  private:
   struct Workspaces {
     std::mutex mutex;
     std::map<void*, at::Tensor> by_stream;
+    std::map<void*, at::Tensor> flags_by_stream;
   };
   std::shared_ptr<Workspaces> workspaces_ = std::make_shared<Workspaces>();
 };

@@ -206,6 +206,8 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
             << "tiles " << tr << "x" << tc << " tokens " << tokens << " multiprocessors " << mp;
       }
     }
+    // The stream's flags, reused by every call above, are all down again for the next one.
+    EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);
   }
 }
 
