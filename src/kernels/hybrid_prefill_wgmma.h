@@ -1,14 +1,15 @@
 #pragma once
 // The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 and 2:4 sparse m64nNk32, A (the weight) from
 // registers in the mma.sync fragment order io/hybrid_layout packs, B (the tokens) from shared memory through a
-// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). Written out for N = 128 and 64 (the
-// kernel's tokens per tile) because inline PTX needs literal operand lists.
+// descriptor, fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). For N = 128 and 64 (the kernel's
+// tokens per tile).
 #include <cstdint>
 
-// The accumulator operands d[b .. b + 63] of an inline-PTX statement.
+// The accumulator operands d[b .. b + 7 / 31 / 63] of an inline-PTX statement.
 #define PATCHLM_ACC8(b)                                                                                      \
   "+f"(d[(b)]), "+f"(d[(b) + 1]), "+f"(d[(b) + 2]), "+f"(d[(b) + 3]), "+f"(d[(b) + 4]), "+f"(d[(b) + 5]), \
       "+f"(d[(b) + 6]), "+f"(d[(b) + 7])
+#define PATCHLM_ACC32(b) PATCHLM_ACC8(b), PATCHLM_ACC8((b) + 8), PATCHLM_ACC8((b) + 16), PATCHLM_ACC8((b) + 24)
 #define PATCHLM_ACC64(b)                                                                                    \
   PATCHLM_ACC8(b), PATCHLM_ACC8((b) + 8), PATCHLM_ACC8((b) + 16), PATCHLM_ACC8((b) + 24), PATCHLM_ACC8((b) + 32), \
       PATCHLM_ACC8((b) + 40), PATCHLM_ACC8((b) + 48), PATCHLM_ACC8((b) + 56)
@@ -26,58 +27,41 @@ __device__ __forceinline__ void wait() {
 template <int N>
 struct Mma;
 
-template <>
-struct Mma<128> {
-  // d += A[64×16] · B[16×128] (a dense weight tile's 16-column step).
-  __device__ __forceinline__ static void dense(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC64(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  }
-  // d += A[64×32, 2:4: 16 kept values per row] · B[32×128] (a 2:4 tile's 32-column step); e: this thread's metadata
-  // word, Selector: which thread pair of each quad supplies it.
-  template <int Selector>
-  __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,
-                                                std::uint32_t e) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %71, 0;\n"
-        "wgmma.mma_async.sp.sync.aligned.m64n128k32.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-        "{%64, %65, %66, %67}, %68, %69, %70, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC64(0)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
-  }
-};
+// Mma<N>::dense: d += A[64×16] · B[16×N] (a dense weight tile's 16-column step). Mma<N>::sparse<Selector>:
+// d += A[64×32, 2:4: 16 kept values per row] · B[32×N] (a 2:4 tile's 32-column step); e: this thread's metadata word,
+// Selector: which thread pair of each quad supplies it. D: the accumulators' operand numbers, A: the four A registers',
+// B: the descriptor's; C1–C3: dense takes its predicate from C1, sparse its metadata, selector and predicate from
+// C1, C2, C3 (inline PTX numbers operands in order, so the string must name them literally).
+#define PATCHLM_WGMMA_MMA(N, ACC, D, A, B, C1, C2, C3)                                                              \
+  template <>                                                                                                      \
+  struct Mma<N> {                                                                                                  \
+    __device__ __forceinline__ static void dense(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b) {   \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " C1 ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N            \
+                   "k16.f32.bf16.bf16 {" D "}, {" A "}, " B ", p, 1, 1, 0;\n}\n"                                   \
+                   : ACC                                                                                           \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));                            \
+    }                                                                                                              \
+    template <int Selector>                                                                                        \
+    __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,    \
+                                                  std::uint32_t e) {                                               \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " C3 ", 0;\nwgmma.mma_async.sp.sync.aligned.m64n" #N         \
+                   "k32.f32.bf16.bf16 {" D "}, {" A "}, " B ", " C1 ", " C2 ", p, 1, 1, 0;\n}\n"                   \
+                   : ACC                                                                                           \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));     \
+    }                                                                                                              \
+  };
 
-template <>
-struct Mma<64> {
-  __device__ __forceinline__ static void dense(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-        "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC8(0), PATCHLM_ACC8(8), PATCHLM_ACC8(16), PATCHLM_ACC8(24)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(1));
-  }
-  template <int Selector>
-  __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,
-                                                std::uint32_t e) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %39, 0;\n"
-        "wgmma.mma_async.sp.sync.aligned.m64n64k32.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-        "{%32, %33, %34, %35}, %36, %37, %38, p, 1, 1, 0;\n}\n"
-        : PATCHLM_ACC8(0), PATCHLM_ACC8(8), PATCHLM_ACC8(16), PATCHLM_ACC8(24)
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));
-  }
-};
+PATCHLM_WGMMA_MMA(128, PATCHLM_ACC64(0),
+                  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
+                  "%64, %65, %66, %67", "%68", "%69", "%70", "%71")
+PATCHLM_WGMMA_MMA(64, PATCHLM_ACC32(0),
+                  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
+                  "%32, %33, %34, %35", "%36", "%37", "%38", "%39")
+
+#undef PATCHLM_WGMMA_MMA
 
 }  // namespace patchlm::kernels::wgmma
 
 #undef PATCHLM_ACC64
+#undef PATCHLM_ACC32
 #undef PATCHLM_ACC8
