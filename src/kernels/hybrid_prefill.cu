@@ -145,8 +145,8 @@ __device__ __forceinline__ void mma_part(float* acc, const PartFragments& f, boo
 
 // One part: fragments into `f` (free: the part that used it has completed), its wgmmas, then wait until only they
 // are still running. (Three register sets and wgmma.wait_group 2 — loading a part's fragments while the two before it
-// run — was 5–7 % slower from 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's wait
-// on the loads, ncu.)
+// run — was up to 12 % slower from 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's
+// wait on the loads, ncu.)
 template <int TH, int TW, int N>
 __device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool sparse, std::uint32_t slot, int part,
                                          int slice, int lane) {
@@ -300,17 +300,8 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 #endif
 }
 
-// Tokens per output tile: 128, or 64 where that pads less (≤ 64 tokens, or an odd number of 64-token tiles up to
-// 256 tokens: 192 tokens are three tiles of 64 rather than two of 128). Past 256 tokens 64 loses — each weight tile
-// then serves half as many tokens. 256 was slower than 128 from 192 to 8192 tokens: only two ring slots fit next to
-// its x panels (the same H200 runs, docs/performance.md).
-constexpr int kTokensPerTile = 128;
-constexpr int kSmallTokensPerTile = 64;
-
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
-  if (p.tile_height != 128 || p.tile_width != 128) return kTokensPerTile;  // the other tile shapes: one kernel each
-  const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
-  return tokens <= kSmallTokensPerTile || (tokens <= 256 && small_tiles % 2 == 1) ? kSmallTokensPerTile : kTokensPerTile;
+  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens);
 }
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {

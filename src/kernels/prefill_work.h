@@ -27,6 +27,20 @@
 
 namespace patchlm::kernels {
 
+// Tokens per output tile (N): 128, or 64 where that pads less — up to 64 tokens, and an odd number of 64-token tiles
+// up to 256 tokens (192 tokens are three tiles of 64 rather than two of 128). Past 256 tokens 64 loses even then: each
+// weight tile serves half as many tokens (0.74–0.83× at 512–8192, H200). 256 lost to 128 from 192 to 8192 tokens: only
+// two ring slots fit next to its x panels (docs/performance.md). Only 128x128 weight tiles have the 64-token kernel.
+constexpr int kTokensPerTile = 128;
+constexpr int kSmallTokensPerTile = 64;
+
+inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens) {
+  if (tile_height != 128 || tile_width != 128) return kTokensPerTile;
+  const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
+  return tokens <= kSmallTokensPerTile || (tokens <= 256 && small_tiles % 2 == 1) ? kSmallTokensPerTile
+                                                                                   : kTokensPerTile;
+}
+
 struct PrefillWork {
   int token_tiles = 0;   // ⌈tokens / N⌉
   int row_blocks = 0;    // rows / tile height

@@ -170,5 +170,21 @@ TEST(PrefillWork, ConcurrentCtasShareRowBlocks) {
   EXPECT_LE(last.output / w.token_tiles - first.output / w.token_tiles, (w.ctas + w.token_tiles - 1) / w.token_tiles);
 }
 
+// 64 tokens per output tile exactly where that pads strictly less than 128, up to 256 tokens; 128 past that and for
+// the tile shapes without the 64-token kernel.
+TEST(PrefillWork, SmallTilesWhereTheyPadLess) {
+  auto padded = [](std::int64_t tokens, int n) { return (tokens + n - 1) / n * n; };
+  for (std::int64_t tokens = 1; tokens <= 1100; ++tokens) {
+    const bool pads_less = padded(tokens, 64) < padded(tokens, 128);
+    const int want = tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile : kernels::kTokensPerTile;
+    EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens), want) << tokens << " tokens";
+    EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens), kernels::kTokensPerTile) << tokens << " tokens";
+  }
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 64), 64);
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 65), 128);
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 192), 64);
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320), 128);
+}
+
 }  // namespace
 }  // namespace patchlm
