@@ -103,19 +103,29 @@ HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   return tokens < kDecodeKernelBelowTokens ? HybridPath::decode_kernel : HybridPath::unpacked;
 }
 
+namespace {
+
+// The zeroed buffer `by_stream` keeps for `stream`, made with `make` elements on first use or when it has fewer than
+// `at_least` (the caller holds the lock).
+at::Tensor stream_buffer(std::map<void*, at::Tensor>& by_stream, void* stream, std::int64_t at_least,
+                         std::int64_t make, const at::TensorOptions& options) {
+  at::Tensor& b = by_stream[stream];
+  if (!b.defined() || b.numel() < at_least) b = at::zeros({std::max(at_least, make)}, options);
+  return b;
+}
+
+}  // namespace
+
 at::Tensor HybridWeight::workspace(void* stream) const {
   std::lock_guard lock(workspaces_->mutex);
-  at::Tensor& w = workspaces_->by_stream[stream];
-  if (!w.defined()) w = at::zeros({grid.rows * kHybridMaxTokens}, at::TensorOptions().dtype(at::kFloat).device(device()));
-  return w;
+  const std::int64_t n = grid.rows * kHybridMaxTokens;
+  return stream_buffer(workspaces_->by_stream, stream, n, n, at::TensorOptions().dtype(at::kFloat).device(device()));
 }
 
 at::Tensor HybridWeight::prefill_flags(void* stream, std::int64_t count) const {
   std::lock_guard lock(workspaces_->mutex);
-  at::Tensor& f = workspaces_->flags_by_stream[stream];
-  if (!f.defined() || f.numel() < count)
-    f = at::zeros({std::max<std::int64_t>(count, multiprocessors)}, at::TensorOptions().dtype(at::kInt).device(device()));
-  return f;
+  return stream_buffer(workspaces_->flags_by_stream, stream, count, multiprocessors,
+                       at::TensorOptions().dtype(at::kInt).device(device()));
 }
 
 std::string hybrid_kernel_unavailable(at::Device device) {

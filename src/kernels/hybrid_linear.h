@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 
 #include "io/hybrid_layout.h"
+#include "kernels/prefill_work.h"
 #include "model/proj.h"
 
 namespace patchlm::kernels {
@@ -26,8 +27,10 @@ namespace patchlm::kernels {
 // from 64). Unpack + cuBLAS takes over where its dense GEMM beats the wgmma kernel, which comes later the more of the
 // weight is 2:4 (the wgmma kernel's MMAs halve on 2:4 tiles, cuBLAS's do not).
 inline constexpr std::int64_t kDecodeKernelBelowTokens = 64;
-constexpr std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_cols) {
-  return tile_rows == 128 && tile_cols == 128 ? 33 : kDecodeKernelBelowTokens;
+inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_cols) {
+  const bool small_tiles = prefill_tokens_per_tile(static_cast<int>(tile_rows), static_cast<int>(tile_cols), 33) ==
+                           kSmallTokensPerTile;
+  return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
 // Mostly dense (< half the tiles 2:4: σ < 25 %): from 1024 tokens; up to 90 % 2:4 tiles: 2048; more: 4096.
 constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) {
