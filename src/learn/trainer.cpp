@@ -89,7 +89,7 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
       block_of_[index.at(p)] = static_cast<std::int64_t>(b);
     }
   }
-  model.set_fused_rms_norm(true);  // on CUDA (decoder.h)
+  model.set_fused_kernels(true);  // on CUDA (decoder.h)
   for (Proj* p : projs_) {
     strategies_.push_back(std::make_shared<MaskedLinear>());
     p->set_strategy(strategies_.back());
@@ -100,7 +100,7 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
 
 Trainer::~Trainer() {
   for (Proj* p : projs_) p->set_strategy(nullptr);
-  model_.set_fused_rms_norm(false);
+  model_.set_fused_kernels(false);
 }
 
 void Trainer::init_layers(const MaskPriors& priors) {
@@ -224,10 +224,11 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   const std::int64_t T = ids.size(1);
   const at::Tensor hidden = model_.hidden_states(ids, nullptr, run);
   // Next-token CE over chunks of positions: the [tokens × vocab] logits never exist whole.
-  const LogitsFn logits_of = [this](const at::Tensor& h) { return model_.logits_from_hidden(h); };
+  const LogitsFn logits_of = [this](const at::Tensor& h) { return model_.lm_head_logits(h); };
   const at::Tensor ce = chunked_cross_entropy(logits_of, hidden.narrow(1, 0, T - 1).reshape({-1, hidden.size(-1)}),
                                               ids.narrow(1, 1, T - 1).reshape({-1}).to(hidden.device()),
-                                              cross_entropy_chunk_rows(model_.config().vocab_size));
+                                              cross_entropy_chunk_rows(model_.config().vocab_size),
+                                              model_.config().final_logit_softcapping);
   const double target_density = 1.0 - o.loss.target_sparsity;
   const at::Tensor reg_s = o.loss.per_block_density ? per_block_sparsity_regularizer(kept, block_of_, target_density)
                                                     : sparsity_regularizer(kept, target_density);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <set>
 
+#include "model/gated_activation.h"
 #include "model/rope.h"
 #include "util/error.h"
 
@@ -125,7 +126,7 @@ std::vector<Proj*> Decoder::projections() {
 }
 
 at::Tensor Decoder::rms_norm(const at::Tensor& x, const at::Tensor& weight) const {
-  if (fused_rms_norm_ && x.is_cuda() && !config_.norm_plus_one && weight.scalar_type() == x.scalar_type()) {
+  if (fused_kernels_ && x.is_cuda() && !config_.norm_plus_one && weight.scalar_type() == x.scalar_type()) {
     return std::get<0>(at::_fused_rms_norm(x, {x.size(-1)}, weight, config_.rms_norm_eps));
   }
   at::Tensor xf = x.to(at::kFloat);
@@ -172,8 +173,8 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const Posi
   const bool sliding = c.sliding_layers[layer];
   const at::Tensor& cos = sliding ? positions.cos_local : positions.cos_global;
   const at::Tensor& sin = sliding ? positions.sin_local : positions.sin_global;
-  q = apply_rope(q, cos, sin);
-  k = apply_rope(k, cos, sin);
+  q = fused_kernels_ ? apply_rope_fused(q, cos, sin) : apply_rope(q, cos, sin);
+  k = fused_kernels_ ? apply_rope_fused(k, cos, sin) : apply_rope(k, cos, sin);
   if (cache != nullptr) {
     if (cache->keys.size() <= layer) {
       cache->keys.resize(blocks_.size());
@@ -205,9 +206,8 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const Posi
 }
 
 at::Tensor Decoder::mlp(const Block& b, const at::Tensor& x) const {
-  at::Tensor gate = b.gate.forward(x);
-  gate = config_.hidden_act == "silu" ? at::silu(gate) : at::gelu(gate, "tanh");
-  return b.down.forward(gate * b.up.forward(x));
+  const at::Tensor gate = b.gate.forward(x);
+  return b.down.forward(gated_activation(gate, b.up.forward(x), config_.hidden_act != "silu", fused_kernels_));
 }
 
 at::Tensor Decoder::block_forward(std::size_t layer, const at::Tensor& h, const Positions& positions,
@@ -246,8 +246,10 @@ at::Tensor Decoder::hidden_states(const at::Tensor& input_ids, KvCache* cache, c
   return rms_norm(h, final_norm_);
 }
 
+at::Tensor Decoder::lm_head_logits(const at::Tensor& hidden) const { return at::linear(hidden, lm_head_); }
+
 at::Tensor Decoder::logits_from_hidden(const at::Tensor& hidden) const {
-  at::Tensor logits = at::linear(hidden, lm_head_).to(at::kFloat);
+  at::Tensor logits = lm_head_logits(hidden).to(at::kFloat);
   if (config_.final_logit_softcapping > 0) {
     logits = at::tanh(logits / config_.final_logit_softcapping) * config_.final_logit_softcapping;
   }

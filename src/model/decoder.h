@@ -65,6 +65,8 @@ class Decoder {
   // block (mask learning: activation checkpointing and per-block masks).
   at::Tensor hidden_states(const at::Tensor& input_ids, KvCache* cache = nullptr, const BlockRunner& run = {}) const;
   at::Tensor logits_from_hidden(const at::Tensor& hidden) const;
+  // hidden × lm_headᵀ in the model's dtype, before the fp32 cast and any soft-cap (config().final_logit_softcapping).
+  at::Tensor lm_head_logits(const at::Tensor& hidden) const;
 
   const ModelConfig& config() const { return config_; }
   at::ScalarType dtype() const { return dtype_; }
@@ -81,10 +83,11 @@ class Decoder {
   at::Tensor embed(const at::Tensor& input_ids) const;
   // The final norm after the last block (hidden_states = final_norm(blocks(embed(ids)))).
   at::Tensor final_norm(const at::Tensor& h) const { return rms_norm(h, final_norm_); }
-  // RMSNorm through ATen's fused kernel (one pass forward and backward, fp32 math, one rounding of the output;
-  // HF's composed form rounds twice) on CUDA, for models without Gemma's (1 + w): what mask learning turns on,
-  // where the composed form's ~10 elementwise passes per norm add up over forward, recomputation and backward.
-  void set_fused_rms_norm(bool on) { fused_rms_norm_ = on; }
+  // Fused elementwise kernels on CUDA — what mask learning turns on, where the composed forms' many passes add up over
+  // forward, recomputation and backward: RMSNorm through ATen's fused kernel (one pass each way, fp32 math, one
+  // rounding of the output; HF's composed form rounds twice; not for Gemma's (1 + w)), the rotary embedding
+  // (rope.h: apply_rope_fused) and the gated activation (gated_activation.h). Inference keeps HF's composed forms.
+  void set_fused_kernels(bool on) { fused_kernels_ = on; }
 
  private:
   at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight) const;
@@ -97,7 +100,7 @@ class Decoder {
   at::Tensor embed_tokens_, final_norm_, lm_head_;
   at::Tensor inv_freq_global_, inv_freq_local_;
   std::vector<Block> blocks_;
-  bool fused_rms_norm_ = false;
+  bool fused_kernels_ = false;
 };
 
 }  // namespace patchlm

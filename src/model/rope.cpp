@@ -1,6 +1,14 @@
 #include "model/rope.h"
 
+#include <torch/autograd.h>
+
 #include <cmath>
+
+#include "model/fused_kernels.h"
+
+#if PATCHLM_MODEL_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace patchlm {
 
@@ -34,6 +42,71 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   at::Tensor x2 = x.narrow(-1, half, half);
   at::Tensor rotated = at::cat({-x2, x1}, -1);
   return x * cos + rotated * sin;
+}
+
+namespace {
+
+bool fused_rope_applies(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+#if PATCHLM_MODEL_CUDA
+  const at::ScalarType t = x.scalar_type();
+  return x.is_cuda() && (t == at::kBFloat16 || t == at::kFloat) && x.dim() == 4 && x.size(3) % 2 == 0 &&
+         x.stride(3) == 1 && cos.dim() == 2 && cos.sizes() == sin.sizes() && cos.size(0) == x.size(2) &&
+         cos.size(1) == x.size(3) && cos.scalar_type() == t && sin.scalar_type() == t && cos.device() == x.device() &&
+         sin.device() == x.device();
+#else
+  (void)x, (void)cos, (void)sin;
+  return false;
+#endif
+}
+
+// y = rotate(x) (or its transpose) into a tensor of x's layout.
+at::Tensor rope_kernel(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin, bool transpose) {
+  at::Tensor y = at::empty_like(x);  // dense x: the same strides
+#if PATCHLM_MODEL_CUDA
+  const at::Tensor c = cos.contiguous(), s = sin.contiguous();
+  RopeLaunch k;
+  k.x = x.const_data_ptr();
+  k.y = y.mutable_data_ptr();
+  k.cos = c.const_data_ptr();
+  k.sin = s.const_data_ptr();
+  k.batch = x.size(0);
+  k.heads = x.size(1);
+  k.tokens = x.size(2);
+  k.head_dim = x.size(3);
+  for (int d = 0; d < 3; ++d) {
+    k.x_strides[d] = x.stride(d);
+    k.y_strides[d] = y.stride(d);
+  }
+  k.bf16 = x.scalar_type() == at::kBFloat16;
+  k.transpose = transpose;
+  k.cuda_stream = at::cuda::getCurrentCUDAStream(x.get_device()).stream();
+  rope_cuda(k);
+#else
+  (void)cos, (void)sin, (void)transpose;
+#endif
+  return y;
+}
+
+struct FusedRope : public torch::autograd::Function<FusedRope> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& cos,
+                            const at::Tensor& sin) {
+    ctx->save_for_backward({cos, sin});
+    return rope_kernel(x, cos, sin, false);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad_out) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor g = grad_out.at(0);
+    if (g.stride(3) != 1) g = g.contiguous();
+    return {rope_kernel(g, saved[0], saved[1], true), at::Tensor(), at::Tensor()};
+  }
+};
+
+}  // namespace
+
+at::Tensor apply_rope_fused(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!fused_rope_applies(x, cos, sin)) return apply_rope(x, cos, sin);
+  return FusedRope::apply(x, cos.detach(), sin.detach());
 }
 
 }  // namespace patchlm

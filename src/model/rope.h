@@ -17,4 +17,9 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& inv_freq, const
 // x [B, H, T, D] rotated by cos/sin [T, D].
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// The same rotation, differentiable in x, as one CUDA kernel forward and one backward (fp32 math, one rounding of
+// each output; the composed form takes ~6 passes each way, among them a zero-filled slice backward): for bf16 or
+// fp32 x on CUDA with unit stride in D, even D and cos/sin [T, D] of x's dtype. Anything else: apply_rope.
+at::Tensor apply_rope_fused(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
 }  // namespace patchlm
