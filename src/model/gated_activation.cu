@@ -6,24 +6,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/fused_elementwise.cuh"
 #include "model/fused_kernels.h"
 
 namespace patchlm {
 namespace {
 
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(float v) { return v; }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-
-template <typename T, int kWidth>
-struct alignas(sizeof(T) * kWidth) Pack {
-  T v[kWidth];
-};
+using fused::Pack;
+using fused::from_float;
+using fused::to_float;
 
 // act(g) and act'(g): SiLU g·σ(g), or GELU's tanh form 0.5·g·(1 + tanh(√(2/π)·(g + 0.044715·g³))).
 template <bool kGelu>

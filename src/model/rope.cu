@@ -7,24 +7,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "model/fused_elementwise.cuh"
 #include "model/fused_kernels.h"
 
 namespace patchlm {
 namespace {
 
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-__device__ __forceinline__ float to_float(float v) { return v; }
-template <typename T>
-__device__ __forceinline__ T from_float(float v);
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
-template <>
-__device__ __forceinline__ float from_float<float>(float v) { return v; }
-
-template <typename T, int kPairs>
-struct alignas(sizeof(T) * kPairs) Chunk {
-  T v[kPairs];
-};
+using fused::Pack;
+using fused::from_float;
+using fused::to_float;
 
 struct Shape {
   std::int64_t heads, tokens, half;
@@ -44,7 +35,7 @@ __global__ void rope_kernel(const T* __restrict__ x, T* __restrict__ y, const T*
     T* yr = y + b * s.ys[0] + h * s.ys[1] + t * s.ys[2];
     const T* cr = cos + t * 2 * s.half;
     const T* sr = sin + t * 2 * s.half;
-    using C = Chunk<T, kPairs>;
+    using C = Pack<T, kPairs>;
     const C x1 = *reinterpret_cast<const C*>(xr + j), x2 = *reinterpret_cast<const C*>(xr + s.half + j);
     const C c1 = *reinterpret_cast<const C*>(cr + j), c2 = *reinterpret_cast<const C*>(cr + s.half + j);
     const C s1 = *reinterpret_cast<const C*>(sr + j), s2 = *reinterpret_cast<const C*>(sr + s.half + j);
