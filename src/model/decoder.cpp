@@ -173,8 +173,9 @@ at::Tensor Decoder::attention(std::size_t layer, const at::Tensor& x, const Posi
   const bool sliding = c.sliding_layers[layer];
   const at::Tensor& cos = sliding ? positions.cos_local : positions.cos_global;
   const at::Tensor& sin = sliding ? positions.sin_local : positions.sin_global;
-  q = fused_kernels_ ? apply_rope_fused(q, cos, sin) : apply_rope(q, cos, sin);
-  k = fused_kernels_ ? apply_rope_fused(k, cos, sin) : apply_rope(k, cos, sin);
+  const auto rope = fused_kernels_ ? &apply_rope_fused : &apply_rope;
+  q = rope(q, cos, sin);
+  k = rope(k, cos, sin);
   if (cache != nullptr) {
     if (cache->keys.size() <= layer) {
       cache->keys.resize(blocks_.size());
