@@ -14,7 +14,7 @@ inline constexpr std::int64_t kMaxSharedBytes = 227 * 1024;  // dynamic shared m
 
 // Device pointers, prepared once per packed weight (kernels/hybrid_linear: HybridWeight owns them).
 struct HybridGemmPlan {
-  const std::uint8_t* data = nullptr;            // packed tiles
+  const std::uint8_t* data = nullptr;            // packed tiles, the dense ones in the device layout (hybrid_unpack.h)
   const std::uint32_t* tile_desc = nullptr;      // [2 · tiles] (kernels/hybrid_schedule.h)
   const std::int32_t* cta_first_tile = nullptr;  // [ctas + 1]
   const std::int32_t* contributors = nullptr;    // [row_blocks]

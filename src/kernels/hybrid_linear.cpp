@@ -68,6 +68,18 @@ at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device
 }
 
 #if PATCHLM_HAVE_CUDA
+// The dense tiles of the uploaded data rewritten into the device layout (after the schedule: the rewrite finds each
+// tile through tile_desc).
+void swizzle_dense_tiles(HybridWeight& w) {
+  HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
+  p.tile_count = w.grid.tile_count();
+  if (std::string err = hybrid_swizzle_dense_tiles(p, w.data.data_ptr<std::uint8_t>(),
+                                                   at::cuda::getCurrentCUDAStream().stream());
+      !err.empty())
+    throw Error("hybrid weight: " + err);
+  w.dense_swizzled = true;
+}
+
 HybridGemmPlan plan_of(const HybridWeight& w) {
   HybridGemmPlan p;
   p.data = w.data.data_ptr<std::uint8_t>();
@@ -178,6 +190,13 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (ctas <= 0) ctas = std::max(1, 2 * w.multiprocessors);
   if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
+#if PATCHLM_HAVE_CUDA
+  if (device.is_cuda() &&
+      hybrid_dense_swizzle_supported(static_cast<int>(packed.grid.tile.rows), static_cast<int>(packed.grid.tile.cols))) {
+    c10::cuda::CUDAGuard guard(device);
+    swizzle_dense_tiles(w);
+  }
+#endif
   return w;
 }
 
@@ -250,6 +269,7 @@ at::Tensor unpack_on_device(const HybridWeight& w) {
   at::Tensor dense = at::empty({w.grid.rows, w.grid.cols}, at::TensorOptions().dtype(at::kBFloat16).device(w.device()));
   HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
+  p.dense_swizzled = w.dense_swizzled;
   if (std::string err = hybrid_unpack(p, dense.data_ptr(), at::cuda::getCurrentCUDAStream().stream()); !err.empty())
     throw Error(err);
   return dense;

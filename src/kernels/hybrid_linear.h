@@ -32,21 +32,24 @@ inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_
                            kSmallTokensPerTile;
   return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
-// Mostly dense (< half the tiles 2:4: σ < 25 %): from 1024 tokens; up to 90 % 2:4 tiles: 2048; more: 4096.
-constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) {
-  return two_four_tile_share < 0.5 ? 1024 : two_four_tile_share < 0.9 ? 2048 : 4096;
-}
+// Up to 90 % 2:4 tiles: from 2048 tokens; more: 4096. (Mostly dense weights — σ < 25 % — went over at 1024 until
+// the dense tiles' A operand came from shared memory: now the wgmma kernel beats unpack + cuBLAS at 1024 tokens on
+// all three shapes at σ = 0 and at 2048 on two of three.)
+constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) { return two_four_tile_share < 0.9 ? 2048 : 4096; }
 
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
 const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
 
 struct HybridWeight {
   TileGrid grid;
-  at::Tensor data;                                               // the packed tiles (uint8)
+  at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0);  // upload_hybrid: by the weight's 2:4 tile share
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
+  // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
+  // CUDA for the tile shapes the kernels take — which read them only so.
+  bool dense_swizzled = false;
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;

@@ -2,11 +2,13 @@
 // each computes), warp-specialised.
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
-//     the layout wgmma reads) and the tile's packed bytes as one bulk copy — counted by the slot's `full` mbarrier.
-//   MMA warps (one warpgroup per 64 weight rows): per 64-column part of a tile, load the warp's A fragments (and 2:4
-//     metadata) from the slot into one of two register sets, issue the part's wgmmas, commit, and wait until only
-//     this part is still running — so the tensor cores always hold the next part while fragments load; a slot is
-//     released (its `empty` mbarrier, one arrival per warp) as soon as its last part has completed.
+//     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
+//     device, docs/format.md) — counted by the slot's `full` mbarrier.
+//   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
+//     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
+//     two register sets, issue the part's wgmmas. After each group: commit, and wait until only it is still running —
+//     so the tensor cores always hold the next group while fragments load; a slot is released (its `empty` mbarrier,
+//     one arrival per warp) as soon as its last group has completed.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
 // other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
 #include <cudaTypedefs.h>
@@ -84,9 +86,9 @@ __device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUt
   bulk_copy(slot + S::kXBytes, p.data + t.offset, tile_bytes, bar);
 }
 
-// One warp's A operand of a 64-column part: 4 dense k16 steps, or 2 sparse k32 steps and their metadata word.
+// One warp's A operand of a 2:4 tile's 64-column part: 2 sparse k32 steps and their metadata word.
 struct PartFragments {
-  std::uint32_t a[4][4];
+  std::uint32_t a[2][4];
   std::uint32_t e;
 };
 
@@ -104,54 +106,52 @@ __device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
   return v;
 }
 
+// Warp `slice`'s fragments of part `part` of the 2:4 tile in `slot` (the decode kernel's order, io/hybrid_layout.h).
 template <int TH, int TW, int N>
-__device__ __forceinline__ void load_part(PartFragments& f, bool sparse, std::uint32_t slot, int part, int slice,
-                                          int lane) {
+__device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t slot, int part, int slice, int lane) {
   using S = Shape<TH, TW, N>;
-  const std::uint32_t tile = slot + S::kXBytes;
-  if (sparse) {
-    const std::uint32_t values = tile + slice * 18 * TW;
+  const std::uint32_t values = slot + S::kXBytes + slice * 18 * TW;
 #pragma unroll
-    for (int j = 0; j < 2; ++j) {
-      const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
-      f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
-    }
-    f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
-  } else {
-    const std::uint32_t frags = tile + slice * 32 * TW;
-#pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      const uint4 v = load_shared_v4(frags + 16 * ((4 * part + s) * 32 + lane));
-      f.a[s][0] = v.x, f.a[s][1] = v.y, f.a[s][2] = v.z, f.a[s][3] = v.w;
-    }
+  for (int j = 0; j < 2; ++j) {
+    const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
+    f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
   }
+  f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
 }
 
-// Issues one part's wgmmas (x panel `part` of the slot as B) and commits them as one group.
+// One part of a 2:4 tile: fragments into `f` (free: the part that used it has completed), its two wgmma.sp (x panel
+// `part` of the slot as B) as one group, then wait until only they are still running. (Three register sets and
+// wgmma.wait_group 2 — loading a part's fragments while the two before it run — was up to 12 % slower from 96 tokens
+// up: the ring bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
 template <int TH, int TW, int N>
-__device__ __forceinline__ void mma_part(float* acc, const PartFragments& f, bool sparse, std::uint32_t slot, int part) {
+__device__ __forceinline__ void run_sparse_part(float* acc, PartFragments& f, std::uint32_t slot, int part, int slice,
+                                                int lane) {
   using S = Shape<TH, TW, N>;
+  load_part<TH, TW, N>(f, slot, part, slice, lane);
   const std::uint32_t panel = slot + part * S::kPanelBytes;
   wgmma::fence();
-  if (sparse) {
-    wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(panel), f.e);
-    wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(panel + 64), f.e);
-  } else {
-#pragma unroll
-    for (int s = 0; s < 4; ++s) wgmma::Mma<N>::dense(acc, f.a[s], smem_desc(panel + 32 * s));
-  }
+  wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(panel), f.e);
+  wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(panel + 64), f.e);
   wgmma::commit();
+  wgmma::wait<1>();
 }
 
-// One part: fragments into `f` (free: the part that used it has completed), its wgmmas, then wait until only they
-// are still running. (Three register sets and wgmma.wait_group 2 — loading a part's fragments while the two before it
-// run — was up to 12 % slower from 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's
-// wait on the loads, ncu.)
+// A dense tile: warpgroup `group`'s 64 rows, all TW / 16 k16 steps as one group, A and B both through descriptors
+// (the k16 step s of a 64-column panel starts 32·s bytes into its swizzled rows, for the weight as for x), then wait
+// until only they are still running.
 template <int TH, int TW, int N>
-__device__ __forceinline__ void run_part(float* acc, PartFragments& f, bool sparse, std::uint32_t slot, int part,
-                                         int slice, int lane) {
-  load_part<TH, TW, N>(f, sparse, slot, part, slice, lane);
-  mma_part<TH, TW, N>(acc, f, sparse, slot, part);
+__device__ __forceinline__ void run_dense_tile(float* acc, std::uint32_t slot, int group) {
+  using S = Shape<TH, TW, N>;
+  constexpr int kWeightPanelBytes = 64 * kPanelRowBytes;  // 64 rows × 64 columns of a dense tile (docs/format.md)
+  const std::uint32_t weight = slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes;
+  wgmma::fence();
+#pragma unroll
+  for (int part = 0; part < S::kPanels; ++part)
+#pragma unroll
+    for (int s = 0; s < 4; ++s)
+      wgmma::Mma<N>::dense_ss(acc, smem_desc(weight + part * kWeightPanelBytes + 32 * s),
+                              smem_desc(slot + part * S::kPanelBytes + 32 * s));
+  wgmma::commit();
   wgmma::wait<1>();
 }
 
@@ -272,15 +272,22 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       const int slot = i % kStages;
       mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
       const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
-      if constexpr (S::kPanels == 2) {
-        run_part<TH, TW, N>(acc, f0, sparse, slot_addr, 0, warp, lane);
-        // The previous tile's last part has completed: its slot may be refilled.
-        if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
-        run_part<TH, TW, N>(acc, f1, sparse, slot_addr, 1, warp, lane);
+      // After the first wait of a tile the previous tile's last group has completed: its slot may be refilled.
+      const bool release = k > seg.k_begin && lane == 0;
+      const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
+      if (!sparse) {
+        run_dense_tile<TH, TW, N>(acc, slot_addr, warp / 4);
+        if (release) mbarrier_arrive(previous);
+      } else if constexpr (S::kPanels == 2) {
+        run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
+        if (release) mbarrier_arrive(previous);
+        run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 1, warp, lane);
       } else {
-        if ((k - seg.k_begin) % 2 == 0) run_part<TH, TW, N>(acc, f0, sparse, slot_addr, 0, warp, lane);
-        else run_part<TH, TW, N>(acc, f1, sparse, slot_addr, 0, warp, lane);
-        if (k > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
+        // One part per tile: the register sets alternate with the tile's parity (the tile still running holds the
+        // other set, or none if it is dense).
+        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
+        else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 0, warp, lane);
+        if (release) mbarrier_arrive(previous);
       }
     }
     wgmma::wait<0>();

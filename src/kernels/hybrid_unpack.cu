@@ -62,15 +62,38 @@ __device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint
   }
 }
 
+// Where 16-byte chunk `chunk` of row `row` of a dense tile `width` columns wide lies in the device layout: block
+// (64-row slice, 64-column panel) of 64 rows × 128 bytes, slices outer; in it row · 128 bytes, the chunk XOR the row's
+// low three bits.
+__device__ __forceinline__ int swizzled_chunk_offset(int row, int chunk, int width) {
+  const int block = row / 64 * (width / 64) + chunk / 8, r = row % 64;
+  return block * 64 * 128 + r * 128 + 16 * ((chunk % 8) ^ (r % 8));
+}
+
+// A dense tile in the device layout straight to the matrix, 16 bytes at a time.
+__device__ void copy_swizzled_tile(const std::uint8_t* in, int height, int width, std::uint16_t* out, std::int64_t cols) {
+  const int chunks_per_row = width / 8;
+  for (int k = threadIdx.x; k < height * chunks_per_row; k += kThreads) {
+    const int row = k / chunks_per_row, chunk = k % chunks_per_row;
+    *reinterpret_cast<uint4*>(out + row * cols + 8 * chunk) =
+        *reinterpret_cast<const uint4*>(in + swizzled_chunk_offset(row, chunk, width));
+  }
+}
+
 // One CTA per stored tile: passes of as many 16-row slices as the shared buffer holds, decoded into shared memory,
-// then written out row by row in 16-byte chunks.
-__global__ void __launch_bounds__(kThreads) unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass) {
+// then written out row by row in 16-byte chunks — into the matrix `out`, or with `in_place` (dense tiles only, one
+// pass) back over the tile in the device layout.
+__global__ void __launch_bounds__(kThreads)
+    unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass, bool in_place) {
   extern __shared__ __align__(16) std::uint16_t smem[];
   // Tiles are stored row block by row block: the row block is the index over the tiles per row.
   const auto [offset, column, sparse] = tile_ref(p.tile_desc, blockIdx.x);
+  if (in_place && sparse) return;
   const std::int64_t r0 = blockIdx.x / (p.cols / p.tile_width) * p.tile_height,
                      c0 = static_cast<std::int64_t>(column) * p.tile_width;
   const int width = p.tile_width, stride = width + kPad, slices = p.tile_height / 16;
+  if (!sparse && p.dense_swizzled && !in_place)
+    return copy_swizzled_tile(p.data + offset, p.tile_height, width, out + r0 * p.cols + c0, p.cols);
   const std::int64_t slice_bytes = (sparse ? 18 : 32) * static_cast<std::int64_t>(width);
   for (int first = 0; first < slices; first += slices_per_pass) {
     const int n = min(slices_per_pass, slices - first);
@@ -85,15 +108,17 @@ __global__ void __launch_bounds__(kThreads) unpack_kernel(HybridUnpackPlan p, st
     for (int k = threadIdx.x; k < 16 * n * chunks_per_row; k += kThreads) {
       const int row = k / chunks_per_row, chunk = k % chunks_per_row;
       const uint4 v = *reinterpret_cast<const uint4*>(smem + row * stride + 8 * chunk);
-      *reinterpret_cast<uint4*>(out + (r0 + 16 * first + row) * p.cols + c0 + 8 * chunk) = v;
+      if (in_place)  // out is the packed data; every row of the tile was read in this one pass
+        *reinterpret_cast<uint4*>(reinterpret_cast<std::uint8_t*>(out) + offset +
+                                  swizzled_chunk_offset(16 * first + row, chunk, width)) = v;
+      else
+        *reinterpret_cast<uint4*>(out + (r0 + 16 * first + row) * p.cols + c0 + 8 * chunk) = v;
     }
     __syncthreads();
   }
 }
 
-}  // namespace
-
-std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
+std::string launch_unpack(const HybridUnpackPlan& p, void* out, bool in_place, void* stream) {
   if (p.tile_width % 64 != 0 || p.tile_width > kMaxWidth || p.tile_height % 16 != 0)
     return "hybrid unpack: tiles must be a multiple of 16 rows and of 64 columns, at most 256 wide";
   if (reinterpret_cast<std::uintptr_t>(out) % 16 != 0 || reinterpret_cast<std::uintptr_t>(p.data) % 16 != 0)
@@ -101,10 +126,28 @@ std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
   if (p.tile_count == 0) return {};
   const int slice_bytes = 16 * (p.tile_width + kPad) * 2;
   const int slices_per_pass = std::min(p.tile_height / 16, kSharedBytes / slice_bytes);
+  if (in_place && slices_per_pass * 16 < p.tile_height) return "hybrid unpack: a tile to rewrite must fit one pass";
   unpack_kernel<<<static_cast<unsigned>(p.tile_count), kThreads, slices_per_pass * slice_bytes,
-                  static_cast<cudaStream_t>(stream)>>>(p, static_cast<std::uint16_t*>(out), slices_per_pass);
+                  static_cast<cudaStream_t>(stream)>>>(p, static_cast<std::uint16_t*>(out), slices_per_pass, in_place);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid unpack: ") + cudaGetErrorString(e);
+}
+
+}  // namespace
+
+std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
+  return launch_unpack(p, out, false, stream);
+}
+
+bool hybrid_dense_swizzle_supported(int th, int tw) { return (th == 64 || th == 128) && (tw == 64 || tw == 128); }
+
+std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
+  if (!hybrid_dense_swizzle_supported(p.tile_height, p.tile_width))
+    return "hybrid swizzle: tiles of 64 or 128 rows and columns only";
+  if (p.dense_swizzled) return "hybrid swizzle: the dense tiles are already swizzled";
+  HybridUnpackPlan q = p;
+  q.data = data;
+  return launch_unpack(q, data, true, stream);
 }
 
 }  // namespace patchlm::kernels

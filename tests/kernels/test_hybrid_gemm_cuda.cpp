@@ -5,6 +5,7 @@
 #include <ATen/cuda/CUDAContext.h>
 
 #include <algorithm>
+#include <cstring>
 #include <iterator>
 #include <sstream>
 
@@ -153,6 +154,39 @@ TEST(HybridGemmCuda, UnpackOnTheDeviceEqualsTheHostUnpack) {
     }
 }
 
+// On the device, the dense tiles are rewritten in place into the device layout (docs/format.md "On the GPU"): byte for
+// byte the host unpack's rows moved to (64-row slice, 64-column panel) blocks of 64 × 128 bytes with 16-byte chunk c
+// of row r at chunk c XOR r % 8; the 2:4 tiles and every offset stay as packed — for every tile shape the kernels take
+// and mixes of 2:4 and dense tiles.
+TEST(HybridGemmCuda, DenseTilesAreSwizzledInPlaceOnTheDevice) {
+  SKIP_WITHOUT_GPU();
+  std::uint64_t seed = 350;
+  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}})
+    for (double share : {0.0, 0.5}) {
+      auto c = testing::random_hybrid(256, 512, tr, tc, share, ++seed, 0.1);
+      const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+      const kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));
+      EXPECT_TRUE(w.dense_swizzled);
+      const std::vector<std::uint16_t> dense = hybrid::unpack(packed);
+      std::vector<std::uint8_t> want = packed.data;
+      const std::int64_t per_row = c.grid.tiles_per_row();
+      for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb)
+        for (std::int64_t k = packed.sparse_tiles[rb]; k < per_row; ++k) {
+          const std::int64_t r0 = rb * tr, c0 = std::int64_t{packed.columns[rb * per_row + k]} * tc;
+          std::uint8_t* tile = want.data() + packed.tile_offset(rb, k);
+          for (int row = 0; row < tr; ++row)
+            for (int chunk = 0; chunk < tc / 8; ++chunk) {
+              const int block = row / 64 * (tc / 64) + chunk / 8, r = row % 64;
+              std::memcpy(tile + block * 8192 + r * 128 + 16 * ((chunk % 8) ^ (r % 8)),
+                          &dense[(r0 + row) * 512 + c0 + 8 * chunk], 16);
+            }
+        }
+      const at::Tensor got = w.data.cpu();
+      ASSERT_EQ(got.numel(), static_cast<std::int64_t>(want.size()));
+      EXPECT_TRUE(std::equal(want.begin(), want.end(), got.data_ptr<std::uint8_t>())) << tr << "x" << tc << " share " << share;
+    }
+}
+
 // Every path at every token count against the dense GEMM of the masked weight — the decode kernel, the wgmma prefill
 // kernel (Hopper), unpack + cuBLAS, and the dispatch between them — with odd token counts on both sides of the
 // crossover, a long K, 0 / 50 / 100 % of the tiles 2:4 and every tile shape the prefill kernel was built for.
@@ -223,7 +257,7 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
   EXPECT_EQ(w.path_for(1), P::decode_kernel);
   EXPECT_EQ(w.path_for(32), P::decode_kernel);
   EXPECT_EQ(w.path_for(33), P::prefill_kernel);
-  const std::pair<double, std::int64_t> crossovers[] = {{0.0, 1024}, {0.49, 1024}, {0.5, 2048},
+  const std::pair<double, std::int64_t> crossovers[] = {{0.0, 2048}, {0.49, 2048}, {0.5, 2048},
                                                         {0.89, 2048}, {0.9, 4096}, {1.0, 4096}};
   for (auto [share, from] : crossovers) {
     w.unpack_from_tokens = kernels::unpack_from_tokens(share);
