@@ -172,7 +172,7 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   hybrid::validate(packed, "hybrid weight");
   HybridWeight w;
   w.grid = packed.grid;
-  w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share());
+  w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share(), packed.grid.cols);
   w.prefill_from_tokens = wgmma_from_tokens(packed.grid.tile.rows, packed.grid.tile.cols);
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)

@@ -32,10 +32,16 @@ inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_
                            kSmallTokensPerTile;
   return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
-// Up to 90 % 2:4 tiles: from 2048 tokens; more: 4096. (Mostly dense weights — σ < 25 % — went over at 1024 until
-// the dense tiles' A operand came from shared memory: now the wgmma kernel beats unpack + cuBLAS at 1024 tokens on
-// all three shapes at σ = 0 and at 2048 on two of three.)
-constexpr std::int64_t unpack_from_tokens(double two_four_tile_share) { return two_four_tile_share < 0.9 ? 2048 : 4096; }
+// By the 2:4 tile share and, in between, the input features (the shape class): mostly dense weights (< 50 % 2:4
+// tiles, σ < 25 %) from 2048 tokens — at σ = 0 the wgmma kernel beats unpack + cuBLAS at 1024 tokens on all three
+// shapes, at 2048 on two of three, at 4096 on none; 50–90 % 2:4 tiles from 4096 tokens — at σ = 25–35 % it wins at
+// 2048 tokens on 4096- and 11008-row weights by 10–17 % and ties at 4096 — except for long inputs (≥ 8192 features,
+// e.g. 4096×11008, where it loses by 3 % at 2048 and 13–19 % at 4096): from 2048; more 2:4 tiles: from 4096.
+constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64_t cols) {
+  if (two_four_tile_share < 0.5) return 2048;
+  if (two_four_tile_share < 0.9) return cols >= 8192 ? 2048 : 4096;
+  return 4096;
+}
 
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
 const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
@@ -44,7 +50,7 @@ struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
-  std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0);  // upload_hybrid: by the weight's 2:4 tile share
+  std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0);  // upload_hybrid: by 2:4 tile share and shape
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
   // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on

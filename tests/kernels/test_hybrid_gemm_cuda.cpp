@@ -257,11 +257,15 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
   EXPECT_EQ(w.path_for(1), P::decode_kernel);
   EXPECT_EQ(w.path_for(32), P::decode_kernel);
   EXPECT_EQ(w.path_for(33), P::prefill_kernel);
-  const std::pair<double, std::int64_t> crossovers[] = {{0.0, 2048}, {0.49, 2048}, {0.5, 2048},
-                                                        {0.89, 2048}, {0.9, 4096}, {1.0, 4096}};
-  for (auto [share, from] : crossovers) {
-    w.unpack_from_tokens = kernels::unpack_from_tokens(share);
-    EXPECT_EQ(w.unpack_from_tokens, from) << "2:4 tile share " << share;
+  struct Crossover {
+    double share;
+    std::int64_t cols, from;
+  };
+  const Crossover crossovers[] = {{0.0, 4096, 2048},  {0.49, 11008, 2048}, {0.5, 4096, 4096}, {0.89, 8191, 4096},
+                                  {0.5, 8192, 2048},  {0.89, 11008, 2048}, {0.9, 4096, 4096}, {1.0, 11008, 4096}};
+  for (auto [share, cols, from] : crossovers) {
+    w.unpack_from_tokens = kernels::unpack_from_tokens(share, cols);
+    EXPECT_EQ(w.unpack_from_tokens, from) << "2:4 tile share " << share << ", " << cols << " inputs";
     EXPECT_EQ(w.path_for(from - 1), P::prefill_kernel);
     EXPECT_EQ(w.path_for(from), P::unpacked);
   }
