@@ -191,8 +191,9 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
 #if PATCHLM_HAVE_CUDA
-  if (device.is_cuda() &&
-      hybrid_dense_swizzle_supported(static_cast<int>(packed.grid.tile.rows), static_cast<int>(packed.grid.tile.cols))) {
+  // The kernels read dense tiles only in the device layout: every weight they can run is rewritten.
+  const TileShape& tile = packed.grid.tile;
+  if (device.is_cuda() && hybrid_tile_supported(static_cast<int>(tile.rows), static_cast<int>(tile.cols))) {
     c10::cuda::CUDAGuard guard(device);
     swizzle_dense_tiles(w);
   }

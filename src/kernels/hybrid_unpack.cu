@@ -139,11 +139,8 @@ std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
   return launch_unpack(p, out, false, stream);
 }
 
-bool hybrid_dense_swizzle_supported(int th, int tw) { return (th == 64 || th == 128) && (tw == 64 || tw == 128); }
-
 std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
-  if (!hybrid_dense_swizzle_supported(p.tile_height, p.tile_width))
-    return "hybrid swizzle: tiles of 64 or 128 rows and columns only";
+  if (p.tile_height % 64 != 0) return "hybrid swizzle: the device layout takes tiles of a multiple of 64 rows";
   if (p.dense_swizzled) return "hybrid swizzle: the dense tiles are already swizzled";
   HybridUnpackPlan q = p;
   q.data = data;

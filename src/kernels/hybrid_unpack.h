@@ -23,15 +23,13 @@ struct HybridUnpackPlan {
 // empty string or the CUDA error.
 std::string hybrid_unpack(const HybridUnpackPlan& plan, void* out, void* stream);
 
-// Whether the kernels take tiles of this shape in the device layout: 64 or 128 rows and columns (the shapes the decode
-// and prefill kernels are built for).
-bool hybrid_dense_swizzle_supported(int tile_height, int tile_width);
-
 // Rewrites every dense tile of the packed data in place (`data`: plan.data, writable) into the device layout
 // (docs/format.md "On the GPU"): blocks of 64 rows × 64 columns — 64 rows × 128 bytes, the blocks of the first 64 rows
 // first — with each row's 16-byte chunk c at position c XOR (row mod 8): wgmma's 128-byte swizzle, which a bulk copy
 // into 1024-byte-aligned shared memory hands to a wgmma descriptor as it is, and which ldmatrix reads without bank
-// conflicts. 2:4 tiles and every offset stay as they are. Returns an empty string or the CUDA error.
+// conflicts. 2:4 tiles and every offset stay as they are. Tiles of a multiple of 64 rows whose 16-row slices all fit
+// one pass of the unpack (the shapes the decode and prefill kernels take: hybrid_linear rewrites exactly those).
+// Returns an empty string, why not, or the CUDA error.
 std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& plan, std::uint8_t* data, void* stream);
 
 }  // namespace patchlm::kernels
