@@ -5,8 +5,8 @@
 //     the layout wgmma reads) and the tile's bytes as one bulk copy (tiles are already in wgmma's layout on the device,
 //     kernels/device_layout.h) — counted by the slot's `full` mbarrier.
 //   MMA warps (one warpgroup per 64 weight rows): a tile is one group of wgmmas with both operands from shared memory
-//     — a dense tile's weights or a 2:4 tile's kept values as A, the metadata words of a 2:4 tile loaded into one of
-//     two register sets first. After each group: commit, and wait until only it is still running — so the tensor cores
+//     — a dense tile's weights or a 2:4 tile's kept values as A, a 2:4 tile's metadata words loaded into registers
+//     first. After each group: commit, and wait until only it is still running — so the tensor cores
 //     always hold the next group; a slot is released (its `empty` mbarrier, one arrival per warp) as soon as its
 //     group has completed.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
@@ -66,13 +66,20 @@ __device__ __forceinline__ std::uint32_t bf16_pair(float lo, float hi) {
 }
 
 // wgmma's descriptor of a K-major operand in swizzled atoms of 8 rows × PanelBytes (128: x and dense tiles; 64: the
-// kept values of 2:4 tiles 64 wide), kernels/device_layout.h: start address, leading offset (unused for swizzled
+// kept values of 2:4 tiles 64 wide), kernels/device_layout.h: start address / 16, leading offset (unused for swizzled
 // K-major), stride offset (one atom: 8 rows), swizzle mode (1: 128-byte, 2: 64-byte).
 template <int PanelBytes = 128>
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
   constexpr std::uint64_t kMode = PanelBytes == 128 ? 1 : 2;
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | static_cast<std::uint64_t>(1) << 16 |
          static_cast<std::uint64_t>(8 * PanelBytes >> 4) << 32 | kMode << 62;
+}
+
+// The descriptor of the operand `bytes` further on: the start address is the low field (shared memory < 256 KB, so the
+// sum never carries out of it) — one add per wgmma instead of rebuilding the descriptor, as CUTLASS's descriptor
+// iterators do (rebuilt, the arithmetic for 16 descriptors per tile sat between the wgmmas, SASS).
+__device__ __forceinline__ std::uint64_t advanced(std::uint64_t desc, int bytes) {
+  return desc + static_cast<std::uint64_t>(bytes >> 4);
 }
 
 // The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) as TW / 64 swizzled
@@ -127,13 +134,13 @@ template <int TH, int TW, int N>
 __device__ __forceinline__ void run_sparse_tile(float* acc, const SparseMetadata<TH, TW, N>& m, std::uint32_t slot,
                                                 int group) {
   using S = Shape<TH, TW, N>;
-  const std::uint32_t values = slot + S::kXBytes + group * 64 * TW;
+  const std::uint64_t values = smem_desc<TW>(slot + S::kXBytes + group * 64 * TW), x = smem_desc(slot);
   wgmma::fence();
 #pragma unroll
   for (int part = 0; part < S::kPanels; ++part) {
-    const std::uint32_t panel = slot + part * S::kPanelBytes;
-    wgmma::Mma<N>::template sparse<0>(acc, smem_desc<TW>(values + 64 * part), smem_desc(panel), m.e[part]);
-    wgmma::Mma<N>::template sparse<1>(acc, smem_desc<TW>(values + 64 * part + 32), smem_desc(panel + 64), m.e[part]);
+    const int panel = part * S::kPanelBytes;
+    wgmma::Mma<N>::template sparse<0>(acc, advanced(values, 64 * part), advanced(x, panel), m.e[part]);
+    wgmma::Mma<N>::template sparse<1>(acc, advanced(values, 64 * part + 32), advanced(x, panel + 64), m.e[part]);
   }
   wgmma::commit();
   wgmma::wait<1>();
@@ -146,14 +153,14 @@ template <int TH, int TW, int N>
 __device__ __forceinline__ void run_dense_tile(float* acc, std::uint32_t slot, int group) {
   using S = Shape<TH, TW, N>;
   constexpr int kWeightPanelBytes = 64 * kPanelRowBytes;  // 64 rows × 64 columns of a dense tile (device_layout.h)
-  const std::uint32_t weight = slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes;
+  const std::uint64_t weight = smem_desc(slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes), x = smem_desc(slot);
   wgmma::fence();
 #pragma unroll
   for (int part = 0; part < S::kPanels; ++part)
 #pragma unroll
     for (int s = 0; s < 4; ++s)
-      wgmma::Mma<N>::dense(acc, smem_desc(weight + part * kWeightPanelBytes + 32 * s),
-                           smem_desc(slot + part * S::kPanelBytes + 32 * s));
+      wgmma::Mma<N>::dense(acc, advanced(weight, part * kWeightPanelBytes + 32 * s),
+                           advanced(x, part * S::kPanelBytes + 32 * s));
   wgmma::commit();
   wgmma::wait<1>();
 }
@@ -258,7 +265,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   if constexpr (kMmaRegisters<S::kThreads> > 0)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters<S::kThreads>));
   float acc[N / 2];
-  SparseMetadata<TH, TW, N> m0, m1;
+  SparseMetadata<TH, TW, N> metadata;
   for (int i = 0; walk.next(seg);) {
     const int rb = seg.output / work.token_tiles;
     const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
@@ -281,14 +288,13 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
       if (!sparse) {
         run_dense_tile<TH, TW, N>(acc, slot_addr, warp / 4);
-      } else if ((k - seg.k_begin) % 2 == 0) {
-        // The metadata register sets alternate with the tile's parity: the tile still running holds the other set
-        // (or none if it is dense) — wgmma reads its registers until it completes.
-        m0.load(slot_addr, warp, lane);
-        run_sparse_tile<TH, TW, N>(acc, m0, slot_addr, warp / 4);
       } else {
-        m1.load(slot_addr, warp, lane);
-        run_sparse_tile<TH, TW, N>(acc, m1, slot_addr, warp / 4);
+        // One register set, reloaded while the previous tile's group may still run — as CUTLASS's sm90 sparse mainloop
+        // reloads its one E fragment with groups in flight (ptxas -v: no serialised wgmmas). (Two sets alternating with the tile's parity duplicated
+        // the group, and ptxas then built every descriptor in vector registers with R2UR moves instead of the
+        // uniform datapath: the dense tiles 1–6 % slower, measured.)
+        metadata.load(slot_addr, warp, lane);
+        run_sparse_tile<TH, TW, N>(acc, metadata, slot_addr, warp / 4);
       }
       if (release) mbarrier_arrive(previous);
     }
