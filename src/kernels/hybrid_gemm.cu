@@ -8,9 +8,9 @@
 //               cp.async from the 32 lanes, whose completion also arrives on `full`. A stage is refilled as soon as
 //               every consumer warp has arrived on its `empty` mbarrier.
 //   warp MMA  — consumer warp w owns rows 16w..16w+15 of each tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or
-//               two mma.m16n8k16 (dense tile) per 8 tokens; A by ldmatrix from shared memory, where tiles arrive in
-//               the device layout (kernels/device_layout.h: swizzled rows, so conflict-free; a 2:4 tile's metadata
-//               words after its values) — and B by ldmatrix from the x slice (token rows padded by 16 bytes: conflict-free;
+//               two mma.m16n8k16 (dense tile) per 8 tokens; A from shared memory — a 2:4 tile as packed (16 bytes per
+//               lane), a dense tile by ldmatrix from the device layout (docs/format.md "On the GPU": swizzled rows, so
+//               conflict-free) — and B by ldmatrix from the x slice (token rows padded by 16 bytes: conflict-free;
 //               rows beyond the real tokens stay zero).
 //   epilogue  — when a warp leaves a row block: rows of a row block the CTA owns alone are written as bf16 directly;
 //               a row block shared with other CTAs gets the fp32 partial sums added into a workspace (fire-and-forget
@@ -29,7 +29,6 @@
 #include <iterator>
 
 #include "kernels/async_copy.h"
-#include "kernels/device_layout.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -77,10 +76,23 @@ __device__ __forceinline__ void ldmatrix_x4(std::uint32_t address, std::uint32_t
                : "r"(address));
 }
 
-// One A fragment from a tile in the device layout (kernels/device_layout.h's FragmentAddress says where).
-__device__ __forceinline__ uint4 a_fragment(std::uint32_t address) {
+// A dense tile in the device layout (blocks of 64 rows × 64 columns, 128 bytes per row, 16-byte chunk c of row r at
+// c XOR r % 8): this lane's ldmatrix address for warp `warp`'s 16 rows, relative to the tile — row lane % 8 (+8 for
+// lanes 8–15 and 24–31, matrices 1 and 3) of the warp's rows; dense_fragment adds the chunk.
+template <int TC>
+__device__ __forceinline__ std::uint32_t dense_lane_address(int warp, int lane) {
+  const int row = 16 * (warp % 4) + (lane & 7) + 8 * ((lane >> 3) & 1);
+  return static_cast<std::uint32_t>((warp / 4) * (TC / 64) * 8192 + row * 128);
+}
+
+// The mma.m16n8k16 A fragment of k16 step `step` (W[g][2t..], W[g+8][2t..], W[g][2t+8..], W[g+8][2t+8..]) by one
+// ldmatrix.x4: matrices (rows 0–7 | 8–15) × (columns 0–7 | 8–15) of the step, i.e. chunk 2·(step % 4) + lane / 16 of
+// 64-column panel step / 4, swizzled with the row's low bits (= lane % 8).
+__device__ __forceinline__ uint4 dense_fragment(std::uint32_t lane_address, int step, int lane) {
   std::uint32_t r[4];
-  ldmatrix_x4(address, r);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(lane_address + (step / 4) * 8192 + 16 * ((2 * (step % 4) + (lane >> 4)) ^ (lane & 7))));
   return make_uint4(r[0], r[1], r[2], r[3]);
 }
 
@@ -123,6 +135,7 @@ struct Geometry {
   static constexpr int kXStride = TC * 2 + 16;       // bytes per token row of the x slice
   static constexpr int kWeightBytes = TR * TC * 2;   // a stage fits the larger (dense) tile
   static constexpr int kStageBytes = kWeightBytes + kTokens * kXStride;
+  static constexpr int kSparseSlice = 18 * TC;       // bytes of a 16-row slice of a 2:4 tile
   static constexpr int kMetaWords = TC / 64;         // metadata words per lane per slice
 };
 
@@ -226,10 +239,7 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
   auto contributors = [&](int rb) { return rb == rb_first ? shared_first : rb == rb_last ? shared_last : 1; };
   // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
   const std::uint32_t xlane = G::kWeightBytes + (lane & 7) * G::kXStride + (lane >> 3) * 16;
-  // A fragments: a dense tile's weights (2·TC bytes per row), a 2:4 tile's kept values (TC bytes per row).
-  using DenseA = FragmentAddress<2 * TC>;
-  using SparseA = FragmentAddress<TC>;
-  const std::uint32_t dense_lane = DenseA::lane_base(warp, lane), sparse_lane = SparseA::lane_base(warp, lane);
+  const std::uint32_t dense_lane = dense_lane_address<TC>(warp, lane);
 
   float acc[NF][4];
 #pragma unroll
@@ -237,17 +247,16 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
 
   auto compute_tile = [&](int stage, bool sparse) {
     const std::uint8_t* weights = smem + stage * G::kStageBytes;
-    const std::uint32_t tile = smem0 + stage * G::kStageBytes;
     const std::uint32_t xrow = smem0 + stage * G::kStageBytes + xlane;
     if (sparse) {
-      // The kept values by ldmatrix (device layout), the warp's metadata words after them (packed slice order).
-      const auto* meta_words = reinterpret_cast<const std::uint32_t*>(weights + sparse_values_bytes(TR, TC) + warp * 2 * TC);
+      const std::uint8_t* slice = weights + warp * G::kSparseSlice;
       std::uint32_t meta[G::kMetaWords];
 #pragma unroll
-      for (int w = 0; w < G::kMetaWords; ++w) meta[w] = meta_words[lane * G::kMetaWords + w];
+      for (int w = 0; w < G::kMetaWords; ++w)
+        meta[w] = reinterpret_cast<const std::uint32_t*>(slice + 16 * TC)[lane * G::kMetaWords + w];
 #pragma unroll
       for (int j = 0; j < TC / 32; ++j) {
-        const uint4 a = a_fragment(tile + SparseA::at(sparse_lane, j, lane));
+        const uint4 a = reinterpret_cast<const uint4*>(slice)[j * 32 + lane];
 #pragma unroll
         for (int f = 0; f < NF; ++f) {
           std::uint32_t b[4];
@@ -259,10 +268,10 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
         }
       }
     } else {
+      const std::uint32_t tile = smem0 + stage * G::kStageBytes + dense_lane;
 #pragma unroll
       for (int j = 0; j < TC / 32; ++j) {
-        const uint4 a0 = a_fragment(tile + DenseA::at(dense_lane, 2 * j, lane)),
-                    a1 = a_fragment(tile + DenseA::at(dense_lane, 2 * j + 1, lane));
+        const uint4 a0 = dense_fragment(tile, 2 * j, lane), a1 = dense_fragment(tile, 2 * j + 1, lane);
 #pragma unroll
         for (int f = 0; f < NF; ++f) {
           std::uint32_t b[4];

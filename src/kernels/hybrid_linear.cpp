@@ -68,16 +68,16 @@ at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device
 }
 
 #if PATCHLM_HAVE_CUDA
-// The uploaded tiles rewritten into the device layout (after the schedule: the rewrite finds each tile through
-// tile_desc).
-void to_device_layout(HybridWeight& w) {
+// The dense tiles of the uploaded data rewritten into the device layout (after the schedule: the rewrite finds each
+// tile through tile_desc).
+void swizzle_dense_tiles(HybridWeight& w) {
   HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
-  if (std::string err = hybrid_to_device_layout(p, w.data.data_ptr<std::uint8_t>(),
-                                                at::cuda::getCurrentCUDAStream().stream());
+  if (std::string err = hybrid_swizzle_dense_tiles(p, w.data.data_ptr<std::uint8_t>(),
+                                                   at::cuda::getCurrentCUDAStream().stream());
       !err.empty())
     throw Error("hybrid weight: " + err);
-  w.device_layout = true;
+  w.dense_swizzled = true;
 }
 
 HybridGemmPlan plan_of(const HybridWeight& w) {
@@ -191,11 +191,11 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
 #if PATCHLM_HAVE_CUDA
-  // The kernels read tiles only in the device layout: every weight they can run is rewritten.
+  // The kernels read dense tiles only in the device layout: every weight they can run is rewritten.
   const TileShape& tile = packed.grid.tile;
   if (device.is_cuda() && hybrid_tile_supported(static_cast<int>(tile.rows), static_cast<int>(tile.cols))) {
     c10::cuda::CUDAGuard guard(device);
-    to_device_layout(w);
+    swizzle_dense_tiles(w);
   }
 #endif
   return w;
@@ -270,7 +270,7 @@ at::Tensor unpack_on_device(const HybridWeight& w) {
   at::Tensor dense = at::empty({w.grid.rows, w.grid.cols}, at::TensorOptions().dtype(at::kBFloat16).device(w.device()));
   HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
-  p.device_layout = w.device_layout;
+  p.dense_swizzled = w.dense_swizzled;
   if (std::string err = hybrid_unpack(p, dense.data_ptr(), at::cuda::getCurrentCUDAStream().stream()); !err.empty())
     throw Error(err);
   return dense;

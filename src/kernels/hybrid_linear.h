@@ -48,14 +48,14 @@ const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefi
 
 struct HybridWeight {
   TileGrid grid;
-  at::Tensor data;                                               // the packed tiles (uint8), see device_layout
+  at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0);  // upload_hybrid: by 2:4 tile share and shape
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
-  // `data`'s tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on CUDA for
-  // the tile shapes the kernels take — which read them only so.
-  bool device_layout = false;
+  // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
+  // CUDA for the tile shapes the kernels take — which read them only so.
+  bool dense_swizzled = false;
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;

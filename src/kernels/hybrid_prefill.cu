@@ -2,13 +2,13 @@
 // each computes), warp-specialised.
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
-//     the layout wgmma reads) and the tile's bytes as one bulk copy (tiles are already in wgmma's layout on the device,
-//     kernels/device_layout.h) — counted by the slot's `full` mbarrier.
-//   MMA warps (one warpgroup per 64 weight rows): a tile is one group of wgmmas with both operands from shared memory
-//     — a dense tile's weights or a 2:4 tile's kept values as A, a 2:4 tile's metadata words loaded into registers
-//     first. After each group: commit, and wait until only it is still running — so the tensor cores
-//     always hold the next group; a slot is released (its `empty` mbarrier, one arrival per warp) as soon as its
-//     group has completed.
+//     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
+//     device, docs/format.md) — counted by the slot's `full` mbarrier.
+//   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
+//     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
+//     two register sets, issue the part's wgmmas. After each group: commit, and wait until only it is still running —
+//     so the tensor cores always hold the next group while fragments load; a slot is released (its `empty` mbarrier,
+//     one arrival per warp) as soon as its last group has completed.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
 // other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
 #include <cudaTypedefs.h>
@@ -19,7 +19,6 @@
 #include <cstdint>
 
 #include "kernels/async_copy.h"
-#include "kernels/device_layout.h"
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_work.h"
 #include "kernels/tile_desc.h"
@@ -65,21 +64,11 @@ __device__ __forceinline__ std::uint32_t bf16_pair(float lo, float hi) {
   return *reinterpret_cast<const std::uint32_t*>(&v);
 }
 
-// wgmma's descriptor of a K-major operand in swizzled atoms of 8 rows × PanelBytes (128: x and dense tiles; 64: the
-// kept values of 2:4 tiles 64 wide), kernels/device_layout.h: start address / 16, leading offset (unused for swizzled
-// K-major), stride offset (one atom: 8 rows), swizzle mode (1: 128-byte, 2: 64-byte).
-template <int PanelBytes = 128>
+// wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
+// 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
-  constexpr std::uint64_t kMode = PanelBytes == 128 ? 1 : 2;
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | static_cast<std::uint64_t>(1) << 16 |
-         static_cast<std::uint64_t>(8 * PanelBytes >> 4) << 32 | kMode << 62;
-}
-
-// The descriptor of the operand `bytes` further on: the start address is the low field (shared memory < 256 KB, so the
-// sum never carries out of it) — one add per wgmma instead of rebuilding the descriptor, as CUTLASS's descriptor
-// iterators do (rebuilt, the arithmetic for 16 descriptors per tile sat between the wgmmas, SASS).
-__device__ __forceinline__ std::uint64_t advanced(std::uint64_t desc, int bytes) {
-  return desc + static_cast<std::uint64_t>(bytes >> 4);
+         static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
 }
 
 // The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) as TW / 64 swizzled
@@ -97,51 +86,52 @@ __device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUt
   bulk_copy(slot + S::kXBytes, p.data + t.offset, tile_bytes, bar);
 }
 
+// One warp's A operand of a 2:4 tile's 64-column part: 2 sparse k32 steps and their metadata word.
+struct PartFragments {
+  std::uint32_t a[2][4];
+  std::uint32_t e;
+};
+
 // Shared-memory loads by address: through a C++ pointer the compiler emitted generic loads (the pointer had been
 // aligned through uintptr_t), which wait on the long scoreboard — the wgmma fence after them was the MMA warps'
 // second largest stall (ncu, docs/performance.md).
+__device__ __forceinline__ uint4 load_shared_v4(std::uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
 __device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
   std::uint32_t v;
   asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
   return v;
 }
-__device__ __forceinline__ uint2 load_shared_v2(std::uint32_t addr) {
-  uint2 v;
-  asm volatile("ld.shared.v2.u32 {%0, %1}, [%2];" : "=r"(v.x), "=r"(v.y) : "r"(addr));
-  return v;
+
+// Warp `slice`'s fragments of part `part` of the 2:4 tile in `slot` (the decode kernel's order, io/hybrid_layout.h).
+template <int TH, int TW, int N>
+__device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t slot, int part, int slice, int lane) {
+  using S = Shape<TH, TW, N>;
+  const std::uint32_t values = slot + S::kXBytes + slice * 18 * TW;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
+    f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
+  }
+  f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
 }
 
-// Warp `slice`'s metadata words of the 2:4 tile in `slot`, one per 64-column part (after the tile's kept values, the
-// packed order of io/hybrid_layout.h: word `part` of this lane).
+// One part of a 2:4 tile: fragments into `f` (free: the part that used it has completed), its two wgmma.sp (x panel
+// `part` of the slot as B) as one group, then wait until only they are still running. (Three register sets and
+// wgmma.wait_group 2 — loading a part's fragments while the two before it run — was up to 12 % slower from 96 tokens
+// up: the ring bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
 template <int TH, int TW, int N>
-struct SparseMetadata {
-  std::uint32_t e[TW / 64];
-  __device__ __forceinline__ void load(std::uint32_t slot, int slice, int lane) {
-    const std::uint32_t words = slot + Shape<TH, TW, N>::kXBytes + sparse_values_bytes(TH, TW) + slice * 2 * TW;
-    if constexpr (TW == 128) {
-      const uint2 v = load_shared_v2(words + 8 * lane);
-      e[0] = v.x, e[1] = v.y;
-    } else {
-      e[0] = load_shared_u32(words + 4 * lane);
-    }
-  }
-};
-
-// A 2:4 tile: warpgroup `group`'s 64 rows, the tile's TW / 32 k32 steps as one group — A: the kept values (TW bytes
-// per row, k32 step s 32·s bytes into them), B: x panel s / 2 from 64·(s % 2) bytes, metadata word s / 2 with
-// selector s % 2 — then wait until only they are still running.
-template <int TH, int TW, int N>
-__device__ __forceinline__ void run_sparse_tile(float* acc, const SparseMetadata<TH, TW, N>& m, std::uint32_t slot,
-                                                int group) {
+__device__ __forceinline__ void run_sparse_part(float* acc, PartFragments& f, std::uint32_t slot, int part, int slice,
+                                                int lane) {
   using S = Shape<TH, TW, N>;
-  const std::uint64_t values = smem_desc<TW>(slot + S::kXBytes + group * 64 * TW), x = smem_desc(slot);
+  load_part<TH, TW, N>(f, slot, part, slice, lane);
+  const std::uint32_t panel = slot + part * S::kPanelBytes;
   wgmma::fence();
-#pragma unroll
-  for (int part = 0; part < S::kPanels; ++part) {
-    const int panel = part * S::kPanelBytes;
-    wgmma::Mma<N>::template sparse<0>(acc, advanced(values, 64 * part), advanced(x, panel), m.e[part]);
-    wgmma::Mma<N>::template sparse<1>(acc, advanced(values, 64 * part + 32), advanced(x, panel + 64), m.e[part]);
-  }
+  wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(panel), f.e);
+  wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(panel + 64), f.e);
   wgmma::commit();
   wgmma::wait<1>();
 }
@@ -152,15 +142,15 @@ __device__ __forceinline__ void run_sparse_tile(float* acc, const SparseMetadata
 template <int TH, int TW, int N>
 __device__ __forceinline__ void run_dense_tile(float* acc, std::uint32_t slot, int group) {
   using S = Shape<TH, TW, N>;
-  constexpr int kWeightPanelBytes = 64 * kPanelRowBytes;  // 64 rows × 64 columns of a dense tile (device_layout.h)
-  const std::uint64_t weight = smem_desc(slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes), x = smem_desc(slot);
+  constexpr int kWeightPanelBytes = 64 * kPanelRowBytes;  // 64 rows × 64 columns of a dense tile (docs/format.md)
+  const std::uint32_t weight = slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes;
   wgmma::fence();
 #pragma unroll
   for (int part = 0; part < S::kPanels; ++part)
 #pragma unroll
     for (int s = 0; s < 4; ++s)
-      wgmma::Mma<N>::dense(acc, advanced(weight, part * kWeightPanelBytes + 32 * s),
-                           advanced(x, part * S::kPanelBytes + 32 * s));
+      wgmma::Mma<N>::dense_ss(acc, smem_desc(weight + part * kWeightPanelBytes + 32 * s),
+                              smem_desc(slot + part * S::kPanelBytes + 32 * s));
   wgmma::commit();
   wgmma::wait<1>();
 }
@@ -265,7 +255,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   if constexpr (kMmaRegisters<S::kThreads> > 0)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters<S::kThreads>));
   float acc[N / 2];
-  SparseMetadata<TH, TW, N> metadata;
+  PartFragments f0, f1;
   for (int i = 0; walk.next(seg);) {
     const int rb = seg.output / work.token_tiles;
     const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
@@ -282,21 +272,23 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       const int slot = i % kStages;
       mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
       const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
-      // Once this tile's group is issued and waited down to one pending, the previous tile's group has completed: its
-      // slot may be refilled.
+      // After the first wait of a tile the previous tile's last group has completed: its slot may be refilled.
       const bool release = k > seg.k_begin && lane == 0;
       const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
       if (!sparse) {
         run_dense_tile<TH, TW, N>(acc, slot_addr, warp / 4);
+        if (release) mbarrier_arrive(previous);
+      } else if constexpr (S::kPanels == 2) {
+        run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
+        if (release) mbarrier_arrive(previous);
+        run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 1, warp, lane);
       } else {
-        // One register set, reloaded while the previous tile's group may still run — as CUTLASS's sm90 sparse mainloop
-        // reloads its one E fragment with groups in flight (ptxas -v: no serialised wgmmas). (Two sets alternating with the tile's parity duplicated
-        // the group, and ptxas then built every descriptor in vector registers with R2UR moves instead of the
-        // uniform datapath: the dense tiles 1–6 % slower, measured.)
-        metadata.load(slot_addr, warp, lane);
-        run_sparse_tile<TH, TW, N>(acc, metadata, slot_addr, warp / 4);
+        // One part per tile: the register sets alternate with the tile's parity (the tile still running holds the
+        // other set, or none if it is dense).
+        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
+        else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 0, warp, lane);
+        if (release) mbarrier_arrive(previous);
       }
-      if (release) mbarrier_arrive(previous);
     }
     wgmma::wait<0>();
     if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));

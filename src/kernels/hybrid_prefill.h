@@ -1,10 +1,10 @@
 #pragma once
 // The hybrid dense / 2:4 GEMM for many tokens (batched decode, prefill) on Hopper (sm_90a): y[m, rows] = x[m, cols] ·
 // Wᵀ for a weight packed by io/hybrid_layout, as it lies on the device (docs/format.md "On the GPU"). Swap-AB as in
-// the decode kernel: the weight is wgmma's A operand, from shared memory through a descriptor — upload_hybrid rewrote
-// the tiles in wgmma's swizzled layout: dense tiles by wgmma m64nNk16, 2:4 tiles by wgmma.sp m64nNk32 over their kept
-// values with the stored metadata words (the sparsity selector picking the thread pair) — no fragment loads, no fence
-// waiting on them. Both accumulate into the same registers. Persistent CTAs, one per
+// the decode kernel: the weight is wgmma's A operand. 2:4 tiles: A from registers in the mma.sync fragment order the
+// layout stores (wgmma.sp m64nNk32 with the stored metadata words, the sparsity selector picking the thread pair);
+// dense tiles, which upload_hybrid rewrote in wgmma's swizzled layout: A from shared memory through a descriptor
+// (wgmma m64nNk16) — no fragment loads, no fence waiting on them. Both accumulate into the same registers. Persistent CTAs, one per
 // multiprocessor (kernels/prefill_work.h: waves of whole output tiles, stream-K where the last wave would leave SMs
 // idle); in each, one thread of a producer warpgroup fills a ring in shared memory by TMA (the tokens' x columns,
 // 128-byte swizzled, read by wgmma through a descriptor) and bulk copies (the tile's packed bytes), and one
@@ -16,7 +16,7 @@
 namespace patchlm::kernels {
 
 struct HybridPrefillPlan {
-  const std::uint8_t* data = nullptr;        // packed tiles (device), in the device layout
+  const std::uint8_t* data = nullptr;        // packed tiles (device), dense tiles in the device layout
   const std::uint32_t* tile_desc = nullptr;  // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;

@@ -1,8 +1,8 @@
 #pragma once
-// The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 and 2:4 sparse m64nNk32, both operands from
-// shared memory through descriptors — A (a dense tile's weights or a 2:4 tile's kept values) in the device layout
-// (kernels/device_layout.h), B (the tokens) as TMA writes it — fp32 accumulators d[N / 2] per thread, always
-// accumulating (scale-d = 1). For N = 128 and 64 (the kernel's tokens per tile).
+// The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 with A (the weight) from shared memory in the
+// device layout of dense tiles (docs/format.md), and 2:4 sparse m64nNk32 with A from registers in the mma.sync
+// fragment order io/hybrid_layout packs; B (the tokens) from shared memory through a descriptor, fp32 accumulators
+// d[N / 2] per thread, always accumulating (scale-d = 1). For N = 128 and 64 (the kernel's tokens per tile).
 #include <cstdint>
 
 // The accumulator operands d[b .. b + 7 / 31 / 63] of an inline-PTX statement.
@@ -27,36 +27,37 @@ __device__ __forceinline__ void wait() {
 template <int N>
 struct Mma;
 
-// Mma<N>::dense: d += A[64×16] · B[16×N] (a dense weight tile's 16-column step). Mma<N>::sparse<Selector>:
-// d += A[64×32, 2:4] · B[32×N] (a 2:4 tile's 32-column step; A through its kept values, 64 × 16), e: this thread's
-// metadata word, Selector: which thread pair of each quad supplies it. D: the accumulators' operand numbers; SA, SB:
-// the two descriptors'; SP: dense's predicate; E, SEL, SSP: sparse's metadata, selector and predicate (inline PTX
-// numbers operands in order, so the strings must name them literally).
-#define PATCHLM_WGMMA_MMA(N, ACC, D, SA, SB, SP, E, SEL, SSP)                                                    \
-  template <>                                                                                                    \
-  struct Mma<N> {                                                                                                \
-    __device__ __forceinline__ static void dense(float* d, std::uint64_t desc_a, std::uint64_t desc_b) {        \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SP ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N         \
-                   "k16.f32.bf16.bf16 {" D "}, " SA ", " SB ", p, 1, 1, 0, 0;\n}\n"                               \
-                   : ACC                                                                                         \
-                   : "l"(desc_a), "l"(desc_b), "r"(1));                                                          \
-    }                                                                                                            \
-    template <int Selector>                                                                                      \
-    __device__ __forceinline__ static void sparse(float* d, std::uint64_t desc_a, std::uint64_t desc_b,         \
-                                                  std::uint32_t e) {                                             \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SSP ", 0;\nwgmma.mma_async.sp.sync.aligned.m64n" #N      \
-                   "k32.f32.bf16.bf16 {" D "}, " SA ", " SB ", " E ", " SEL ", p, 1, 1, 0, 0;\n}\n"               \
-                   : ACC                                                                                         \
-                   : "l"(desc_a), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));                                   \
-    }                                                                                                            \
+// Mma<N>::dense_ss: d += A[64×16] · B[16×N] (a dense weight tile's 16-column step), A from shared memory through a
+// descriptor too (the device layout of dense tiles, docs/format.md). Mma<N>::sparse<Selector>: d += A[64×32, 2:4: 16 kept
+// values per row] · B[32×N] (a 2:4 tile's 32-column step), A from registers; e: this thread's metadata word,
+// Selector: which thread pair of each quad supplies it. D: the accumulators' operand numbers, A: the four A
+// registers', B: the descriptor's; C1–C3: sparse's metadata, selector and predicate; SA, SB, SP: dense_ss's two
+// descriptors and predicate (inline PTX numbers operands in order, so the strings must name them literally).
+#define PATCHLM_WGMMA_MMA(N, ACC, D, A, B, C1, C2, C3, SA, SB, SP)                                                  \
+  template <>                                                                                                      \
+  struct Mma<N> {                                                                                                  \
+    __device__ __forceinline__ static void dense_ss(float* d, std::uint64_t desc_a, std::uint64_t desc_b) {       \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SP ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N           \
+                   "k16.f32.bf16.bf16 {" D "}, " SA ", " SB ", p, 1, 1, 0, 0;\n}\n"                                 \
+                   : ACC                                                                                           \
+                   : "l"(desc_a), "l"(desc_b), "r"(1));                                                            \
+    }                                                                                                              \
+    template <int Selector>                                                                                        \
+    __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,    \
+                                                  std::uint32_t e) {                                               \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " C3 ", 0;\nwgmma.mma_async.sp.sync.aligned.m64n" #N         \
+                   "k32.f32.bf16.bf16 {" D "}, {" A "}, " B ", " C1 ", " C2 ", p, 1, 1, 0;\n}\n"                   \
+                   : ACC                                                                                           \
+                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));     \
+    }                                                                                                              \
   };
 
 PATCHLM_WGMMA_MMA(128, PATCHLM_ACC64(0),
                   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
-                  "%64", "%65", "%66", "%66", "%67", "%68")
+                  "%64, %65, %66, %67", "%68", "%69", "%70", "%71", "%64", "%65", "%66")
 PATCHLM_WGMMA_MMA(64, PATCHLM_ACC32(0),
                   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31",
-                  "%32", "%33", "%34", "%34", "%35", "%36")
+                  "%32, %33, %34, %35", "%36", "%37", "%38", "%39", "%32", "%33", "%34")
 
 #undef PATCHLM_WGMMA_MMA
 

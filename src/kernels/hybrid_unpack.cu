@@ -1,13 +1,11 @@
 // CUDA kernel of hybrid_unpack.h. It reads the register-ordered layout of io/hybrid_layout.h (the header comment
 // there is the specification; hybrid_layout.cpp's for_each_dense_slot / for_each_sparse_slot are the same walk on
-// the host, which the tests compare against bit for bit) and the device layout of kernels/device_layout.h, and
-// rewrites the first into the second.
+// the host, which the tests compare against bit for bit).
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/device_layout.h"
 #include "kernels/hybrid_unpack.h"
 #include "kernels/tile_desc.h"
 
@@ -35,37 +33,15 @@ __device__ void dense_chunk(const std::uint8_t* in, int width, int k, std::uint1
   }
 }
 
-// A 2:4 tile's 16 bytes that lane `lane` of slice `slice` reads for 32-column step j, as packed (io/hybrid_layout.h):
-// groups (row g + 8·(q & 1), group t + 4·(q >> 1)) of the step, q = 0..3, each its two kept values — read as packed, or
-// gathered from the device layout (its kept values: tile width bytes per row, 4 bytes per group).
-__device__ uint4 sparse_lane_values(const std::uint8_t* tile, int width, int slice, int j, int lane, bool device_layout) {
-  if (!device_layout) return reinterpret_cast<const uint4*>(tile + slice * 18 * width)[j * 32 + lane];
-  const int g = lane / 4, t = lane % 4;
-  std::uint32_t regs[4];
-#pragma unroll
-  for (int q = 0; q < 4; ++q) {
-    const int row = 16 * slice + g + 8 * (q & 1), group = 8 * j + t + 4 * (q >> 1);
-    regs[q] = *reinterpret_cast<const std::uint32_t*>(tile + swizzled_chunk_offset(row, group / 4, width) + 4 * (group % 4));
-  }
-  return make_uint4(regs[0], regs[1], regs[2], regs[3]);
-}
-
-// A 2:4 tile's metadata words of slice `slice`: after the slice's values as packed, after all values in the device layout.
-__device__ const std::uint32_t* sparse_slice_metadata(const std::uint8_t* tile, int height, int width, int slice,
-                                                      bool device_layout) {
-  const int offset = device_layout ? sparse_values_bytes(height, width) + slice * 2 * width : slice * 18 * width + 16 * width;
-  return reinterpret_cast<const std::uint32_t*>(tile + offset);
-}
-
-// Chunk k of a pass over 2:4 slices from slice `first` on: slice first + k / width, then (32-column step j, lane) —
-// groups (row g + 8·(q & 1), group t + 4·(q >> 1)) as (v0, v1); their nibbles sit in the slice's metadata words.
-__device__ void sparse_chunk(const std::uint8_t* tile, int height, int width, int first, int k, bool device_layout,
-                             std::uint16_t* smem) {
+// Chunk k of a pass over 2:4 slices: slice k / width, then (32-column step j, lane) — groups (row g + 8·(q & 1),
+// group t + 4·(q >> 1)) as (v0, v1); their nibbles sit in the slice's metadata words after its values.
+__device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint16_t* smem) {
   const int slice = k / width, c = k % width;
-  const int j = c / 32, lane = c % 32, g = lane / 4, t = lane % 4;
-  const uint4 v = sparse_lane_values(tile, width, first + slice, j, lane, device_layout);
-  const std::uint32_t* meta = sparse_slice_metadata(tile, height, width, first + slice, device_layout);
+  const std::uint8_t* base = in + slice * 18 * width;
+  const uint4 v = reinterpret_cast<const uint4*>(base)[c];
+  const auto* meta = reinterpret_cast<const std::uint32_t*>(base + 16 * width);
   const int words_per_lane = width / 64;
+  const int j = c / 32, lane = c % 32, g = lane / 4, t = lane % 4;
   const std::uint32_t regs[4] = {v.x, v.y, v.z, v.w};
   // Lane (g, t)'s groups t and t + 4 have their nibbles in the words of lanes 4g + 2·(j % 2) + 0 and + 1.
   const std::uint32_t words[2] = {meta[(4 * g + 2 * (j % 2)) * words_per_lane + j / 2],
@@ -86,71 +62,55 @@ __device__ void sparse_chunk(const std::uint8_t* tile, int height, int width, in
   }
 }
 
+// Where 16-byte chunk `chunk` of row `row` of a dense tile `width` columns wide lies in the device layout: block
+// (64-row slice, 64-column panel) of 64 rows × 128 bytes, slices outer; in it row · 128 bytes, the chunk XOR the row's
+// low three bits.
+__device__ __forceinline__ int swizzled_chunk_offset(int row, int chunk, int width) {
+  const int block = row / 64 * (width / 64) + chunk / 8, r = row % 64;
+  return block * 64 * 128 + r * 128 + 16 * ((chunk % 8) ^ (r % 8));
+}
+
 // A dense tile in the device layout straight to the matrix, 16 bytes at a time.
 __device__ void copy_swizzled_tile(const std::uint8_t* in, int height, int width, std::uint16_t* out, std::int64_t cols) {
   const int chunks_per_row = width / 8;
   for (int k = threadIdx.x; k < height * chunks_per_row; k += kThreads) {
     const int row = k / chunks_per_row, chunk = k % chunks_per_row;
     *reinterpret_cast<uint4*>(out + row * cols + 8 * chunk) =
-        *reinterpret_cast<const uint4*>(in + swizzled_chunk_offset(row, chunk, 2 * width));
+        *reinterpret_cast<const uint4*>(in + swizzled_chunk_offset(row, chunk, width));
   }
 }
 
-// A 2:4 tile rewritten in place from the packed order into the device layout: all its bytes into shared memory, then
-// each group's kept-value pair to its row of the values (swizzled), each slice's metadata words after the values.
-__device__ void rewrite_sparse_tile(std::uint8_t* tile, int height, int width, std::uint32_t* smem) {
-  const int words = height * width * 9 / 32;
-  for (int k = threadIdx.x; k < words; k += kThreads) smem[k] = reinterpret_cast<const std::uint32_t*>(tile)[k];
-  __syncthreads();
-  const int groups_per_row = width / 4;
-  for (int k = threadIdx.x; k < height * groups_per_row; k += kThreads) {
-    const int row = k / groups_per_row, group = k % groups_per_row, r = row % 16, gi = group % 8;
-    const int lane = 4 * (r % 8) + gi % 4, q = r / 8 + 2 * (gi / 4);  // io/hybrid_layout.h's register order
-    const int packed = (row / 16) * 18 * width + 16 * ((group / 8) * 32 + lane) + 4 * q;
-    *reinterpret_cast<std::uint32_t*>(tile + swizzled_chunk_offset(row, group / 4, width) + 4 * (group % 4)) =
-        smem[packed / 4];
-  }
-  const int meta_words_per_slice = width / 2;
-  for (int k = threadIdx.x; k < height / 16 * meta_words_per_slice; k += kThreads) {
-    const int slice = k / meta_words_per_slice, w = k % meta_words_per_slice;
-    reinterpret_cast<std::uint32_t*>(tile + sparse_values_bytes(height, width))[k] =
-        smem[(slice * 18 * width + 16 * width) / 4 + w];
-  }
-}
-
-// One CTA per stored tile. Into the matrix `out`: a dense tile in the device layout straight, any other in passes of as
-// many 16-row slices as the shared buffer holds, decoded into shared memory, then written out row by row in 16-byte
-// chunks. With `in_place` (`out` is the packed data, one pass per tile): the tile rewritten into the device layout.
+// One CTA per stored tile: passes of as many 16-row slices as the shared buffer holds, decoded into shared memory,
+// then written out row by row in 16-byte chunks — into the matrix `out`, or with `in_place` (dense tiles only, one
+// pass) back over the tile in the device layout.
 __global__ void __launch_bounds__(kThreads)
     unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass, bool in_place) {
   extern __shared__ __align__(16) std::uint16_t smem[];
   // Tiles are stored row block by row block: the row block is the index over the tiles per row.
   const auto [offset, column, sparse] = tile_ref(p.tile_desc, blockIdx.x);
+  if (in_place && sparse) return;
   const std::int64_t r0 = blockIdx.x / (p.cols / p.tile_width) * p.tile_height,
                      c0 = static_cast<std::int64_t>(column) * p.tile_width;
-  const int width = p.tile_width, height = p.tile_height, stride = width + kPad, slices = height / 16;
-  const std::uint8_t* tile = p.data + offset;
-  if (in_place && sparse)
-    return rewrite_sparse_tile(reinterpret_cast<std::uint8_t*>(out) + offset, height, width,
-                               reinterpret_cast<std::uint32_t*>(smem));
-  if (!sparse && p.device_layout && !in_place)
-    return copy_swizzled_tile(tile, height, width, out + r0 * p.cols + c0, p.cols);
+  const int width = p.tile_width, stride = width + kPad, slices = p.tile_height / 16;
+  if (!sparse && p.dense_swizzled && !in_place)
+    return copy_swizzled_tile(p.data + offset, p.tile_height, width, out + r0 * p.cols + c0, p.cols);
+  const std::int64_t slice_bytes = (sparse ? 18 : 32) * static_cast<std::int64_t>(width);
   for (int first = 0; first < slices; first += slices_per_pass) {
     const int n = min(slices_per_pass, slices - first);
+    const std::uint8_t* in = p.data + offset + first * slice_bytes;
     if (sparse) {
-      for (int k = threadIdx.x; k < n * width; k += kThreads)
-        sparse_chunk(tile, height, width, first, k, p.device_layout, smem);
+      for (int k = threadIdx.x; k < n * width; k += kThreads) sparse_chunk(in, width, k, smem);
     } else {
-      for (int k = threadIdx.x; k < n * 2 * width; k += kThreads) dense_chunk(tile + first * 32 * width, width, k, smem);
+      for (int k = threadIdx.x; k < n * 2 * width; k += kThreads) dense_chunk(in, width, k, smem);
     }
     __syncthreads();
     const int chunks_per_row = width / 8;
     for (int k = threadIdx.x; k < 16 * n * chunks_per_row; k += kThreads) {
       const int row = k / chunks_per_row, chunk = k % chunks_per_row;
       const uint4 v = *reinterpret_cast<const uint4*>(smem + row * stride + 8 * chunk);
-      if (in_place)  // every row of the tile was read in this one pass
+      if (in_place)  // out is the packed data; every row of the tile was read in this one pass
         *reinterpret_cast<uint4*>(reinterpret_cast<std::uint8_t*>(out) + offset +
-                                  swizzled_chunk_offset(16 * first + row, chunk, 2 * width)) = v;
+                                  swizzled_chunk_offset(16 * first + row, chunk, width)) = v;
       else
         *reinterpret_cast<uint4*>(out + (r0 + 16 * first + row) * p.cols + c0 + 8 * chunk) = v;
     }
@@ -179,10 +139,9 @@ std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
   return launch_unpack(p, out, false, stream);
 }
 
-std::string hybrid_to_device_layout(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
-  if (p.tile_height % 64 != 0 || (p.tile_width != 64 && p.tile_width != 128))
-    return "hybrid device layout: takes tiles of a multiple of 64 rows, 64 or 128 columns wide";
-  if (p.device_layout) return "hybrid device layout: the tiles are already in it";
+std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
+  if (p.tile_height % 64 != 0) return "hybrid swizzle: the device layout takes tiles of a multiple of 64 rows";
+  if (p.dense_swizzled) return "hybrid swizzle: the dense tiles are already swizzled";
   HybridUnpackPlan q = p;
   q.data = data;
   return launch_unpack(q, data, true, stream);

@@ -16,21 +16,20 @@ struct HybridUnpackPlan {
   const std::uint32_t* tile_desc = nullptr;      // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
   std::int64_t tile_count = 0, rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;  // multiples of 16 and 64, width ≤ 256
-  bool device_layout = false;  // the tiles are in the device layout (hybrid_to_device_layout), not as packed
+  bool dense_swizzled = false;  // the dense tiles are in the device layout (hybrid_swizzle_dense_tiles), not as packed
 };
 
 // Writes the dense weight to `out` (bf16 [rows, cols], 16-byte aligned) on `stream` (a cudaStream_t). Returns an
 // empty string or the CUDA error.
 std::string hybrid_unpack(const HybridUnpackPlan& plan, void* out, void* stream);
 
-// Rewrites every tile of the packed data in place (`data`: plan.data, writable) into the device layout
-// (docs/format.md "On the GPU", kernels/device_layout.h): a tile's matrix — a dense tile's weights, a 2:4 tile's kept
-// values — in wgmma's swizzled K-major form (blocks of 64 rows × a 128-byte panel, 64-byte for the values of tiles 64
-// wide; 16-byte chunk c of row r at c XOR (r mod 8), resp. c XOR ((r mod 8) / 2)), which a bulk copy into aligned
-// shared memory hands to a wgmma descriptor as it is and which ldmatrix reads without bank conflicts; a 2:4 tile's
-// metadata after its values, slice by slice as packed. Same size, every offset unchanged. Tiles of a multiple of 64
-// rows and 64 or 128 columns (the shapes the decode and prefill kernels take: hybrid_linear rewrites exactly those).
+// Rewrites every dense tile of the packed data in place (`data`: plan.data, writable) into the device layout
+// (docs/format.md "On the GPU"): blocks of 64 rows × 64 columns — 64 rows × 128 bytes, the blocks of the first 64 rows
+// first — with each row's 16-byte chunk c at position c XOR (row mod 8): wgmma's 128-byte swizzle, which a bulk copy
+// into 1024-byte-aligned shared memory hands to a wgmma descriptor as it is, and which ldmatrix reads without bank
+// conflicts. 2:4 tiles and every offset stay as they are. Tiles of a multiple of 64 rows whose 16-row slices all fit
+// one pass of the unpack (the shapes the decode and prefill kernels take: hybrid_linear rewrites exactly those).
 // Returns an empty string, why not, or the CUDA error.
-std::string hybrid_to_device_layout(const HybridUnpackPlan& plan, std::uint8_t* data, void* stream);
+std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& plan, std::uint8_t* data, void* stream);
 
 }  // namespace patchlm::kernels
