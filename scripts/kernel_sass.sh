@@ -29,8 +29,8 @@ tool() {
   echo "$path"
 }
 cuobjdump="$(tool cuobjdump nvidia-cuda-cuobjdump)"
-NVDISASM_PATH="$(dirname "$(tool nvdisasm nvidia-cuda-nvdisasm)")"
-export NVDISASM_PATH
+nvdisasm="$(tool nvdisasm nvidia-cuda-nvdisasm)"  # its own line: a failure inside dirname's argument would not stop set -e
+export NVDISASM_PATH="$(dirname "$nvdisasm")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

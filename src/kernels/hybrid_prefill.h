@@ -4,11 +4,12 @@
 // the decode kernel: the weight is wgmma's A operand. 2:4 tiles: A from registers in the mma.sync fragment order the
 // layout stores (wgmma.sp m64nNk32 with the stored metadata words, the sparsity selector picking the thread pair);
 // dense tiles, which upload_hybrid rewrote in wgmma's swizzled layout: A from shared memory through a descriptor
-// (wgmma m64nNk16) — no fragment loads, no fence waiting on them. Both accumulate into the same registers. Persistent CTAs, one per
-// multiprocessor (kernels/prefill_work.h: waves of whole output tiles, stream-K where the last wave would leave SMs
-// idle); in each, one thread of a producer warpgroup fills a ring in shared memory by TMA (the tokens' x columns,
-// 128-byte swizzled, read by wgmma through a descriptor) and bulk copies (the tile's packed bytes), and one
-// warpgroup per 64 weight rows runs the wgmmas (hybrid_prefill.cu says how the two hand slots back and forth).
+// (wgmma m64nNk16) — no fragment loads, no fence waiting on them. Both accumulate into the same registers.
+// Persistent CTAs, one per multiprocessor (kernels/prefill_work.h: waves of whole output tiles, stream-K where the
+// last wave would leave SMs idle); in each, one thread of a producer warpgroup fills a ring in shared memory by TMA
+// (the tokens' x columns, 128-byte swizzled, read by wgmma through a descriptor) and bulk copies (the tile's packed
+// bytes), and one warpgroup per 64 weight rows runs the wgmmas (hybrid_prefill.cu says how the two hand slots back
+// and forth).
 // No CUDA types here (C++17), so torch-side code includes it freely.
 #include <cstdint>
 #include <string>
