@@ -29,6 +29,7 @@
 #include <iterator>
 
 #include "kernels/async_copy.h"
+#include "kernels/dense_tile_layout.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -82,7 +83,7 @@ __device__ __forceinline__ void ldmatrix_x4(std::uint32_t address, std::uint32_t
 template <int TC>
 __device__ __forceinline__ std::uint32_t dense_lane_address(int warp, int lane) {
   const int row = 16 * (warp % 4) + (lane & 7) + 8 * ((lane >> 3) & 1);
-  return static_cast<std::uint32_t>((warp / 4) * (TC / 64) * 8192 + row * 128);
+  return static_cast<std::uint32_t>(dense_panel_offset(warp / 4, 0, TC) + row * kDensePanelRowBytes);
 }
 
 // The mma.m16n8k16 A fragment of k16 step `step` (W[g][2t..], W[g+8][2t..], W[g][2t+8..], W[g+8][2t+8..]) by one
@@ -92,7 +93,7 @@ __device__ __forceinline__ uint4 dense_fragment(std::uint32_t lane_address, int 
   std::uint32_t r[4];
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(lane_address + (step / 4) * 8192 + 16 * ((2 * (step % 4) + (lane >> 4)) ^ (lane & 7))));
+               : "r"(lane_address + (step / 4) * kDensePanelBytes + 16 * ((2 * (step % 4) + (lane >> 4)) ^ (lane & 7))));
   return make_uint4(r[0], r[1], r[2], r[3]);
 }
 

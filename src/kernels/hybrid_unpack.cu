@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/dense_tile_layout.h"
 #include "kernels/hybrid_unpack.h"
 #include "kernels/tile_desc.h"
 
@@ -62,12 +63,9 @@ __device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint
   }
 }
 
-// Where 16-byte chunk `chunk` of row `row` of a dense tile `width` columns wide lies in the device layout: block
-// (64-row slice, 64-column panel) of 64 rows × 128 bytes, slices outer; in it row · 128 bytes, the chunk XOR the row's
-// low three bits.
+// Where 16-byte chunk `chunk` of row `row` of a dense tile `width` columns wide lies in the device layout.
 __device__ __forceinline__ int swizzled_chunk_offset(int row, int chunk, int width) {
-  const int block = row / 64 * (width / 64) + chunk / 8, r = row % 64;
-  return block * 64 * 128 + r * 128 + 16 * ((chunk % 8) ^ (r % 8));
+  return dense_panel_offset(row / kDensePanelRows, chunk / 8, width) + dense_chunk_offset(row % kDensePanelRows, chunk % 8);
 }
 
 // A dense tile in the device layout straight to the matrix, 16 bytes at a time.
