@@ -32,12 +32,15 @@ inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_
                            kSmallTokensPerTile;
   return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
-// By the 2:4 tile share and, in between, the input features (the shape class): mostly dense weights (< 50 % 2:4
-// tiles, σ < 25 %) from 2048 tokens — at σ = 0 the wgmma kernel beats unpack + cuBLAS at 1024 tokens on all three
-// shapes, at 2048 on two of three, at 4096 on none; 50–90 % 2:4 tiles from 4096 tokens — at σ = 25–35 % it wins at
-// 2048 tokens on 4096- and 11008-row weights by 10–17 % and ties at 4096 — except for long inputs (≥ 8192 features,
-// e.g. 4096×11008, where it loses by 3 % at 2048 and 13–19 % at 4096): from 2048; more 2:4 tiles: from 4096.
-constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64_t cols) {
+// By the 2:4 tile share (docs/performance.md, issue 21 step 11): where the wgmma kernel has 256-token tiles (128x128
+// weight tiles) it beats unpack + cuBLAS at 2048 and 4096 tokens on all three LLaMA-7B shapes at σ = 0 and 35 % — by
+// up to 1.25× at 4096 — and loses at 8192 by 1–12 %; at σ = 50 % — every tile 2:4 — it wins at 8192 too, by
+// 1.14–1.22×: below 90 % 2:4 tiles unpack from 8192 tokens, otherwise never. The other tile shapes keep the crossovers
+// measured with 128-token tiles (step 9): by the share and the input features — < 50 % 2:4 tiles from 2048 tokens;
+// 50–90 % from 4096, long inputs (≥ 8192 features) from 2048; more 2:4 tiles from 4096.
+constexpr std::int64_t kNeverUnpack = std::int64_t{1} << 62;
+constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64_t cols, bool large_token_tiles) {
+  if (large_token_tiles) return two_four_tile_share < 0.9 ? 8192 : kNeverUnpack;
   if (two_four_tile_share < 0.5) return 2048;
   if (two_four_tile_share < 0.9) return cols >= 8192 ? 2048 : 4096;
   return 4096;
@@ -50,7 +53,7 @@ struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
-  std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0);  // upload_hybrid: by 2:4 tile share and shape
+  std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0, false);  // upload_hybrid: by 2:4 tile share and shape
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
   // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on

@@ -3,7 +3,8 @@
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
 //     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
-//     device, docs/format.md) — counted by the slot's `full` mbarrier.
+//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N = 256 a slot holds one 64-column part of
+//     a tile instead (Shape::kPartSlots), so that four slots still fit.
 //   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
 //     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
 //     two register sets, issue the part's wgmmas. After each group: commit, and wait until only it is still running —
@@ -19,6 +20,7 @@
 #include <cstdint>
 
 #include "kernels/async_copy.h"
+#include "kernels/dense_tile_layout.h"
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_work.h"
 #include "kernels/tile_desc.h"
@@ -42,13 +44,24 @@ struct Shape {
   static constexpr int kThreads = 32 * kMmaWarps + 128;
   static constexpr int kPanels = TW / 64;  // 64-column parts of a tile
   static constexpr int kPanelBytes = N * kPanelRowBytes;
-  static constexpr int kXBytes = kPanels * kPanelBytes;
-  static constexpr int kTileBytes = TH * TW * 2;  // a dense tile; a 2:4 tile takes 9/16 of it
-  static constexpr int kSlotBytes = kXBytes + kTileBytes;
+  static constexpr int kTileBytes = TH * TW * 2;          // a dense tile
+  static constexpr int kSparseTileBytes = kTileBytes / 16 * 9;  // a 2:4 tile: kept values and metadata
+  // With 256 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit only two
+  // slots next to their x panels (docs/performance.md, step 7). A dense tile's part is its warpgroups' 64-column
+  // panels; a 2:4 tile (whose parts interleave in the packed order) comes whole with its first part, the next slot
+  // brings only x.
+  static constexpr bool kPartSlots = N > 128 && kPanels > 1;
+  static constexpr int kPanelsPerSlot = kPartSlots ? 1 : kPanels;
+  static constexpr int kSlotsPerTile = kPanels / kPanelsPerSlot;
+  static constexpr int kXBytes = kPanelsPerSlot * kPanelBytes;
+  static constexpr int kWeightSlotBytes = kPartSlots ? std::max(kTileBytes / kPanels, kSparseTileBytes) : kTileBytes;
+  static constexpr int kSlotBytes = kXBytes + kWeightSlotBytes;
   static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - 64) / kSlotBytes);
   static constexpr int kRingBytes = kStages * kSlotBytes;
   static constexpr int kSharedBytes = kRingBytes + 16 * kStages + 1024;  // + full and empty mbarriers, alignment
   static_assert(kStages >= 2, "a ring needs two slots");
+  static_assert(!kPartSlots || kStages == 4, "K-half slots are there to keep four");
+  static_assert(kSlotsPerTile * kPanelsPerSlot == kPanels, "a tile's parts fill its slots");
 };
 
 #ifdef PATCHLM_WGMMA
@@ -71,19 +84,34 @@ __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
          static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
 }
 
-// The copies of one tile into a slot: x columns [column · TW, + TW) of tokens [tok0, tok0 + N) as TW / 64 swizzled
-// panels (TMA; rows past the tokens arrive as zeros), then the packed tile (a bulk copy); the slot's `full` mbarrier
-// completes when all their bytes have landed.
+// The copies of one slot: x columns [column · TW + 64 · part, …) of tokens [tok0, tok0 + N) as 64-column swizzled
+// panels (TMA; rows past the tokens arrive as zeros) — all TW / 64 of them, or with K-half slots the one of `part` —
+// and the tile's bytes (bulk copies): a whole tile, or with K-half slots a dense tile's warpgroup panels of `part`, a
+// 2:4 tile whole with part 0 and nothing with part 1. The slot's `full` mbarrier completes when all have landed.
 template <int TH, int TW, int N>
-__device__ __forceinline__ void issue_tile(const HybridPrefillPlan& p, const CUtensorMap* xmap, const TileRef& t,
-                                           std::int64_t tok0, std::uint32_t slot, std::uint32_t bar) {
+__device__ __forceinline__ void issue_slot(const HybridPrefillPlan& p, const CUtensorMap* xmap, const TileRef& t,
+                                           int part, std::int64_t tok0, std::uint32_t slot, std::uint32_t bar) {
   using S = Shape<TH, TW, N>;
-  const int tile_bytes = t.sparse ? S::kTileBytes / 16 * 9 : S::kTileBytes;
-  mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+  const std::uint8_t* tile = p.data + t.offset;
+  if constexpr (S::kPartSlots) {
+    const int tile_bytes = !t.sparse ? S::kTileBytes / S::kPanels : part == 0 ? S::kSparseTileBytes : 0;
+    mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+    tensor_copy(slot, xmap, t.column * TW + 64 * part, static_cast<int>(tok0), bar);
+    if (!t.sparse) {
 #pragma unroll
-  for (int panel = 0; panel < S::kPanels; ++panel)
-    tensor_copy(slot + panel * S::kPanelBytes, xmap, t.column * TW + 64 * panel, static_cast<int>(tok0), bar);
-  bulk_copy(slot + S::kXBytes, p.data + t.offset, tile_bytes, bar);
+      for (int g = 0; g < TH / 64; ++g)
+        bulk_copy(slot + S::kXBytes + g * kDensePanelBytes, tile + dense_panel_offset(g, part, TW), kDensePanelBytes, bar);
+    } else if (part == 0) {
+      bulk_copy(slot + S::kXBytes, tile, S::kSparseTileBytes, bar);
+    }
+  } else {
+    const int tile_bytes = t.sparse ? S::kSparseTileBytes : S::kTileBytes;
+    mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+#pragma unroll
+    for (int panel = 0; panel < S::kPanels; ++panel)
+      tensor_copy(slot + panel * S::kPanelBytes, xmap, t.column * TW + 64 * panel, static_cast<int>(tok0), bar);
+    bulk_copy(slot + S::kXBytes, tile, tile_bytes, bar);
+  }
 }
 
 // One warp's A operand of a 2:4 tile's 64-column part: 2 sparse k32 steps and their metadata word.
@@ -106,11 +134,12 @@ __device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
   return v;
 }
 
-// Warp `slice`'s fragments of part `part` of the 2:4 tile in `slot` (the decode kernel's order, io/hybrid_layout.h).
+// Warp `slice`'s fragments of part `part` of the 2:4 tile in slot `tile_slot` (the decode kernel's order,
+// io/hybrid_layout.h).
 template <int TH, int TW, int N>
-__device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t slot, int part, int slice, int lane) {
+__device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t tile_slot, int part, int slice, int lane) {
   using S = Shape<TH, TW, N>;
-  const std::uint32_t values = slot + S::kXBytes + slice * 18 * TW;
+  const std::uint32_t values = tile_slot + S::kXBytes + slice * 18 * TW;
 #pragma unroll
   for (int j = 0; j < 2; ++j) {
     const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
@@ -119,37 +148,35 @@ __device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t slot, 
   f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
 }
 
-// One part of a 2:4 tile: fragments into `f` (free: the part that used it has completed), its two wgmma.sp (x panel
-// `part` of the slot as B) as one group, then wait until only they are still running. (Three register sets and
-// wgmma.wait_group 2 — loading a part's fragments while the two before it run — was up to 12 % slower from 96 tokens
-// up: the ring bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
+// One part of a 2:4 tile: fragments from the tile's slot into `f` (free: the part that used it has completed), its
+// two wgmma.sp (the x panel at `x` as B) as one group, then wait until only they are still running. (Three register
+// sets and wgmma.wait_group 2 — loading a part's fragments while the two before it run — was up to 12 % slower from
+// 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
 template <int TH, int TW, int N>
-__device__ __forceinline__ void run_sparse_part(float* acc, PartFragments& f, std::uint32_t slot, int part, int slice,
-                                                int lane) {
-  using S = Shape<TH, TW, N>;
-  load_part<TH, TW, N>(f, slot, part, slice, lane);
-  const std::uint32_t panel = slot + part * S::kPanelBytes;
+__device__ __forceinline__ void run_sparse_part(float* acc, PartFragments& f, std::uint32_t tile_slot, std::uint32_t x,
+                                                int part, int slice, int lane) {
+  load_part<TH, TW, N>(f, tile_slot, part, slice, lane);
   wgmma::fence();
-  wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(panel), f.e);
-  wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(panel + 64), f.e);
+  wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(x), f.e);
+  wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(x + 64), f.e);
   wgmma::commit();
   wgmma::wait<1>();
 }
 
-// A dense tile: warpgroup `group`'s 64 rows, all TW / 16 k16 steps as one group, A and B both through descriptors
-// (the k16 step s of a 64-column panel starts 32·s bytes into its swizzled rows, for the weight as for x), then wait
-// until only they are still running.
+// The dense tile's columns in one slot — all TW / 16 k16 steps, or with K-half slots the 4 of one part — for warpgroup
+// `group`'s 64 rows as one group, A and B both through descriptors (the k16 step s of a 64-column panel starts 32·s
+// bytes into its swizzled rows, for the weight — kernels/dense_tile_layout.h — as for x), then wait until only they
+// are still running. The slot holds the warpgroups' panels in the tile's order (with K-half slots, one per warpgroup).
 template <int TH, int TW, int N>
-__device__ __forceinline__ void run_dense_tile(float* acc, std::uint32_t slot, int group) {
+__device__ __forceinline__ void run_dense_slot(float* acc, std::uint32_t slot, int group) {
   using S = Shape<TH, TW, N>;
-  constexpr int kWeightPanelBytes = 64 * kPanelRowBytes;  // 64 rows × 64 columns of a dense tile (docs/format.md)
-  const std::uint32_t weight = slot + S::kXBytes + group * S::kPanels * kWeightPanelBytes;
+  const std::uint32_t weight = slot + S::kXBytes + dense_panel_offset(group, 0, 64 * S::kPanelsPerSlot);
   wgmma::fence();
 #pragma unroll
-  for (int part = 0; part < S::kPanels; ++part)
+  for (int part = 0; part < S::kPanelsPerSlot; ++part)
 #pragma unroll
     for (int s = 0; s < 4; ++s)
-      wgmma::Mma<N>::dense_ss(acc, smem_desc(weight + part * kWeightPanelBytes + 32 * s),
+      wgmma::Mma<N>::dense_ss(acc, smem_desc(weight + part * kDensePanelBytes + 32 * s),
                               smem_desc(slot + part * S::kPanelBytes + 32 * s));
   wgmma::commit();
   wgmma::wait<1>();
@@ -241,12 +268,16 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
     if (warp != S::kMmaWarps || lane != 0) return;
     for (int i = 0; walk.next(seg);) {
-      const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
-      const std::int64_t first = static_cast<std::int64_t>(seg.output / work.token_tiles) * work.tiles;
-      for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
-        const int slot = i % kStages;
-        if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
-        issue_tile<TH, TW, N>(p, &xmap, tile_ref(p.tile_desc, first + k), tok0, base + slot * S::kSlotBytes, full + 8 * slot);
+      const OutputTile out = output_tile(work, seg.output);
+      const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
+      const std::int64_t first = static_cast<std::int64_t>(out.row_block) * work.tiles;
+      for (int k = seg.k_begin; k < seg.k_end; ++k) {
+        const TileRef t = tile_ref(p.tile_desc, first + k);
+        for (int part = 0; part < S::kSlotsPerTile; ++part, ++i) {
+          const int slot = i % kStages;
+          if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
+          issue_slot<TH, TW, N>(p, &xmap, t, part, tok0, base + slot * S::kSlotBytes, full + 8 * slot);
+        }
       }
     }
     return;
@@ -256,39 +287,61 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters<S::kThreads>));
   float acc[N / 2];
   PartFragments f0, f1;
+  // Waits until slot i % stages has been filled for the (i / stages)-th time; its shared-memory address.
+  const auto wait_slot = [&](int i) {
+    mbarrier_wait(full + 8 * (i % kStages), static_cast<std::uint32_t>(i / kStages) & 1);
+    return base + (i % kStages) * S::kSlotBytes;
+  };
   for (int i = 0; walk.next(seg);) {
-    const int rb = seg.output / work.token_tiles;
-    const std::int64_t tok0 = static_cast<std::int64_t>(seg.output % work.token_tiles) * N;
+    const OutputTile out = output_tile(work, seg.output);
+    const int rb = out.row_block;
+    const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
     const std::int64_t first = static_cast<std::int64_t>(rb) * work.tiles;
 #pragma unroll
     for (int v = 0; v < N / 2; ++v) acc[v] = 0.f;
     // Each tile's kind is read one step ahead: the global load's latency then hides behind a whole tile's wgmmas
     // instead of sitting between the slot's barrier and its first wgmma.
     bool next_sparse = seg.k_begin < seg.k_end && tile_ref(p.tile_desc, first + seg.k_begin).sparse;
-    for (int k = seg.k_begin; k < seg.k_end; ++k, ++i) {
+    for (int k = seg.k_begin; k < seg.k_end; ++k) {
       // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
       const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(next_sparse), 0) != 0;
       if (k + 1 < seg.k_end) next_sparse = tile_ref(p.tile_desc, first + k + 1).sparse;
-      const int slot = i % kStages;
-      mbarrier_wait(full + 8 * slot, static_cast<std::uint32_t>(i / kStages) & 1);
-      const std::uint32_t slot_addr = base + slot * S::kSlotBytes;
-      // After the first wait of a tile the previous tile's last group has completed: its slot may be refilled.
+      // After the first wait of a slot the previous slot's last group has completed: it may be refilled.
       const bool release = k > seg.k_begin && lane == 0;
+      if constexpr (S::kPartSlots) {
+        // K-half slots: part 1 of a 2:4 tile takes its fragments from the slot before (which holds the whole tile)
+        // and releases that slot only after loading them.
+#pragma unroll
+        for (int part = 0; part < S::kSlotsPerTile; ++part, ++i) {
+          const std::uint32_t slot_addr = wait_slot(i);
+          const int previous_slot = (i + kStages - 1) % kStages;
+          if (!sparse)
+            run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
+          else
+            run_sparse_part<TH, TW, N>(acc, part == 0 ? f0 : f1,
+                                       part == 0 ? slot_addr : base + previous_slot * S::kSlotBytes, slot_addr, part,
+                                       warp, lane);
+          if (release || (part > 0 && lane == 0)) mbarrier_arrive(empty + 8 * previous_slot);
+        }
+        continue;
+      }
+      const std::uint32_t slot_addr = wait_slot(i);
       const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
       if (!sparse) {
-        run_dense_tile<TH, TW, N>(acc, slot_addr, warp / 4);
+        run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
         if (release) mbarrier_arrive(previous);
       } else if constexpr (S::kPanels == 2) {
-        run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
+        run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
         if (release) mbarrier_arrive(previous);
-        run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 1, warp, lane);
+        run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr + S::kPanelBytes, 1, warp, lane);
       } else {
         // One part per tile: the register sets alternate with the tile's parity (the tile still running holds the
         // other set, or none if it is dense).
-        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, 0, warp, lane);
-        else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, 0, warp, lane);
+        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
+        else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr, 0, warp, lane);
         if (release) mbarrier_arrive(previous);
       }
+      ++i;
     }
     wgmma::wait<0>();
     if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
@@ -308,7 +361,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 }
 
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens);
+  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.multiprocessors);
 }
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
@@ -368,9 +421,11 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
-  if (p.tile_height == 128 && p.tile_width == 128)
-    return tokens_per_tile(p, tokens) == kSmallTokensPerTile ? launch<128, 128, kSmallTokensPerTile>(p, x, y, tokens, s)
-                                                             : launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
+  if (p.tile_height == 128 && p.tile_width == 128) switch (tokens_per_tile(p, tokens)) {
+      case kSmallTokensPerTile: return launch<128, 128, kSmallTokensPerTile>(p, x, y, tokens, s);
+      case kLargeTokensPerTile: return launch<128, 128, kLargeTokensPerTile>(p, x, y, tokens, s);
+      default: return launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
+    }
   if (p.tile_height == 128) return launch<128, 64, kTokensPerTile>(p, x, y, tokens, s);
   if (p.tile_width == 128) return launch<64, 128, kTokensPerTile>(p, x, y, tokens, s);
   return launch<64, 64, kTokensPerTile>(p, x, y, tokens, s);

@@ -2,10 +2,10 @@
 // The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 with A (the weight) from shared memory in the
 // device layout of dense tiles (docs/format.md), and 2:4 sparse m64nNk32 with A from registers in the mma.sync
 // fragment order io/hybrid_layout packs; B (the tokens) from shared memory through a descriptor, fp32 accumulators
-// d[N / 2] per thread, always accumulating (scale-d = 1). For N = 128 and 64 (the kernel's tokens per tile).
+// d[N / 2] per thread, always accumulating (scale-d = 1). For N = 256, 128 and 64 (the kernel's tokens per tile).
 #include <cstdint>
 
-// The accumulator operands d[b .. b + 7 / 31 / 63] of an inline-PTX statement.
+// The accumulator operands d[b .. b + 7 / 31 / 63 / 127] of an inline-PTX statement.
 #define PATCHLM_ACC8(b)                                                                                      \
   "+f"(d[(b)]), "+f"(d[(b) + 1]), "+f"(d[(b) + 2]), "+f"(d[(b) + 3]), "+f"(d[(b) + 4]), "+f"(d[(b) + 5]), \
       "+f"(d[(b) + 6]), "+f"(d[(b) + 7])
@@ -13,6 +13,7 @@
 #define PATCHLM_ACC64(b)                                                                                    \
   PATCHLM_ACC8(b), PATCHLM_ACC8((b) + 8), PATCHLM_ACC8((b) + 16), PATCHLM_ACC8((b) + 24), PATCHLM_ACC8((b) + 32), \
       PATCHLM_ACC8((b) + 40), PATCHLM_ACC8((b) + 48), PATCHLM_ACC8((b) + 56)
+#define PATCHLM_ACC128(b) PATCHLM_ACC64(b), PATCHLM_ACC64((b) + 64)
 
 namespace patchlm::kernels::wgmma {
 
@@ -52,6 +53,9 @@ struct Mma;
     }                                                                                                              \
   };
 
+PATCHLM_WGMMA_MMA(256, PATCHLM_ACC128(0),
+                  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127",
+                  "%128, %129, %130, %131", "%132", "%133", "%134", "%135", "%128", "%129", "%130")
 PATCHLM_WGMMA_MMA(128, PATCHLM_ACC64(0),
                   "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63",
                   "%64, %65, %66, %67", "%68", "%69", "%70", "%71", "%64", "%65", "%66")
@@ -63,6 +67,7 @@ PATCHLM_WGMMA_MMA(64, PATCHLM_ACC32(0),
 
 }  // namespace patchlm::kernels::wgmma
 
+#undef PATCHLM_ACC128
 #undef PATCHLM_ACC64
 #undef PATCHLM_ACC32
 #undef PATCHLM_ACC8

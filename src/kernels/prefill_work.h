@@ -2,8 +2,8 @@
 // How the prefill kernel (hybrid_prefill.cu) shares its work among CTAs: persistent CTAs, at most one per
 // multiprocessor; whole output tiles in waves, and stream-K where the last wave would leave SMs idle.
 //
-// The output is cut into output tiles (one row block × N tokens), numbered o = row block · token_tiles + token tile,
-// so that CTAs running at the same time hold the same few row blocks' weights and every token tile's x (L2 reuse).
+// The output is cut into output tiles (one row block × N tokens), numbered o in bands of token tiles (output_tile), so
+// that CTAs running at the same time hold the same few row blocks' weights and a band's x (L2 reuse).
 // Each output tile takes `tiles` steps (the row block's stored tiles, along K). With C CTAs, CTA c computes output
 // tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
 // computed whole by CTAs 0 … tail_tiles − 1 (when the last wave is nearly full anyway), or their steps, in order, are
@@ -27,18 +27,34 @@
 
 namespace patchlm::kernels {
 
-// Tokens per output tile (N): 128, or 64 where that pads less — up to 64 tokens, and an odd number of 64-token tiles
-// up to 256 tokens (192 tokens are three tiles of 64 rather than two of 128). Past 256 tokens 64 loses even then: each
-// weight tile serves half as many tokens (0.74–0.83× at 512–8192, H200). 256 lost to 128 from 192 to 8192 tokens: only
-// two ring slots fit next to its x panels (docs/performance.md). Only 128x128 weight tiles have the 64-token kernel.
+// Tokens per output tile (N), measured on an H200 (docs/performance.md, issue 21 step 11):
+// - 256 (with K-half ring slots, hybrid_prefill.cu) from 1024 tokens: x is read once per warpgroup whatever N is, so
+//   twice the tokens per weight tile halves the weight's share of the shared-memory traffic — 1.07–1.44× the 128-token
+//   kernel at 1024–8192 tokens; and from 257 tokens where it pads no more than 128 does and its output tiles still
+//   fill the SMs (rows / 128 · ⌈tokens / 256⌉ ≥ multiprocessors): 11008 rows at 512 tokens 1.03–1.11×, while 4096 rows
+//   (64 output tiles on 132 SMs) lose 0–18 % and 320 tokens (padded to 512) 11–40 %;
+// - 64 where that pads less — up to 64 tokens, and an odd number of 64-token tiles up to 256 tokens (192 tokens are
+//   three tiles of 64 rather than two of 128). Past 256 tokens 64 loses even then (0.74–0.83× at 512–8192);
+// - 128 otherwise. Only 128x128 weight tiles have the 64- and 256-token kernels; rows = 0: not known (no 256 below
+//   1024 tokens).
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
+constexpr int kLargeTokensPerTile = 256;
+constexpr std::int64_t kLargeTilesFromTokens = 1024;
 
-inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens) {
+inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
+                                   int multiprocessors = 0) {
   if (tile_height != 128 || tile_width != 128) return kTokensPerTile;
+  if (tokens >= kLargeTilesFromTokens) return kLargeTokensPerTile;
+  if (tokens > 256) {
+    const std::int64_t large_tiles = (tokens + kLargeTokensPerTile - 1) / kLargeTokensPerTile;
+    const std::int64_t tiles = (tokens + kTokensPerTile - 1) / kTokensPerTile;
+    const bool pads_no_more = large_tiles * kLargeTokensPerTile <= tiles * kTokensPerTile;
+    const bool fills_sms = rows / tile_height * large_tiles >= std::max(1, multiprocessors);
+    return rows > 0 && pads_no_more && fills_sms ? kLargeTokensPerTile : kTokensPerTile;
+  }
   const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
-  return tokens <= kSmallTokensPerTile || (tokens <= 256 && small_tiles % 2 == 1) ? kSmallTokensPerTile
-                                                                                   : kTokensPerTile;
+  return tokens <= kSmallTokensPerTile || small_tiles % 2 == 1 ? kSmallTokensPerTile : kTokensPerTile;
 }
 
 struct PrefillWork {
@@ -84,6 +100,22 @@ inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, s
     w.stream_ctas = static_cast<int>(
         std::clamp<std::int64_t>(static_cast<std::int64_t>(w.tail_tiles) * w.tiles / kMinStreamSteps, 1, w.ctas));
   return w;
+}
+
+// Which output tile o is: row block and token tile. Output tiles go in bands of kTokenTilesPerBand token tiles, row
+// block by row block inside a band, so the CTAs running at once share a few token tiles' x (and the band's x stays in
+// L2 while every row block passes over it) instead of each wave streaming all of x again from DRAM — which only
+// happens past kTokenTilesPerBand token tiles (> 2048 tokens with 256-token tiles).
+constexpr int kTokenTilesPerBand = 8;
+struct OutputTile {
+  int row_block = 0, token_tile = 0;
+};
+PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
+  const int band_outputs = kTokenTilesPerBand * w.row_blocks;
+  const int band = o / band_outputs, r = o % band_outputs;
+  const int width = w.token_tiles - band * kTokenTilesPerBand < kTokenTilesPerBand ? w.token_tiles - band * kTokenTilesPerBand
+                                                                                    : kTokenTilesPerBand;
+  return {r / width, band * kTokenTilesPerBand + r % width};
 }
 
 // One piece of a CTA's work: steps [k_begin, k_end) of output tile `output`.

@@ -260,14 +260,21 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
   struct Crossover {
     double share;
     std::int64_t cols, from;
+    bool large_token_tiles;
   };
-  const Crossover crossovers[] = {{0.0, 4096, 2048},  {0.49, 11008, 2048}, {0.5, 4096, 4096}, {0.89, 8191, 4096},
-                                  {0.5, 8192, 2048},  {0.89, 11008, 2048}, {0.9, 4096, 4096}, {1.0, 11008, 4096}};
-  for (auto [share, cols, from] : crossovers) {
-    w.unpack_from_tokens = kernels::unpack_from_tokens(share, cols);
-    EXPECT_EQ(w.unpack_from_tokens, from) << "2:4 tile share " << share << ", " << cols << " inputs";
+  const Crossover crossovers[] = {{0.0, 4096, 8192, true},   {0.49, 11008, 8192, true}, {0.5, 4096, 8192, true},
+                                  {0.89, 11008, 8192, true}, {0.0, 4096, 2048, false},  {0.49, 11008, 2048, false},
+                                  {0.5, 4096, 4096, false},  {0.89, 8191, 4096, false}, {0.5, 8192, 2048, false},
+                                  {0.89, 11008, 2048, false}, {0.9, 4096, 4096, false}, {1.0, 11008, 4096, false}};
+  for (auto [share, cols, from, large] : crossovers) {
+    w.unpack_from_tokens = kernels::unpack_from_tokens(share, cols, large);
+    EXPECT_EQ(w.unpack_from_tokens, from) << "2:4 tile share " << share << ", " << cols << " inputs, large " << large;
     EXPECT_EQ(w.path_for(from - 1), P::prefill_kernel);
     EXPECT_EQ(w.path_for(from), P::unpacked);
+  }
+  for (double share : {0.9, 1.0}) {  // mostly 2:4 weights with 256-token tiles stay on the wgmma kernel
+    w.unpack_from_tokens = kernels::unpack_from_tokens(share, 4096, true);
+    EXPECT_EQ(w.path_for(std::int64_t{1} << 40), P::prefill_kernel) << "2:4 tile share " << share;
   }
   w.prefill_kernel = false;  // Ampere, or a tile without the kernel: the decode kernel up to 63 tokens
   EXPECT_EQ(w.path_for(33), P::decode_kernel);

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <set>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "kernels/prefill_work.h"
@@ -159,31 +161,62 @@ TEST(PrefillWork, TheSplitFollowsTheLastWavesFill) {
   EXPECT_TRUE(kernels::prefill_work(128, 128, 4096, 4096, 128, 128, 132).split_tail);     // 32 of 132
 }
 
-TEST(PrefillWork, ConcurrentCtasShareRowBlocks) {
-  // In a wave the C CTAs hold consecutive output tiles: all token tiles of a few row blocks (weights read from DRAM
-  // once per wave, not once per token tile).
-  const kernels::PrefillWork w = kernels::prefill_work(8192, 256, 4096, 4096, 128, 128, 132);
-  ASSERT_GE(w.full_waves, 1);
-  PrefillSegment first, last;
-  kernels::PrefillWalk(w, 0).next(first);
-  kernels::PrefillWalk(w, w.ctas - 1).next(last);
-  EXPECT_LE(last.output / w.token_tiles - first.output / w.token_tiles, (w.ctas + w.token_tiles - 1) / w.token_tiles);
+TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
+  // Every (row block, token tile) exactly once, whatever the counts (a last band narrower than the others included);
+  // a wave's C CTAs hold consecutive output tiles: at most one band's token tiles of a few row blocks (weights read
+  // from DRAM once per wave, the band's x kept in L2 while the row blocks pass over it).
+  for (const auto& [tokens, n, rows] : {std::tuple{8192, 256, 4096}, std::tuple{8192, 256, 11008}, std::tuple{4096, 256, 4096},
+                                        std::tuple{2600, 256, 640}, std::tuple{1031, 128, 384}, std::tuple{300, 64, 128}}) {
+    const kernels::PrefillWork w = kernels::prefill_work(tokens, n, rows, 4096, 128, 128, 132);
+    std::vector<int> seen(static_cast<std::size_t>(w.row_blocks) * w.token_tiles, 0);
+    for (int o = 0; o < w.row_blocks * w.token_tiles; ++o) {
+      const kernels::OutputTile t = kernels::output_tile(w, o);
+      ASSERT_TRUE(t.row_block >= 0 && t.row_block < w.row_blocks && t.token_tile >= 0 && t.token_tile < w.token_tiles)
+          << tokens << " tokens, output " << o;
+      ++seen[static_cast<std::size_t>(t.row_block) * w.token_tiles + t.token_tile];
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(seen.size())) << tokens << " tokens";
+    if (w.full_waves == 0) continue;
+    int lo_tt = w.token_tiles, hi_tt = -1, lo_rb = w.row_blocks, hi_rb = -1;
+    for (int cta = 0; cta < w.ctas; ++cta) {
+      PrefillSegment first;
+      ASSERT_TRUE(kernels::PrefillWalk(w, cta).next(first));
+      const kernels::OutputTile t = kernels::output_tile(w, first.output);
+      lo_tt = std::min(lo_tt, t.token_tile), hi_tt = std::max(hi_tt, t.token_tile);
+      lo_rb = std::min(lo_rb, t.row_block), hi_rb = std::max(hi_rb, t.row_block);
+    }
+    const int width = std::min(kernels::kTokenTilesPerBand, w.token_tiles);
+    EXPECT_LE(hi_tt - lo_tt + 1, width) << tokens << " tokens";
+    EXPECT_LE(hi_rb - lo_rb + 1, (w.ctas + width - 1) / width) << tokens << " tokens";
+  }
 }
 
-// 64 tokens per output tile exactly where that pads strictly less than 128, up to 256 tokens; 128 past that and for
-// the tile shapes without the 64-token kernel.
-TEST(PrefillWork, SmallTilesWhereTheyPadLess) {
+// The measured rule (prefill_work.h): 64 tokens per output tile exactly where that pads strictly less than 128, up to
+// 256 tokens; 256 from 1024 tokens, and from 257 where it pads no more than 128 and fills the SMs with output tiles;
+// 128 otherwise and for the tile shapes without those kernels.
+TEST(PrefillWork, TokensPerTileFollowTheMeasuredRule) {
   auto padded = [](std::int64_t tokens, int n) { return (tokens + n - 1) / n * n; };
-  for (std::int64_t tokens = 1; tokens <= 1100; ++tokens) {
+  for (std::int64_t tokens = 1; tokens <= 2100; ++tokens) {
     const bool pads_less = padded(tokens, 64) < padded(tokens, 128);
-    const int want = tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile : kernels::kTokensPerTile;
+    const int want = tokens >= 1024                ? kernels::kLargeTokensPerTile
+                     : tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile
+                                                  : kernels::kTokensPerTile;
     EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens), want) << tokens << " tokens";
-    EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens), kernels::kTokensPerTile) << tokens << " tokens";
+    for (const auto [rows, sms] : {std::pair{11008, 132}, std::pair{4096, 132}, std::pair{4096, 16}}) {
+      const bool large = tokens >= 1024 || (tokens > 256 && padded(tokens, 256) <= padded(tokens, 128) &&
+                                            rows / 128 * padded(tokens, 256) / 256 >= sms);
+      EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens, rows, sms), large ? kernels::kLargeTokensPerTile : want)
+          << tokens << " tokens, " << rows << " rows, " << sms << " SMs";
+    }
+    EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens, 11008, 132), kernels::kTokensPerTile) << tokens << " tokens";
   }
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 64), 64);
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 65), 128);
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 192), 64);
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320), 128);
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320, 11008, 132), 128);  // 512 padded vs 384
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 11008, 132), 256);  // 172 output tiles
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 4096, 132), 128);   // 64 output tiles on 132 SMs
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 1024, 4096, 132), 256);
 }
 
 }  // namespace
