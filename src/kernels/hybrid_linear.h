@@ -33,14 +33,14 @@ inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_
   return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
 // By the 2:4 tile share (docs/performance.md, issue 21 step 11): where the wgmma kernel has 256-token tiles (128x128
-// weight tiles) it beats unpack + cuBLAS at 2048 and 4096 tokens on all three LLaMA-7B shapes at σ = 0 and 35 % — by
-// up to 1.25× at 4096 — and loses at 8192 by 1–12 %; at σ = 50 % — every tile 2:4 — it wins at 8192 too, by
-// 1.14–1.22×: below 90 % 2:4 tiles unpack from 8192 tokens, otherwise never. The other tile shapes keep the crossovers
-// measured with 128-token tiles (step 9): by the share and the input features — < 50 % 2:4 tiles from 2048 tokens;
-// 50–90 % from 4096, long inputs (≥ 8192 features) from 2048; more 2:4 tiles from 4096.
+// weight tiles) it beats unpack + cuBLAS from 2048 to 8192 tokens on all three LLaMA-7B shapes at σ = 25–50 % (at
+// 8192 by 1.10–1.37×) and at σ = 0 up to 4096 (by 1.00–1.18×), losing there only at 8192 (by 1–3 %): below 50 % 2:4
+// tiles unpack from 8192 tokens, otherwise never. The other tile shapes keep the crossovers measured with 128-token
+// tiles (step 9): by the share and the input features — < 50 % 2:4 tiles from 2048 tokens; 50–90 % from 4096, long
+// inputs (≥ 8192 features) from 2048; more 2:4 tiles from 4096.
 constexpr std::int64_t kNeverUnpack = std::int64_t{1} << 62;
 constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64_t cols, bool large_token_tiles) {
-  if (large_token_tiles) return two_four_tile_share < 0.9 ? 8192 : kNeverUnpack;
+  if (large_token_tiles) return two_four_tile_share < 0.5 ? 8192 : kNeverUnpack;
   if (two_four_tile_share < 0.5) return 2048;
   if (two_four_tile_share < 0.9) return cols >= 8192 ? 2048 : 4096;
   return 4096;

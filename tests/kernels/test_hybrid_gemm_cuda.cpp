@@ -262,8 +262,8 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
     std::int64_t cols, from;
     bool large_token_tiles;
   };
-  const Crossover crossovers[] = {{0.0, 4096, 8192, true},   {0.49, 11008, 8192, true}, {0.5, 4096, 8192, true},
-                                  {0.89, 11008, 8192, true}, {0.0, 4096, 2048, false},  {0.49, 11008, 2048, false},
+  const Crossover crossovers[] = {{0.0, 4096, 8192, true},   {0.49, 11008, 8192, true}, {0.0, 4096, 2048, false},
+                                  {0.49, 11008, 2048, false},
                                   {0.5, 4096, 4096, false},  {0.89, 8191, 4096, false}, {0.5, 8192, 2048, false},
                                   {0.89, 11008, 2048, false}, {0.9, 4096, 4096, false}, {1.0, 11008, 4096, false}};
   for (auto [share, cols, from, large] : crossovers) {
@@ -272,7 +272,7 @@ TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
     EXPECT_EQ(w.path_for(from - 1), P::prefill_kernel);
     EXPECT_EQ(w.path_for(from), P::unpacked);
   }
-  for (double share : {0.9, 1.0}) {  // mostly 2:4 weights with 256-token tiles stay on the wgmma kernel
+  for (double share : {0.5, 0.89, 0.9, 1.0}) {  // σ ≥ 25 % with 256-token tiles: the wgmma kernel at every count
     w.unpack_from_tokens = kernels::unpack_from_tokens(share, 4096, true);
     EXPECT_EQ(w.path_for(std::int64_t{1} << 40), P::prefill_kernel) << "2:4 tile share " << share;
   }
