@@ -23,6 +23,9 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
       ->capture_default_str();
   app.add_flag("--quick", a.options.quick, "Autotune over the configurations that won on an H200 only");
   app.add_flag("--verbose", a.options.verbose, "Print the time of every configuration tried");
+  app.add_option("--prefill-tile-tokens", a.options.prefill_tile_tokens,
+                 "Also time the wgmma kernel at these tokens per output tile (64,128,256), whatever its rule picks")
+      ->delimiter(',');
   app.add_option("--json", a.json, "Also write every measurement to this JSON file");
 }
 

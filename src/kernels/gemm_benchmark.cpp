@@ -56,6 +56,8 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (m < 1 || m > kMaxBenchTokens) throw UsageError(str_cat("--tokens: ", m, " is outside 1..", kMaxBenchTokens));
   for (int s : o.sparsities)
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
+  for (int n : o.prefill_tile_tokens)
+    if (n != 64 && n != 128 && n != 256) throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not 64, 128 or 256"));
 }
 
 std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, double share, std::uint64_t seed) {
@@ -237,6 +239,13 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double unpack_us = time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies);
         const double prefill_us =
             ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
+        // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above).
+        nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
+        for (int n : ws128[0].prefill_kernel ? options.prefill_tile_tokens : std::vector<int>{}) {
+          for (auto& w : ws128) w.prefill_tokens_per_tile = n;
+          by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
+          for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
+        }
         HybridPath chosen = ws128[0].path_for(m);
         if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
         const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us
@@ -270,6 +279,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
+                           {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms) : 0},
+                           {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},
                            {"hybrid_us", dispatched_us},

@@ -24,6 +24,8 @@ struct GemmBenchOptions {
   std::vector<int> sparsities{0, 25, 35, 45, 50};  // global sparsity σ in %
   bool quick = false;    // autotune over the configurations that won some case on an H200 only
   bool verbose = false;  // print the time of every configuration tried
+  // Also time the wgmma kernel at these tokens per output tile (64, 128, 256; 128x128 tiles), whatever the rule picks.
+  std::vector<int> prefill_tile_tokens;
 };
 
 // A PATCH-like keep-mask [rows, cols] (both multiples of 128): exactly round(share · tiles) random 128×128 tiles 2:4

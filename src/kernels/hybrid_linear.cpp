@@ -254,6 +254,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   at::Tensor y = at::empty({x2.size(0), w.grid.rows}, x.options());
   HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
+  p.tokens_per_tile = w.prefill_tokens_per_tile;
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {

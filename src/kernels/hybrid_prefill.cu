@@ -361,7 +361,14 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 }
 
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.multiprocessors);
+  if (p.tokens_per_tile != 0) return p.tokens_per_tile;
+  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors);
+}
+
+bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
+  const int n = p.tokens_per_tile;
+  return n == 0 || n == kTokensPerTile ||
+         ((n == kSmallTokensPerTile || n == kLargeTokensPerTile) && p.tile_height == 128 && p.tile_width == 128);
 }
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
@@ -406,7 +413,7 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
 }  // namespace
 
 HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std::int64_t tokens) {
-  if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width)) return {};
+  if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width) || !tokens_per_tile_supported(p)) return {};
   const PrefillWork work = work_for(p, tokens);
   if (!work.split_tail) return {};
   return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * tokens_per_tile(p, tokens), work.stream_ctas};
@@ -417,6 +424,9 @@ bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 
 std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, void* stream) {
   if (!hybrid_prefill_tile_supported(p.tile_height, p.tile_width))
     return "hybrid prefill: no kernel for " + std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles";
+  if (!tokens_per_tile_supported(p))
+    return "hybrid prefill: no kernel with " + std::to_string(p.tokens_per_tile) + " tokens per tile for " +
+           std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles (0, 64, 128 or 256; 64 and 256 for 128x128)";
   if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0 || reinterpret_cast<std::uintptr_t>(y) % 16 != 0)
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};

@@ -22,6 +22,9 @@ struct HybridPrefillPlan {
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
   int multiprocessors = 132;  // of the device: the persistent CTAs
+  // Tokens per output tile: 0 — the measured rule (kernels/prefill_work.h prefill_tokens_per_tile); 64, 128 or 256
+  // force it (benchmarks mapping that rule; 64 and 256 for 128x128 tiles only).
+  int tokens_per_tile = 0;
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

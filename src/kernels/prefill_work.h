@@ -27,34 +27,42 @@
 
 namespace patchlm::kernels {
 
-// Tokens per output tile (N), measured on an H200 (docs/performance.md, issue 21 step 11):
+// Tokens per output tile (N), measured on an H200 (docs/performance.md, issue 21 step 11 and after):
 // - 256 (with K-half ring slots, hybrid_prefill.cu) from 1024 tokens: x is read once per warpgroup whatever N is, so
 //   twice the tokens per weight tile halves the weight's share of the shared-memory traffic — 1.07–1.44× the 128-token
 //   kernel at 1024–8192 tokens; and from 257 tokens where it pads no more than 128 does and its output tiles still
 //   fill the SMs (rows / 128 · ⌈tokens / 256⌉ ≥ multiprocessors): 11008 rows at 512 tokens 1.03–1.11×, while 4096 rows
 //   (64 output tiles on 132 SMs) lose 0–18 % and 320 tokens (padded to 512) 11–40 %;
-// - 64 where that pads less — up to 64 tokens, and an odd number of 64-token tiles up to 256 tokens (192 tokens are
-//   three tiles of 64 rather than two of 128). Past 256 tokens 64 loses even then (0.74–0.83× at 512–8192);
-// - 128 otherwise. Only 128x128 weight tiles have the 64- and 256-token kernels; rows = 0: not known (no 256 below
-//   1024 tokens).
+// - 64 up to 256 tokens where that pads less — up to 64 tokens, and an odd number of 64-token tiles (192 tokens are
+//   three tiles of 64 rather than two of 128) — and where 128-token tiles would leave the SMs short stream-K shares
+//   (fewer output tiles than SMs, and fewer than kShortShareSteps K steps per SM): each split tile then has many
+//   contributors and its finisher gathers their partial sums (4096×4096 at 96–256 tokens: 1.08–1.22× with 64; 4096×11008,
+//   ~21 steps per share at 96–128 tokens: 64 loses 0–9 %). Past 256 tokens 64 loses (0.74–0.94×);
+// - 128 otherwise. Only 128x128 weight tiles have the 64- and 256-token kernels. rows, cols = 0: not known (no 256
+//   below 1024 tokens, 64 only where it pads less).
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
 constexpr std::int64_t kLargeTilesFromTokens = 1024;
+constexpr std::int64_t kShortShareSteps = 16;
 
 inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
-                                   int multiprocessors = 0) {
+                                   std::int64_t cols = 0, int multiprocessors = 0) {
   if (tile_height != 128 || tile_width != 128) return kTokensPerTile;
   if (tokens >= kLargeTilesFromTokens) return kLargeTokensPerTile;
+  const std::int64_t sms = std::max(1, multiprocessors);
   if (tokens > 256) {
     const std::int64_t large_tiles = (tokens + kLargeTokensPerTile - 1) / kLargeTokensPerTile;
     const std::int64_t tiles = (tokens + kTokensPerTile - 1) / kTokensPerTile;
     const bool pads_no_more = large_tiles * kLargeTokensPerTile <= tiles * kTokensPerTile;
-    const bool fills_sms = rows / tile_height * large_tiles >= std::max(1, multiprocessors);
+    const bool fills_sms = rows / tile_height * large_tiles >= sms;
     return rows > 0 && pads_no_more && fills_sms ? kLargeTokensPerTile : kTokensPerTile;
   }
   const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
-  return tokens <= kSmallTokensPerTile || small_tiles % 2 == 1 ? kSmallTokensPerTile : kTokensPerTile;
+  if (tokens <= kSmallTokensPerTile || small_tiles % 2 == 1) return kSmallTokensPerTile;
+  const std::int64_t outputs = rows / tile_height * ((tokens + kTokensPerTile - 1) / kTokensPerTile);
+  const bool short_shares = rows > 0 && outputs < sms && outputs * (cols / tile_width) < kShortShareSteps * sms;
+  return short_shares ? kSmallTokensPerTile : kTokensPerTile;
 }
 
 struct PrefillWork {

@@ -113,7 +113,8 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--sparsity 60", "--sparsity: 60 is outside 0..50"},
                                      {"--shapes 100x4096", "'100x4096' must be positive multiples of 128"},
                                      {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
-                                     {"--shapes 4096x4096x2", "expected OUTxIN"}}) {
+                                     {"--shapes 4096x4096x2", "expected OUTxIN"},
+                                     {"--prefill-tile-tokens 96", "--prefill-tile-tokens: 96 is not 64, 128 or 256"}}) {
     Result r = run("bench gemm " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;

@@ -218,7 +218,8 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 
 // The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
-// against the dense GEMM of the masked weight, with 64 (40 and 192 tokens) and 128 tokens per tile.
+// against the dense GEMM of the masked weight, with 64, 128 and 256 tokens per tile (for 128x128 tiles the rule picks
+// by count and pretended SMs: 64 at 40 and 192 tokens and at 96 with 7 or 64 SMs, 256 at 1031, 128 otherwise).
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");

@@ -191,32 +191,42 @@ TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
   }
 }
 
-// The measured rule (prefill_work.h): 64 tokens per output tile exactly where that pads strictly less than 128, up to
-// 256 tokens; 256 from 1024 tokens, and from 257 where it pads no more than 128 and fills the SMs with output tiles;
-// 128 otherwise and for the tile shapes without those kernels.
+// The measured rule (prefill_work.h): 64 tokens per output tile up to 256 tokens exactly where that pads strictly less
+// than 128 or where 128 would leave short stream-K shares (fewer output tiles than SMs, < 16 steps per SM); 256 from
+// 1024 tokens, and from 257 where it pads no more than 128 and fills the SMs with output tiles; 128 otherwise and for
+// the tile shapes without those kernels.
 TEST(PrefillWork, TokensPerTileFollowTheMeasuredRule) {
   auto padded = [](std::int64_t tokens, int n) { return (tokens + n - 1) / n * n; };
   for (std::int64_t tokens = 1; tokens <= 2100; ++tokens) {
     const bool pads_less = padded(tokens, 64) < padded(tokens, 128);
-    const int want = tokens >= 1024                ? kernels::kLargeTokensPerTile
-                     : tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile
-                                                  : kernels::kTokensPerTile;
-    EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens), want) << tokens << " tokens";
-    for (const auto [rows, sms] : {std::pair{11008, 132}, std::pair{4096, 132}, std::pair{4096, 16}}) {
+    const int unknown_shape = tokens >= 1024                ? kernels::kLargeTokensPerTile
+                              : tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile
+                                                           : kernels::kTokensPerTile;
+    EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens), unknown_shape) << tokens << " tokens";
+    for (const auto [rows, cols, sms] : {std::tuple{11008, 4096, 132}, std::tuple{4096, 4096, 132},
+                                         std::tuple{4096, 11008, 132}, std::tuple{4096, 4096, 16}}) {
+      const std::int64_t outputs = rows / 128 * padded(tokens, 128) / 128;
       const bool large = tokens >= 1024 || (tokens > 256 && padded(tokens, 256) <= padded(tokens, 128) &&
                                             rows / 128 * padded(tokens, 256) / 256 >= sms);
-      EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens, rows, sms), large ? kernels::kLargeTokensPerTile : want)
-          << tokens << " tokens, " << rows << " rows, " << sms << " SMs";
+      const bool small = tokens <= 256 && (pads_less || (outputs < sms && outputs * (cols / 128) < 16 * sms));
+      const int want = large ? kernels::kLargeTokensPerTile : small ? kernels::kSmallTokensPerTile : kernels::kTokensPerTile;
+      EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms), want)
+          << tokens << " tokens, " << rows << "x" << cols << ", " << sms << " SMs";
     }
-    EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens, 11008, 132), kernels::kTokensPerTile) << tokens << " tokens";
+    EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens, 4096, 4096, 132), kernels::kTokensPerTile) << tokens;
   }
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 64), 64);
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 65), 128);
   EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 192), 64);
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320, 11008, 132), 128);  // 512 padded vs 384
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 11008, 132), 256);  // 172 output tiles
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 4096, 132), 128);   // 64 output tiles on 132 SMs
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 1024, 4096, 132), 256);
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 4096, 4096, 132), 64);    // 32 tiles, 7.8 steps per SM
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 256, 4096, 4096, 132), 64);    // 64 tiles, 15.5 steps per SM
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 4096, 11008, 132), 128);  // 20.8 steps per SM
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 11008, 4096, 132), 128);  // 20.8 steps per SM
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 384, 4096, 4096, 132), 128);   // past 256 tokens
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320, 11008, 4096, 132), 128);  // 512 padded vs 384
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 11008, 4096, 132), 256);  // 172 output tiles
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 4096, 4096, 132), 128);   // 64 output tiles on 132 SMs
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 1024, 4096, 4096, 132), 256);
 }
 
 }  // namespace
