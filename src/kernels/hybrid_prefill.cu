@@ -306,7 +306,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
       const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(next_sparse), 0) != 0;
       if (k + 1 < seg.k_end) next_sparse = tile_ref(p.tile_desc, first + k + 1).sparse;
-      // After the first wait of a slot the previous slot's last group has completed: it may be refilled.
+      // Once a slot's group is issued and all but it have completed, the previous slot is free to be refilled.
       const bool release = k > seg.k_begin && lane == 0;
       if constexpr (S::kPartSlots) {
         // K-half slots: part 1 of a 2:4 tile takes its fragments from the slot before (which holds the whole tile)
