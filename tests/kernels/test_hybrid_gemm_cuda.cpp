@@ -318,6 +318,16 @@ TEST(HybridGemmCuda, BadInputsAreClearErrors) {
   EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 256}, opts.dtype(at::kFloat)), w), Error);
   EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 128}, opts.dtype(at::kBFloat16)), w), Error);
   EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 256}, at::kBFloat16), w), Error);
+  if (w.prefill_kernel) {  // a forced tokens-per-tile the kernel lacks (benchmarks): one line naming it
+    w.prefill_tokens_per_tile = 96;
+    try {
+      kernels::hybrid_linear_prefill_kernel(at::randn({300, 256}, opts.dtype(at::kBFloat16)), w);
+      ADD_FAILURE() << "96 tokens per tile ran";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("no kernel with 96 tokens per tile for 128x128 tiles"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 }  // namespace
