@@ -241,11 +241,12 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
             ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
         // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above).
         nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
-        for (int n : ws128[0].prefill_kernel ? options.prefill_tile_tokens : std::vector<int>{}) {
-          for (auto& w : ws128) w.prefill_tokens_per_tile = n;
-          by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
-          for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
-        }
+        if (ws128[0].prefill_kernel)
+          for (int n : options.prefill_tile_tokens) {
+            for (auto& w : ws128) w.prefill_tokens_per_tile = n;
+            by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
+            for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
+          }
         HybridPath chosen = ws128[0].path_for(m);
         if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
         const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us

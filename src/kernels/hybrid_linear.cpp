@@ -172,8 +172,8 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   hybrid::validate(packed, "hybrid weight");
   HybridWeight w;
   w.grid = packed.grid;
-  const bool large_token_tiles = prefill_tokens_per_tile(static_cast<int>(packed.grid.tile.rows),
-                                                         static_cast<int>(packed.grid.tile.cols), 8192) == kLargeTokensPerTile;
+  const bool large_token_tiles =
+      prefill_has_small_and_large_tiles(static_cast<int>(packed.grid.tile.rows), static_cast<int>(packed.grid.tile.cols));
   w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share(), packed.grid.cols, large_token_tiles);
   w.prefill_from_tokens = wgmma_from_tokens(packed.grid.tile.rows, packed.grid.tile.cols);
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},

@@ -28,8 +28,7 @@ namespace patchlm::kernels {
 // weight is 2:4 (the wgmma kernel's MMAs halve on 2:4 tiles, cuBLAS's do not).
 inline constexpr std::int64_t kDecodeKernelBelowTokens = 64;
 inline std::int64_t wgmma_from_tokens(std::int64_t tile_rows, std::int64_t tile_cols) {
-  const bool small_tiles = prefill_tokens_per_tile(static_cast<int>(tile_rows), static_cast<int>(tile_cols), 33) ==
-                           kSmallTokensPerTile;
+  const bool small_tiles = prefill_has_small_and_large_tiles(static_cast<int>(tile_rows), static_cast<int>(tile_cols));
   return small_tiles ? 33 : kDecodeKernelBelowTokens;
 }
 // By the 2:4 tile share (docs/performance.md, issue 21 step 11): where the wgmma kernel has 256-token tiles (128x128

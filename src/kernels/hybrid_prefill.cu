@@ -368,7 +368,8 @@ int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
 bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
   const int n = p.tokens_per_tile;
   return n == 0 || n == kTokensPerTile ||
-         ((n == kSmallTokensPerTile || n == kLargeTokensPerTile) && p.tile_height == 128 && p.tile_width == 128);
+         ((n == kSmallTokensPerTile || n == kLargeTokensPerTile) &&
+          prefill_has_small_and_large_tiles(p.tile_height, p.tile_width));
 }
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
@@ -431,7 +432,7 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
-  if (p.tile_height == 128 && p.tile_width == 128) switch (tokens_per_tile(p, tokens)) {
+  if (prefill_has_small_and_large_tiles(p.tile_height, p.tile_width)) switch (tokens_per_tile(p, tokens)) {
       case kSmallTokensPerTile: return launch<128, 128, kSmallTokensPerTile>(p, x, y, tokens, s);
       case kLargeTokensPerTile: return launch<128, 128, kLargeTokensPerTile>(p, x, y, tokens, s);
       default: return launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);

@@ -46,9 +46,14 @@ constexpr int kLargeTokensPerTile = 256;
 constexpr std::int64_t kLargeTilesFromTokens = 1024;
 constexpr std::int64_t kShortShareSteps = 16;
 
+// Whether the kernel for these weight tiles also comes with 64- and 256-token output tiles (else only 128).
+constexpr bool prefill_has_small_and_large_tiles(int tile_height, int tile_width) {
+  return tile_height == 128 && tile_width == 128;
+}
+
 inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
                                    std::int64_t cols = 0, int multiprocessors = 0) {
-  if (tile_height != 128 || tile_width != 128) return kTokensPerTile;
+  if (!prefill_has_small_and_large_tiles(tile_height, tile_width)) return kTokensPerTile;
   if (tokens >= kLargeTilesFromTokens) return kLargeTokensPerTile;
   const std::int64_t sms = std::max(1, multiprocessors);
   if (tokens > 256) {
@@ -121,8 +126,8 @@ struct OutputTile {
 PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
   const int band_outputs = kTokenTilesPerBand * w.row_blocks;
   const int band = o / band_outputs, r = o % band_outputs;
-  const int width = w.token_tiles - band * kTokenTilesPerBand < kTokenTilesPerBand ? w.token_tiles - band * kTokenTilesPerBand
-                                                                                    : kTokenTilesPerBand;
+  const int left = w.token_tiles - band * kTokenTilesPerBand;  // token tiles from this band on
+  const int width = left < kTokenTilesPerBand ? left : kTokenTilesPerBand;
   return {r / width, band * kTokenTilesPerBand + r % width};
 }
 
