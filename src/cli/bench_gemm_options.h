@@ -26,6 +26,9 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_option("--prefill-tile-tokens", a.options.prefill_tile_tokens,
                  "Also time the wgmma kernel at these tokens per output tile (64,128,256), whatever its rule picks")
       ->delimiter(',');
+  app.add_option("--prefill-trace", a.options.prefill_trace_dir,
+                 "Write the wgmma kernel's per-CTA timeline of each case as JSON into this directory (a build with "
+                 "-DPATCHLM_PREFILL_TRACE=ON; scripts/prefill_trace.py reads them)");
   app.add_option("--json", a.json, "Also write every measurement to this JSON file");
 }
 

@@ -4,13 +4,16 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <random>
 #include <sstream>
 
 #include "io/mask_file.h"
+#include "kernels/prefill_trace.h"
 #include "util/error.h"
+#include "util/json_io.h"
 
 #if PATCHLM_HAVE_CUDA
 #include <ATen/ATen.h>
@@ -21,6 +24,7 @@
 
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
+#include "kernels/prefill_work.h"
 #endif
 
 namespace patchlm::kernels {
@@ -58,6 +62,8 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
   for (int n : o.prefill_tile_tokens)
     if (n != 64 && n != 128 && n != 256) throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not 64, 128 or 256"));
+  if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
+    throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
 }
 
 std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, double share, std::uint64_t seed) {
@@ -129,6 +135,36 @@ double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tens
       static_cast<int>(compressed.size()));
 }
 
+#if PATCHLM_PREFILL_TRACE
+// The wgmma kernel's per-CTA timeline (kernels/prefill_trace.h) at the rule's tokens per tile and each forced one: one
+// call on weight copy 0 after a call on every other copy (as cold as in the timed graph, but not inside one), written
+// to `dir` as trace_<rows>x<cols>_m<tokens>_s<σ>_<n or rule>.json with the call's work split.
+void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sigma, int m, const at::Tensor& x,
+                          std::vector<HybridWeight>& ws) {
+  std::vector<int> forced{0};
+  forced.insert(forced.end(), o.prefill_tile_tokens.begin(), o.prefill_tile_tokens.end());
+  for (int n : forced) {
+    for (auto& w : ws) w.prefill_tokens_per_tile = n;
+    for (std::size_t c = 1; c < ws.size(); ++c) hybrid_linear_prefill_kernel(x, ws[c]);
+    prefill_trace_take();
+    hybrid_linear_prefill_kernel(x, ws[0]);
+    const std::vector<std::uint64_t> events = prefill_trace_take();
+    for (auto& w : ws) w.prefill_tokens_per_tile = 0;
+    const int sms = ws[0].multiprocessors;
+    const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms);
+    const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms);
+    const nlohmann::ordered_json trace = {
+        {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
+        {"forced", n != 0}, {"ctas", work.ctas}, {"full_waves", work.full_waves}, {"tail_tiles", work.tail_tiles},
+        {"split_tail", work.split_tail}, {"stream_ctas", work.stream_ctas}, {"steps_per_tile", work.tiles},
+        {"events_per_cta", kTraceEvents}, {"events", events}};
+    write_json_file(std::filesystem::path(o.prefill_trace_dir) /
+                        str_cat("trace_", s.rows, "x", s.cols, "_m", m, "_s", sigma, "_", n != 0 ? std::to_string(n) : "rule", ".json"),
+                    trace);
+  }
+}
+#endif
+
 struct Config {
   int tile_rows, tile_cols, ctas_per_sm, stages;
   std::string str() const {
@@ -160,6 +196,11 @@ std::vector<Config> candidate_configs(bool quick) {
 nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   validate_gemm_bench(options);
   if (!at::cuda::is_available()) throw Error("bench gemm needs a CUDA device; none is visible");
+  if (!options.prefill_trace_dir.empty()) {
+    std::error_code e;
+    std::filesystem::create_directories(options.prefill_trace_dir, e);
+    if (e) throw Error(str_cat("--prefill-trace: cannot create ", in_quotes(options.prefill_trace_dir), ": ", e.message()));
+  }
   at::Device cuda("cuda:0");
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
   const int sms = prop->multiProcessorCount;
@@ -247,6 +288,10 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
             by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
             for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
           }
+#if PATCHLM_PREFILL_TRACE
+        if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)
+          write_prefill_traces(options, s, sigma, m, x, ws128);
+#endif
         HybridPath chosen = ws128[0].path_for(m);
         if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
         const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us

@@ -26,6 +26,9 @@ struct GemmBenchOptions {
   bool verbose = false;  // print the time of every configuration tried
   // Also time the wgmma kernel at these tokens per output tile (64, 128, 256; 128x128 tiles), whatever the rule picks.
   std::vector<int> prefill_tile_tokens;
+  // Where to write the wgmma kernel's per-CTA timeline of each case (kernels/prefill_trace.h; needs a build with
+  // -DPATCHLM_PREFILL_TRACE=ON): one JSON per case and tokens per tile.
+  std::string prefill_trace_dir;
 };
 
 // A PATCH-like keep-mask [rows, cols] (both multiples of 128): exactly round(share · tiles) random 128×128 tiles 2:4

@@ -22,6 +22,7 @@
 #include "kernels/async_copy.h"
 #include "kernels/dense_tile_layout.h"
 #include "kernels/hybrid_prefill.h"
+#include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
 #include "kernels/tile_desc.h"
 
@@ -32,6 +33,10 @@
 
 namespace patchlm::kernels {
 namespace {
+
+#if PATCHLM_PREFILL_TRACE
+__device__ std::uint64_t prefill_trace_events[kTraceCtas * kTraceEvents];
+#endif
 
 constexpr int kPanelRowBytes = 128;          // one 128-byte swizzle atom row: 64 bf16 of K
 constexpr int kMaxSharedBytes = 227 * 1024;  // per block on Hopper
@@ -65,6 +70,22 @@ struct Shape {
 };
 
 #ifdef PATCHLM_WGMMA
+// The per-CTA timeline (kernels/prefill_trace.h): stores where the build asks for them, nothing otherwise.
+#if PATCHLM_PREFILL_TRACE
+__device__ __forceinline__ std::uint64_t trace_time() {
+  std::uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ void trace(int event, std::uint64_t value) {
+  if (blockIdx.x < kTraceCtas && event < kTraceEvents) prefill_trace_events[blockIdx.x * kTraceEvents + event] = value;
+}
+#else
+__device__ __forceinline__ std::uint64_t trace_time() { return 0; }
+__device__ __forceinline__ void trace(int, std::uint64_t) {}
+#endif
+__device__ __forceinline__ std::uint64_t trace_clock() { return PATCHLM_PREFILL_TRACE ? clock64() : 0; }
+
 // Registers per thread after setmaxnreg (0: left as launched — 256 threads get 255 anyway). 384 threads get 168 each,
 // the producer's needs 40: its share moves to the MMA warps (2 · 128 · 232 + 128 · 40 ≤ 65 536), headroom for the
 // accumulators, two fragment sets and the stream-K exchange.
@@ -252,6 +273,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
   const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
 
+  if (threadIdx.x == 0) trace(kTraceEntryTime, trace_time()), trace(kTraceEntryClock, trace_clock());
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(full + 8 * s, 1);
@@ -277,6 +299,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
           const int slot = i % kStages;
           if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
           issue_slot<TH, TW, N>(p, &xmap, t, part, tok0, base + slot * S::kSlotBytes, full + 8 * slot);
+          if (i == 0) trace(kTraceFirstIssue, trace_clock());
         }
       }
     }
@@ -290,11 +313,17 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // Waits until slot i % stages has been filled for the (i / stages)-th time; its shared-memory address.
   const auto wait_slot = [&](int i) {
     mbarrier_wait(full + 8 * (i % kStages), static_cast<std::uint32_t>(i / kStages) & 1);
+    if (i == 0 && threadIdx.x == 0) trace(kTraceFirstData, trace_clock());
     return base + (i % kStages) * S::kSlotBytes;
   };
-  for (int i = 0; walk.next(seg);) {
+  for (int i = 0, traced = 0; walk.next(seg); ++traced) {
     const OutputTile out = output_tile(work, seg.output);
     const int rb = out.row_block;
+    const int event = traced < kTraceMaxSegments ? kTraceSegments + 4 * traced : kTraceEvents;
+    if (threadIdx.x == 0)
+      trace(event, static_cast<std::uint64_t>(seg.kind) | static_cast<std::uint64_t>(seg.k_end - seg.k_begin) << 8 |
+                       static_cast<std::uint64_t>(seg.end_contributor - seg.first_contributor) << 16 |
+                       static_cast<std::uint64_t>(seg.output) << 32);
     const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
     const std::int64_t first = static_cast<std::int64_t>(rb) * work.tiles;
 #pragma unroll
@@ -344,17 +373,22 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       ++i;
     }
     wgmma::wait<0>();
+    if (threadIdx.x == 0) trace(event + 1, trace_clock());
     if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
     constexpr int kMmaThreads = 32 * S::kMmaWarps;
     if (seg.kind == PrefillSegment::contribute) {
       contribute<kMmaThreads, N>(acc, p.partials + static_cast<std::int64_t>(blockIdx.x) * (N / 2) * kMmaThreads,
                                  p.flags + blockIdx.x);
+      if (threadIdx.x == 0) trace(event + 2, trace_clock());
       continue;
     }
     if (seg.kind == PrefillSegment::finish)
       gather<kMmaThreads, N>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor);
+    if (threadIdx.x == 0) trace(event + 2, trace_clock());
     store_tile<N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane);
+    if (threadIdx.x == 0) trace(event + 3, trace_clock());
   }
+  if (threadIdx.x == 0) trace(kTraceExitClock, trace_clock()), trace(kTraceExitTime, trace_time());
 #else
   (void)p, (void)xmap, (void)work, (void)y, (void)tokens;
 #endif
@@ -412,6 +446,17 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
 }
 
 }  // namespace
+
+#if PATCHLM_PREFILL_TRACE
+std::vector<std::uint64_t> prefill_trace_take() {
+  std::vector<std::uint64_t> events(kTraceCtas * kTraceEvents);
+  cudaDeviceSynchronize();
+  cudaMemcpyFromSymbol(events.data(), prefill_trace_events, events.size() * sizeof(std::uint64_t));
+  const std::vector<std::uint64_t> zeros(events.size(), 0);
+  cudaMemcpyToSymbol(prefill_trace_events, zeros.data(), zeros.size() * sizeof(std::uint64_t));
+  return events;
+}
+#endif
 
 HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width) || !tokens_per_tile_supported(p)) return {};

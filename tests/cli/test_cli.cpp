@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -122,6 +123,15 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
   }
   EXPECT_EQ(run("bench").code, 2);  // a benchmark must be named
+}
+
+// --prefill-trace needs a build with the trace stores (cmake -DPATCHLM_PREFILL_TRACE=ON); a normal build says so before
+// anything runs. (A trace build goes on: to the GPU, or to "needs a CUDA device".)
+TEST(Cli, BenchGemmPrefillTraceNeedsTheTraceBuild) {
+  Result r = run("bench gemm --quick --shapes 256x256 --tokens 64 --sparsity 0 --prefill-trace " +
+                 (std::filesystem::temp_directory_path() / "patchlm-test-prefill-trace").string());
+  if (r.code != 2) GTEST_SKIP() << "a trace build (exit " << r.code << ")";
+  EXPECT_EQ(r.err, "patchlm: error: --prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)\n");
 }
 
 TEST(Cli, BenchGemmWithoutGpuIsARuntimeError) {
