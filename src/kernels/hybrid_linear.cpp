@@ -158,6 +158,8 @@ void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, i
   at::Device device = w.data.device();
   std::vector<std::int32_t> desc(s.tile_desc.begin(), s.tile_desc.end());  // bit patterns kept
   w.tile_desc = to_device_int32(desc, device);
+  w.row_cost_prefix = row_step_cost_prefix(w.grid.rows / w.grid.tile.rows, w.grid.cols / w.grid.tile.cols,
+                                           [&](std::int64_t i) { return (s.tile_desc[2 * i + 1] >> 31) != 0; });
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
   w.shared_row_blocks = std::any_of(s.contributors.begin(), s.contributors.end(), [](std::int32_t c) { return c > 1; });
@@ -255,6 +257,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
   p.tokens_per_tile = w.prefill_tokens_per_tile;
+  p.row_cost_prefix = w.row_cost_prefix.data();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {

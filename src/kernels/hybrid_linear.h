@@ -56,6 +56,7 @@ struct HybridWeight {
   int prefill_tokens_per_tile = 0;  // 0: the measured rule; 64 / 128 / 256 force it (benchmarks), hybrid_prefill.h
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
+  std::vector<std::int32_t> row_cost_prefix;  // host: each row block's K-step costs, summed (the prefill's stream-K split)
   // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
   // CUDA for the tile shapes the kernels take — which read them only so.
   bool dense_swizzled = false;

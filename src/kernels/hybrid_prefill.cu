@@ -261,8 +261,8 @@ __device__ __forceinline__ void gather(float* acc, const float* partials, int* f
 
 template <int TH, int TW, int N>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
-    prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, PrefillWork work, std::uint16_t* y,
-                   std::int64_t tokens) {
+    prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, const __grid_constant__ PrefillWork work,
+                   std::uint16_t* y, std::int64_t tokens) {
 #ifdef PATCHLM_WGMMA
   using S = Shape<TH, TW, N>;
   constexpr int kStages = S::kStages;
@@ -407,7 +407,9 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
 }
 
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+  PrefillWork w = prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+  if (p.row_cost_prefix != nullptr) weigh_stream_k_split(w, p.row_cost_prefix);
+  return w;
 }
 
 // x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × N tokens.

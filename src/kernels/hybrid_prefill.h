@@ -29,6 +29,9 @@ struct HybridPrefillPlan {
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;
   int* flags = nullptr;
+  // Host memory: kernels/prefill_work.h's row_step_cost_prefix of this weight — the stream-K shares then cost the same
+  // rather than having as many steps (weigh_stream_k_split). Null: equal steps.
+  const std::int32_t* row_cost_prefix = nullptr;
 };
 
 struct HybridPrefillWorkspace {

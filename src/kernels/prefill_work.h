@@ -7,7 +7,8 @@
 // Each output tile takes `tiles` steps (the row block's stored tiles, along K). With C CTAs, CTA c computes output
 // tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
 // computed whole by CTAs 0 … tail_tiles − 1 (when the last wave is nearly full anyway), or their steps, in order, are
-// cut into contiguous shares of equal length (stream-K), one for each of the first stream_ctas CTAs. A share starts
+// cut into contiguous shares (stream-K), one for each of the first stream_ctas CTAs: of equal length, or weighed
+// (weigh_stream_k_split) of equal cost. A share starts
 // at most once inside an output tile; that piece (a "contribution") goes to the CTA's fp32 partial-sum slot and
 // raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
 // the flags of the CTAs that contributed (the following shares', which computed their pieces first), adds their sums
@@ -16,8 +17,11 @@
 // Residency: a finisher spins on other CTAs, so those must be running. Shares go to CTAs in reverse order, which makes
 // them earlier CTAs (lower blockIdx, dispatched first — the order CUDA launches a grid in, which CUTLASS's stream-K
 // relies on as well): they hold an SM even where other streams' kernels keep some SMs busy for the whole call.
+// The shares' boundaries are a table in the work description: equal numbers of steps, or (weigh_stream_k_split, on
+// the host per call) equal cost — a 2:4 tile's step is cheaper than a dense one's.
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #ifdef __CUDACC__
 #define PATCHLM_HOST_DEVICE __host__ __device__
@@ -70,6 +74,9 @@ inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t
   return short_shares ? kSmallTokensPerTile : kTokensPerTile;
 }
 
+// The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).
+constexpr int kMaxStreamCtas = 160;
+
 struct PrefillWork {
   int token_tiles = 0;   // ⌈tokens / N⌉
   int row_blocks = 0;    // rows / tile height
@@ -79,6 +86,10 @@ struct PrefillWork {
   int tail_tiles = 0;    // output tiles full_waves · C … + tail_tiles
   bool split_tail = false;  // stream-K over the tail (else whole tiles for the first tail_tiles CTAs)
   int stream_ctas = 0;      // CTAs 0 … stream_ctas − 1 share the tail's steps (each at least kMinStreamSteps)
+  // Share p — CTA stream_ctas − 1 − p's — is the tail's steps [share_begin[p], share_begin[p + 1]), the tail's step
+  // q · tiles + k being step k of its output tile q (in order from full_waves · ctas). Strictly increasing: no share
+  // is empty (a finisher waits for every share that starts inside its tile).
+  std::int32_t share_begin[kMaxStreamCtas + 1] = {};
 };
 
 // A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
@@ -109,9 +120,11 @@ inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, s
     w.tail_tiles = static_cast<int>(outputs);
     w.split_tail = true;
   }
-  if (w.split_tail)
-    w.stream_ctas = static_cast<int>(
-        std::clamp<std::int64_t>(static_cast<std::int64_t>(w.tail_tiles) * w.tiles / kMinStreamSteps, 1, w.ctas));
+  if (w.split_tail) {
+    const std::int64_t steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
+    w.stream_ctas = static_cast<int>(std::clamp<std::int64_t>(steps / kMinStreamSteps, 1, std::min(w.ctas, kMaxStreamCtas)));
+    for (int p = 0; p <= w.stream_ctas; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / w.stream_ctas);
+  }
   return w;
 }
 
@@ -131,6 +144,46 @@ PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
   return {r / width, band * kTokenTilesPerBand + r % width};
 }
 
+inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
+  if (!w.split_tail || w.stream_ctas < 2) return;
+  const std::int64_t tiles = w.tiles, steps = static_cast<std::int64_t>(w.tail_tiles) * tiles;
+  auto row_of = [&](int q) { return row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1); };
+  std::vector<std::int64_t> before(static_cast<std::size_t>(w.tail_tiles) + 1, 0);  // cost of the tail tiles before q
+  for (int q = 0; q < w.tail_tiles; ++q) before[q + 1] = before[q] + row_of(q)[tiles];
+  for (int p = 1; p < w.stream_ctas; ++p) {
+    const std::int64_t target = before.back() * p / w.stream_ctas;
+    const int q = static_cast<int>(std::upper_bound(before.begin(), before.end() - 1, target) - before.begin()) - 1;
+    const std::int32_t* row = row_of(q);
+    const std::int64_t within = target - before[q];
+    std::int64_t k = std::lower_bound(row, row + tiles + 1, within) - row;  // the nearer step boundary to the target
+    if (k > 0 && within - row[k - 1] < row[k] - within) --k;
+    const std::int64_t b = std::clamp<std::int64_t>(q * tiles + k, w.share_begin[p - 1] + 1, steps - (w.stream_ctas - p));
+    w.share_begin[p] = static_cast<std::int32_t>(b);
+  }
+}
+
+// Relative cost of one K step by its tile's kind (docs/performance.md, issue 21 step 14): a 2:4 tile moves 56 % of a
+// dense tile's bytes and runs half its MMAs; on an H200 a call with every tile 2:4 takes 0.74× the all-dense time at
+// 2048 tokens, and 0.7–0.8× where the bytes decide (64-token tiles: 34 of 48 KB per step).
+constexpr std::int32_t kDenseStepCost = 4, kSparseStepCost = 3;
+
+// Per row block rb, the cost of its first k steps (k = 0 … tiles) at [rb · (tiles + 1) + k], from each stored tile's
+// 2:4 flag (`sparse(rb · tiles + k)`, the order the kernel walks a row block's tiles in).
+template <class IsSparse>
+std::vector<std::int32_t> row_step_cost_prefix(std::int64_t row_blocks, std::int64_t tiles, IsSparse sparse) {
+  std::vector<std::int32_t> prefix(static_cast<std::size_t>(row_blocks * (tiles + 1)), 0);
+  for (std::int64_t rb = 0; rb < row_blocks; ++rb)
+    for (std::int64_t k = 0; k < tiles; ++k)
+      prefix[rb * (tiles + 1) + k + 1] = prefix[rb * (tiles + 1) + k] + (sparse(rb * tiles + k) ? kSparseStepCost : kDenseStepCost);
+  return prefix;
+}
+
+// Moves the stream-K shares' boundaries so that each costs the same, to within a step at either end, instead of
+// having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
+// it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
+// `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty.
+inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix);
+
 // One piece of a CTA's work: steps [k_begin, k_end) of output tile `output`.
 //   whole:      all steps; written to y.
 //   contribute: the sums go to this CTA's partial slot, then its flag is raised.
@@ -146,7 +199,8 @@ struct PrefillSegment {
 // The segments of one CTA, in the order it computes them (the producer warp and the MMA warps each walk their own).
 class PrefillWalk {
  public:
-  PATCHLM_HOST_DEVICE PrefillWalk(const PrefillWork& w, int cta) : w_(w), cta_(cta) {
+  // Keeps a pointer to `w` (in the kernel, its __grid_constant__ parameter: the share table is not copied).
+  PATCHLM_HOST_DEVICE PrefillWalk(const PrefillWork& w, int cta) : w_(&w), cta_(cta) {
     if (w.split_tail && cta < w.stream_ctas) {
       step_ = share_start(position(cta));
       end_ = share_start(position(cta) + 1);
@@ -154,22 +208,22 @@ class PrefillWalk {
   }
 
   PATCHLM_HOST_DEVICE bool next(PrefillSegment& s) {
-    if (wave_ < w_.full_waves || (!w_.split_tail && wave_ == w_.full_waves && cta_ < w_.tail_tiles)) {
-      s = PrefillSegment{wave_ * w_.ctas + cta_, 0, w_.tiles};
+    if (wave_ < w_->full_waves || (!w_->split_tail && wave_ == w_->full_waves && cta_ < w_->tail_tiles)) {
+      s = PrefillSegment{wave_ * w_->ctas + cta_, 0, w_->tiles};
       ++wave_;
       return true;
     }
     if (step_ >= end_) return false;
-    const int q = static_cast<int>(step_ / w_.tiles), k = static_cast<int>(step_ % w_.tiles);
-    const int k_end = static_cast<int>(k + end_ - step_ < w_.tiles ? k + end_ - step_ : w_.tiles);
-    s = PrefillSegment{w_.full_waves * w_.ctas + q, k, k_end};
+    const int q = static_cast<int>(step_ / w_->tiles), k = static_cast<int>(step_ % w_->tiles);
+    const int k_end = static_cast<int>(k + end_ - step_ < w_->tiles ? k + end_ - step_ : w_->tiles);
+    s = PrefillSegment{w_->full_waves * w_->ctas + q, k, k_end};
     if (k > 0) {
       s.kind = PrefillSegment::contribute;
-    } else if (k_end < w_.tiles) {  // the rest of the tile: the next shares, which start inside it (earlier CTAs)
+    } else if (k_end < w_->tiles) {  // the rest of the tile: the next shares, which start inside it (earlier CTAs)
       s.kind = PrefillSegment::finish;
-      const std::int64_t tile_end = static_cast<std::int64_t>(q + 1) * w_.tiles;
+      const std::int64_t tile_end = static_cast<std::int64_t>(q + 1) * w_->tiles;
       int next = position(cta_) + 1;
-      while (next < w_.stream_ctas && share_start(next) < tile_end) ++next;
+      while (next < w_->stream_ctas && share_start(next) < tile_end) ++next;
       s.end_contributor = cta_;
       s.first_contributor = cta_ - (next - position(cta_) - 1);
     }
@@ -181,12 +235,10 @@ class PrefillWalk {
   // Shares are handed out in reverse CTA order (CTA stream_ctas − 1 takes the first), so that the CTAs a finisher
   // waits for — the holders of the following shares — have lower indices: dispatched before it, they are running or
   // done even when other kernels hold some SMs, and their contribution is the first thing each computes.
-  PATCHLM_HOST_DEVICE int position(int cta) const { return w_.stream_ctas - 1 - cta; }
-  PATCHLM_HOST_DEVICE std::int64_t share_start(int position) const {
-    return static_cast<std::int64_t>(w_.tail_tiles) * w_.tiles * position / w_.stream_ctas;
-  }
+  PATCHLM_HOST_DEVICE int position(int cta) const { return w_->stream_ctas - 1 - cta; }
+  PATCHLM_HOST_DEVICE std::int64_t share_start(int position) const { return w_->share_begin[position]; }
 
-  PrefillWork w_;
+  const PrefillWork* w_;
   int cta_ = 0, wave_ = 0;
   std::int64_t step_ = 0, end_ = 0;
 };

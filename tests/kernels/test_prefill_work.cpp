@@ -2,7 +2,8 @@
 // every (output tile, K step) is computed exactly once; a split tile has one finishing CTA, which waits for exactly
 // the CTAs that contributed to it, all of them earlier CTAs (dispatched first: no deadlock even when only some CTAs
 // can run at once); a CTA contributes at most once (one partial slot each), and only with its first stream-K piece; the
-// shares are as even as whole steps allow; and the whole grid completes when only a few CTAs can run at a time.
+// shares are as even as whole steps allow — in steps, or weighed by the tiles' kinds in cost —; and the whole grid
+// completes when only a few CTAs can run at a time.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -24,27 +25,46 @@ struct Case {
   int n, th, tw, mp;
 };
 
-void check_walk(const Case& t) {
-  SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", " << t.mp << " SMs");
-  const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+// A weight's row_step_cost_prefix with a share of its tiles 2:4, placed by a fixed pseudo-random sequence.
+std::vector<std::int32_t> random_costs(const Case& t, double sparse_share, std::uint32_t seed) {
+  std::vector<bool> sparse(static_cast<std::size_t>(t.rows / t.th * (t.cols / t.tw)));
+  for (std::size_t i = 0; i < sparse.size(); ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    sparse[i] = (seed >> 8) % 1000 < sparse_share * 1000;
+  }
+  return kernels::row_step_cost_prefix(t.rows / t.th, t.cols / t.tw, [&](std::int64_t i) { return sparse[i]; });
+}
+
+// With `costs`, the shares are weighed (weigh_stream_k_split) and must cost the same to within a step at either end.
+void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr) {
+  SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", " << t.mp << " SMs"
+                                  << (costs ? ", weighed" : ""));
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+  if (costs) kernels::weigh_stream_k_split(w, costs->data());
   const int outputs = w.token_tiles * w.row_blocks;
   ASSERT_GE(w.ctas, 1);
   ASSERT_LE(w.ctas, t.mp);
   ASSERT_EQ(w.full_waves * w.ctas + w.tail_tiles, outputs);
   std::vector<int> times(static_cast<std::size_t>(outputs) * w.tiles), finishers(outputs);
   std::vector<std::set<int>> contributors(outputs), awaited(outputs);
-  std::vector<std::int64_t> stream_steps;
+  std::vector<std::int64_t> stream_steps, stream_cost;
   for (int cta = 0; cta < w.ctas; ++cta) {
     kernels::PrefillWalk walk(w, cta);
     PrefillSegment s;
     int segments = 0, contributions = 0;
-    std::int64_t streamed = 0;
+    std::int64_t streamed = 0, cost = 0;
     while (walk.next(s)) {
       ASSERT_LT(s.output, outputs);
       ASSERT_LT(s.k_begin, s.k_end);
       for (int k = s.k_begin; k < s.k_end; ++k) ++times[static_cast<std::size_t>(s.output) * w.tiles + k];
       const bool in_tail = s.output >= w.full_waves * w.ctas;
-      if (in_tail && w.split_tail) streamed += s.k_end - s.k_begin;
+      if (in_tail && w.split_tail) {
+        streamed += s.k_end - s.k_begin;
+        if (costs) {
+          const std::int32_t* row = costs->data() + kernels::output_tile(w, s.output).row_block * (w.tiles + 1);
+          cost += row[s.k_end] - row[s.k_begin];
+        }
+      }
       if (s.kind == PrefillSegment::whole) {
         EXPECT_EQ(s.k_begin, 0);
         EXPECT_EQ(s.k_end, w.tiles);
@@ -68,7 +88,7 @@ void check_walk(const Case& t) {
       ++segments;
     }
     EXPECT_LE(contributions, 1);
-    if (w.split_tail && cta < w.stream_ctas) stream_steps.push_back(streamed);
+    if (w.split_tail && cta < w.stream_ctas) stream_steps.push_back(streamed), stream_cost.push_back(cost);
   }
   for (int v : times) EXPECT_EQ(v, 1);
   for (int o = 0; o < outputs; ++o) {
@@ -77,9 +97,15 @@ void check_walk(const Case& t) {
   }
   if (w.split_tail) {
     ASSERT_EQ(static_cast<int>(stream_steps.size()), w.stream_ctas);
-    const auto [lo, hi] = std::minmax_element(stream_steps.begin(), stream_steps.end());
-    EXPECT_LE(*hi - *lo, 1);
-    EXPECT_GE(*lo, std::min<std::int64_t>(kernels::kMinStreamSteps, static_cast<std::int64_t>(w.tail_tiles) * w.tiles));
+    EXPECT_GE(*std::min_element(stream_steps.begin(), stream_steps.end()), 1) << "no share is empty";
+    if (costs) {
+      const auto [lo, hi] = std::minmax_element(stream_cost.begin(), stream_cost.end());
+      EXPECT_LE(*hi - *lo, 2 * kernels::kDenseStepCost);
+    } else {
+      const auto [lo, hi] = std::minmax_element(stream_steps.begin(), stream_steps.end());
+      EXPECT_LE(*hi - *lo, 1);
+      EXPECT_GE(*lo, std::min<std::int64_t>(kernels::kMinStreamSteps, static_cast<std::int64_t>(w.tail_tiles) * w.tiles));
+    }
   }
 }
 
@@ -97,7 +123,40 @@ TEST(PrefillWork, EveryStepOnceEachSplitTileFinishedOnceWithoutCycles) {
       {4096, 128, 8192, 256, 128, 128, 20},     // 16 output tiles of 64 steps on 20 SMs
       {40 * 256, 128, 256, 256, 128, 128, 33},  // 40 tiles of 2 steps on 33 SMs: a short tail, fewer sharing CTAs
   };
-  for (const Case& t : cases) check_walk(t);
+  for (const Case& t : cases) {
+    check_walk(t);
+    for (double share : {0.0, 0.3, 0.7, 1.0}) {
+      const std::vector<std::int32_t> costs = random_costs(t, share, 17);
+      check_walk(t, &costs);
+    }
+  }
+}
+
+// Weighed by cost, a share with more 2:4 tiles gets more steps; with every tile of one kind the split is the even one.
+TEST(PrefillWork, WeighedSharesGiveCheaperTilesMoreSteps) {
+  const Case t{128, 4096, 4096, 64, 128, 128, 132};  // 64 tail tiles of 32 steps on 132 CTAs
+  for (double share : {0.0, 1.0}) {
+    const std::vector<std::int32_t> costs = random_costs(t, share, 5);
+    kernels::PrefillWork even = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp), weighed = even;
+    kernels::weigh_stream_k_split(weighed, costs.data());
+    for (int p = 0; p <= even.stream_ctas; ++p) EXPECT_NEAR(weighed.share_begin[p], even.share_begin[p], 1) << p;
+  }
+  // Row blocks alternately all dense and all 2:4: the 2:4 tiles' shares have 4/3 as many steps.
+  const std::vector<std::int32_t> costs =
+      kernels::row_step_cost_prefix(32, 32, [](std::int64_t i) { return (i / 32) % 2 == 1; });
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, 128, t.rows, t.cols, t.th, t.tw, t.mp);  // 32 tail tiles
+  ASSERT_TRUE(w.split_tail);
+  kernels::weigh_stream_k_split(w, costs.data());
+  int dense_steps = 0, dense_shares = 0, sparse_steps = 0, sparse_shares = 0;
+  for (int p = 0; p < w.stream_ctas; ++p) {
+    const int b = w.share_begin[p], e = w.share_begin[p + 1];
+    if (b / w.tiles != (e - 1) / w.tiles) continue;  // shares inside one tile only
+    const bool sparse = kernels::output_tile(w, b / w.tiles).row_block % 2 == 1;
+    (sparse ? sparse_steps : dense_steps) += e - b, ++(sparse ? sparse_shares : dense_shares);
+  }
+  ASSERT_GT(dense_shares, 0);
+  ASSERT_GT(sparse_shares, 0);
+  EXPECT_NEAR(static_cast<double>(sparse_steps) / sparse_shares / (static_cast<double>(dense_steps) / dense_shares), 4.0 / 3.0, 0.15);
 }
 
 // Runs the grid as the hardware would with only `slots` SMs free: CTAs start in index order as slots free up, a CTA
@@ -145,10 +204,14 @@ TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
   // Another stream's kernels may hold SMs for the whole call: the grid must finish with any number of free SMs.
   for (const Case& t : {Case{128, 11008, 4096, 128, 128, 128, 132}, Case{1024, 11008, 4096, 128, 128, 128, 132},
                         Case{301, 640, 2048, 128, 64, 64, 64}, Case{1031, 384, 5120, 128, 64, 64, 16}}) {
-    const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+    kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
     ASSERT_TRUE(w.split_tail) << t.tokens << " tokens: meant to exercise stream-K";
     for (int slots : {1, 2, 3, 17, w.ctas})
       EXPECT_TRUE(completes_with_slots(w, slots)) << t.tokens << " tokens, " << t.rows << " rows, " << slots << " SMs free";
+    const std::vector<std::int32_t> costs = random_costs(t, 0.6, 3);
+    kernels::weigh_stream_k_split(w, costs.data());
+    for (int slots : {1, 2, 17, w.ctas})
+      EXPECT_TRUE(completes_with_slots(w, slots)) << t.tokens << " tokens, weighed, " << slots << " SMs free";
   }
 }
 
