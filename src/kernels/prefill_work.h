@@ -8,9 +8,8 @@
 // tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
 // computed whole by CTAs 0 … tail_tiles − 1 (when the last wave is nearly full anyway), or their steps, in order, are
 // cut into contiguous shares (stream-K), one for each of the first stream_ctas CTAs: of equal length, or weighed
-// (weigh_stream_k_split) of equal cost. A share starts
-// at most once inside an output tile; that piece (a "contribution") goes to the CTA's fp32 partial-sum slot and
-// raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
+// (weigh_stream_k_split) of equal cost. A share starts at most once inside an output tile; that piece (a
+// "contribution") goes to the CTA's fp32 partial-sum slot and raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
 // the flags of the CTAs that contributed (the following shares', which computed their pieces first), adds their sums
 // and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk the same code
 // (tests/kernels/test_prefill_work.cpp checks it).
@@ -144,24 +143,6 @@ PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
   return {r / width, band * kTokenTilesPerBand + r % width};
 }
 
-inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
-  if (!w.split_tail || w.stream_ctas < 2) return;
-  const std::int64_t tiles = w.tiles, steps = static_cast<std::int64_t>(w.tail_tiles) * tiles;
-  auto row_of = [&](int q) { return row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1); };
-  std::vector<std::int64_t> before(static_cast<std::size_t>(w.tail_tiles) + 1, 0);  // cost of the tail tiles before q
-  for (int q = 0; q < w.tail_tiles; ++q) before[q + 1] = before[q] + row_of(q)[tiles];
-  for (int p = 1; p < w.stream_ctas; ++p) {
-    const std::int64_t target = before.back() * p / w.stream_ctas;
-    const int q = static_cast<int>(std::upper_bound(before.begin(), before.end() - 1, target) - before.begin()) - 1;
-    const std::int32_t* row = row_of(q);
-    const std::int64_t within = target - before[q];
-    std::int64_t k = std::lower_bound(row, row + tiles + 1, within) - row;  // the nearer step boundary to the target
-    if (k > 0 && within - row[k - 1] < row[k] - within) --k;
-    const std::int64_t b = std::clamp<std::int64_t>(q * tiles + k, w.share_begin[p - 1] + 1, steps - (w.stream_ctas - p));
-    w.share_begin[p] = static_cast<std::int32_t>(b);
-  }
-}
-
 // Relative cost of one K step by its tile's kind (docs/performance.md, issue 21 step 14): a 2:4 tile moves 56 % of a
 // dense tile's bytes and runs half its MMAs; on an H200 a call with every tile 2:4 takes 0.74× the all-dense time at
 // 2048 tokens, and 0.7–0.8× where the bytes decide (64-token tiles: 34 of 48 KB per step).
@@ -182,7 +163,23 @@ std::vector<std::int32_t> row_step_cost_prefix(std::int64_t row_blocks, std::int
 // having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
 // it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
 // `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty.
-inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix);
+inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
+  if (!w.split_tail || w.stream_ctas < 2) return;
+  const std::int64_t tiles = w.tiles, steps = static_cast<std::int64_t>(w.tail_tiles) * tiles;
+  auto row_of = [&](int q) { return row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1); };
+  std::vector<std::int64_t> before(static_cast<std::size_t>(w.tail_tiles) + 1, 0);  // cost of the tail tiles before q
+  for (int q = 0; q < w.tail_tiles; ++q) before[q + 1] = before[q] + row_of(q)[tiles];
+  for (int p = 1; p < w.stream_ctas; ++p) {
+    const std::int64_t target = before.back() * p / w.stream_ctas;
+    const int q = static_cast<int>(std::upper_bound(before.begin(), before.end() - 1, target) - before.begin()) - 1;
+    const std::int32_t* row = row_of(q);
+    const std::int64_t within = target - before[q];
+    std::int64_t k = std::lower_bound(row, row + tiles + 1, within) - row;  // the nearer step boundary to the target
+    if (k > 0 && within - row[k - 1] < row[k] - within) --k;
+    const std::int64_t b = std::clamp<std::int64_t>(q * tiles + k, w.share_begin[p - 1] + 1, steps - (w.stream_ctas - p));
+    w.share_begin[p] = static_cast<std::int32_t>(b);
+  }
+}
 
 // One piece of a CTA's work: steps [k_begin, k_end) of output tile `output`.
 //   whole:      all steps; written to y.
