@@ -406,8 +406,14 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
           prefill_has_small_and_large_tiles(p.tile_height, p.tile_width));
 }
 
+// The work split with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
+PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
+  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+}
+
+// The split a launch runs: its shares weighed by cost where the plan has the weight's step costs.
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  PrefillWork w = prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+  PrefillWork w = even_work_for(p, tokens);
   if (p.row_cost_prefix != nullptr) weigh_stream_k_split(w, p.row_cost_prefix);
   return w;
 }
@@ -462,7 +468,7 @@ std::vector<std::uint64_t> prefill_trace_take() {
 
 HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width) || !tokens_per_tile_supported(p)) return {};
-  const PrefillWork work = work_for(p, tokens);
+  const PrefillWork work = even_work_for(p, tokens);
   if (!work.split_tail) return {};
   return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * tokens_per_tile(p, tokens), work.stream_ctas};
 }
