@@ -23,8 +23,14 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
       ->capture_default_str();
   app.add_flag("--quick", a.options.quick, "Autotune over the configurations that won on an H200 only");
   app.add_flag("--verbose", a.options.verbose, "Print the time of every configuration tried");
+  app.add_flag("--prefill-only", a.options.prefill_only,
+               "Time cuBLAS and the wgmma kernel only, not the decode kernel, unpack + cuBLAS or cuSPARSELt");
   app.add_option("--prefill-tile-tokens", a.options.prefill_tile_tokens,
                  "Also time the wgmma kernel at these tokens per output tile (64,128,256), whatever its rule picks")
+      ->delimiter(',');
+  app.add_option("--prefill-split", a.options.prefill_splits,
+                 "Also time the wgmma kernel with the last wave's split forced (whole,stream-k), at each "
+                 "--prefill-tile-tokens (or the rule's)")
       ->delimiter(',');
   app.add_option("--prefill-trace", a.options.prefill_trace_dir,
                  "Write the wgmma kernel's per-CTA timeline of each case as JSON into this directory (a build with "

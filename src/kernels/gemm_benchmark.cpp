@@ -62,6 +62,9 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
   for (int n : o.prefill_tile_tokens)
     if (n != 64 && n != 128 && n != 256) throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not 64, 128 or 256"));
+  for (const std::string& split : o.prefill_splits)
+    if (split != "whole" && split != "stream-k")
+      throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole or stream-k"));
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
 }
@@ -236,7 +239,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
       std::vector<std::uint8_t> keep = patch_like_mask(s.rows, s.cols, share, 1000 + sigma);
       std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
       for (const Config& c : configs)
-        if (!packs.count({c.tile_rows, c.tile_cols}))
+        if (!packs.count({c.tile_rows, c.tile_cols}) && (!options.prefill_only || (c.tile_rows == 128 && c.tile_cols == 128)))
           packs.emplace(std::pair{c.tile_rows, c.tile_cols},
                         hybrid::pack(bits.data(), keep.data(), {s.rows, s.cols, {c.tile_rows, c.tile_cols}}));
       const double packed_bytes = static_cast<double>(packs.begin()->second.data.size());
@@ -244,6 +247,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
       std::map<std::pair<int, int>, std::vector<HybridWeight>> weights;
       for (auto& [tile, packed] : packs)
         for (int c = 0; c < copies; ++c) weights[tile].push_back(upload_hybrid(packed, cuda));
+      if (options.prefill_only && !weights.at({128, 128})[0].prefill_kernel)
+        throw Error("--prefill-only: this device runs no wgmma prefill kernel (compute capability 9.0 needed)");
 
       // cuSPARSELt on the fully 2:4 weight (σ = 50 %).
       std::vector<at::Tensor> cslt;
@@ -265,7 +270,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         // gets slower than the unpacked path); then the unpacked weight on cuBLAS; the dispatch takes one of them.
         double best_us = 0;
         Config best{};
-        if (m <= kMaxKernelBenchTokens) {
+        if (m <= kMaxKernelBenchTokens && !options.prefill_only) {
           best_us = 1e30;
           for (const Config& cfg : configs) {
             if (!fits(cfg, std::min(m, kHybridMaxTokens))) continue;
@@ -277,7 +282,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           }
         }
         auto& ws128 = weights[{128, 128}];
-        const double unpack_us = time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies);
+        const double unpack_us =
+            options.prefill_only ? 0 : time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies);
         const double prefill_us =
             ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
         // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above).
@@ -288,15 +294,34 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
             by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
             for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
           }
+        // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
+        nlohmann::ordered_json by_variant = nlohmann::ordered_json::object();
+        if (ws128[0].prefill_kernel && !options.prefill_splits.empty()) {
+          std::vector<int> ns = options.prefill_tile_tokens;
+          if (ns.empty()) ns.push_back(0);
+          for (int n : ns)
+            for (const std::string& split : options.prefill_splits) {
+              for (auto& w : ws128) {
+                w.prefill_tokens_per_tile = n;
+                w.prefill_split = split == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k;
+              }
+              by_variant[str_cat(n != 0 ? std::to_string(n) : "rule", "/", split)] =
+                  time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
+              for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
+            }
+        }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)
           write_prefill_traces(options, s, sigma, m, x, ws128);
 #endif
         HybridPath chosen = ws128[0].path_for(m);
-        if (chosen == HybridPath::decode_kernel && best_us == 0) chosen = HybridPath::unpacked;  // not timed past 512
-        const double dispatched_us = chosen == HybridPath::decode_kernel ? best_us
-                                     : chosen == HybridPath::prefill_kernel ? prefill_us : unpack_us;
-        const double cslt_us = cslt.empty() ? 0 : time_cusparselt(cslt, x);
+        if (chosen == HybridPath::decode_kernel && best_us == 0 && !options.prefill_only)
+          chosen = HybridPath::unpacked;  // not timed past 512
+        // --prefill-only: the wgmma kernel stands in for a path that was not timed (the row's `dispatched` says which).
+        const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
+                                     : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
+                                                                                        : prefill_us;
+        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x);
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;
@@ -327,6 +352,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
                            {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms) : 0},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
+                           {"prefill_kernel_us_by_variant", by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},
                            {"hybrid_us", dispatched_us},

@@ -24,8 +24,12 @@ struct GemmBenchOptions {
   std::vector<int> sparsities{0, 25, 35, 45, 50};  // global sparsity σ in %
   bool quick = false;    // autotune over the configurations that won some case on an H200 only
   bool verbose = false;  // print the time of every configuration tried
+  bool prefill_only = false;  // time cuBLAS and the wgmma kernel only (sweeps of the wgmma kernel's own rule)
   // Also time the wgmma kernel at these tokens per output tile (64, 128, 256; 128x128 tiles), whatever the rule picks.
   std::vector<int> prefill_tile_tokens;
+  // Also time the wgmma kernel with its last wave's split forced ("whole", "stream-k"), at each of those tokens per
+  // tile (or the rule's).
+  std::vector<std::string> prefill_splits;
   // Where to write the wgmma kernel's per-CTA timeline of each case (kernels/prefill_trace.h; needs a build with
   // -DPATCHLM_PREFILL_TRACE=ON): one JSON per case and tokens per tile.
   std::string prefill_trace_dir;

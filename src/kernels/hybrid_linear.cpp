@@ -257,6 +257,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   HybridPrefillPlan p = tile_table_plan<HybridPrefillPlan>(w);
   p.multiprocessors = w.multiprocessors;
   p.tokens_per_tile = w.prefill_tokens_per_tile;
+  p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream

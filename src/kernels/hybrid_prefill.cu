@@ -408,7 +408,8 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
 
 // The work split with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
 PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors);
+  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors,
+                      p.split);
 }
 
 // The split a launch runs: its shares weighed by cost where the plan has the weight's step costs.

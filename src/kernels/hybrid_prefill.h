@@ -5,14 +5,16 @@
 // layout stores (wgmma.sp m64nNk32 with the stored metadata words, the sparsity selector picking the thread pair);
 // dense tiles, which upload_hybrid rewrote in wgmma's swizzled layout: A from shared memory through a descriptor
 // (wgmma m64nNk16) — no fragment loads, no fence waiting on them. Both accumulate into the same registers.
-// Persistent CTAs, one per multiprocessor (kernels/prefill_work.h: waves of whole output tiles, stream-K where the
-// last wave would leave SMs idle); in each, one thread of a producer warpgroup fills a ring in shared memory by TMA
-// (the tokens' x columns, 128-byte swizzled, read by wgmma through a descriptor) and bulk copies (the tile's packed
-// bytes), and one warpgroup per 64 weight rows runs the wgmmas (hybrid_prefill.cu says how the two hand slots back
-// and forth).
+// Persistent CTAs, one per multiprocessor (kernels/prefill_work.h: waves of whole output tiles, the last one whole or
+// stream-K, and the tokens per tile, as a cost model prices them); in each, one thread of a producer warpgroup fills
+// a ring in shared memory by TMA (the tokens' x columns, 128-byte swizzled, read by wgmma through a descriptor) and
+// bulk copies (the tile's packed bytes), and one warpgroup per 64 weight rows runs the wgmmas (hybrid_prefill.cu says
+// how the two hand slots back and forth).
 // No CUDA types here (C++17), so torch-side code includes it freely.
 #include <cstdint>
 #include <string>
+
+#include "kernels/prefill_work.h"
 
 namespace patchlm::kernels {
 
@@ -25,6 +27,8 @@ struct HybridPrefillPlan {
   // Tokens per output tile: 0 — the measured rule (kernels/prefill_work.h prefill_tokens_per_tile); 64, 128 or 256
   // force it (benchmarks mapping that rule; 64 and 256 for 128x128 tiles only).
   int tokens_per_tile = 0;
+  // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_work.h.
+  PrefillSplit split = PrefillSplit::rule;
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

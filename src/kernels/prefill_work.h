@@ -1,12 +1,13 @@
 #pragma once
 // How the prefill kernel (hybrid_prefill.cu) shares its work among CTAs: persistent CTAs, at most one per
-// multiprocessor; whole output tiles in waves, and stream-K where the last wave would leave SMs idle.
+// multiprocessor; whole output tiles in waves, the last one whole or split by stream-K — whichever the cost model
+// (prefill_cost) prices lower, which also picks the tokens per output tile.
 //
 // The output is cut into output tiles (one row block × N tokens), numbered o in bands of token tiles (output_tile), so
 // that CTAs running at the same time hold the same few row blocks' weights and a band's x (L2 reuse).
 // Each output tile takes `tiles` steps (the row block's stored tiles, along K). With C CTAs, CTA c computes output
 // tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
-// computed whole by CTAs 0 … tail_tiles − 1 (when the last wave is nearly full anyway), or their steps, in order, are
+// computed whole by CTAs 0 … tail_tiles − 1 (the other CTAs idle), or their steps, in order, are
 // cut into contiguous shares (stream-K), one for each of the first stream_ctas CTAs: of equal length, or weighed
 // (weigh_stream_k_split) of equal cost. A share starts at most once inside an output tile; that piece (a
 // "contribution") goes to the CTA's fp32 partial-sum slot and raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
@@ -30,47 +31,17 @@
 
 namespace patchlm::kernels {
 
-// Tokens per output tile (N), measured on an H200 (docs/performance.md, issue 21 step 11 and after):
-// - 256 (with K-half ring slots, hybrid_prefill.cu) from 1024 tokens: x is read once per warpgroup whatever N is, so
-//   twice the tokens per weight tile halves the weight's share of the shared-memory traffic — 1.07–1.44× the 128-token
-//   kernel at 1024–8192 tokens; and from 257 tokens where it pads no more than 128 does and its output tiles still
-//   fill the SMs (rows / 128 · ⌈tokens / 256⌉ ≥ multiprocessors): 11008 rows at 512 tokens 1.03–1.11×, while 4096 rows
-//   (64 output tiles on 132 SMs) lose 0–18 % and 320 tokens (padded to 512) 11–40 %;
-// - 64 up to 256 tokens where that pads less — up to 64 tokens, and an odd number of 64-token tiles (192 tokens are
-//   three tiles of 64 rather than two of 128) — and where 128-token tiles would leave the SMs short stream-K shares
-//   (fewer output tiles than SMs, and fewer than kShortShareSteps K steps per SM): each split tile then has many
-//   contributors and its finisher gathers their partial sums (4096×4096 at 96–256 tokens: 1.08–1.22× with 64; 4096×11008,
-//   ~21 steps per share at 96–128 tokens: 64 loses 0–9 %). Past 256 tokens 64 loses (0.74–0.94×);
-// - 128 otherwise. Only 128x128 weight tiles have the 64- and 256-token kernels. rows, cols = 0: not known (no 256
-//   below 1024 tokens, 64 only where it pads less).
+// Tokens per output tile (N): 64, 128 or 256 (only 128x128 weight tiles have the 64- and 256-token kernels; the other
+// tile shapes always take 128). Chosen per call together with the last wave's split by the cost model below
+// (prefill_choice) where the weight's shape is known; without it: 64 up to 64 tokens and for an odd number of 64-token
+// tiles, 256 from 1024 tokens, 128 otherwise.
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
-constexpr std::int64_t kLargeTilesFromTokens = 1024;
-constexpr std::int64_t kShortShareSteps = 16;
 
 // Whether the kernel for these weight tiles also comes with 64- and 256-token output tiles (else only 128).
 constexpr bool prefill_has_small_and_large_tiles(int tile_height, int tile_width) {
   return tile_height == 128 && tile_width == 128;
-}
-
-inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
-                                   std::int64_t cols = 0, int multiprocessors = 0) {
-  if (!prefill_has_small_and_large_tiles(tile_height, tile_width)) return kTokensPerTile;
-  if (tokens >= kLargeTilesFromTokens) return kLargeTokensPerTile;
-  const std::int64_t sms = std::max(1, multiprocessors);
-  if (tokens > 256) {
-    const std::int64_t large_tiles = (tokens + kLargeTokensPerTile - 1) / kLargeTokensPerTile;
-    const std::int64_t tiles = (tokens + kTokensPerTile - 1) / kTokensPerTile;
-    const bool pads_no_more = large_tiles * kLargeTokensPerTile <= tiles * kTokensPerTile;
-    const bool fills_sms = rows / tile_height * large_tiles >= sms;
-    return rows > 0 && pads_no_more && fills_sms ? kLargeTokensPerTile : kTokensPerTile;
-  }
-  const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
-  if (tokens <= kSmallTokensPerTile || small_tiles % 2 == 1) return kSmallTokensPerTile;
-  const std::int64_t outputs = rows / tile_height * ((tokens + kTokensPerTile - 1) / kTokensPerTile);
-  const bool short_shares = rows > 0 && outputs < sms && outputs * (cols / tile_width) < kShortShareSteps * sms;
-  return short_shares ? kSmallTokensPerTile : kTokensPerTile;
 }
 
 // The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).
@@ -93,19 +64,22 @@ struct PrefillWork {
 
 // A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
 constexpr int kMinStreamSteps = 4;
-// Whole tiles when the last wave keeps at least this share of the SMs busy: stream-K's exchange costs more there.
-constexpr double kWholeWaveEfficiency = 0.9;
 
-inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
-                                int tile_width, int multiprocessors) {
+// How the last wave is shared: whole tiles (CTAs past the tail idle) or stream-K; `rule` takes the one the cost model
+// (prefill_cost) finds cheaper. Either forced is for benchmarks mapping that rule. Tiles that fill whole waves are
+// never split.
+enum class PrefillSplit { rule, whole, stream_k };
+
+namespace detail {
+inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                   int tile_width, int multiprocessors, bool split) {
   PrefillWork w;
   w.token_tiles = static_cast<int>((tokens + n - 1) / n);
   w.row_blocks = static_cast<int>(rows / tile_height);
   w.tiles = static_cast<int>(cols / tile_width);
   const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
   const std::int64_t mp = std::max(1, multiprocessors);
-  const std::int64_t waves = (outputs + mp - 1) / mp;
-  if (static_cast<double>(outputs) >= kWholeWaveEfficiency * static_cast<double>(waves * mp)) {
+  if (!split || outputs % mp == 0) {
     w.ctas = static_cast<int>(std::min(mp, outputs));
     w.full_waves = static_cast<int>(outputs / w.ctas);
     w.tail_tiles = static_cast<int>(outputs % w.ctas);
@@ -125,6 +99,57 @@ inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, s
     for (int p = 0; p <= w.stream_ctas; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / w.stream_ctas);
   }
   return w;
+}
+}  // namespace detail
+
+// The cost model (docs/performance.md, issue 21 step 15), fitted to every N × split timed on an H200 (6 LLaMA-2-7B /
+// 3.1-8B shapes, 64–1024 tokens, σ = 25 / 50 %): a call takes as long as its busiest CTA, whose K steps cost
+//   kStepCost(N) each — in 64-token steps: 1, 1.6 (128), 2.6 (256); from 64 to 256 tokens a step's x panel grows
+//     4× while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM streams at once,
+//     where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the partial sums.
+// Picking by it is within 1 % of the fastest variant on average over those 168 cases (≤ 3 % with a shape left out of
+// the fit; the worst case 1.35×), where the earlier fixed rules were 6 % off (up to 1.7×).
+constexpr double kStreamKStepCost = 1.35, kStreamKExchange = 10;
+constexpr double prefill_step_cost(int n) { return n <= kSmallTokensPerTile ? 1.0 : n <= kTokensPerTile ? 1.6 : 2.6; }
+
+// The cost of a work split with N tokens per tile, in 64-token K steps.
+inline double prefill_cost(const PrefillWork& w, int n) {
+  const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
+  double steps = static_cast<double>(waves) * w.tiles;
+  if (w.split_tail) {
+    const std::int64_t tail_steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
+    steps += kStreamKStepCost * static_cast<double>((tail_steps + w.stream_ctas - 1) / w.stream_ctas) + kStreamKExchange;
+  }
+  return prefill_step_cost(n) * steps;
+}
+
+// The work split of `tokens` tokens at N = n: whole waves, the last one whole or stream-K as `split` says (rule: the
+// cheaper).
+inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule) {
+  if (split != PrefillSplit::rule)
+    return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
+  PrefillWork whole = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
+  PrefillWork streamed = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
+  return prefill_cost(streamed, n) < prefill_cost(whole, n) ? streamed : whole;
+}
+
+// N for `tokens` tokens: by the cost model where the weight's shape is known (rows, cols > 0), the smaller N on a tie.
+inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
+                                   std::int64_t cols = 0, int multiprocessors = 0) {
+  if (!prefill_has_small_and_large_tiles(tile_height, tile_width)) return kTokensPerTile;
+  if (rows <= 0 || cols <= 0) {
+    const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
+    if (tokens >= 1024) return kLargeTokensPerTile;
+    return tokens <= kSmallTokensPerTile || small_tiles % 2 == 1 ? kSmallTokensPerTile : kTokensPerTile;
+  }
+  int best = kSmallTokensPerTile;
+  double best_cost = 0;
+  for (int n : {kSmallTokensPerTile, kTokensPerTile, kLargeTokensPerTile}) {
+    const double cost = prefill_cost(prefill_work(tokens, n, rows, cols, tile_height, tile_width, multiprocessors), n);
+    if (n == kSmallTokensPerTile || cost < best_cost) best = n, best_cost = cost;
+  }
+  return best;
 }
 
 // Which output tile o is: row block and token tile. Output tiles go in bands of kTokenTilesPerBand token tiles, row

@@ -218,8 +218,8 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 
 // The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
-// against the dense GEMM of the masked weight, with 64, 128 and 256 tokens per tile (for 128x128 tiles the rule picks
-// by count and pretended SMs: 64 at 40 and 192 tokens and at 96 with 7 or 64 SMs, 256 at 1031, 128 otherwise).
+// against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (64, 128 and
+// 256 for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole and forced stream-K.
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -234,12 +234,20 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
     for (std::int64_t tokens : {std::int64_t{40}, std::int64_t{96}, std::int64_t{192}, std::int64_t{301}, std::int64_t{1031}}) {
       const at::Tensor x = at::randn({tokens, 2048}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
       const at::Tensor want = at::linear(x.to(at::kFloat), wm);
-      for (int mp : {1, 5, 7, 64}) {
-        w.multiprocessors = mp;
-        const at::Tensor got = kernels::hybrid_linear_prefill_kernel(x, w).to(at::kFloat);
-        EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
-            << "tiles " << tr << "x" << tc << " tokens " << tokens << " multiprocessors " << mp;
-      }
+      const std::vector<int> forced_n = tr == 128 && tc == 128 ? std::vector<int>{0, 64, 128, 256} : std::vector<int>{0, 128};
+      for (int n : forced_n)
+        for (int mp : {1, 5, 7, 64})
+          for (auto split : {kernels::PrefillSplit::rule, kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
+            w.prefill_tokens_per_tile = n;
+            w.multiprocessors = mp;
+            w.prefill_split = split;
+            const at::Tensor got = kernels::hybrid_linear_prefill_kernel(x, w).to(at::kFloat);
+            EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
+                << "tiles " << tr << "x" << tc << " tokens " << tokens << " tokens per tile " << n << " multiprocessors "
+                << mp << " split " << static_cast<int>(split);
+          }
+      w.prefill_tokens_per_tile = 0;
+      w.prefill_split = kernels::PrefillSplit::rule;
     }
     // The stream's flags, reused by every call above, are all down again for the next one.
     EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);

@@ -36,10 +36,11 @@ std::vector<std::int32_t> random_costs(const Case& t, double sparse_share, std::
 }
 
 // With `costs`, the shares are weighed (weigh_stream_k_split) and must cost the same to within a step at either end.
-void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr) {
+void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr,
+                kernels::PrefillSplit split = kernels::PrefillSplit::rule) {
   SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", " << t.mp << " SMs"
-                                  << (costs ? ", weighed" : ""));
-  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+                                  << (costs ? ", weighed" : "") << ", split " << static_cast<int>(split));
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split);
   if (costs) kernels::weigh_stream_k_split(w, costs->data());
   const int outputs = w.token_tiles * w.row_blocks;
   ASSERT_GE(w.ctas, 1);
@@ -111,7 +112,7 @@ void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr)
 
 TEST(PrefillWork, EveryStepOnceEachSplitTileFinishedOnceWithoutCycles) {
   const Case cases[] = {
-      {128, 11008, 4096, 128, 128, 128, 132},   // 86 output tiles on 132 SMs: stream-K only
+      {128, 11008, 4096, 128, 128, 128, 132},   // 86 output tiles on 132 SMs: whole (rule) or stream-K only
       {512, 11008, 4096, 256, 128, 128, 132},   // 172: one wave, the 40 left split
       {8192, 4096, 11008, 256, 128, 128, 132},  // 1024: 7 waves + 100 whole tiles (last wave 97 % full)
       {1024, 4096, 4096, 256, 128, 128, 132},   // 128 output tiles: one wave of 128 CTAs
@@ -124,10 +125,11 @@ TEST(PrefillWork, EveryStepOnceEachSplitTileFinishedOnceWithoutCycles) {
       {40 * 256, 128, 256, 256, 128, 128, 33},  // 40 tiles of 2 steps on 33 SMs: a short tail, fewer sharing CTAs
   };
   for (const Case& t : cases) {
-    check_walk(t);
+    check_walk(t);  // the split the rule picks, then stream-K forced (the comments above say where the rule splits)
+    check_walk(t, nullptr, kernels::PrefillSplit::stream_k);
     for (double share : {0.0, 0.3, 0.7, 1.0}) {
       const std::vector<std::int32_t> costs = random_costs(t, share, 17);
-      check_walk(t, &costs);
+      check_walk(t, &costs, kernels::PrefillSplit::stream_k);
     }
   }
 }
@@ -137,14 +139,16 @@ TEST(PrefillWork, WeighedSharesGiveCheaperTilesMoreSteps) {
   const Case t{128, 4096, 4096, 64, 128, 128, 132};  // 64 tail tiles of 32 steps on 132 CTAs
   for (double share : {0.0, 1.0}) {
     const std::vector<std::int32_t> costs = random_costs(t, share, 5);
-    kernels::PrefillWork even = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp), weighed = even;
+    kernels::PrefillWork even = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::stream_k),
+                         weighed = even;
     kernels::weigh_stream_k_split(weighed, costs.data());
     for (int p = 0; p <= even.stream_ctas; ++p) EXPECT_NEAR(weighed.share_begin[p], even.share_begin[p], 1) << p;
   }
   // Row blocks alternately all dense and all 2:4: the 2:4 tiles' shares have 4/3 as many steps.
   const std::vector<std::int32_t> costs =
       kernels::row_step_cost_prefix(32, 32, [](std::int64_t i) { return (i / 32) % 2 == 1; });
-  kernels::PrefillWork w = kernels::prefill_work(t.tokens, 128, t.rows, t.cols, t.th, t.tw, t.mp);  // 32 tail tiles
+  kernels::PrefillWork w =
+      kernels::prefill_work(t.tokens, 128, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::stream_k);  // 32 tail tiles
   ASSERT_TRUE(w.split_tail);
   kernels::weigh_stream_k_split(w, costs.data());
   int dense_steps = 0, dense_shares = 0, sparse_steps = 0, sparse_shares = 0;
@@ -204,7 +208,8 @@ TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
   // Another stream's kernels may hold SMs for the whole call: the grid must finish with any number of free SMs.
   for (const Case& t : {Case{128, 11008, 4096, 128, 128, 128, 132}, Case{1024, 11008, 4096, 128, 128, 128, 132},
                         Case{301, 640, 2048, 128, 64, 64, 64}, Case{1031, 384, 5120, 128, 64, 64, 16}}) {
-    kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+    kernels::PrefillWork w =
+        kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::stream_k);
     ASSERT_TRUE(w.split_tail) << t.tokens << " tokens: meant to exercise stream-K";
     for (int slots : {1, 2, 3, 17, w.ctas})
       EXPECT_TRUE(completes_with_slots(w, slots)) << t.tokens << " tokens, " << t.rows << " rows, " << slots << " SMs free";
@@ -215,13 +220,42 @@ TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
   }
 }
 
-TEST(PrefillWork, TheSplitFollowsTheLastWavesFill) {
-  // A nearly full last wave stays whole tiles; a sparse one is split; fewer tiles than SMs are split when that
-  // leaves many SMs idle.
-  EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail);  // 1024 = 7.76 waves
-  EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);    // 172 = 1.30 waves
-  EXPECT_FALSE(kernels::prefill_work(1024, 256, 4096, 11008, 128, 128, 132).split_tail);  // 128 of 132
-  EXPECT_TRUE(kernels::prefill_work(128, 128, 4096, 4096, 128, 128, 132).split_tail);     // 32 of 132
+TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
+  // The rule takes whichever of whole tiles and stream-K the cost model prices lower — as measured on an H200 where
+  // the two differ by more than the noise (docs/perf/gemm_prefill_split_sweep_h200.json).
+  using kernels::PrefillSplit;
+  EXPECT_FALSE(kernels::prefill_work(192, 64, 4096, 4096, 128, 128, 132).split_tail);    // 96 tiles: 18.6 vs 22.2 µs
+  EXPECT_TRUE(kernels::prefill_work(64, 64, 4096, 4096, 128, 128, 132).split_tail);      // 32 tiles: 15.3 vs 18.5 µs
+  EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
+  EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
+  EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
+  for (const Case& t : {Case{160, 4096, 14336, 64, 128, 128, 132}, Case{2048, 11008, 4096, 256, 128, 128, 132},
+                        Case{301, 640, 2048, 128, 128, 128, 64}, Case{96, 384, 5120, 128, 64, 64, 7}}) {
+    auto cost = [&](PrefillSplit split) {
+      return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split), t.n);
+    };
+    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), std::min(cost(PrefillSplit::whole), cost(PrefillSplit::stream_k)))
+        << t.tokens << " tokens, " << t.rows << "x" << t.cols;
+  }
+}
+
+TEST(PrefillWork, ForcedSplitsWalkEveryStepOnce) {
+  // Forced whole tiles leave the last wave short instead of splitting it; forced stream-K splits any tail (none when
+  // the tiles fill whole waves); either walk computes every step once.
+  using kernels::PrefillSplit;
+  for (const Case& t : {Case{192, 4096, 4096, 64, 128, 128, 132}, Case{128, 4096, 11008, 128, 128, 128, 132},
+                        Case{1024, 4096, 11008, 256, 128, 128, 132}, Case{512, 11008, 4096, 256, 128, 128, 132},
+                        Case{64, 1024, 4096, 64, 128, 128, 132}, Case{264, 4096, 4096, 8, 128, 128, 132}}) {
+    const std::int64_t outputs = (t.tokens + t.n - 1) / t.n * (t.rows / t.th);
+    const kernels::PrefillWork whole = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::whole);
+    EXPECT_FALSE(whole.split_tail) << t.tokens << " tokens, " << t.rows << " rows";
+    EXPECT_EQ(whole.ctas, std::min<std::int64_t>(outputs, t.mp));
+    const kernels::PrefillWork split =
+        kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::stream_k);
+    EXPECT_EQ(split.split_tail, outputs % t.mp != 0) << t.tokens << " tokens, " << t.rows << " rows";
+    check_walk(t, nullptr, PrefillSplit::whole);
+    check_walk(t, nullptr, PrefillSplit::stream_k);
+  }
 }
 
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
@@ -239,7 +273,7 @@ TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
       ++seen[static_cast<std::size_t>(t.row_block) * w.token_tiles + t.token_tile];
     }
     EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(seen.size())) << tokens << " tokens";
-    if (w.full_waves == 0) continue;
+    if (w.full_waves == 0 || w.ctas > kernels::kTokenTilesPerBand * w.row_blocks) continue;  // no wave / a wave > a band
     int lo_tt = w.token_tiles, hi_tt = -1, lo_rb = w.row_blocks, hi_rb = -1;
     for (int cta = 0; cta < w.ctas; ++cta) {
       PrefillSegment first;
@@ -254,42 +288,36 @@ TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
   }
 }
 
-// The measured rule (prefill_work.h): 64 tokens per output tile up to 256 tokens exactly where that pads strictly less
-// than 128 or where 128 would leave short stream-K shares (fewer output tiles than SMs, < 16 steps per SM); 256 from
-// 1024 tokens, and from 257 where it pads no more than 128 and fills the SMs with output tiles; 128 otherwise and for
-// the tile shapes without those kernels.
-TEST(PrefillWork, TokensPerTileFollowTheMeasuredRule) {
+// Tokens per output tile (prefill_work.h): where the weight's shape is known, the N whose cheaper split the cost model
+// prices lowest (the smaller N on a tie); where it is not, 64 up to 64 tokens and for an odd number of 64-token tiles,
+// 256 from 1024, else 128; always 128 for the tile shapes without the other kernels.
+TEST(PrefillWork, TokensPerTileAreTheCheapestByTheCostModel) {
   auto padded = [](std::int64_t tokens, int n) { return (tokens + n - 1) / n * n; };
   for (std::int64_t tokens = 1; tokens <= 2100; ++tokens) {
     const bool pads_less = padded(tokens, 64) < padded(tokens, 128);
     const int unknown_shape = tokens >= 1024                ? kernels::kLargeTokensPerTile
-                              : tokens <= 256 && pads_less ? kernels::kSmallTokensPerTile
-                                                           : kernels::kTokensPerTile;
+                              : tokens <= 64 || pads_less ? kernels::kSmallTokensPerTile
+                                                          : kernels::kTokensPerTile;
     EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens), unknown_shape) << tokens << " tokens";
     for (const auto [rows, cols, sms] : {std::tuple{11008, 4096, 132}, std::tuple{4096, 4096, 132},
-                                         std::tuple{4096, 11008, 132}, std::tuple{4096, 4096, 16}}) {
-      const std::int64_t outputs = rows / 128 * padded(tokens, 128) / 128;
-      const bool large = tokens >= 1024 || (tokens > 256 && padded(tokens, 256) <= padded(tokens, 128) &&
-                                            rows / 128 * padded(tokens, 256) / 256 >= sms);
-      const bool small = tokens <= 256 && (pads_less || (outputs < sms && outputs * (cols / 128) < 16 * sms));
-      const int want = large ? kernels::kLargeTokensPerTile : small ? kernels::kSmallTokensPerTile : kernels::kTokensPerTile;
-      EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms), want)
-          << tokens << " tokens, " << rows << "x" << cols << ", " << sms << " SMs";
+                                         std::tuple{4096, 11008, 132}, std::tuple{1024, 4096, 132},
+                                         std::tuple{4096, 4096, 16}}) {
+      const int picked = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms);
+      auto cost = [&](int n) { return kernels::prefill_cost(kernels::prefill_work(tokens, n, rows, cols, 128, 128, sms), n); };
+      for (int n : {kernels::kSmallTokensPerTile, kernels::kTokensPerTile, kernels::kLargeTokensPerTile})
+        EXPECT_LE(cost(picked), cost(n)) << tokens << " tokens, " << rows << "x" << cols << ", " << sms << " SMs: " << picked
+                                         << " costs more than " << n;
     }
     EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens, 4096, 4096, 132), kernels::kTokensPerTile) << tokens;
   }
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 64), 64);
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 65), 128);
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 192), 64);
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 4096, 4096, 132), 64);    // 32 tiles, 7.8 steps per SM
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 256, 4096, 4096, 132), 64);    // 64 tiles, 15.5 steps per SM
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 4096, 11008, 132), 128);  // 20.8 steps per SM
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 11008, 4096, 132), 128);  // 20.8 steps per SM
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 384, 4096, 4096, 132), 128);   // past 256 tokens
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 320, 11008, 4096, 132), 128);  // 512 padded vs 384
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 11008, 4096, 132), 256);  // 172 output tiles
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 512, 4096, 4096, 132), 128);   // 64 output tiles on 132 SMs
-  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 1024, 4096, 4096, 132), 256);
+  // The measured fastest where it stands out (docs/perf/gemm_prefill_split_sweep_h200.json, µs at σ = 25 %).
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 64, 4096, 4096, 132), 64);     // stream-K: 15.3, 128: 19.6
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 192, 4096, 11008, 132), 64);   // 96 whole tiles: 44.8 (was 58.3)
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 128, 11008, 4096, 132), 128);  // 86 whole tiles: 30.5 (was 32.1)
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 256, 14336, 4096, 132), 256);  // 112 whole tiles: 55.4 (was 64.4)
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 1024, 1024, 4096, 132), 64);   // 128 whole tiles: 17.9 (was 27.1)
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 2048, 4096, 4096, 132), 256);  // large M: 256 (step 11)
+  EXPECT_EQ(kernels::prefill_tokens_per_tile(128, 128, 8192, 11008, 4096, 132), 256);
 }
 
 }  // namespace
