@@ -7,13 +7,13 @@
 // that CTAs running at the same time hold the same few row blocks' weights and a band's x (L2 reuse).
 // Each output tile takes `tiles` steps (the row block's stored tiles, along K). With C CTAs, CTA c computes output
 // tiles c, c + C, c + 2C, … whole for `full_waves` waves and writes them to y. The `tail_tiles` left (< C) are either
-// computed whole by CTAs 0 … tail_tiles − 1 (the other CTAs idle), or their steps, in order, are
-// cut into contiguous shares (stream-K), one for each of the first stream_ctas CTAs: of equal length, or weighed
-// (weigh_stream_k_split) of equal cost. A share starts at most once inside an output tile; that piece (a
-// "contribution") goes to the CTA's fp32 partial-sum slot and raises its flag. The CTA whose share holds the tile's first step computes that piece last in its share, waits for
-// the flags of the CTAs that contributed (the following shares', which computed their pieces first), adds their sums
-// and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk the same code
-// (tests/kernels/test_prefill_work.cpp checks it).
+// computed whole by CTAs 0 … tail_tiles − 1 (the other CTAs idle), or their steps, in order, are cut into contiguous
+// shares (stream-K), one for each of the first stream_ctas CTAs: of equal length, or weighed (weigh_stream_k_split) of
+// equal cost. A share starts at most once inside an output tile; that piece (a "contribution") goes to the CTA's fp32
+// partial-sum slot and raises its flag. The CTA whose share holds the tile's first step computes that piece last in
+// its share, waits for the flags of the CTAs that contributed (the following shares', which computed their pieces
+// first), adds their sums and writes y — no atomics, no zeroed output buffer, no second kernel. Host and device walk
+// the same code (tests/kernels/test_prefill_work.cpp checks it).
 // Residency: a finisher spins on other CTAs, so those must be running. Shares go to CTAs in reverse order, which makes
 // them earlier CTAs (lower blockIdx, dispatched first — the order CUDA launches a grid in, which CUTLASS's stream-K
 // relies on as well): they hold an SM even where other streams' kernels keep some SMs busy for the whole call.
@@ -33,8 +33,8 @@ namespace patchlm::kernels {
 
 // Tokens per output tile (N): 64, 128 or 256 (only 128x128 weight tiles have the 64- and 256-token kernels; the other
 // tile shapes always take 128). Chosen per call together with the last wave's split by the cost model below
-// (prefill_choice) where the weight's shape is known; without it: 64 up to 64 tokens and for an odd number of 64-token
-// tiles, 256 from 1024 tokens, 128 otherwise.
+// (prefill_cost, prefill_tokens_per_tile) where the weight's shape is known; without it: 64 up to 64 tokens and for an
+// odd number of 64-token tiles, 256 from 1024 tokens, 128 otherwise.
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
@@ -104,11 +104,12 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 
 // The cost model (docs/performance.md, issue 21 step 15), fitted to every N × split timed on an H200 (6 LLaMA-2-7B /
 // 3.1-8B shapes, 64–1024 tokens, σ = 25 / 50 %): a call takes as long as its busiest CTA, whose K steps cost
-//   kStepCost(N) each — in 64-token steps: 1, 1.6 (128), 2.6 (256); from 64 to 256 tokens a step's x panel grows
-//     4× while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM streams at once,
-//     where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the partial sums.
+//   prefill_step_cost(N) each — in 64-token steps: 1, 1.6 (128), 2.6 (256); from 64 to 256 tokens a step's x panel
+//     grows 4× while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM streams at
+//     once, where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the partial sums.
 // Picking by it is within 1 % of the fastest variant on average over those 168 cases (≤ 3 % with a shape left out of
-// the fit; the worst case 1.35×), where the earlier fixed rules were 6 % off (up to 1.7×).
+// the fit; the worst case 1.35×), where the earlier fixed rules were 6 % off (up to 1.6×); past 1024 tokens it keeps
+// 256-token tiles on those shapes, as measured best there (step 11).
 constexpr double kStreamKStepCost = 1.35, kStreamKExchange = 10;
 constexpr double prefill_step_cost(int n) { return n <= kSmallTokensPerTile ? 1.0 : n <= kTokensPerTile ? 1.6 : 2.6; }
 
@@ -128,7 +129,8 @@ inline double prefill_cost(const PrefillWork& w, int n) {
 inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                 int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule) {
   if (split != PrefillSplit::rule)
-    return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
+    return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
+                                   split == PrefillSplit::stream_k);
   PrefillWork whole = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   PrefillWork streamed = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
   return prefill_cost(streamed, n) < prefill_cost(whole, n) ? streamed : whole;
