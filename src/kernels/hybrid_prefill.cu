@@ -406,15 +406,15 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
           prefill_has_small_and_large_tiles(p.tile_height, p.tile_width));
 }
 
-// The work split with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
-PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  return prefill_work(tokens, tokens_per_tile(p, tokens), p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors,
-                      p.split);
+// The work split at n tokens per tile (tokens_per_tile's, computed once by the caller: it prices every candidate)
+// with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
+PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
+  return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split);
 }
 
 // The split a launch runs: its shares weighed by cost where the plan has the weight's step costs.
-PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens) {
-  PrefillWork w = even_work_for(p, tokens);
+PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
+  PrefillWork w = even_work_for(p, tokens, n);
   if (p.row_cost_prefix != nullptr) weigh_stream_k_split(w, p.row_cost_prefix);
   return w;
 }
@@ -446,7 +446,7 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
   if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
-  const PrefillWork work = work_for(p, tokens);
+  const PrefillWork work = work_for(p, tokens, N);
   if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
     return "hybrid prefill: stream-K needs the partial-sum slots and flags";
   kernel<<<work.ctas, S::kThreads, S::kSharedBytes, stream>>>(p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
@@ -469,9 +469,10 @@ std::vector<std::uint64_t> prefill_trace_take() {
 
 HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width) || !tokens_per_tile_supported(p)) return {};
-  const PrefillWork work = even_work_for(p, tokens);
+  const int n = tokens_per_tile(p, tokens);
+  const PrefillWork work = even_work_for(p, tokens, n);
   if (!work.split_tail) return {};
-  return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * tokens_per_tile(p, tokens), work.stream_ctas};
+  return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * n, work.stream_ctas};
 }
 
 bool hybrid_prefill_tile_supported(int th, int tw) { return (th == 128 || th == 64) && (tw == 128 || tw == 64); }
