@@ -158,8 +158,6 @@ void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, i
   at::Device device = w.data.device();
   std::vector<std::int32_t> desc(s.tile_desc.begin(), s.tile_desc.end());  // bit patterns kept
   w.tile_desc = to_device_int32(desc, device);
-  w.row_cost_prefix = row_step_cost_prefix(w.grid.rows / w.grid.tile.rows, w.grid.cols / w.grid.tile.cols,
-                                           [&](std::int64_t i) { return (s.tile_desc[2 * i + 1] >> 31) != 0; });
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
   w.shared_row_blocks = std::any_of(s.contributors.begin(), s.contributors.end(), [](std::int32_t c) { return c > 1; });
@@ -178,6 +176,12 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
       prefill_has_small_and_large_tiles(static_cast<int>(packed.grid.tile.rows), static_cast<int>(packed.grid.tile.cols));
   w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share(), packed.grid.cols, large_token_tiles);
   w.prefill_from_tokens = wgmma_from_tokens(packed.grid.tile.rows, packed.grid.tile.cols);
+  // The stream-K split's step costs, from the tiles' kinds (a row block stores its 2:4 tiles first); the autotuner's
+  // reschedules leave them as they are.
+  const std::int64_t tiles_per_row = packed.grid.cols / packed.grid.tile.cols;
+  w.row_cost_prefix = row_step_cost_prefix(packed.grid.rows / packed.grid.tile.rows, tiles_per_row, [&](std::int64_t i) {
+    return i % tiles_per_row < packed.sparse_tiles[static_cast<std::size_t>(i / tiles_per_row)];
+  });
   w.data = at::from_blob(const_cast<std::uint8_t*>(packed.data.data()), {static_cast<std::int64_t>(packed.data.size())},
                          at::kByte)
                .to(device, false, true);

@@ -254,6 +254,21 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   }
 }
 
+// Host-side (no GPU needed): the stream-K split's step costs, set once at upload from the packed row blocks, follow the
+// kinds the schedule's tile descriptors give the kernel (bit 31: 2:4), tile by tile in the walk's order.
+TEST(HybridGemmCuda, StepCostsFollowTheTileDescriptors) {
+  auto c = testing::random_hybrid(640, 2048, 128, 128, 0.5, 910, 0.02);
+  const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  kernels::HybridWeight w = kernels::upload_hybrid(packed, at::kCPU);
+  kernels::reschedule(w, packed, 7, 3);  // the autotuner's re-plans keep them
+  const at::Tensor desc = w.tile_desc.cpu().contiguous();
+  const std::int32_t* d = desc.data_ptr<std::int32_t>();
+  const std::vector<std::int32_t> want = kernels::row_step_cost_prefix(
+      5, 16, [&](std::int64_t i) { return (static_cast<std::uint32_t>(d[2 * i + 1]) >> 31) != 0; });
+  EXPECT_EQ(w.row_cost_prefix, want);
+  EXPECT_NE(want.back(), 16 * kernels::kDenseStepCost) << "the case should mix 2:4 and dense tiles";
+}
+
 // Host-side (no GPU needed): the dispatch follows the measured crossovers — decode kernel, then the wgmma kernel where
 // it runs, then unpack + cuBLAS.
 TEST(HybridGemmCuda, DispatchFollowsTheMeasuredCrossovers) {
