@@ -284,31 +284,27 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         auto& ws128 = weights[{128, 128}];
         const double unpack_us =
             options.prefill_only ? 0 : time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies);
-        const double prefill_us =
-            ws128[0].prefill_kernel ? time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies) : 0;
-        // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above).
+        // The wgmma kernel with tokens per tile (0: the rule's) and the last wave's split as given, then back to the rule.
+        const auto time_prefill = [&](int n, PrefillSplit split) {
+          for (auto& w : ws128) w.prefill_tokens_per_tile = n, w.prefill_split = split;
+          const double us = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
+          for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
+          return us;
+        };
+        const double prefill_us = ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule) : 0;
+        // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above) ...
         nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
         if (ws128[0].prefill_kernel)
-          for (int n : options.prefill_tile_tokens) {
-            for (auto& w : ws128) w.prefill_tokens_per_tile = n;
-            by_tile_tokens[std::to_string(n)] = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
-            for (auto& w : ws128) w.prefill_tokens_per_tile = 0;
-          }
+          for (int n : options.prefill_tile_tokens) by_tile_tokens[std::to_string(n)] = time_prefill(n, PrefillSplit::rule);
         // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
         nlohmann::ordered_json by_variant = nlohmann::ordered_json::object();
         if (ws128[0].prefill_kernel && !options.prefill_splits.empty()) {
           std::vector<int> ns = options.prefill_tile_tokens;
           if (ns.empty()) ns.push_back(0);
           for (int n : ns)
-            for (const std::string& split : options.prefill_splits) {
-              for (auto& w : ws128) {
-                w.prefill_tokens_per_tile = n;
-                w.prefill_split = split == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k;
-              }
+            for (const std::string& split : options.prefill_splits)
               by_variant[str_cat(n != 0 ? std::to_string(n) : "rule", "/", split)] =
-                  time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies);
-              for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
-            }
+                  time_prefill(n, split == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k);
         }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)
