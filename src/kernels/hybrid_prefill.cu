@@ -3,7 +3,7 @@
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
 //     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
-//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N = 256 a slot holds one 64-column part of
+//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N > 128 a slot holds one 64-column part of
 //     a tile instead (Shape::kPartSlots), so that four slots still fit.
 //   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
 //     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <utility>
 
 #include "kernels/async_copy.h"
 #include "kernels/dense_tile_layout.h"
@@ -51,7 +53,7 @@ struct Shape {
   static constexpr int kPanelBytes = N * kPanelRowBytes;
   static constexpr int kTileBytes = TH * TW * 2;          // a dense tile
   static constexpr int kSparseTileBytes = kTileBytes / 16 * 9;  // a 2:4 tile: kept values and metadata
-  // With 256 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit only two
+  // With more than 128 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit only two
   // slots next to their x panels (docs/performance.md, step 7). A dense tile's part is its warpgroups' 64-column
   // panels; a 2:4 tile (whose parts interleave in the packed order) comes whole with its first part, the next slot
   // brings only x.
@@ -400,10 +402,7 @@ int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
 }
 
 bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
-  const int n = p.tokens_per_tile;
-  return n == 0 || n == kTokensPerTile ||
-         ((n == kSmallTokensPerTile || n == kLargeTokensPerTile) &&
-          prefill_has_small_and_large_tiles(p.tile_height, p.tile_width));
+  return p.tokens_per_tile == 0 || prefill_tokens_per_tile_built(p.tile_height, p.tile_width, p.tokens_per_tile);
 }
 
 // The work split at n tokens per tile (tokens_per_tile's, computed once by the caller: it prices every candidate)
@@ -454,6 +453,16 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }
 
+// 128x128 weight tiles: the kernel for N = n, one of kTokensPerTileChoices.
+template <int... I>
+std::string launch_128x128(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream,
+                           int n, std::integer_sequence<int, I...>) {
+  std::string result = "hybrid prefill: no kernel with " + std::to_string(n) + " tokens per tile";
+  ((n == kTokensPerTileChoices[I] && (result = launch<128, 128, kTokensPerTileChoices[I]>(p, x, y, tokens, stream), true)) ||
+   ...);
+  return result;
+}
+
 }  // namespace
 
 #if PATCHLM_PREFILL_TRACE
@@ -482,16 +491,14 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: no kernel for " + std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles";
   if (!tokens_per_tile_supported(p))
     return "hybrid prefill: no kernel with " + std::to_string(p.tokens_per_tile) + " tokens per tile for " +
-           std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles (0, 64, 128 or 256; 64 and 256 for 128x128)";
+           std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles (0 or 128; 128x128 tiles also 64, 96, 160, 192, 224 and 256)";
   if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0 || reinterpret_cast<std::uintptr_t>(y) % 16 != 0)
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};
   const auto s = static_cast<cudaStream_t>(stream);
-  if (prefill_has_small_and_large_tiles(p.tile_height, p.tile_width)) switch (tokens_per_tile(p, tokens)) {
-      case kSmallTokensPerTile: return launch<128, 128, kSmallTokensPerTile>(p, x, y, tokens, s);
-      case kLargeTokensPerTile: return launch<128, 128, kLargeTokensPerTile>(p, x, y, tokens, s);
-      default: return launch<128, 128, kTokensPerTile>(p, x, y, tokens, s);
-    }
+  if (prefill_has_small_and_large_tiles(p.tile_height, p.tile_width))
+    return launch_128x128(p, x, y, tokens, s, tokens_per_tile(p, tokens),
+                          std::make_integer_sequence<int, std::size(kTokensPerTileChoices)>{});
   if (p.tile_height == 128) return launch<128, 64, kTokensPerTile>(p, x, y, tokens, s);
   if (p.tile_width == 128) return launch<64, 128, kTokensPerTile>(p, x, y, tokens, s);
   return launch<64, 64, kTokensPerTile>(p, x, y, tokens, s);

@@ -24,8 +24,8 @@ struct HybridPrefillPlan {
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
   int multiprocessors = 132;  // of the device: the persistent CTAs
-  // Tokens per output tile: 0 — the measured rule (kernels/prefill_work.h prefill_tokens_per_tile); 64, 128 or 256
-  // force it (benchmarks mapping that rule; 64 and 256 for 128x128 tiles only).
+  // Tokens per output tile: 0 — the measured rule (kernels/prefill_work.h prefill_tokens_per_tile); one of
+  // kTokensPerTileChoices forces it (benchmarks mapping that rule; other than 128 for 128x128 tiles only).
   int tokens_per_tile = 0;
   // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_work.h.
   PrefillSplit split = PrefillSplit::rule;

@@ -31,17 +31,27 @@
 
 namespace patchlm::kernels {
 
-// Tokens per output tile (N): 64, 128 or 256 (only 128x128 weight tiles have the 64- and 256-token kernels; the other
-// tile shapes always take 128). Chosen per call together with the last wave's split by the cost model below
-// (prefill_cost, prefill_tokens_per_tile) where the weight's shape is known; without it: 64 up to 64 tokens and for an
-// odd number of 64-token tiles, 256 from 1024 tokens, 128 otherwise.
+// Tokens per output tile (N): 128x128 weight tiles have a kernel for each of kTokensPerTileChoices, the other tile
+// shapes only for 128. Chosen per call together with the last wave's split by the cost model below (prefill_cost,
+// prefill_tokens_per_tile) where the weight's shape is known; without it: 64 up to 64 tokens and for an odd number of
+// 64-token tiles, 256 from 1024 tokens, 128 otherwise. The steps of 32 between 64 and 256 are there for the waves:
+// with 132 SMs, 320 tokens of a 4096-row weight are 96 output tiles of 128 tokens (36 SMs idle) or 160 of
+// 64 (two waves), but 128 of 96.
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
+inline constexpr int kTokensPerTileChoices[] = {64, 96, 128, 160, 192, 224, 256};
 
-// Whether the kernel for these weight tiles also comes with 64- and 256-token output tiles (else only 128).
+// Whether the kernel for these weight tiles also comes with the other tokens per tile (else only 128).
 constexpr bool prefill_has_small_and_large_tiles(int tile_height, int tile_width) {
   return tile_height == 128 && tile_width == 128;
+}
+constexpr bool prefill_tokens_per_tile_built(int tile_height, int tile_width, int n) {
+  if (n == kTokensPerTile) return true;
+  if (!prefill_has_small_and_large_tiles(tile_height, tile_width)) return false;
+  for (int c : kTokensPerTileChoices)
+    if (c == n) return true;
+  return false;
 }
 
 // The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).
@@ -102,16 +112,18 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 }
 }  // namespace detail
 
-// The cost model (docs/performance.md, issue 21 step 15), fitted to every N × split timed on an H200 (6 LLaMA-2-7B /
-// 3.1-8B shapes, 64–1024 tokens, σ = 25 / 50 %): a call takes as long as its busiest CTA, whose K steps cost
-//   prefill_step_cost(N) each — in 64-token steps: 1, 1.6 (128), 2.6 (256); from 64 to 256 tokens a step's x panel
-//     grows 4× while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM streams at
-//     once, where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the partial sums.
-// Picking by it is within 1 % of the fastest variant on average over those 168 cases (≤ 3 % with a shape left out of
-// the fit; the worst case 1.35×), where the earlier fixed rules were 6 % off (up to 1.6×); past 1024 tokens it keeps
-// 256-token tiles on those shapes, as measured best there (step 11).
-constexpr double kStreamKStepCost = 1.35, kStreamKExchange = 10;
-constexpr double prefill_step_cost(int n) { return n <= kSmallTokensPerTile ? 1.0 : n <= kTokensPerTile ? 1.6 : 2.6; }
+// The cost model (docs/performance.md, issue 21 steps 15 and 16), fitted to every N × split timed on an H200 (13
+// LLaMA-2-7B / 3.1-8B shapes — the engine's stacked q/k/v and gate/up among them — 64–1024 tokens, σ = 25 / 35 / 50 %):
+// a call takes as long as its busiest CTA, whose K steps cost
+//   prefill_step_cost(N) each — in 64-token steps, 1 + (N − 64) / 125: 1.51 at 128 tokens, 2.54 at 256; a step's x
+//     panel grows with N while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM
+//     streams at once, where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the
+//     partial sums.
+// Picking by it is within 1 % of the fastest variant on average over the 266 cases timed (≤ 3 % with a shape left out
+// of the fit); past 1024 tokens it keeps 256-token tiles on those shapes, as measured best there (step 11).
+constexpr double kStreamKStepCost = 1.30, kStreamKExchange = 10;
+constexpr double kStepCostPerToken = 1.0 / 125;
+constexpr double prefill_step_cost(int n) { return 1.0 + kStepCostPerToken * (n - kSmallTokensPerTile); }
 
 // The cost of a work split with N tokens per tile, in 64-token K steps.
 inline double prefill_cost(const PrefillWork& w, int n) {
@@ -147,7 +159,7 @@ inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t
   }
   int best = kSmallTokensPerTile;
   double best_cost = 0;
-  for (int n : {kSmallTokensPerTile, kTokensPerTile, kLargeTokensPerTile}) {
+  for (int n : kTokensPerTileChoices) {
     const double cost = prefill_cost(prefill_work(tokens, n, rows, cols, tile_height, tile_width, multiprocessors), n);
     if (n == kSmallTokensPerTile || cost < best_cost) best = n, best_cost = cost;
   }

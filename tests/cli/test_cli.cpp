@@ -115,7 +115,7 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--shapes 100x4096", "'100x4096' must be positive multiples of 128"},
                                      {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
                                      {"--shapes 4096x4096x2", "expected OUTxIN"},
-                                     {"--prefill-tile-tokens 96", "--prefill-tile-tokens: 96 is not 64, 128 or 256"},
+                                     {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 96, 128, 160, 192, 224, 256"},
                                      {"--prefill-split halves", "--prefill-split: 'halves' is not whole or stream-k"}}) {
     Result r = run("bench gemm " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;

@@ -234,7 +234,7 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
     for (std::int64_t tokens : {std::int64_t{40}, std::int64_t{96}, std::int64_t{192}, std::int64_t{301}, std::int64_t{1031}}) {
       const at::Tensor x = at::randn({tokens, 2048}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
       const at::Tensor want = at::linear(x.to(at::kFloat), wm);
-      const std::vector<int> forced_n = tr == 128 && tc == 128 ? std::vector<int>{0, 64, 128, 256} : std::vector<int>{0, 128};
+      const std::vector<int> forced_n = tr == 128 && tc == 128 ? std::vector<int>{0, 64, 96, 128, 160, 192, 224, 256} : std::vector<int>{0, 128};
       for (int n : forced_n)
         for (int mp : {1, 5, 7, 64})
           for (auto split : {kernels::PrefillSplit::rule, kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
@@ -342,12 +342,12 @@ TEST(HybridGemmCuda, BadInputsAreClearErrors) {
   EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 128}, opts.dtype(at::kBFloat16)), w), Error);
   EXPECT_THROW(kernels::hybrid_linear(at::randn({4, 256}, at::kBFloat16), w), Error);
   if (w.prefill_kernel) {  // a forced tokens-per-tile the kernel lacks (benchmarks): one line naming it
-    w.prefill_tokens_per_tile = 96;
+    w.prefill_tokens_per_tile = 100;
     try {
       kernels::hybrid_linear_prefill_kernel(at::randn({300, 256}, opts.dtype(at::kBFloat16)), w);
-      ADD_FAILURE() << "96 tokens per tile ran";
+      ADD_FAILURE() << "100 tokens per tile ran";
     } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("no kernel with 96 tokens per tile for 128x128 tiles"), std::string::npos)
+      EXPECT_NE(std::string(e.what()).find("no kernel with 100 tokens per tile for 128x128 tiles"), std::string::npos)
           << e.what();
     }
   }
