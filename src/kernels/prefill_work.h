@@ -112,7 +112,7 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 }
 }  // namespace detail
 
-// The cost model (docs/performance.md, issue 21 steps 15 and 16), fitted to every N × split timed on an H200 (13
+// The cost model (docs/performance.md, issue 21 steps 15 and 17), fitted to every N × split timed on an H200 (13
 // LLaMA-2-7B / 3.1-8B shapes — the engine's stacked q/k/v and gate/up among them — 64–1024 tokens, σ = 25 / 35 / 50 %):
 // a call takes as long as its busiest CTA, whose K steps cost
 //   prefill_step_cost(N) each — in 64-token steps, 1 + (N − 64) / 125: 1.51 at 128 tokens, 2.54 at 256; a step's x
@@ -120,7 +120,7 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 //     streams at once, where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the
 //     partial sums.
 // Picking by it is within 1 % of the fastest variant on average over the 266 cases timed (≤ 3 % with a shape left out
-// of the fit); past 1024 tokens it keeps 256-token tiles on those shapes, as measured best there (step 11).
+// of the fit); from 2048 tokens it keeps 256-token tiles on the LLaMA-2-7B shapes, as measured best there (step 11).
 constexpr double kStreamKStepCost = 1.30, kStreamKExchange = 10;
 constexpr double kStepCostPerToken = 1.0 / 125;
 constexpr double prefill_step_cost(int n) { return 1.0 + kStepCostPerToken * (n - kSmallTokensPerTile); }
