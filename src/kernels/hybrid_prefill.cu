@@ -54,9 +54,9 @@ struct Shape {
   static constexpr int kTileBytes = TH * TW * 2;          // a dense tile
   static constexpr int kSparseTileBytes = kTileBytes / 16 * 9;  // a 2:4 tile: kept values and metadata
   // With more than 128 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit
-  // only two slots next to their x panels at 192–256 tokens, three at 160 (docs/performance.md, step 7). A dense tile's part is its warpgroups' 64-column
-  // panels; a 2:4 tile (whose parts interleave in the packed order) comes whole with its first part, the next slot
-  // brings only x.
+  // only two slots next to their x panels at 192–256 tokens, three at 160 (docs/performance.md, step 7). A dense
+  // tile's part is its warpgroups' 64-column panels; a 2:4 tile (whose parts interleave in the packed order) comes
+  // whole with its first part, the next slot brings only x.
   static constexpr bool kPartSlots = N > 128 && kPanels > 1;
   static constexpr int kPanelsPerSlot = kPartSlots ? 1 : kPanels;
   static constexpr int kSlotsPerTile = kPanels / kPanelsPerSlot;
