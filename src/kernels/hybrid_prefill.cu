@@ -3,7 +3,7 @@
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
 //     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
-//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N > 128 a slot holds one 64-column part of
+//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N > 160 a slot holds one 64-column part of
 //     a tile instead (Shape::kPartSlots), so that four slots still fit.
 //   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
 //     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
@@ -53,11 +53,11 @@ struct Shape {
   static constexpr int kPanelBytes = N * kPanelRowBytes;
   static constexpr int kTileBytes = TH * TW * 2;          // a dense tile
   static constexpr int kSparseTileBytes = kTileBytes / 16 * 9;  // a 2:4 tile: kept values and metadata
-  // With more than 128 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit
-  // only two slots next to their x panels at 192–256 tokens, three at 160 (docs/performance.md, step 7). A dense
-  // tile's part is its warpgroups' 64-column panels; a 2:4 tile (whose parts interleave in the packed order) comes
-  // whole with its first part, the next slot brings only x.
-  static constexpr bool kPartSlots = N > 128 && kPanels > 1;
+  // With more than 160 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit
+  // only two slots next to their x panels (docs/performance.md, step 7). At 160 they fit three, which ran 1.03–1.06×
+  // faster than four K-half slots (step 17). A dense tile's part is its warpgroups' 64-column panels; a 2:4 tile (whose
+  // parts interleave in the packed order) comes whole with its first part, the next slot brings only x.
+  static constexpr bool kPartSlots = N > 160 && kPanels > 1;
   static constexpr int kPanelsPerSlot = kPartSlots ? 1 : kPanels;
   static constexpr int kSlotsPerTile = kPanels / kPanelsPerSlot;
   static constexpr int kXBytes = kPanelsPerSlot * kPanelBytes;
