@@ -62,7 +62,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (s < 0 || s > 50) throw UsageError(str_cat("--sparsity: ", s, " is outside 0..50 (%)"));
   for (int n : o.prefill_tile_tokens)
     if (!prefill_tokens_per_tile_built(128, 128, n))
-      throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not one of 64, 96, 128, 160, 192, 224, 256"));
+      throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not one of ", prefill_tokens_per_tile_choices_text()));
   for (const std::string& split : o.prefill_splits)
     if (split != "whole" && split != "stream-k")
       throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole or stream-k"));

@@ -53,7 +53,7 @@ struct HybridWeight {
   at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0, false);  // upload_hybrid: by 2:4 tile share and shape
-  int prefill_tokens_per_tile = 0;  // 0: the measured rule; 64 / 128 / 256 force it (benchmarks), hybrid_prefill.h
+  int prefill_tokens_per_tile = 0;  // 0: the measured rule; one of kTokensPerTileChoices forces it (benchmarks)
   PrefillSplit prefill_split = PrefillSplit::rule;  // the last wave's split: the rule, or forced (benchmarks)
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's

@@ -491,7 +491,7 @@ std::string hybrid_prefill(const HybridPrefillPlan& p, const void* x, void* y, s
     return "hybrid prefill: no kernel for " + std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles";
   if (!tokens_per_tile_supported(p))
     return "hybrid prefill: no kernel with " + std::to_string(p.tokens_per_tile) + " tokens per tile for " +
-           std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles (0 or 128; 128x128 tiles also 64, 96, 160, 192, 224 and 256)";
+           std::to_string(p.tile_height) + "x" + std::to_string(p.tile_width) + " tiles (0 or 128; 128x128 tiles 0 or one of " + prefill_tokens_per_tile_choices_text() + ")";
   if (reinterpret_cast<std::uintptr_t>(x) % 16 != 0 || reinterpret_cast<std::uintptr_t>(y) % 16 != 0)
     return "hybrid prefill: x and y must be 16-byte aligned";
   if (tokens <= 0) return {};

@@ -21,6 +21,7 @@
 // the host per call) equal cost — a 2:4 tile's step is cheaper than a dense one's.
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #ifdef __CUDACC__
@@ -52,6 +53,12 @@ constexpr bool prefill_tokens_per_tile_built(int tile_height, int tile_width, in
   for (int c : kTokensPerTileChoices)
     if (c == n) return true;
   return false;
+}
+// kTokensPerTileChoices as "64, 96, …, 256", for messages.
+inline std::string prefill_tokens_per_tile_choices_text() {
+  std::string text;
+  for (int n : kTokensPerTileChoices) text += (text.empty() ? "" : ", ") + std::to_string(n);
+  return text;
 }
 
 // The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).

@@ -218,8 +218,9 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 
 // The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
-// against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (64, 128 and
-// 256 for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole and forced stream-K.
+// against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (every one of
+// kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole and
+// forced stream-K.
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -234,7 +235,9 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
     for (std::int64_t tokens : {std::int64_t{40}, std::int64_t{96}, std::int64_t{192}, std::int64_t{301}, std::int64_t{1031}}) {
       const at::Tensor x = at::randn({tokens, 2048}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
       const at::Tensor want = at::linear(x.to(at::kFloat), wm);
-      const std::vector<int> forced_n = tr == 128 && tc == 128 ? std::vector<int>{0, 64, 96, 128, 160, 192, 224, 256} : std::vector<int>{0, 128};
+      std::vector<int> forced_n{0};  // the rule's, then each one built for these tiles
+      for (int n : kernels::kTokensPerTileChoices)
+        if (kernels::prefill_tokens_per_tile_built(tr, tc, n)) forced_n.push_back(n);
       for (int n : forced_n)
         for (int mp : {1, 5, 7, 64})
           for (auto split : {kernels::PrefillSplit::rule, kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
