@@ -32,6 +32,10 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                  "Also time the wgmma kernel with the last wave's split forced (whole,stream-k), at each "
                  "--prefill-tile-tokens (or the rule's)")
       ->delimiter(',');
+  app.add_option("--settle-ms", a.options.settle_ms,
+                 "Run each op this long before timing it, so every op is timed at its own steady clocks")
+      ->check(CLI::Range(0.0, 10000.0))
+      ->capture_default_str();
   app.add_option("--prefill-trace", a.options.prefill_trace_dir,
                  "Write the wgmma kernel's per-CTA timeline of each case as JSON into this directory (a build with "
                  "-DPATCHLM_PREFILL_TRACE=ON; scripts/prefill_trace.py reads them)");

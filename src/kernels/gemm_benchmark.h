@@ -30,6 +30,9 @@ struct GemmBenchOptions {
   // Also time the wgmma kernel with its last wave's split forced ("whole", "stream-k"), at each of those tokens per
   // tile (or the rule's).
   std::vector<std::string> prefill_splits;
+  // Each op's graph runs this long before it is timed (every op alike), so that it is timed at its own steady clocks
+  // rather than at those the op before it left (0: one run, as before step 18 of docs/performance.md).
+  double settle_ms = 200;
   // Where to write the wgmma kernel's per-CTA timeline of each case (kernels/prefill_trace.h; needs a build with
   // -DPATCHLM_PREFILL_TRACE=ON): one JSON per case and tokens per tile.
   std::string prefill_trace_dir;

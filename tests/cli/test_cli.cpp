@@ -116,7 +116,8 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
                                      {"--shapes 4096x4096x2", "expected OUTxIN"},
                                      {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 96, 128, 160, 192, 224, 256"},
-                                     {"--prefill-split halves", "--prefill-split: 'halves' is not whole or stream-k"}}) {
+                                     {"--prefill-split halves", "--prefill-split: 'halves' is not whole or stream-k"},
+                                     {"--settle-ms -5", "--settle-ms"}}) {
     Result r = run("bench gemm " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
