@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "kernels/decode_ops.h"
@@ -82,6 +83,55 @@ at::Tensor host_ids(const std::vector<std::int64_t>& v, at::Device device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
+// Causal attention within each prompt of a prefill pass. qkv [n, (H + 2·KV)·D] (q and k already rotated); returns
+// [n, H·D]. Prompts of similar length (the same power-of-two bucket) go through one scaled_dot_product_attention as a
+// batch, each padded with zero rows to the longest: a real query at position t sees keys 0 … t only, all its own
+// prompt's, so the padding changes none of them (padded queries' rows are dropped). `window` > 0: sliding-window
+// attention (keys within `window` positions).
+at::Tensor prompt_attention(const at::Tensor& qkv, const std::vector<PromptRows>& prompts, std::int64_t H,
+                            std::int64_t KV, std::int64_t D, double scale, std::int64_t window) {
+  const std::int64_t n = qkv.size(0), width = qkv.size(1);
+  const auto on_device = at::TensorOptions().dtype(at::kLong).device(qkv.device());
+  const auto bucket_of = [](std::int64_t length) {
+    int b = 0;
+    while ((std::int64_t{1} << b) < length) ++b;
+    return b;
+  };
+  std::map<int, std::vector<PromptRows>> buckets;
+  for (const PromptRows& p : prompts) buckets[bucket_of(p.length)].push_back(p);
+  const at::Tensor padded_qkv = at::cat({qkv, at::zeros({1, width}, qkv.options())});  // row n: the padding
+  at::Tensor out = at::empty({n, H * D}, qkv.options());
+  for (const auto& [bucket, group] : buckets) {
+    std::int64_t T = 0;
+    for (const PromptRows& p : group) T = std::max(T, p.length);
+    const std::int64_t G = static_cast<std::int64_t>(group.size());
+    std::vector<std::int64_t> gather(static_cast<std::size_t>(G * T), n), from, to;
+    for (std::int64_t g = 0; g < G; ++g)
+      for (std::int64_t t = 0; t < group[g].length; ++t) {
+        gather[g * T + t] = group[g].offset + t;
+        from.push_back(g * T + t);
+        to.push_back(group[g].offset + t);
+      }
+    const at::Tensor rows = padded_qkv.index_select(0, at::tensor(gather, at::kLong).to(qkv.device())).view({G, T, width});
+    const at::Tensor q = rows.narrow(2, 0, H * D).view({G, T, H, D}).transpose(1, 2);
+    const at::Tensor k = rows.narrow(2, H * D, KV * D).view({G, T, KV, D}).transpose(1, 2);
+    const at::Tensor v = rows.narrow(2, (H + KV) * D, KV * D).view({G, T, KV, D}).transpose(1, 2);
+    at::Tensor o;
+    if (window == 0 || window >= T) {
+      o = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale, H != KV);
+    } else {
+      const at::Tensor pos = at::arange(T, on_device);
+      const at::Tensor qp = pos.unsqueeze(1), kp = pos.unsqueeze(0);
+      const at::Tensor allowed = at::logical_and(kp <= qp, kp > qp - window);
+      o = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale, H != KV);
+    }
+    const at::Tensor flat = o.transpose(1, 2).reshape({G * T, H * D});
+    out.index_copy_(0, at::tensor(to, at::kLong).to(qkv.device()),
+                    flat.index_select(0, at::tensor(from, at::kLong).to(qkv.device())));
+  }
+  return out;
+}
+
 }  // namespace
 
 at::Tensor FusedProj::forward(const at::Tensor& x) const {
@@ -143,7 +193,7 @@ Engine::Engine(std::unique_ptr<Decoder> model, const EngineOptions& options) : m
 Engine::~Engine() = default;
 
 at::Tensor Engine::attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
-                             bool decode) {
+                             const std::vector<PromptRows>& prompts) {
   const ModelConfig& c = model_->config();
   const std::int64_t H = c.num_heads, KV = c.num_kv_heads, D = c.head_dim;
   const bool sliding = c.sliding_layers[layer];
@@ -152,26 +202,13 @@ at::Tensor Engine::attention(std::size_t layer, at::Tensor& qkv, const at::Tenso
   kernels::rope_and_cache_(qkv, sliding ? cos_local_ : cos_global_, sliding ? sin_local_ : sin_global_, positions, slots,
                            keys, values, H, KV);
   const std::int64_t window = sliding ? c.sliding_window : 0;
-  if (decode) return kernels::decode_attention(qkv, keys, values, positions, slots, H, KV, c.attention_scale(), window);
-  // A prompt (one sequence, positions 0 .. T-1): causal attention over its rows, keys and values from the cache.
-  const std::int64_t T = qkv.size(0);
-  const std::int64_t slot = slots[0].item<std::int64_t>();
-  const at::Tensor q = qkv.narrow(1, 0, H * D).view({1, T, H, D}).transpose(1, 2);
-  const at::Tensor k = keys.select(0, slot).narrow(1, 0, T).unsqueeze(0);
-  const at::Tensor v = values.select(0, slot).narrow(1, 0, T).unsqueeze(0);
-  at::Tensor out;
-  if (window == 0 || window >= T) {
-    out = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, c.attention_scale(), H != KV);
-  } else {
-    const at::Tensor pos = at::arange(T, positions.options());
-    const at::Tensor qp = pos.unsqueeze(1), kp = pos.unsqueeze(0);
-    const at::Tensor allowed = at::logical_and(kp <= qp, kp > qp - window);
-    out = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, c.attention_scale(), H != KV);
-  }
-  return out.transpose(1, 2).reshape({T, H * D});
+  if (prompts.empty()) return kernels::decode_attention(qkv, keys, values, positions, slots, H, KV, c.attention_scale(), window);
+  // Prompts start at position 0: their keys and values are their own rows, in qkv as in the cache.
+  return prompt_attention(qkv, prompts, H, KV, D, c.attention_scale(), window);
 }
 
-at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots, bool decode) {
+at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots,
+                           const std::vector<PromptRows>& prompts) {
   const ModelConfig& c = model_->config();
   const double eps = c.rms_norm_eps;
   const bool plus_one = c.norm_plus_one, gelu = c.hidden_act != "silu";
@@ -187,7 +224,7 @@ at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, c
       kernels::rms_norm_heads_(qkv, 0, c.num_heads, c.head_dim, l.q_norm, eps, plus_one);
       kernels::rms_norm_heads_(qkv, c.num_heads, c.num_kv_heads, c.head_dim, l.k_norm, eps, plus_one);
     }
-    const at::Tensor a = l.o.forward(attention(i, qkv, positions, slots, decode));
+    const at::Tensor a = l.o.forward(attention(i, qkv, positions, slots, prompts));
     auto mlp = [&](const at::Tensor& y) { return l.down.forward(kernels::gated_activation(l.gate_up.forward(y).contiguous(), gelu)); };
     if (c.sandwich_norms) {
       h.add_(kernels::rms_norm(a, l.post_attention_norm, eps, plus_one));
@@ -203,23 +240,38 @@ at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, c
 }
 
 at::Tensor Engine::decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots) {
-  return model_->logits_from_hidden(model_->final_norm(forward(ids, positions, slots, /*decode=*/true)));
+  return model_->logits_from_hidden(model_->final_norm(forward(ids, positions, slots, /*prompts=*/{})));
 }
 
 at::Tensor Engine::prefill(std::int64_t slot, const std::vector<std::int64_t>& prompt) {
-  const std::int64_t T = static_cast<std::int64_t>(prompt.size());
-  if (slot < 0 || slot >= options_.max_batch) throw Error(str_cat("engine: slot ", slot, " outside [0, ", options_.max_batch, ")"));
-  if (T < 1 || T > cache_.length())
-    throw Error(str_cat("engine: a prompt of ", T, " tokens does not fit the context of ", cache_.length(), " tokens"));
-  for (std::int64_t id : prompt)
-    if (id < 0 || id >= config().vocab_size)
-      throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", config().vocab_size, ")"));
+  return prefill(std::vector<std::int64_t>{slot}, std::vector<std::vector<std::int64_t>>{prompt}).view({-1});
+}
+
+at::Tensor Engine::prefill(const std::vector<std::int64_t>& slots, const std::vector<std::vector<std::int64_t>>& prompts) {
+  if (prompts.empty() || slots.size() != prompts.size())
+    throw Error(str_cat("engine: a prefill takes 1 or more prompts and one slot each (", prompts.size(), " prompts, ",
+                        slots.size(), " slots)"));
+  std::set<std::int64_t> seen;
+  std::vector<PromptRows> rows;
+  std::vector<std::int64_t> ids, positions, row_slots, last_rows;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const std::int64_t slot = slots[i], T = static_cast<std::int64_t>(prompts[i].size());
+    if (slot < 0 || slot >= options_.max_batch || !seen.insert(slot).second)
+      throw Error(str_cat("engine: slot ", slot, " is outside [0, ", options_.max_batch, ") or used twice"));
+    if (T < 1 || T > cache_.length())
+      throw Error(str_cat("engine: a prompt of ", T, " tokens does not fit the context of ", cache_.length(), " tokens"));
+    for (std::int64_t id : prompts[i])
+      if (id < 0 || id >= config().vocab_size)
+        throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", config().vocab_size, ")"));
+    rows.push_back({static_cast<std::int64_t>(ids.size()), T});
+    ids.insert(ids.end(), prompts[i].begin(), prompts[i].end());
+    for (std::int64_t t = 0; t < T; ++t) positions.push_back(t), row_slots.push_back(slot);
+    last_rows.push_back(static_cast<std::int64_t>(ids.size()) - 1);
+  }
   const at::Device device = model_->device();
-  const at::Tensor ids = host_ids(prompt, device);
-  const at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor slots = at::full({T}, slot, at::TensorOptions().dtype(at::kLong).device(device));
-  const at::Tensor h = forward(ids, positions, slots, /*decode=*/false);
-  return model_->logits_from_hidden(model_->final_norm(h.narrow(0, T - 1, 1))).view({-1});
+  const at::Tensor h = forward(host_ids(ids, device), host_ids(positions, device), host_ids(row_slots, device), rows);
+  return model_->logits_from_hidden(model_->final_norm(h.index_select(0, host_ids(last_rows, device))))
+      .view({static_cast<std::int64_t>(prompts.size()), -1});
 }
 
 at::Tensor Engine::decode(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& positions,

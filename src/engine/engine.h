@@ -5,7 +5,9 @@
 // decode kernels (kernels/decode_ops), and on CUDA every decode step captured once per batch-size bucket as a CUDA
 // graph and replayed. The same code runs on the CPU (ATen references), where tests check it against the Decoder.
 //
-//   prefill(slot, prompt)           the prompt's tokens in one pass into `slot`; logits of its last token
+//   prefill(slots, prompts)         several prompts' tokens in one pass, each into its slot — every projection runs
+//                                   once over all their rows; logits of each one's last token
+//   prefill(slot, prompt)           the same for one prompt
 //   decode(tokens, positions, slots) one token for each of B sequences at their own positions; logits [B, vocab]
 #include <cstdint>
 #include <map>
@@ -25,6 +27,11 @@ struct EngineOptions {
   bool cuda_graphs = true;        // capture decode steps on CUDA
 };
 
+// A prompt's rows in a prefill pass: rows [offset, offset + length) of the pass, at positions 0 … length − 1.
+struct PromptRows {
+  std::int64_t offset = 0, length = 0;
+};
+
 // A projection the engine computes as one: a single Proj over concatenated weights, or (where they cannot be fused)
 // the parts with their outputs concatenated.
 struct FusedProj {
@@ -41,6 +48,10 @@ class Engine {
   // Runs `prompt` (1 ≤ length ≤ max_context) into `slot` from position 0; returns the float32 logits [vocab] of its
   // last token.
   at::Tensor prefill(std::int64_t slot, const std::vector<std::int64_t>& prompt);
+  // Runs prompts[i] into slots[i] (distinct), each from position 0, all in one forward pass: the projections see the
+  // rows of every prompt at once (one GEMM of Σ lengths rows each), attention stays within each prompt. Returns the
+  // float32 logits [prompts, vocab] of each prompt's last token.
+  at::Tensor prefill(const std::vector<std::int64_t>& slots, const std::vector<std::vector<std::int64_t>>& prompts);
   // Feeds tokens[b] at positions[b] to the sequence in slots[b] (all host values; positions < max_context, slots
   // distinct); returns float32 logits [B, vocab] on the model's device.
   at::Tensor decode(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& positions,
@@ -60,12 +71,13 @@ class Engine {
   };
   struct Graph;  // a captured decode step of one batch bucket (CUDA)
 
-  // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); decode = one row per
-  // sequence (attention over its cache), else one sequence's prompt (causal attention over the rows). Returns the
-  // final hidden states [n, hidden].
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots, bool decode);
+  // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); no `prompts`: decode, one row
+  // per sequence (attention over its cache); else the prompts' rows (causal attention within each prompt). Returns
+  // the final hidden states [n, hidden].
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots,
+                     const std::vector<PromptRows>& prompts);
   at::Tensor attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
-                       bool decode);
+                       const std::vector<PromptRows>& prompts);
   at::Tensor decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots);
   Graph& graph_for(std::int64_t bucket);
 

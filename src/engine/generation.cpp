@@ -26,7 +26,9 @@ void check_request(const Engine& engine, const GenerationRequest& r) {
       throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", engine.config().vocab_size, ")"));
 }
 
-Batcher::Batcher(Engine& engine) : engine_(engine) {
+Batcher::Batcher(Engine& engine, std::int64_t prefill_tokens_per_pass)
+    : engine_(engine), prefill_tokens_per_pass_(prefill_tokens_per_pass) {
+  if (prefill_tokens_per_pass < 1) throw Error("generate: the prefill pass must take at least one token");
   for (std::int64_t s = engine.max_batch() - 1; s >= 0; --s) free_slots_.push_back(s);
 }
 
@@ -77,21 +79,42 @@ bool Batcher::accept(Job& job, std::int64_t token) {
   return true;
 }
 
-void Batcher::step() {
-  // Admit waiting requests into free slots: prefill, then their first token.
+void Batcher::admit() {
+  std::vector<Job> admitted;
+  std::vector<std::int64_t> slots;
+  std::vector<std::vector<std::int64_t>> prompts;
+  std::int64_t tokens = 0;
   while (!waiting_.empty() && !free_slots_.empty()) {
+    const auto length = static_cast<std::int64_t>(waiting_.front().request.prompt.size());
+    if (!admitted.empty() && tokens + length > prefill_tokens_per_pass_) break;
     Job job = std::move(waiting_.front());
     waiting_.pop_front();
     job.slot = free_slots_.back();
     free_slots_.pop_back();
-    job.next_position = static_cast<std::int64_t>(job.request.prompt.size());
-    const at::Tensor logits = engine_.prefill(job.slot, job.request.prompt);
-    if (accept(job, pick_token(logits, job.request.options, job.generator))) {
+    job.next_position = length;
+    tokens += length;
+    slots.push_back(job.slot);
+    prompts.push_back(job.request.prompt);
+    admitted.push_back(std::move(job));
+  }
+  const at::Tensor logits = engine_.prefill(slots, prompts);
+  const at::Tensor greedy = logits.argmax(-1).to(at::kCPU);  // one transfer for every greedy request
+  for (std::size_t i = 0; i < admitted.size(); ++i) {
+    Job& job = admitted[i];
+    const auto row = static_cast<std::int64_t>(i);
+    const GenerateOptions& o = job.request.options;
+    const std::int64_t token = o.greedy() ? greedy[row].item<std::int64_t>() : pick_token(logits[row], o, job.generator);
+    if (accept(job, token)) {
       running_.push_back(std::move(job));
     } else {
       finish(job);
     }
   }
+}
+
+void Batcher::step() {
+  // Admit waiting requests into free slots, as many per prefill pass as its token budget takes.
+  while (!waiting_.empty() && !free_slots_.empty()) admit();
   if (running_.empty()) return;
   std::vector<std::int64_t> tokens, positions, slots;
   for (const Job& j : running_) {

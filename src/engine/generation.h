@@ -1,5 +1,6 @@
 #pragma once
-// Generation over the engine with continuous batching: a request's prompt is prefilled into a free slot, then all
+// Generation over the engine with continuous batching: waiting requests' prompts are prefilled into free slots (together,
+// in passes of up to kPrefillTokensPerPass tokens), then all
 // running sequences decode together, one token each per step; a sequence that ends (EOS, a stop token, its token
 // budget, the context, or its consumer saying stop) frees its slot for the next waiting request at once. Tokens are
 // reported as they are produced. `Batcher` takes requests at any time between steps (the server's scheduler);
@@ -36,13 +37,18 @@ using OnFinish = std::function<void(const GenerationResult& result)>;
 // negative budget).
 void check_request(const Engine& engine, const GenerationRequest& request);
 
+// Prompt tokens per prefill pass (a longer prompt runs alone): many short prompts become one pass whose projections
+// run as GEMMs of up to this many rows instead of one small GEMM per prompt (docs/performance.md, batched prefill).
+inline constexpr std::int64_t kPrefillTokensPerPass = 8192;
+
 class Batcher {
  public:
-  explicit Batcher(Engine& engine);
+  explicit Batcher(Engine& engine, std::int64_t prefill_tokens_per_pass = kPrefillTokensPerPass);
 
   // Queues a request (checked with check_request); it joins the running batch at the next step with a free slot.
   void add(GenerationRequest request, OnToken on_token = {}, OnFinish on_finish = {});
-  // Admits waiting requests into free slots (prefill, first token), then one decode step of all running sequences.
+  // Admits waiting requests into free slots (their prompts in shared prefill passes, then each one's first token), then
+  // one decode step of all running sequences.
   void step();
   bool idle() const { return waiting_.empty() && running_.empty(); }
   std::size_t waiting() const { return waiting_.size(); }
@@ -59,8 +65,10 @@ class Batcher {
   };
   bool accept(Job& job, std::int64_t token);  // false: the job has ended
   void finish(Job& job);
+  void admit();  // one prefill pass of waiting requests into free slots
 
   Engine& engine_;
+  std::int64_t prefill_tokens_per_pass_;
   std::deque<Job> waiting_;
   std::vector<Job> running_;
   std::vector<std::int64_t> free_slots_;

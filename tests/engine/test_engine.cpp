@@ -1,5 +1,5 @@
-// The generation engine against the Decoder it was built from (CPU, f32): prefill and decode logits, batched decode
-// against one-by-one, continuous batching through generate(), for every family's deltas.
+// The generation engine against the Decoder it was built from (CPU, f32): prefill and decode logits, batched prefill
+// and decode against one-by-one, continuous batching through generate(), for every family's deltas.
 #include "engine/engine.h"
 
 #include <gtest/gtest.h>
@@ -75,6 +75,35 @@ TEST_P(EngineFamilies, BatchedDecodeEqualsOneByOneAtDifferentLengths) {
   }
 }
 
+// One prefill pass of several prompts — lengths sharing an attention batch (5, 6, 7: padded to 7) and alone (1, 3,
+// 12), slots out of order, Gemma-3's sliding window (4) shorter than most — gives each prompt's logits and cache as
+// its own pass does: the logits, and then decode steps that read the cache.
+TEST_P(EngineFamilies, OnePrefillPassOfSeveralPromptsEqualsOneByOne) {
+  const Checkpoint c = tiny_checkpoint(GetParam(), 5);
+  EngineOptions o;
+  o.max_batch = 6;
+  o.max_context = 24;
+  Engine together(decoder_of(c), o), alone(decoder_of(c), o);
+  const std::vector<std::vector<std::int64_t>> prompts = {
+      {4, 5, 6, 7, 8}, {1}, {10, 11, 12, 13, 14, 15, 16}, {20, 21, 22}, {30, 31, 32, 33, 34, 35}, {40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51}};
+  const std::vector<std::int64_t> slots = {3, 0, 5, 1, 4, 2};
+  const at::Tensor got = together.prefill(slots, prompts);
+  ASSERT_EQ(got.sizes(), (std::vector<std::int64_t>{6, together.config().vocab_size}));
+  std::vector<std::int64_t> next, positions;
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const at::Tensor want = alone.prefill(slots[i], prompts[i]);
+    EXPECT_TRUE(at::allclose(got[static_cast<std::int64_t>(i)], want, 1e-4, 1e-5))
+        << "prompt " << i << ": " << (got[static_cast<std::int64_t>(i)] - want).abs().max().item<float>();
+    next.push_back(60 + static_cast<std::int64_t>(i));
+    positions.push_back(static_cast<std::int64_t>(prompts[i].size()));
+  }
+  for (int step = 0; step < 3; ++step) {
+    const at::Tensor a = together.decode(next, positions, slots), b = alone.decode(next, positions, slots);
+    EXPECT_TRUE(at::allclose(a, b, 1e-4, 1e-5)) << "step " << step << ": " << (a - b).abs().max().item<float>();
+    for (std::size_t i = 0; i < next.size(); ++i) ++next[i], ++positions[i];
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, EngineFamilies, ::testing::Values(Family::llama, Family::qwen2, Family::gemma3),
                          [](const auto& info) { return std::string(traits(info.param).model_type); });
 
@@ -109,6 +138,35 @@ TEST(Engine, GenerateBatchesContinuouslyAndMatchesSequentialGreedy) {
   }
 }
 
+// How many prompts share a prefill pass changes nothing generated: a budget of one token per pass (each prompt
+// alone) and the default (all together) give the same greedy tokens.
+TEST(Engine, PrefillPassBudgetDoesNotChangeWhatIsGenerated) {
+  const Checkpoint c = tiny_checkpoint(Family::qwen2, 6);
+  EngineOptions o;
+  o.max_batch = 4;
+  o.max_context = 20;
+  std::vector<std::vector<std::int64_t>> out[2];
+  for (int run = 0; run < 2; ++run) {
+    Engine engine(decoder_of(c), o);
+    Batcher batcher(engine, run == 0 ? 1 : kPrefillTokensPerPass);
+    out[run].resize(6);
+    for (int i = 0; i < 6; ++i) {
+      GenerationRequest r;
+      for (int t = 0; t <= i; ++t) r.prompt.push_back(3 + 11 * i + t);
+      r.options.max_new_tokens = 4;
+      r.options.stop_at_eos = false;
+      batcher.add(r, {}, [&out, run, i](const GenerationResult& g) { out[run][i] = g.tokens; });
+    }
+    while (!batcher.idle()) batcher.step();
+  }
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(out[0][i], out[1][i]) << "request " << i;
+    EXPECT_EQ(out[1][i].size(), 4u);
+  }
+  Engine engine(decoder_of(c), o);
+  EXPECT_THROW(Batcher(engine, 0), Error);
+}
+
 TEST(Engine, BadRequestsAreErrors) {
   const Checkpoint c = tiny_checkpoint(Family::llama, 4);
   EngineOptions o;
@@ -119,6 +177,10 @@ TEST(Engine, BadRequestsAreErrors) {
   EXPECT_THROW(engine.prefill(0, std::vector<std::int64_t>(9, 3)), Error);
   EXPECT_THROW(engine.prefill(2, {1}), Error);
   EXPECT_THROW(engine.prefill(0, {96}), Error);
+  EXPECT_THROW(engine.prefill(std::vector<std::int64_t>{0, 0}, {{1}, {2}}), Error);  // a slot twice
+  EXPECT_THROW(engine.prefill(std::vector<std::int64_t>{0}, {{1}, {2}}), Error);     // a prompt without a slot
+  EXPECT_THROW(engine.prefill(std::vector<std::int64_t>{}, {}), Error);
+  EXPECT_THROW(engine.prefill(std::vector<std::int64_t>{0, 1}, {{1}, {}}), Error);   // an empty prompt among others
   EXPECT_THROW(engine.decode({1, 2}, {0, 0}, {1, 1}), Error);
   EXPECT_THROW(engine.decode({1}, {8}, {0}), Error);
   GenerationRequest r;

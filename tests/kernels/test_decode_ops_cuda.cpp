@@ -133,6 +133,25 @@ TEST_P(EngineCuda, Bf16WithGraphsMatchesTheCpuEngineAndEagerCuda) {
   expect_close(with_graphs, want, 5e-2, "bf16 CUDA vs f32 CPU");
 }
 
+// Several prompts in one prefill pass (shared and separate attention batches, the sliding window) on the GPU in bf16:
+// each prompt's logits as the f32 CPU engine gives them for the same pass, and within bf16 noise of its own pass.
+TEST_P(EngineCuda, OnePrefillPassOfSeveralPromptsMatchesTheCpu) {
+  SKIP_WITHOUT_GPU();
+  const Checkpoint c = testing::tiny_checkpoint(GetParam(), 7, /*head_dim=*/64);
+  EngineOptions o;
+  o.max_batch = 4;
+  o.max_context = 32;
+  Engine cpu(std::make_unique<Decoder>(c, at::kFloat, at::kCPU), o);
+  Engine gpu(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
+  const std::vector<std::vector<std::int64_t>> prompts = {{5, 17, 3, 44, 9, 12}, {8}, {70, 71, 72, 73, 74}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}};
+  const std::vector<std::int64_t> slots = {2, 0, 3, 1};
+  const at::Tensor together = cpu_f32(gpu.prefill(slots, prompts));
+  expect_close(together, cpu_f32(cpu.prefill(slots, prompts)), 5e-2, "one pass, bf16 CUDA vs f32 CPU");
+  for (std::size_t i = 0; i < prompts.size(); ++i)
+    expect_close(together[static_cast<std::int64_t>(i)], cpu_f32(gpu.prefill(slots[i], prompts[i])), 5e-2,
+                 str_cat("prompt ", i, ": one pass vs its own"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, EngineCuda, ::testing::Values(Family::llama, Family::qwen2, Family::gemma3),
                          [](const auto& info) { return std::string(traits(info.param).model_type); });
 
