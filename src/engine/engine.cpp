@@ -83,15 +83,15 @@ at::Tensor host_ids(const std::vector<std::int64_t>& v, at::Device device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
-// Causal attention within each prompt of a prefill pass. qkv [n, (H + 2·KV)·D] (q and k already rotated); returns
-// [n, H·D]. Prompts of similar length (the same power-of-two bucket) go through one scaled_dot_product_attention as a
-// batch, each padded with zero rows to the longest: a real query at position t sees keys 0 … t only, all its own
-// prompt's, so the padding changes none of them (padded queries' rows are dropped). `window` > 0: sliding-window
-// attention (keys within `window` positions).
-at::Tensor prompt_attention(const at::Tensor& qkv, const std::vector<PromptRows>& prompts, std::int64_t H,
-                            std::int64_t KV, std::int64_t D, double scale, std::int64_t window) {
-  const std::int64_t n = qkv.size(0), width = qkv.size(1);
-  const auto on_device = at::TensorOptions().dtype(at::kLong).device(qkv.device());
+// A prompt's rows in a prefill pass: rows [offset, offset + length), at positions 0 … length − 1.
+struct PromptRows {
+  std::int64_t offset = 0, length = 0;
+};
+
+// The attention calls of a prefill pass, planned once for all layers: prompts whose lengths share a power-of-two
+// bucket go into one call, padded to the longest of them (at most twice a prompt's length, so at most 4× its
+// attention work and usually far less; one call per prompt would cost a launch sequence per prompt and layer).
+std::vector<PromptBatch> prompt_batches(const std::vector<PromptRows>& prompts, at::Device device) {
   const auto bucket_of = [](std::int64_t length) {
     int b = 0;
     while ((std::int64_t{1} << b) < length) ++b;
@@ -99,35 +99,61 @@ at::Tensor prompt_attention(const at::Tensor& qkv, const std::vector<PromptRows>
   };
   std::map<int, std::vector<PromptRows>> buckets;
   for (const PromptRows& p : prompts) buckets[bucket_of(p.length)].push_back(p);
-  const at::Tensor padded_qkv = at::cat({qkv, at::zeros({1, width}, qkv.options())});  // row n: the padding
-  at::Tensor out = at::empty({n, H * D}, qkv.options());
+  const auto on_device = [&](const std::vector<std::int64_t>& v) { return at::tensor(v, at::kLong).to(device); };
+  std::vector<PromptBatch> batches;
   for (const auto& [bucket, group] : buckets) {
-    std::int64_t T = 0;
-    for (const PromptRows& p : group) T = std::max(T, p.length);
-    const std::int64_t G = static_cast<std::int64_t>(group.size());
-    std::vector<std::int64_t> gather(static_cast<std::size_t>(G * T), n), from, to;
-    for (std::int64_t g = 0; g < G; ++g)
-      for (std::int64_t t = 0; t < group[g].length; ++t) {
-        gather[g * T + t] = group[g].offset + t;
-        from.push_back(g * T + t);
-        to.push_back(group[g].offset + t);
+    PromptBatch b;
+    b.count = static_cast<std::int64_t>(group.size());
+    for (const PromptRows& p : group) b.length = std::max(b.length, p.length);
+    if (b.count == 1) {
+      b.offset = group[0].offset;
+      batches.push_back(b);
+      continue;
+    }
+    std::vector<std::int64_t> gather, from, to;
+    for (std::int64_t g = 0; g < b.count; ++g)
+      for (std::int64_t t = 0; t < b.length; ++t) {
+        const bool real = t < group[g].length;
+        gather.push_back(group[g].offset + (real ? t : 0));
+        if (real) from.push_back(g * b.length + t), to.push_back(group[g].offset + t);
       }
-    const at::Tensor rows = padded_qkv.index_select(0, at::tensor(gather, at::kLong).to(qkv.device())).view({G, T, width});
+    b.gather = on_device(gather), b.from = on_device(from), b.to = on_device(to);
+    batches.push_back(b);
+  }
+  return batches;
+}
+
+// Causal attention (within `window` positions if > 0) of one batch of prompts: q, k, v [count, heads, length, D].
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                            std::int64_t window) {
+  const std::int64_t T = q.size(2);
+  const bool grouped = q.size(1) != k.size(1);
+  if (window == 0 || window >= T) return at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale, grouped);
+  const at::Tensor pos = at::arange(T, at::TensorOptions().dtype(at::kLong).device(q.device()));
+  const at::Tensor qp = pos.unsqueeze(1), kp = pos.unsqueeze(0);
+  const at::Tensor allowed = at::logical_and(kp <= qp, kp > qp - window);
+  return at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale, grouped);
+}
+
+// Attention within each prompt of a prefill pass: qkv [n, (H + 2·KV)·D] with q and k rotated → [n, H·D].
+at::Tensor prompt_attention(const at::Tensor& qkv, const std::vector<PromptBatch>& batches, std::int64_t H,
+                            std::int64_t KV, std::int64_t D, double scale, std::int64_t window) {
+  const std::int64_t n = qkv.size(0), width = qkv.size(1);
+  const bool whole = batches.size() == 1 && batches[0].count == 1 && batches[0].length == n;
+  at::Tensor out = whole ? at::Tensor() : at::empty({n, H * D}, qkv.options());
+  for (const PromptBatch& b : batches) {
+    const std::int64_t G = b.count, T = b.length;
+    const at::Tensor rows = G == 1 ? qkv.narrow(0, b.offset, T).view({1, T, width})
+                                   : qkv.index_select(0, b.gather).view({G, T, width});
     const at::Tensor q = rows.narrow(2, 0, H * D).view({G, T, H, D}).transpose(1, 2);
     const at::Tensor k = rows.narrow(2, H * D, KV * D).view({G, T, KV, D}).transpose(1, 2);
     const at::Tensor v = rows.narrow(2, (H + KV) * D, KV * D).view({G, T, KV, D}).transpose(1, 2);
-    at::Tensor o;
-    if (window == 0 || window >= T) {
-      o = at::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, scale, H != KV);
-    } else {
-      const at::Tensor pos = at::arange(T, on_device);
-      const at::Tensor qp = pos.unsqueeze(1), kp = pos.unsqueeze(0);
-      const at::Tensor allowed = at::logical_and(kp <= qp, kp > qp - window);
-      o = at::scaled_dot_product_attention(q, k, v, allowed, 0.0, false, scale, H != KV);
-    }
-    const at::Tensor flat = o.transpose(1, 2).reshape({G * T, H * D});
-    out.index_copy_(0, at::tensor(to, at::kLong).to(qkv.device()),
-                    flat.index_select(0, at::tensor(from, at::kLong).to(qkv.device())));
+    const at::Tensor o = causal_attention(q, k, v, scale, window).transpose(1, 2).reshape({G * T, H * D});
+    if (whole) return o;
+    if (G == 1)
+      out.narrow(0, b.offset, T).copy_(o);
+    else
+      out.index_copy_(0, b.to, o.index_select(0, b.from));
   }
   return out;
 }
@@ -193,7 +219,7 @@ Engine::Engine(std::unique_ptr<Decoder> model, const EngineOptions& options) : m
 Engine::~Engine() = default;
 
 at::Tensor Engine::attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
-                             const std::vector<PromptRows>& prompts) {
+                             const std::vector<PromptBatch>& prompts) {
   const ModelConfig& c = model_->config();
   const std::int64_t H = c.num_heads, KV = c.num_kv_heads, D = c.head_dim;
   const bool sliding = c.sliding_layers[layer];
@@ -208,7 +234,7 @@ at::Tensor Engine::attention(std::size_t layer, at::Tensor& qkv, const at::Tenso
 }
 
 at::Tensor Engine::forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots,
-                           const std::vector<PromptRows>& prompts) {
+                           const std::vector<PromptBatch>& prompts) {
   const ModelConfig& c = model_->config();
   const double eps = c.rms_norm_eps;
   const bool plus_one = c.norm_plus_one, gelu = c.hidden_act != "silu";
@@ -269,7 +295,8 @@ at::Tensor Engine::prefill(const std::vector<std::int64_t>& slots, const std::ve
     last_rows.push_back(static_cast<std::int64_t>(ids.size()) - 1);
   }
   const at::Device device = model_->device();
-  const at::Tensor h = forward(host_ids(ids, device), host_ids(positions, device), host_ids(row_slots, device), rows);
+  const at::Tensor h = forward(host_ids(ids, device), host_ids(positions, device), host_ids(row_slots, device),
+                               prompt_batches(rows, device));
   return model_->logits_from_hidden(model_->final_norm(h.index_select(0, host_ids(last_rows, device))))
       .view({static_cast<std::int64_t>(prompts.size()), -1});
 }

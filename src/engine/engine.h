@@ -27,9 +27,14 @@ struct EngineOptions {
   bool cuda_graphs = true;        // capture decode steps on CUDA
 };
 
-// A prompt's rows in a prefill pass: rows [offset, offset + length) of the pass, at positions 0 … length − 1.
-struct PromptRows {
-  std::int64_t offset = 0, length = 0;
+// The prompts of one attention call in a prefill pass (prompt_batches in engine.cpp). One prompt: rows [offset,
+// offset + length) of the pass as they are. Several (lengths in one power-of-two bucket): each padded to `length`
+// rows — `gather` [count · length] picks the pass's rows, a padding row repeating a real one, which no real query
+// sees (causal: a query at position t sees keys 0 … t of its own prompt) — and `from` / `to` carry the real rows'
+// outputs back to the pass's rows.
+struct PromptBatch {
+  std::int64_t count = 1, length = 0, offset = 0;
+  at::Tensor gather, from, to;  // device int64; undefined for one prompt
 };
 
 // A projection the engine computes as one: a single Proj over concatenated weights, or (where they cannot be fused)
@@ -72,12 +77,13 @@ class Engine {
   struct Graph;  // a captured decode step of one batch bucket (CUDA)
 
   // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); no `prompts`: decode, one row
-  // per sequence (attention over its cache); else the prompts' rows (causal attention within each prompt). Returns
+  // per sequence (attention over its cache); else the prompts' rows (causal attention within each prompt, one call per
+  // batch). Returns
   // the final hidden states [n, hidden].
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots,
-                     const std::vector<PromptRows>& prompts);
+                     const std::vector<PromptBatch>& prompts);
   at::Tensor attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
-                       const std::vector<PromptRows>& prompts);
+                       const std::vector<PromptBatch>& prompts);
   at::Tensor decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots);
   Graph& graph_for(std::int64_t bucket);
 

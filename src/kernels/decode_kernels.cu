@@ -188,13 +188,15 @@ __global__ void __launch_bounds__(32 * kRopeWarps) rope_cache_kernel(RopeCacheAr
       for (int i = lane; i < D; i += 32) dst[i] = x[i];
       continue;
     }
-    bf16* dst = head < H ? x : static_cast<bf16*>(a.k_cache) + ((slot * KV + (head - H)) * a.cache_len + pos) * D;
+    // q and k rotated in place; k also into its cache (a prefill's attention reads the prompt's keys from qkv).
+    bf16* cached = head < H ? nullptr : static_cast<bf16*>(a.k_cache) + ((slot * KV + (head - H)) * a.cache_len + pos) * D;
     for (int i = lane; i < half; i += 32) {  // HF's layout: x·cos + rotate_half(x)·sin, rotate_half(x) = [−x2, x1]
       const float x1 = f32(x[i]), x2 = f32(x[i + half]);
-      const float o1 = x1 * c[i] - x2 * s[i];
-      const float o2 = x2 * c[i + half] + x1 * s[i + half];
-      dst[i] = b16(o1);
-      dst[i + half] = b16(o2);
+      const bf16 o1 = b16(x1 * c[i] - x2 * s[i]);
+      const bf16 o2 = b16(x2 * c[i + half] + x1 * s[i + half]);
+      x[i] = o1;
+      x[i + half] = o2;
+      if (cached != nullptr) cached[i] = o1, cached[i + half] = o2;
     }
   }
 }
