@@ -15,6 +15,13 @@ using testing::tiny_checkpoint;
 
 std::unique_ptr<Decoder> decoder_of(const Checkpoint& c) { return std::make_unique<Decoder>(c, at::kFloat, at::kCPU); }
 
+EngineOptions engine_options(std::int64_t max_batch, std::int64_t max_context) {
+  EngineOptions o;
+  o.max_batch = max_batch;
+  o.max_context = max_context;
+  return o;
+}
+
 // Logits of the Decoder for `prompt` and then each of `next` fed one at a time with its KV cache: [steps, vocab].
 at::Tensor decoder_logits(const Decoder& d, const std::vector<std::int64_t>& prompt, const std::vector<std::int64_t>& next) {
   KvCache cache;
@@ -29,9 +36,7 @@ class EngineFamilies : public ::testing::TestWithParam<Family> {};
 TEST_P(EngineFamilies, PrefillAndDecodeMatchTheDecoder) {
   const Checkpoint c = tiny_checkpoint(GetParam(), 1);
   const auto reference = decoder_of(c);
-  EngineOptions o;
-  o.max_batch = 3;
-  o.max_context = 32;
+  const EngineOptions o = engine_options(3, 32);
   Engine engine(decoder_of(c), o);
   const std::vector<std::int64_t> prompt = {5, 17, 3, 44, 9, 12};  // longer than the sliding window (4)
   const std::vector<std::int64_t> next = {7, 8, 90, 2, 33, 61};
@@ -47,9 +52,7 @@ TEST_P(EngineFamilies, PrefillAndDecodeMatchTheDecoder) {
 
 TEST_P(EngineFamilies, BatchedDecodeEqualsOneByOneAtDifferentLengths) {
   const Checkpoint c = tiny_checkpoint(GetParam(), 2);
-  EngineOptions o;
-  o.max_batch = 3;
-  o.max_context = 24;
+  const EngineOptions o = engine_options(3, 24);
   Engine batched(decoder_of(c), o), single(decoder_of(c), o);
   const std::vector<std::vector<std::int64_t>> prompts = {{4, 5, 6}, {10, 11, 12, 13, 14, 15, 16}, {20}};
   const std::vector<std::int64_t> slots = {2, 0, 1};
@@ -80,9 +83,7 @@ TEST_P(EngineFamilies, BatchedDecodeEqualsOneByOneAtDifferentLengths) {
 // its own pass does: the logits, and then decode steps that read the cache.
 TEST_P(EngineFamilies, OnePrefillPassOfSeveralPromptsEqualsOneByOne) {
   const Checkpoint c = tiny_checkpoint(GetParam(), 5);
-  EngineOptions o;
-  o.max_batch = 6;
-  o.max_context = 24;
+  const EngineOptions o = engine_options(6, 24);
   Engine together(decoder_of(c), o), alone(decoder_of(c), o);
   const std::vector<std::vector<std::int64_t>> prompts = {
       {4, 5, 6, 7, 8}, {1}, {10, 11, 12, 13, 14, 15, 16}, {20, 21, 22}, {30, 31, 32, 33, 34, 35}, {40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51}};
@@ -142,9 +143,7 @@ TEST(Engine, GenerateBatchesContinuouslyAndMatchesSequentialGreedy) {
 // alone) and the default (all together) give the same greedy tokens.
 TEST(Engine, PrefillPassBudgetDoesNotChangeWhatIsGenerated) {
   const Checkpoint c = tiny_checkpoint(Family::qwen2, 6);
-  EngineOptions o;
-  o.max_batch = 4;
-  o.max_context = 20;
+  const EngineOptions o = engine_options(4, 20);
   std::vector<std::vector<std::int64_t>> out[2];
   for (int run = 0; run < 2; ++run) {
     Engine engine(decoder_of(c), o);
@@ -169,9 +168,7 @@ TEST(Engine, PrefillPassBudgetDoesNotChangeWhatIsGenerated) {
 
 TEST(Engine, BadRequestsAreErrors) {
   const Checkpoint c = tiny_checkpoint(Family::llama, 4);
-  EngineOptions o;
-  o.max_batch = 2;
-  o.max_context = 8;
+  const EngineOptions o = engine_options(2, 8);
   Engine engine(decoder_of(c), o);
   EXPECT_THROW(engine.prefill(0, {}), Error);
   EXPECT_THROW(engine.prefill(0, std::vector<std::int64_t>(9, 3)), Error);
