@@ -13,6 +13,7 @@
 
 #include "io/mask_file.h"
 #include "kernels/prefill_trace.h"
+#include "kernels/prefill_work.h"  // torch- and CUDA-free: validate_gemm_bench needs it in every build
 #include "util/error.h"
 #include "util/json_io.h"
 
@@ -25,7 +26,6 @@
 
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
-#include "kernels/prefill_work.h"
 #endif
 
 namespace patchlm::kernels {
