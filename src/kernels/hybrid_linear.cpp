@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/hybrid_gemm.h"  // no CUDA types: kHybridMaxTokens sizes the workspace in every build
 #include "kernels/hybrid_schedule.h"
 #include "kernels/hybrid_unpack.h"
 #include "util/error.h"
@@ -12,7 +13,6 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include "kernels/device_check.h"
-#include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_prefill.h"
 #endif
 
