@@ -83,6 +83,16 @@ at::Tensor host_ids(const std::vector<std::int64_t>& v, at::Device device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
+// The checks prefill and decode share: a token id inside the vocabulary, a slot inside [0, max_batch) used once per
+// call (`seen`: the call's slots so far).
+void check_token_id(std::int64_t id, std::int64_t vocab) {
+  if (id < 0 || id >= vocab) throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
+}
+void check_slot(std::int64_t slot, std::int64_t max_batch, std::set<std::int64_t>& seen) {
+  if (slot < 0 || slot >= max_batch || !seen.insert(slot).second)
+    throw Error(str_cat("engine: slot ", slot, " is outside [0, ", max_batch, ") or used twice"));
+}
+
 // A prompt's rows in a prefill pass: rows [offset, offset + length), at positions 0 … length − 1.
 struct PromptRows {
   std::int64_t offset = 0, length = 0;
@@ -282,13 +292,10 @@ at::Tensor Engine::prefill(const std::vector<std::int64_t>& slots, const std::ve
   std::vector<std::int64_t> ids, positions, row_slots, last_rows;
   for (std::size_t i = 0; i < prompts.size(); ++i) {
     const std::int64_t slot = slots[i], T = static_cast<std::int64_t>(prompts[i].size());
-    if (slot < 0 || slot >= options_.max_batch || !seen.insert(slot).second)
-      throw Error(str_cat("engine: slot ", slot, " is outside [0, ", options_.max_batch, ") or used twice"));
+    check_slot(slot, options_.max_batch, seen);
     if (T < 1 || T > cache_.length())
       throw Error(str_cat("engine: a prompt of ", T, " tokens does not fit the context of ", cache_.length(), " tokens"));
-    for (std::int64_t id : prompts[i])
-      if (id < 0 || id >= config().vocab_size)
-        throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", config().vocab_size, ")"));
+    for (std::int64_t id : prompts[i]) check_token_id(id, config().vocab_size);
     rows.push_back({static_cast<std::int64_t>(ids.size()), T});
     ids.insert(ids.end(), prompts[i].begin(), prompts[i].end());
     for (std::int64_t t = 0; t < T; ++t) positions.push_back(t), row_slots.push_back(slot);
@@ -308,12 +315,10 @@ at::Tensor Engine::decode(const std::vector<std::int64_t>& tokens, const std::ve
     throw Error(str_cat("engine: a decode step takes 1 to ", options_.max_batch, " sequences, one position and slot each"));
   std::set<std::int64_t> seen;
   for (std::int64_t i = 0; i < B; ++i) {
-    if (tokens[i] < 0 || tokens[i] >= config().vocab_size)
-      throw Error(str_cat("token id ", tokens[i], " is outside the vocabulary [0, ", config().vocab_size, ")"));
+    check_token_id(tokens[i], config().vocab_size);
     if (positions[i] < 0 || positions[i] >= cache_.length())
       throw Error(str_cat("engine: position ", positions[i], " is past the context of ", cache_.length(), " tokens"));
-    if (slots[i] < 0 || slots[i] >= options_.max_batch || !seen.insert(slots[i]).second)
-      throw Error(str_cat("engine: slot ", slots[i], " is out of range or used twice"));
+    check_slot(slots[i], options_.max_batch, seen);
   }
 #if PATCHLM_HAVE_CUDA
   if (model_->device().is_cuda() && options_.cuda_graphs) {

@@ -78,8 +78,7 @@ class Engine {
 
   // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); no `prompts`: decode, one row
   // per sequence (attention over its cache); else the prompts' rows (causal attention within each prompt, one call per
-  // batch). Returns
-  // the final hidden states [n, hidden].
+  // batch). Returns the final hidden states [n, hidden].
   at::Tensor forward(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots,
                      const std::vector<PromptBatch>& prompts);
   at::Tensor attention(std::size_t layer, at::Tensor& qkv, const at::Tensor& positions, const at::Tensor& slots,
