@@ -177,8 +177,8 @@ Timing time_generation(Engine& engine, std::int64_t batch, std::int64_t prompt, 
   for (std::int64_t b = 0; b < batch; ++b) slots[b] = b;
   const auto prefill_together = [&] {
     for (std::int64_t first = 0; first < batch;) {
-      std::int64_t end = first + 1;
-      while (end < batch && (end - first + 1) * prompt <= kPrefillTokensPerPass) ++end;
+      std::int64_t end = first;
+      while (end < batch && joins_prefill_pass((end - first) * prompt, prompt)) ++end;
       const std::vector<std::int64_t> pass_slots(slots.begin() + first, slots.begin() + end);
       const std::vector<std::vector<std::int64_t>> pass_prompts(prompts.begin() + first, prompts.begin() + end);
       const at::Tensor next = engine.prefill(pass_slots, pass_prompts).argmax(-1).to(at::kCPU);

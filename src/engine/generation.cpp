@@ -86,7 +86,7 @@ void Batcher::admit() {
   std::int64_t tokens = 0;
   while (!waiting_.empty() && !free_slots_.empty()) {
     const auto length = static_cast<std::int64_t>(waiting_.front().request.prompt.size());
-    if (!admitted.empty() && tokens + length > prefill_tokens_per_pass_) break;
+    if (!joins_prefill_pass(tokens, length, prefill_tokens_per_pass_)) break;
     Job job = std::move(waiting_.front());
     waiting_.pop_front();
     job.slot = free_slots_.back();

@@ -40,6 +40,12 @@ void check_request(const Engine& engine, const GenerationRequest& request);
 // Prompt tokens per prefill pass (a longer prompt runs alone): many short prompts become one pass whose projections
 // run as GEMMs of up to this many rows instead of one small GEMM per prompt (docs/performance.md, batched prefill).
 inline constexpr std::int64_t kPrefillTokensPerPass = 8192;
+// Whether a prompt of `length` tokens joins a pass that already holds `pass_tokens` (a pass takes its first prompt
+// whatever its length).
+constexpr bool joins_prefill_pass(std::int64_t pass_tokens, std::int64_t length,
+                                  std::int64_t tokens_per_pass = kPrefillTokensPerPass) {
+  return pass_tokens == 0 || pass_tokens + length <= tokens_per_pass;
+}
 
 class Batcher {
  public:
