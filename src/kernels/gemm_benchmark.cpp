@@ -280,21 +280,20 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         double best_us = 0;
         Config best{};
         if (m <= kMaxKernelBenchTokens && !options.prefill_only) {
+          const auto time_decode = [&](const Config& cfg, double settle_ms) {
+            auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
+            for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
+            return time_graph([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, settle_ms);
+          };
           best_us = 1e30;
           for (const Config& cfg : configs) {
             if (!fits(cfg, std::min(m, kHybridMaxTokens))) continue;
-            auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
-            for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
-            double us = time_graph([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, 0);
+            const double us = time_decode(cfg, 0);
             if (options.verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
             if (us < best_us) best_us = us, best = cfg;
           }
           // The autotune's pick timed again as every other op is, after settling (the search itself does not).
-          if (best_us < 1e30 && options.settle_ms > 0) {
-            auto& ws = weights[{best.tile_rows, best.tile_cols}];
-            for (auto& w : ws) reschedule(w, packs.at({best.tile_rows, best.tile_cols}), best.ctas_per_sm * sms, best.stages);
-            best_us = time_graph([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, options.settle_ms);
-          }
+          if (best_us < 1e30 && options.settle_ms > 0) best_us = time_decode(best, options.settle_ms);
         }
         auto& ws128 = weights[{128, 128}];
         const double unpack_us =
