@@ -5,6 +5,7 @@
 // are spread over ranks, on where a run was resumed, or on whether a kernel stores it. Tests pass noise in
 // explicitly to fix it.
 #include <cstdint>
+#include <vector>
 
 #include <ATen/ATen.h>
 
@@ -21,6 +22,13 @@ std::uint64_t noise_stream(std::uint64_t key, std::size_t layer, NoisePart part)
 // The counter-based noise of `stream` as a tensor of `shape` (element i = counter_gumbel(stream, i), row-major), in
 // the options' floating dtype (float or double) on the options' device (float on CUDA: drawn there, gumbel.cu).
 at::Tensor counter_gumbel_noise(std::uint64_t stream, at::IntArrayRef shape, const at::TensorOptions& options);
+
+// The noise of `part` of layers 0 … L−1 under `key`, back to back in one float tensor: layer s's elements at
+// offsets[s] … offsets[s + 1] − 1, each equal to counter_gumbel_noise(noise_stream(key, s, part), ...)'s — the
+// per-layer draws concatenated, in one kernel. offsets: L + 1 non-decreasing counts from 0, on the host and (for a
+// CUDA device) the same as an int64 tensor on that device, so the draw needs no host-to-device copy.
+at::Tensor counter_gumbel_noise_layers(std::uint64_t key, NoisePart part, const std::vector<std::int64_t>& offsets,
+                                       const at::Tensor& device_offsets, const at::TensorOptions& options);
 
 // softmax((logits + noise) / tau) over the last dimension.
 at::Tensor gumbel_softmax(const at::Tensor& logits, const at::Tensor& noise, double tau);

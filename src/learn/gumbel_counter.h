@@ -50,4 +50,10 @@ PATCHLM_HOST_DEVICE T counter_gumbel(std::uint64_t stream, std::uint64_t i) {
   return gumbel_from_uniform(counter_uniform_from_pair<T>(counter_bits(stream, i >> 1), i));
 }
 
+// The stream of part `part` (0: 2:4 logits, 1: tile logits) of masked layer `layer` under a micro-batch's key
+// (gumbel.h: noise_key, noise_stream); here so that a kernel drawing many layers' noise derives each stream itself.
+PATCHLM_HOST_DEVICE std::uint64_t layer_noise_stream(std::uint64_t key, std::uint64_t layer, std::uint64_t part) {
+  return mix64(key ^ mix64((layer * 2 + part + 1) * kGoldenGamma));
+}
+
 }  // namespace patchlm

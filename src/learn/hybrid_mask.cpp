@@ -23,8 +23,13 @@ at::Tensor soft_hybrid_mask(const LayerLogits& l, MaskMode mode, const SamplePar
 at::Tensor hybrid_kept(const at::Tensor& soft_tiles, MaskMode mode, std::int64_t rows, std::int64_t cols,
                        const TileShape& tile) {
   if (mode == MaskMode::maskllm) return at::scalar_tensor(static_cast<double>(rows * cols) / 2, at::kDouble);
+  return hybrid_kept_of_sums(soft_tiles.sum(), at::scalar_tensor(static_cast<double>(soft_tiles.numel()), soft_tiles.options()),
+                             tile);
+}
+
+at::Tensor hybrid_kept_of_sums(const at::Tensor& tile_sums, const at::Tensor& tile_counts, const TileShape& tile) {
   const double area = static_cast<double>(tile.rows * tile.cols);
-  return (soft_tiles.sum() + static_cast<double>(soft_tiles.numel())) * (area / 2);
+  return (tile_sums + tile_counts) * (area / 2);
 }
 
 at::Tensor hard_hybrid_mask(const LayerLogits& l, MaskMode mode, const TileShape& tile) {

@@ -38,6 +38,8 @@ at::Tensor soft_hybrid_mask(const LayerLogits& layer, MaskMode mode, const Sampl
 // ΣM = Σ_tiles area · (T + (1 − T)/2); maskllm (no tiles): rows·cols/2.
 at::Tensor hybrid_kept(const at::Tensor& soft_tiles, MaskMode mode, std::int64_t rows, std::int64_t cols,
                        const TileShape& tile);
+// The same for many layers at once (tile, joint): tile_sums = ΣT of each layer, tile_counts = its number of tiles.
+at::Tensor hybrid_kept_of_sums(const at::Tensor& tile_sums, const at::Tensor& tile_counts, const TileShape& tile);
 // The final 0/1 mask (float): tiles with Lt > 0 dense, elsewhere the argmax (or fixed) 2:4 pattern.
 at::Tensor hard_hybrid_mask(const LayerLogits& layer, MaskMode mode, const TileShape& tile);
 

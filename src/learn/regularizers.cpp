@@ -10,31 +10,43 @@ namespace patchlm {
 
 LayerKept kept_of(const at::Tensor& mask) { return {mask.sum(), static_cast<double>(mask.numel())}; }
 
-at::Tensor density(const std::vector<LayerKept>& layers) {
+KeptMasks kept_masks(const std::vector<LayerKept>& layers) {
   if (layers.empty()) throw Error("no masked layers");
-  at::Tensor kept = layers.front().kept;
-  double total = layers.front().total;
-  for (std::size_t i = 1; i < layers.size(); ++i) {
-    kept = kept + layers[i].kept;
-    total += layers[i].total;
+  const at::TensorOptions options = layers.front().kept.options();  // the first layer's device and dtype
+  std::vector<at::Tensor> kept;
+  std::vector<double> total;
+  for (const LayerKept& l : layers) {
+    kept.push_back(l.kept.to(options).reshape({}));
+    total.push_back(l.total);
   }
-  return kept / total;
+  return {at::stack(kept), at::tensor(total, at::kDouble).to(options)};
 }
 
-at::Tensor sparsity_regularizer(const std::vector<LayerKept>& layers, double target_density) {
-  return (density(layers) - target_density).abs();
+at::Tensor density(const KeptMasks& m) {
+  if (!m.kept.defined() || m.kept.numel() == 0) throw Error("no masked layers");
+  return m.kept.sum() / m.total.sum();
 }
 
-at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, const std::vector<std::int64_t>& block_of,
-                                          double target_density) {
-  std::map<std::int64_t, std::vector<LayerKept>> blocks;
-  for (std::size_t i = 0; i < layers.size(); ++i) blocks[block_of.at(i)].push_back(layers[i]);
-  at::Tensor sum;
-  for (auto& [block, ls] : blocks) {
-    at::Tensor term = (density(ls) - target_density).abs();
-    sum = sum.defined() ? sum + term : term;
-  }
-  return sum / static_cast<double>(blocks.size());
+at::Tensor sparsity_regularizer(const KeptMasks& m, double target_density) {
+  return (density(m) - target_density).abs();
+}
+
+at::Tensor per_block_sparsity_regularizer(const KeptMasks& m, const at::Tensor& membership, double target_density) {
+  if (membership.dim() != 2 || membership.size(1) != m.kept.numel())
+    throw Error("per-block density: the block membership does not match the layers");
+  // One matrix-vector product per sum: deterministic on every device, unlike a scatter-add.
+  const at::Tensor block_density = at::mv(membership, m.kept) / at::mv(membership, m.total);
+  return (block_density - target_density).abs().mean();
+}
+
+at::Tensor block_membership(const std::vector<std::int64_t>& block_of, const at::TensorOptions& options) {
+  std::map<std::int64_t, std::int64_t> row;  // block → its row, in increasing block order
+  for (std::int64_t b : block_of) row.emplace(b, 0);
+  std::int64_t next = 0;
+  for (auto& [block, r] : row) r = next++;
+  at::Tensor m = at::zeros({next, static_cast<std::int64_t>(block_of.size())}, at::kDouble);
+  for (std::size_t l = 0; l < block_of.size(); ++l) m[row.at(block_of[l])][static_cast<std::int64_t>(l)] = 1.0;
+  return m.to(options);
 }
 
 namespace {

@@ -20,11 +20,20 @@ struct LayerKept {
 };
 LayerKept kept_of(const at::Tensor& mask);  // {mask.sum(), numel}
 
-// layers[l] and block_of[l] (the decoder block of layer l).
-at::Tensor density(const std::vector<LayerKept>& layers);
-at::Tensor sparsity_regularizer(const std::vector<LayerKept>& layers, double target_density);
-at::Tensor per_block_sparsity_regularizer(const std::vector<LayerKept>& layers, const std::vector<std::int64_t>& block_of,
-                                          double target_density);
+// ΣM and numel(M) of every masked layer, in one order, as two [L] tensors of one dtype on one device: kept
+// differentiable, total constant. The trainer forms kept for all layers at once (tile_bank.h); kept_masks stacks
+// single layers (in the first one's dtype and device).
+struct KeptMasks {
+  at::Tensor kept, total;
+};
+KeptMasks kept_masks(const std::vector<LayerKept>& layers);
+
+at::Tensor density(const KeptMasks& masks);
+at::Tensor sparsity_regularizer(const KeptMasks& masks, double target_density);
+// membership: [B, L] 0/1, row b marking the layers of decoder block b (block_membership).
+at::Tensor per_block_sparsity_regularizer(const KeptMasks& masks, const at::Tensor& membership, double target_density);
+// block_of[l]: the decoder block of layer l → [B, L] 0/1 in `options`' dtype and device, blocks in increasing order.
+at::Tensor block_membership(const std::vector<std::int64_t>& block_of, const at::TensorOptions& options);
 // ‖t‖_F as an fp32 scalar (fp32 accumulation, no fp32 copy of a bf16 tensor); differentiable.
 at::Tensor frobenius_norm(const at::Tensor& t);
 // norms: the ‖M_l ⊙ W_l‖_F of the layers (or sums of them, e.g. per block); weight_norm_total = Σ_l ‖W_l‖_F (a

@@ -46,24 +46,37 @@ std::map<std::string, std::string> identity(const TrainerOptions& o) {
   return id;
 }
 
-// The state tensors in a fixed order, "l24:<weight>", "lt:<weight>", each with the optimizer slot that holds it
-// (init_layers adds them in this order), its whole shape and, for sharded 2:4 logits, its slices (else null).
+// The state tensors in a fixed order, "l24:<weight>", "lt:<weight>", each with where its AdamW moments live — an
+// optimizer slot of its own (2:4 logits) or its stretch of the tile bank's slot (tile logits) — its whole shape and,
+// for sharded 2:4 logits, its slices (else null).
 struct StateTensor {
   std::string name;
   at::Tensor param;
   std::vector<std::int64_t> shape;
   const ShardLayout* shard;
+  std::size_t slot;
+  std::int64_t offset = -1;  // of its first element in the slot (tile logits), -1: the slot is its own
 };
 std::vector<StateTensor> state_tensors(const std::vector<LayerLogits>& layers, const std::vector<ShardLayout>& shards,
-                                       bool sharded) {
+                                       bool sharded, const std::vector<std::size_t>& slot_2to4, std::size_t slot_tiles,
+                                       const TileBank& tiles) {
   std::vector<StateTensor> out;
   for (std::size_t i = 0; i < layers.size(); ++i) {
     const LayerLogits& l = layers[i];
     if (l.logits_2to4.defined())
-      out.push_back({"l24:" + l.name, l.logits_2to4, {l.rows * l.cols / 4, 6}, sharded ? &shards[i] : nullptr});
-    if (l.tile_logits.defined()) out.push_back({"lt:" + l.name, l.tile_logits, l.tile_logits.sizes().vec(), nullptr});
+      out.push_back({"l24:" + l.name, l.logits_2to4, {l.rows * l.cols / 4, 6}, sharded ? &shards[i] : nullptr,
+                     slot_2to4.at(i)});
+    if (l.tile_logits.defined())
+      out.push_back({"lt:" + l.name, l.tile_logits, l.tile_logits.sizes().vec(), nullptr, slot_tiles, tiles.offset(i)});
   }
   return out;
+}
+
+// The part of a slot's moment tensor that belongs to `e` (a view: writes reach the optimizer's state).
+at::Tensor moment_of(const at::Tensor& moments, const StateTensor& e) {
+  if (e.offset < 0) return moments;
+  at::NoGradGuard no_history;
+  return moments.narrow(0, e.offset, e.param.numel()).view(e.param.sizes());
 }
 
 // A non-negative integer of the checkpoint's metadata; Error naming the file and field otherwise.
@@ -89,16 +102,15 @@ void Trainer::save_checkpoint(const std::filesystem::path& dir) const {
     tensors.push_back({name, bf16 ? DType::BF16 : DType::F32, c.sizes().vec(),
                        std::span<const std::byte>(static_cast<const std::byte*>(c.data_ptr()), c.nbytes())});
   };
-  std::size_t slot = 0;
-  for (const StateTensor& e : state_tensors(layers_, shards_, options_.shard_masks)) {
+  for (const StateTensor& e :
+       state_tensors(layers_, shards_, options_.shard_masks, slot_2to4_, slot_tiles_, tile_bank_)) {
     // Sharded 2:4 state is gathered whole (every rank takes part), so the file is the unsharded one.
     auto whole = [&](const at::Tensor& t) { return e.shard ? gather_full(t, *e.shard, e.shape, collectives_) : t; };
     add(e.name, whole(e.param));
     if (step_ > 0) {
-      add("adam_m:" + e.name, whole(optimizer_->exp_avg(slot)));
-      add("adam_v:" + e.name, whole(optimizer_->exp_avg_sq(slot)));
+      add("adam_m:" + e.name, whole(moment_of(optimizer_->exp_avg(e.slot), e)));
+      add("adam_v:" + e.name, whole(moment_of(optimizer_->exp_avg_sq(e.slot), e)));
     }
-    ++slot;
   }
   if (!writer) return;
   std::map<std::string, std::string> meta = identity(options_);
@@ -144,15 +156,15 @@ void Trainer::resume(const std::filesystem::path& dir) {
   if (adam_step != step)
     throw Error(str_cat(file.string(), ": adam_step ", adam_step, " differs from step ", step, " (corrupted?)"));
   at::NoGradGuard no_grad;
-  std::size_t slot = 0;
-  for (const StateTensor& e : state_tensors(layers_, shards_, options_.shard_masks)) {
+  for (const StateTensor& e :
+       state_tensors(layers_, shards_, options_.shard_masks, slot_2to4_, slot_tiles_, tile_bank_)) {
     at::Tensor p = e.param;
     p.copy_(load(e.name, p, e));
     if (step > 0) {
-      optimizer_->exp_avg(slot).copy_(load("adam_m:" + e.name, optimizer_->exp_avg(slot), e));
-      optimizer_->exp_avg_sq(slot).copy_(load("adam_v:" + e.name, optimizer_->exp_avg_sq(slot), e));
+      at::Tensor m = moment_of(optimizer_->exp_avg(e.slot), e), v = moment_of(optimizer_->exp_avg_sq(e.slot), e);
+      m.copy_(load("adam_m:" + e.name, m, e));
+      v.copy_(load("adam_v:" + e.name, v, e));
     }
-    ++slot;
   }
   step_ = step;
 }

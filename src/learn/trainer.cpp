@@ -89,6 +89,7 @@ Trainer::Trainer(Decoder& model, TrainerOptions options, const MaskPriors& prior
       block_of_[index.at(p)] = static_cast<std::int64_t>(b);
     }
   }
+  block_membership_ = block_membership(block_of_, at::TensorOptions().device(model.device()));
   model.set_fused_kernels(true);  // on CUDA (decoder.h)
   for (Proj* p : projs_) {
     strategies_.push_back(std::make_shared<MaskedLinear>());
@@ -138,13 +139,24 @@ void Trainer::init_layers(const MaskPriors& priors) {
         l.tile_logits = apply_tile_prior(l.tile_logits, tile_prior(tile_prior_mask->second, o.init.tile, target_density),
                                          o.init.prior_strength_tile, o.init.init_std);
       }
-      l.tile_logits = l.tile_logits.contiguous().requires_grad_(true);
-      slot_tiles_.push_back(optimizer_->add(l.tile_logits));
-    } else {
-      slot_tiles_.push_back(kNoSlot);
     }
     layers_.push_back(std::move(l));
   }
+  // Every layer's tile logits into one tensor (one leaf, one optimizer slot); the layers keep views of it.
+  if (o.mode != MaskMode::maskllm) {
+    std::vector<at::Tensor> initial;
+    for (const LayerLogits& l : layers_) initial.push_back(l.tile_logits);
+    tile_bank_ = TileBank(initial, model_.device());
+    slot_tiles_ = optimizer_->add(tile_bank_.logits());
+    for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].tile_logits = tile_bank_.layer(i);
+  }
+  std::vector<float> totals, tile_counts;
+  for (const LayerLogits& l : layers_) {
+    totals.push_back(static_cast<float>(l.rows * l.cols));
+    tile_counts.push_back(static_cast<float>(l.tile_logits.defined() ? l.tile_logits.numel() : 0));
+  }
+  layer_totals_ = at::tensor(totals, at::kFloat).to(model_.device());
+  layer_tile_counts_ = at::tensor(tile_counts, at::kFloat).to(model_.device());
 }
 
 void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
@@ -170,19 +182,16 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   const TrainerOptions& o = options_;
   last_micro_ = last;
   const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
-  // The soft tile choice of every layer (one value per tile: an ordinary ATen expression) and ΣM from it alone.
+  // The soft tile choice of every layer (one value per tile, all layers in one pass) and ΣM from it alone.
   const at::Tensor none = at::empty({0}, anchor_.options().requires_grad(false));
   std::vector<at::Tensor> tiles(layers_.size(), none);
-  std::vector<LayerKept> kept;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const LayerLogits& l = layers_[i];
-    if (o.mode != MaskMode::maskllm) {
-      const at::Tensor noise = counter_gumbel_noise(noise_stream(key, i, NoisePart::tiles),
-                                                    {l.tile_logits.size(0), l.tile_logits.size(1), 2},
-                                                    l.tile_logits.options());
-      tiles[i] = soft_tiles(l.tile_logits, noise, params.kappat, params.tau);
-    }
-    kept.push_back({hybrid_kept(tiles[i], o.mode, l.rows, l.cols, o.init.tile), static_cast<double>(l.rows * l.cols)});
+  KeptMasks kept{at::Tensor(), layer_totals_};
+  if (o.mode == MaskMode::maskllm) {
+    kept.kept = layer_totals_ * 0.5;  // every 2:4 group keeps 2 of its 4 weights
+  } else {
+    TileBank::Sample sample = tile_bank_.sample(key, params.kappat, params.tau);
+    tiles = std::move(sample.tiles);
+    kept.kept = hybrid_kept_of_sums(sample.sums, layer_tile_counts_, o.init.tile);
   }
 
   // Each block forms its projections' W ⊙ M with the fused mask op (under checkpointing again in its backward pass),
@@ -230,8 +239,9 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
                                               cross_entropy_chunk_rows(model_.config().vocab_size),
                                               model_.config().final_logit_softcapping);
   const double target_density = 1.0 - o.loss.target_sparsity;
-  const at::Tensor reg_s = o.loss.per_block_density ? per_block_sparsity_regularizer(kept, block_of_, target_density)
-                                                    : sparsity_regularizer(kept, target_density);
+  const at::Tensor reg_s = o.loss.per_block_density
+                               ? per_block_sparsity_regularizer(kept, block_membership_, target_density)
+                               : sparsity_regularizer(kept, target_density);
   const at::Tensor reg_w = weight_regularizer(norms, weight_norm_total_);
   const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
                            o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
@@ -252,18 +262,18 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
 at::Tensor Trainer::finish_step(at::Tensor sums) {
   const TrainerOptions& o = options_;
   std::vector<at::Tensor> grads;
-  for (const LayerLogits& l : layers_)
-    if (l.tile_logits.defined()) grads.push_back(l.tile_logits.grad().defined() ? l.tile_logits.grad() : at::zeros_like(l.tile_logits));
+  if (!tile_bank_.empty()) {
+    const at::Tensor& g = tile_bank_.logits().grad();
+    grads.push_back(g.defined() ? g : at::zeros_like(tile_bank_.logits()));
+  }
   if (o.all_reduce_mean) {
     grads.push_back(sums.to(at::kFloat).to(model_.device()));
     o.all_reduce_mean(grads);
     sums = grads.back().to(at::kCPU, at::kDouble);
   }
-  std::size_t g = 0;
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    if (slot_tiles_[i] == kNoSlot) continue;
-    optimizer_->update(slot_tiles_[i], grads[g++], lr_, step_ + 1);
-    layers_[i].tile_logits.mutable_grad() = at::Tensor();
+  if (!tile_bank_.empty()) {
+    optimizer_->update(slot_tiles_, grads.front(), lr_, step_ + 1);
+    tile_bank_.logits().mutable_grad() = at::Tensor();
   }
   // A non-finite gradient element was skipped by the update (its logit and moments unchanged); the run stops.
   if (optimizer_->take_non_finite()) {

@@ -30,6 +30,7 @@
 #include "learn/logit_adamw.h"
 #include "learn/mask_shards.h"
 #include "learn/options.h"
+#include "learn/tile_bank.h"
 #include "model/decoder.h"
 
 namespace patchlm {
@@ -132,7 +133,11 @@ class Trainer {
   at::Generator generator_;
   std::unique_ptr<LogitAdamW> optimizer_;
   static constexpr std::size_t kNoSlot = static_cast<std::size_t>(-1);
-  std::vector<std::size_t> slot_2to4_, slot_tiles_;  // per layer: its tensors' indices in optimizer_, or kNoSlot
+  std::vector<std::size_t> slot_2to4_;              // per layer: its 2:4 logits' index in optimizer_, or kNoSlot
+  TileBank tile_bank_;                              // every layer's tile logits (tile, joint)
+  std::size_t slot_tiles_ = kNoSlot;                // the tile bank's index in optimizer_
+  at::Tensor layer_totals_, layer_tile_counts_;     // [L] float: numel(M) and the number of tiles of each layer
+  at::Tensor block_membership_;                     // [blocks, L]: per_block_sparsity_regularizer's
   std::vector<LogitGradSink> sinks_;                // per layer: take_grad_2to4(layer, ·)
   std::vector<at::Tensor> grad_sum_2to4_;            // per layer: the step's earlier micro-batches' gradients
   std::vector<ShardLayout> shards_;                 // per layer: its 2:4 logits' slices (shard_masks)

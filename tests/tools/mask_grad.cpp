@@ -83,8 +83,9 @@ int main(int argc, char** argv) {
       };
       const at::Tensor y = ckpt ? checkpointed(fn, x, {mw})[0] : fn(x, {mw})[0];
       const LayerKept other = kept_of(l.fixed_2to4);  // a second, constant "block" for the per-block variant
-      const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer({kept, other}, {0, 1}, td)
-                                         : sparsity_regularizer({kept}, td);
+      const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer(kept_masks({kept, other}),
+                                                                                block_membership({0, 1}, kept.kept.options()), td)
+                                         : sparsity_regularizer(kept_masks({kept}), td);
       const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({frobenius_norm(mw)}, w.norm().item<double>());
       loss.backward();
       out[fused ? "masked_weight" + suffix : "mask" + suffix] = fused ? mw.detach() : m.detach();
@@ -119,7 +120,7 @@ int main(int argc, char** argv) {
       const std::vector<at::Tensor> ys = checkpointed(fn, x, {tiles, anchor});
       const LayerKept kept = {hybrid_kept(mode == MaskMode::maskllm ? at::Tensor() : tiles, mode, l.rows, l.cols, tile),
                               static_cast<double>(w.numel())};
-      const at::Tensor loss = (ys[0] * r).sum() + ls * sparsity_regularizer({kept}, td) -
+      const at::Tensor loss = (ys[0] * r).sum() + ls * sparsity_regularizer(kept_masks({kept}), td) -
                               lw * decay * weight_regularizer({ys[1]}, w.norm().item<double>());
       loss.backward();
       if (sink_calls != (mode == MaskMode::tile ? 0 : 1)) throw Error(str_cat("sink called ", sink_calls, " times"));
