@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
                             .to(logits_dtype == "bf16" ? at::kBFloat16 : at::kFloat)
                             .requires_grad_(true);
         l.tile_logits = (at::randn({rows / s.tile, cols / s.tile}, opts) * 0.014).requires_grad_(true);
-        l.fixed_2to4 = (at::rand({rows, cols}, opts) < 0.5).to(at::kFloat);
+        l.fixed_2to4 = (at::rand({rows, cols}, opts) < 0.5).to(at::kByte);
         layers.push_back(l);
         weights.push_back(at::randn({rows, cols}, opts.dtype(wtype)) * 0.02);
         params += static_cast<double>(rows * cols);

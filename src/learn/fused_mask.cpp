@@ -39,7 +39,8 @@ struct Geometry {
 
 // One row of the forward pass: out[r, :] = W[r, :] ⊙ M[r, :].
 template <typename T, typename W>
-void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const T* fixed, W* out, const Geometry& g) {
+void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const std::uint8_t* fixed, W* out,
+                 const Geometry& g) {
   const T kot = static_cast<T>(g.kappa_over_tau), it = static_cast<T>(g.inv_tau);
   const T* trow = tiles ? tiles + (r / g.tile_rows) * g.tiles_per_row : nullptr;
   const std::int64_t groups = g.cols / 4;
@@ -47,7 +48,7 @@ void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const
     const std::int64_t group = r * groups + q, col = 4 * q, base = r * g.cols + col;
     T m[4];
     if (fixed) {
-      for (int j = 0; j < 4; ++j) m[j] = fixed[base + j];
+      for (int j = 0; j < 4; ++j) m[j] = static_cast<T>(fixed[base + j]);
     } else {
       T p[6];
       fused::candidate_probs(l24 + group * 6, g.stream, group, kot, it, p);
@@ -62,7 +63,7 @@ void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const
 
 // One row of the backward pass: dL24 of its groups and its share of dT, per tile column (dtile_row[C]).
 template <typename T, typename W>
-void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const T* fixed, const W* dout, T* dl24,
+void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const std::uint8_t* fixed, const W* dout, T* dl24,
                   T* dtile_row, const Geometry& g) {
   const T kot = static_cast<T>(g.kappa_over_tau), it = static_cast<T>(g.inv_tau);
   const T* trow = tiles ? tiles + (r / g.tile_rows) * g.tiles_per_row : nullptr;
@@ -71,7 +72,7 @@ void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, cons
     const std::int64_t group = r * groups + q, col = 4 * q, base = r * g.cols + col;
     T m[4], p[6];
     if (fixed) {
-      for (int j = 0; j < 4; ++j) m[j] = fixed[base + j];
+      for (int j = 0; j < 4; ++j) m[j] = static_cast<T>(fixed[base + j]);
     } else {
       fused::candidate_probs(l24 + group * 6, g.stream, group, kot, it, p);
       fused::soft_2to4(p, m);
@@ -115,7 +116,8 @@ void for_each_row(const at::Tensor& w, at::ScalarType compute, std::int64_t rows
 }
 
 // The inputs a kernel reads, in the compute dtype (fp64 when anything is fp64 — the oracle tests — else fp32) and
-// contiguous; those the mode does not use undefined. Kernels hold raw pointers into them.
+// contiguous — but the fixed 2:4 mask as 0/1 bytes — those the mode does not use undefined. Kernels hold raw
+// pointers into them.
 struct ComputeInputs {
   at::Tensor l24, tiles, fixed;
 };
@@ -124,7 +126,7 @@ void forward_cpu(const at::Tensor& w, const ComputeInputs& in, const Geometry& g
                  at::Tensor& out) {
   for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
     forward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(in.l24)),
-                      static_cast<const T*>(data_or_null(in.tiles)), static_cast<const T*>(data_or_null(in.fixed)),
+                      static_cast<const T*>(data_or_null(in.tiles)), static_cast<const std::uint8_t*>(data_or_null(in.fixed)),
                       out.mutable_data_ptr<W>(), g);
   });
 }
@@ -134,7 +136,7 @@ void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor
                   at::ScalarType compute, at::Tensor& dl24, at::Tensor& drows) {
   for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
     backward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(in.l24)),
-                       static_cast<const T*>(data_or_null(in.tiles)), static_cast<const T*>(data_or_null(in.fixed)),
+                       static_cast<const T*>(data_or_null(in.tiles)), static_cast<const std::uint8_t*>(data_or_null(in.fixed)),
                        dout.const_data_ptr<W>(), dl24.defined() ? dl24.mutable_data_ptr<T>() : nullptr,
                        drows.defined() ? drows.mutable_data_ptr<T>() + r * g.tiles_per_row : nullptr, g);
   });
@@ -159,7 +161,7 @@ FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Ge
     k.l24 = static_cast<const float*>(data_or_null(in.l24));
   }
   k.tiles = static_cast<const float*>(data_or_null(in.tiles));
-  k.fixed = static_cast<const float*>(data_or_null(in.fixed));
+  k.fixed = static_cast<const std::uint8_t*>(data_or_null(in.fixed));
 #if PATCHLM_LEARN_CUDA
   if (w.is_cuda()) k.cuda_stream = at::cuda::getCurrentCUDAStream(w.get_device()).stream();
 #endif
@@ -183,8 +185,10 @@ bool use_avx2(const at::Tensor& w, at::ScalarType compute) {
 ComputeInputs compute_inputs(const at::Tensor& w, const at::Tensor& l24, const at::Tensor& tiles,
                              const at::Tensor& fixed, at::ScalarType compute) {
   const bool keep_bf16 = (w.is_cuda() || use_avx2(w, compute)) && present(l24) && l24.scalar_type() == at::kBFloat16;
-  return {keep_bf16 ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute),
-          as_compute(fixed, compute)};
+  at::Tensor bytes = present(fixed) ? fixed.to(at::kByte).contiguous() : at::Tensor();
+  // The CUDA kernel reads a group's four bytes as one word.
+  if (bytes.defined() && reinterpret_cast<std::uintptr_t>(bytes.const_data_ptr()) % 4 != 0) bytes = bytes.clone();
+  return {keep_bf16 ? l24.contiguous() : as_compute(l24, compute), as_compute(tiles, compute), bytes};
 }
 
 bool has_kernel(const at::Tensor& w, at::ScalarType compute) {

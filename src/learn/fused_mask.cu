@@ -26,8 +26,9 @@ __device__ __forceinline__ void store(__half* p, std::int64_t i, float v) { p[i]
 // The soft 2:4 mask of group `group` (and its probabilities when learned).
 __device__ __forceinline__ void group_mask(const FusedMaskLaunch& k, std::int64_t group, std::int64_t base,
                                            float p[6], float m[4]) {
-  if (k.fixed) {
-    for (int j = 0; j < 4; ++j) m[j] = k.fixed[base + j];
+  if (k.fixed) {  // a group's four 0/1 bytes in one 4-byte load (base is a multiple of 4)
+    const unsigned bytes = *reinterpret_cast<const unsigned*>(k.fixed + base);
+    for (int j = 0; j < 4; ++j) m[j] = static_cast<float>((bytes >> (8 * j)) & 0xffu);
   } else if (k.l24_bf16) {
     float l[6];
     for (int c = 0; c < 6; ++c) l[c] = __uint_as_float(static_cast<unsigned>(k.l24_bf16[group * 6 + c]) << 16);

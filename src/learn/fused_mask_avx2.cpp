@@ -102,9 +102,10 @@ void row_tiles(const FusedMaskLaunch& k, std::int64_t r, std::vector<float>& t) 
   for (std::int64_t c = 0; c < k.tiles_per_row; ++c, out += k.tile_cols) std::fill_n(out, k.tile_cols, trow[c]);
 }
 
-// out[i] = W[i]·(t[i] + (1 − t[i])·m[i]) over n contiguous weights (m in weight order): vectorised by the compiler.
-template <typename W>
-void mix_and_scale(const W* w, const float* t, const float* m, W* out, std::int64_t n) {
+// out[i] = W[i]·(t[i] + (1 − t[i])·m[i]) over n contiguous weights (m in weight order: soft floats, or the fixed
+// mask's 0/1 bytes): vectorised by the compiler.
+template <typename W, typename M>
+void mix_and_scale(const W* w, const float* t, const M* m, W* out, std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<W>(static_cast<float>(w[i]) * (t[i] + (1.f - t[i]) * m[i]));
 }
 
@@ -168,10 +169,10 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
     if (drows) dcol.resize(static_cast<std::size_t>(k.cols));  // every column is written below
     if (k.fixed) {  // tile mode: only dT, one pass over the row
       const std::int64_t row = r * k.cols;
-      const float* f = k.fixed + row;
+      const std::uint8_t* f = k.fixed + row;
       if (drows)
         for (std::int64_t i = 0; i < k.cols; ++i)
-          dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - f[i]);
+          dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - static_cast<float>(f[i]));
     } else {
       for (std::int64_t q0 = 0; q0 < groups; q0 += kChunk) {
         const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));

@@ -16,7 +16,7 @@ struct FusedMaskLaunch {
   const float* l24 = nullptr;           // [rows·cols/4, 6] or null (tile mode)
   const std::uint16_t* l24_bf16 = nullptr;  // the same as bf16 bits, instead of l24 (CUDA and AVX2)
   const float* tiles = nullptr;         // [rows/tr, cols/tc] or null (maskllm)
-  const float* fixed = nullptr;         // [rows, cols] 0/1 or null (tile mode only)
+  const std::uint8_t* fixed = nullptr;  // [rows, cols] 0/1 bytes or null (tile mode only)
   void* cuda_stream = nullptr;           // CUDA only
 };
 

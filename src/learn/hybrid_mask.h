@@ -19,7 +19,7 @@ struct LayerLogits {
   std::int64_t rows = 0, cols = 0;
   at::Tensor logits_2to4;  // [rows·cols/4, 6], leaf (maskllm, joint)
   at::Tensor tile_logits;  // [rows/tr, cols/tc], leaf (tile, joint)
-  at::Tensor fixed_2to4;   // [rows, cols] float 0/1 (tile)
+  at::Tensor fixed_2to4;   // [rows, cols] 0/1 (tile): uint8 in training, a quarter of float's bytes
 };
 
 struct SampleParams {

@@ -130,7 +130,8 @@ void Trainer::init_layers(const MaskPriors& priors) {
       slot_2to4_.push_back(kNoSlot);
       if (prior24 == priors.keep_2to4.end()) throw Error(str_cat("tile mode needs a 2:4 prior mask for ", l.name));
       prior_2to4(prior24->second, l.name);  // validates the pattern
-      l.fixed_2to4 = prior24->second.to(opts.dtype(at::kFloat).device(model_.device()));
+      // Bytes: read once per pass by the fused op, and a float copy would be 4 bytes per weight of the model.
+      l.fixed_2to4 = prior24->second.to(opts.dtype(at::kByte).device(model_.device()));
     }
     if (o.mode != MaskMode::maskllm) {
       l.tile_logits = init_tile_logits(l.name, l.rows, l.cols, o.init.tile, o.init.init_std, generator_, opts);
