@@ -83,11 +83,8 @@ at::Tensor host_ids(const std::vector<std::int64_t>& v, at::Device device) {
   return at::tensor(v, at::TensorOptions().dtype(at::kLong)).to(device);
 }
 
-// The checks prefill and decode share: a token id inside the vocabulary, a slot inside [0, max_batch) used once per
-// call (`seen`: the call's slots so far).
-void check_token_id(std::int64_t id, std::int64_t vocab) {
-  if (id < 0 || id >= vocab) throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
-}
+// The check prefill and decode share besides check_token_id: a slot inside [0, max_batch) used once per call
+// (`seen`: the call's slots so far).
 void check_slot(std::int64_t slot, std::int64_t max_batch, std::set<std::int64_t>& seen) {
   if (slot < 0 || slot >= max_batch || !seen.insert(slot).second)
     throw Error(str_cat("engine: slot ", slot, " is outside [0, ", max_batch, ") or used twice"));
@@ -169,6 +166,10 @@ at::Tensor prompt_attention(const at::Tensor& qkv, const std::vector<PromptBatch
 }
 
 }  // namespace
+
+void check_token_id(std::int64_t id, std::int64_t vocab) {
+  if (id < 0 || id >= vocab) throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", vocab, ")"));
+}
 
 at::Tensor FusedProj::forward(const at::Tensor& x) const {
   if (parts.size() == 1) return parts[0].forward(x);

@@ -27,6 +27,10 @@ struct EngineOptions {
   bool cuda_graphs = true;        // capture decode steps on CUDA
 };
 
+// Error naming `id` unless 0 <= id < vocab: the engine's check of every token it is fed, and generation's of a
+// request's prompt at submission.
+void check_token_id(std::int64_t id, std::int64_t vocab);
+
 // The prompts of one attention call in a prefill pass (prompt_batches in engine.cpp). One prompt: rows [offset,
 // offset + length) of the pass as they are. Several (lengths in one power-of-two bucket): each padded to `length`
 // rows — `gather` [count · length] picks the pass's rows, a padding row repeating a real one, which no real query

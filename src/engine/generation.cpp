@@ -21,9 +21,7 @@ void check_request(const Engine& engine, const GenerationRequest& r) {
   if (static_cast<std::int64_t>(r.prompt.size()) >= engine.max_context())
     throw Error(str_cat("generate: the prompt has ", r.prompt.size(), " tokens; the context holds ", engine.max_context()));
   if (r.options.max_new_tokens < 0) throw Error("generate: --max-new-tokens must be >= 0");
-  for (std::int64_t id : r.prompt)
-    if (id < 0 || id >= engine.config().vocab_size)
-      throw Error(str_cat("token id ", id, " is outside the vocabulary [0, ", engine.config().vocab_size, ")"));
+  for (std::int64_t id : r.prompt) check_token_id(id, engine.config().vocab_size);
 }
 
 Batcher::Batcher(Engine& engine, std::int64_t prefill_tokens_per_pass)
