@@ -9,12 +9,11 @@ namespace patchlm {
 TileBank::TileBank(const std::vector<at::Tensor>& layers, const at::Device& device) {
   offsets_.push_back(0);
   noise_offsets_.push_back(0);
-  std::vector<std::int64_t> lengths;
   std::vector<at::Tensor> flat;
   for (const at::Tensor& l : layers) {
     if (l.dim() != 2) throw Error("tile bank: tile logits must be [rows/tr, cols/tc]");
     shapes_.push_back(l.sizes().vec());
-    lengths.push_back(l.numel());
+    lengths_.push_back(l.numel());
     offsets_.push_back(offsets_.back() + l.numel());
     noise_offsets_.push_back(noise_offsets_.back() + 2 * l.numel());
     flat.push_back(l.detach().to(device, at::kFloat).reshape({-1}));
@@ -23,7 +22,7 @@ TileBank::TileBank(const std::vector<at::Tensor>& layers, const at::Device& devi
   logits_ = (flat.empty() ? at::empty({0}, on_device.dtype(at::kFloat)) : at::cat(flat)).contiguous();
   logits_.requires_grad_(true);
   noise_offsets_on_device_ = at::tensor(noise_offsets_, at::kLong).to(device);
-  lengths_on_device_ = at::tensor(lengths, at::kLong).to(device);
+  lengths_on_device_ = at::tensor(lengths_, at::kLong).to(device);
 }
 
 at::Tensor TileBank::layer(std::size_t s) const {
@@ -38,11 +37,9 @@ TileBank::Sample TileBank::sample(std::uint64_t key, double kappa, double tau) c
           .view({-1, 2});
   const at::Tensor soft = soft_tiles(logits_, noise, kappa, tau);  // [Σ R·C]: the per-layer formula, all at once
   Sample out;
-  std::vector<std::int64_t> lengths;
-  for (std::size_t s = 0; s < size(); ++s) lengths.push_back(offsets_[s + 1] - offsets_[s]);
   // One split node (its backward one concatenation), then free reshapes — not a slice per layer, whose backward
   // would write a zero-filled full-size gradient each.
-  std::vector<at::Tensor> parts = soft.split_with_sizes(lengths);
+  std::vector<at::Tensor> parts = soft.split_with_sizes(lengths_);
   for (std::size_t s = 0; s < size(); ++s) out.tiles.push_back(parts[s].view(shapes_[s]));
   // unsafe: the lengths were checked when the bank was built; the checked variant reads them back on the host (a
   // device sync in the middle of the step).

@@ -25,6 +25,8 @@ class TileBank {
   // Layer s's logits [R_s, C_s]: a view of logits() without autograd history (reads see every update).
   at::Tensor layer(std::size_t s) const;
   std::int64_t offset(std::size_t s) const { return offsets_.at(s); }  // of layer s's first logit in logits()
+  // [L] int64 on the bank's device: each layer's number of tiles.
+  const at::Tensor& tile_counts() const { return lengths_on_device_; }
 
   struct Sample {
     std::vector<at::Tensor> tiles;  // per layer: soft T [R_s, C_s], views of one tensor differentiable in logits()
@@ -38,6 +40,7 @@ class TileBank {
   at::Tensor logits_;
   std::vector<std::vector<std::int64_t>> shapes_;
   std::vector<std::int64_t> offsets_;        // L + 1, in logits
+  std::vector<std::int64_t> lengths_;        // L: each layer's number of logits
   std::vector<std::int64_t> noise_offsets_;  // L + 1, in noise values (two per logit)
   at::Tensor noise_offsets_on_device_, lengths_on_device_;
 };

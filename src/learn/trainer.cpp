@@ -151,13 +151,9 @@ void Trainer::init_layers(const MaskPriors& priors) {
     slot_tiles_ = optimizer_->add(tile_bank_.logits());
     for (std::size_t i = 0; i < layers_.size(); ++i) layers_[i].tile_logits = tile_bank_.layer(i);
   }
-  std::vector<float> totals, tile_counts;
-  for (const LayerLogits& l : layers_) {
-    totals.push_back(static_cast<float>(l.rows * l.cols));
-    tile_counts.push_back(static_cast<float>(l.tile_logits.defined() ? l.tile_logits.numel() : 0));
-  }
+  std::vector<float> totals;
+  for (const LayerLogits& l : layers_) totals.push_back(static_cast<float>(l.rows * l.cols));
   layer_totals_ = at::tensor(totals, at::kFloat).to(model_.device());
-  layer_tile_counts_ = at::tensor(tile_counts, at::kFloat).to(model_.device());
 }
 
 void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
@@ -192,7 +188,7 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   } else {
     TileBank::Sample sample = tile_bank_.sample(key, params.kappat, params.tau);
     tiles = std::move(sample.tiles);
-    kept.kept = hybrid_kept_of_sums(sample.sums, layer_tile_counts_, o.init.tile);
+    kept.kept = hybrid_kept_of_sums(sample.sums, tile_bank_.tile_counts(), o.init.tile);
   }
 
   // Each block forms its projections' W ⊙ M with the fused mask op (under checkpointing again in its backward pass),

@@ -136,7 +136,7 @@ class Trainer {
   std::vector<std::size_t> slot_2to4_;              // per layer: its 2:4 logits' index in optimizer_, or kNoSlot
   TileBank tile_bank_;                              // every layer's tile logits (tile, joint)
   std::size_t slot_tiles_ = kNoSlot;                // the tile bank's index in optimizer_
-  at::Tensor layer_totals_, layer_tile_counts_;     // [L] float: numel(M) and the number of tiles of each layer
+  at::Tensor layer_totals_;                         // [L] float: numel(M) of each layer
   at::Tensor block_membership_;                     // [blocks, L]: per_block_sparsity_regularizer's
   std::vector<LogitGradSink> sinks_;                // per layer: take_grad_2to4(layer, ·)
   std::vector<at::Tensor> grad_sum_2to4_;            // per layer: the step's earlier micro-batches' gradients
