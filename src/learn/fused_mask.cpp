@@ -10,6 +10,7 @@
 #include "learn/fused_mask_group.h"
 #include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
+#include "learn/regularizers.h"
 #include "model/masks.h"
 #include "util/error.h"
 
@@ -61,10 +62,11 @@ void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const
   }
 }
 
-// One row of the backward pass: dL24 of its groups and its share of dT, per tile column (dtile_row[C]).
+// One row of the backward pass: dL24 of its groups and its share of dT, per tile column (dtile_row[C]), from
+// dout + s·(W ⊙ M) (s: the weight regulariser's gradient scale, 0 without it).
 template <typename T, typename W>
-void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const std::uint8_t* fixed, const W* dout, T* dl24,
-                  T* dtile_row, const Geometry& g) {
+void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const std::uint8_t* fixed, const W* dout, T s,
+                  T* dl24, T* dtile_row, const Geometry& g) {
   const T kot = static_cast<T>(g.kappa_over_tau), it = static_cast<T>(g.inv_tau);
   const T* trow = tiles ? tiles + (r / g.tile_rows) * g.tiles_per_row : nullptr;
   const std::int64_t groups = g.cols / 4;
@@ -79,8 +81,8 @@ void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, cons
     }
     T dm[4];
     for (int j = 0; j < 4; ++j) {
-      const T dM = static_cast<T>(dout[base + j]) * static_cast<T>(w[base + j]);
-      const T t = trow ? trow[(col + j) / g.tile_cols] : T(0);
+      const T t = trow ? trow[(col + j) / g.tile_cols] : T(0), wj = static_cast<T>(w[base + j]);
+      const T dM = (static_cast<T>(dout[base + j]) + s * wj * (t + (1 - t) * m[j])) * wj;
       if (dtile_row) dtile_row[(col + j) / g.tile_cols] += dM * (1 - m[j]);
       dm[j] = dM * (1 - t);
     }
@@ -132,18 +134,20 @@ void forward_cpu(const at::Tensor& w, const ComputeInputs& in, const Geometry& g
 }
 
 // dL24 into dl24 and each row's dT per tile column into drows [rows, tiles_per_row] (either may be undefined).
-void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor& dout, const Geometry& g,
-                  at::ScalarType compute, at::Tensor& dl24, at::Tensor& drows) {
+void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor& dout, double norm_grad_scale,
+                  const Geometry& g, at::ScalarType compute, at::Tensor& dl24, at::Tensor& drows) {
   for_each_row(w, compute, g.rows, [&]<typename T, typename W>(std::int64_t r) {
     backward_row<T, W>(r, w.const_data_ptr<W>(), static_cast<const T*>(data_or_null(in.l24)),
                        static_cast<const T*>(data_or_null(in.tiles)), static_cast<const std::uint8_t*>(data_or_null(in.fixed)),
-                       dout.const_data_ptr<W>(), dl24.defined() ? dl24.mutable_data_ptr<T>() : nullptr,
+                       dout.const_data_ptr<W>(), static_cast<T>(norm_grad_scale),
+                       dl24.defined() ? dl24.mutable_data_ptr<T>() : nullptr,
                        drows.defined() ? drows.mutable_data_ptr<T>() + r * g.tiles_per_row : nullptr, g);
   });
 }
 
-// The launch description of the fp32 kernels (CUDA and AVX2).
-FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Geometry& g) {
+// The launch description of the fp32 kernels (CUDA and AVX2); norm_grad_scale: fp32, on w's device, or undefined.
+FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Geometry& g,
+                          const at::Tensor& norm_grad_scale = {}) {
   FusedMaskLaunch k;
   k.rows = g.rows;
   k.cols = g.cols;
@@ -162,6 +166,7 @@ FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Ge
   }
   k.tiles = static_cast<const float*>(data_or_null(in.tiles));
   k.fixed = static_cast<const std::uint8_t*>(data_or_null(in.fixed));
+  k.norm_grad_scale = norm_grad_scale.defined() ? norm_grad_scale.const_data_ptr<float>() : nullptr;
 #if PATCHLM_LEARN_CUDA
   if (w.is_cuda()) k.cuda_stream = at::cuda::getCurrentCUDAStream(w.get_device()).stream();
 #endif
@@ -203,12 +208,13 @@ bool has_kernel(const at::Tensor& w, at::ScalarType compute) {
 
 struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
   // anchor: an empty tensor that requires grad (or an absent one) — with a sink, where no other input needs a
-  // gradient, it keeps the op on the backward path; sink: the address of a LogitGradSink, or 0.
-  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& weight, const at::Tensor& l24,
-                            const at::Tensor& tiles, const at::Tensor& fixed, const at::Tensor& /*anchor*/,
-                            std::int64_t tile_rows, std::int64_t tile_cols, double kappa, double tau,
-                            std::int64_t stream, std::int64_t sink) {
-    ctx->save_for_backward({weight, l24, tiles, fixed});
+  // gradient, it keeps the op on the backward path; sink: the address of a LogitGradSink, or 0. Outputs W ⊙ M and,
+  // with_norm, ‖W ⊙ M‖ (else an empty tensor), whose gradient the backward pass takes in the same pass over W.
+  static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& weight,
+                                                const at::Tensor& l24, const at::Tensor& tiles, const at::Tensor& fixed,
+                                                const at::Tensor& /*anchor*/, std::int64_t tile_rows,
+                                                std::int64_t tile_cols, double kappa, double tau, std::int64_t stream,
+                                                std::int64_t sink, bool with_norm) {
     ctx->saved_data["sink"] = sink;
     ctx->saved_data["tile_rows"] = tile_rows;
     ctx->saved_data["tile_cols"] = tile_cols;
@@ -231,7 +237,10 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     } else {
       forward_cpu(w, in, g, compute, out);
     }
-    return out;
+    const at::Tensor norm = with_norm ? frobenius_norm_value(out) : at::empty({0}, out.options().dtype(at::kFloat));
+    if (!with_norm) ctx->mark_non_differentiable({norm});
+    ctx->save_for_backward({weight, l24, tiles, fixed, norm});
+    return {out, norm};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -244,7 +253,14 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
                                 ctx->saved_data["kappa"].toDouble(), ctx->saved_data["tau"].toDouble(),
                                 ctx->saved_data["stream"].toInt());
     const at::ScalarType compute = compute_type(weight, l24, tiles);
-    const at::Tensor w = weight.contiguous(), dout = grad_out.at(0).to(weight.scalar_type()).contiguous();
+    const at::Tensor w = weight.contiguous();
+    const at::Tensor dout = grad_out.at(0).defined() ? grad_out.at(0).to(weight.scalar_type()).contiguous() : at::zeros_like(w);
+    // dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ (0 where the norm is 0), one value the kernels read: the regulariser's gradient,
+    // (W ⊙ M)·s, never formed as a tensor of the weight's size.
+    const at::Tensor& norm = saved[4];
+    at::Tensor scale;
+    if (norm.numel() == 1 && grad_out.size() > 1 && grad_out[1].defined())
+      scale = at::where(norm > 0, grad_out[1] / norm, at::zeros_like(norm)).to(compute);
     const ComputeInputs in = compute_inputs(w, l24, tiles, fixed, compute);
     const auto opts = w.options().dtype(compute);
     at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
@@ -252,14 +268,14 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      fused_mask_backward_cuda(launch_of(w, in, g), dout.const_data_ptr(), f32(dl24), f32(drows));
+      fused_mask_backward_cuda(launch_of(w, in, g, scale), dout.const_data_ptr(), f32(dl24), f32(drows));
 #else
       throw Error("fused mask: this build has no CUDA kernels");
 #endif
     } else if (use_avx2(w, compute)) {
-      fused_mask_backward_avx2(launch_of(w, in, g), dout.const_data_ptr(), f32(dl24), f32(drows));
+      fused_mask_backward_avx2(launch_of(w, in, g, scale), dout.const_data_ptr(), f32(dl24), f32(drows));
     } else {
-      backward_cpu(w, in, dout, g, compute, dl24, drows);
+      backward_cpu(w, in, dout, scale.defined() ? scale.item<double>() : 0.0, g, compute, dl24, drows);
     }
     // Each row's dT per tile column, summed over the rows of each tile.
     at::Tensor dtiles = drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1)
@@ -272,7 +288,7 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
       dl24 = dl24.to(l24.scalar_type());
     }
     return {at::Tensor(), dl24, dtiles, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 
   static Geometry geometry(const at::Tensor& w, std::int64_t tile_rows, std::int64_t tile_cols, double kappa,
@@ -305,18 +321,23 @@ void check_inputs(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,
 
 at::Tensor fused_masked_weight(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,
                                const SampleParams& params, const TileShape& tile, const at::Tensor& soft_tile_probs,
-                               std::uint64_t stream_2to4, const LogitGradSink* sink, const at::Tensor& anchor) {
+                               std::uint64_t stream_2to4, const LogitGradSink* sink, const at::Tensor& anchor,
+                               at::Tensor* norm) {
   check_inputs(weight, l, mode, tile, soft_tile_probs);
   const at::Tensor tiles = mode == MaskMode::maskllm ? absent(weight) : soft_tile_probs;
   const at::Tensor l24 = mode == MaskMode::tile ? absent(weight) : l.logits_2to4;
   const at::Tensor fixed = mode == MaskMode::tile ? l.fixed_2to4 : absent(weight);
   if (!has_kernel(weight, FusedMaskFunction::compute_type(weight, l24, tiles))) {
     if (sink) throw Error(str_cat(l.name, ": no fused mask kernel for this device and dtype"));
-    return reference_masked_weight(weight, l, mode, params, tile, soft_tile_probs, stream_2to4);
+    at::Tensor out = reference_masked_weight(weight, l, mode, params, tile, soft_tile_probs, stream_2to4);
+    if (norm) *norm = frobenius_norm(out);
+    return out;
   }
-  return FusedMaskFunction::apply(weight, l24, tiles, fixed, anchor.defined() ? anchor : absent(weight), tile.rows,
-                                  tile.cols, params.kappa24, params.tau, std::bit_cast<std::int64_t>(stream_2to4),
-                                  reinterpret_cast<std::int64_t>(sink));
+  torch::autograd::variable_list out = FusedMaskFunction::apply(
+      weight, l24, tiles, fixed, anchor.defined() ? anchor : absent(weight), tile.rows, tile.cols, params.kappa24,
+      params.tau, std::bit_cast<std::int64_t>(stream_2to4), reinterpret_cast<std::int64_t>(sink), norm != nullptr);
+  if (norm) *norm = out[1];
+  return out[0];
 }
 
 at::Tensor reference_masked_weight(const at::Tensor& weight, const LayerLogits& l, MaskMode mode,

@@ -110,8 +110,10 @@ __global__ void backward_kernel(FusedMaskLaunch k, const W* dout, float* dl24, f
     int tc[4];
     group_mask(k, group, base, p, m);
     group_tiles(k, trow, 4 * q, t, tc);
+    const float s = k.norm_grad_scale ? *k.norm_grad_scale : 0.f;
     for (int j = 0; j < 4; ++j) {
-      const float dM = load(dout, base + j) * load(w, base + j);
+      const float wj = load(w, base + j);
+      const float dM = (load(dout, base + j) + s * wj * (t[j] + (1.f - t[j]) * m[j])) * wj;
       if (drows) {
         if (k.tile_cols % 4 == 0) dt_group += dM * (1.f - m[j]);
         else atomicAdd(&dtile[tc[j] - first_tile], dM * (1.f - m[j]));

@@ -26,10 +26,13 @@ using LogitGradSink = std::function<void(const at::Tensor& grad_2to4)>;
 // without a sink — in the layer's 2:4 logits (fp32 or bf16); weight is frozen. Output dtype = the weight's.
 // With a sink (which must outlive the backward pass) the 2:4 logits' gradient goes to it instead; `anchor`, an empty
 // tensor that requires grad, then keeps the op on the backward path where nothing else would (maskllm mode).
+// With `norm`, also ‖W ⊙ M‖ (fp32 for 16-bit weights): the weight regulariser's term, whose gradient (W ⊙ M)·g/‖W ⊙ M‖
+// the backward pass adds to dL/d(W ⊙ M) inside its own pass over W — no multiply and no addition of tensors of the
+// weight's size (they were ~3 % of a PATCH^Tile step on LLaMA-3.2-1B).
 at::Tensor fused_masked_weight(const at::Tensor& weight, const LayerLogits& layer, MaskMode mode,
                                const SampleParams& params, const TileShape& tile, const at::Tensor& soft_tile_probs,
                                std::uint64_t stream_2to4, const LogitGradSink* sink = nullptr,
-                               const at::Tensor& anchor = {});
+                               const at::Tensor& anchor = {}, at::Tensor* norm = nullptr);
 
 // The same value through the composed ATen formula (soft_hybrid_mask with the counter noise materialised): the
 // oracle of the fused kernels and the path of devices without one. Slow and memory-hungry.

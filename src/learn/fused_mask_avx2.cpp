@@ -161,6 +161,7 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
                    std::int64_t end) {
   const W* w = static_cast<const W*>(k.weight);
   const std::int64_t groups = k.cols / 4;
+  const float s = k.norm_grad_scale ? *k.norm_grad_scale : 0.f;
   std::vector<float> t, dcol;
   Chunk c;
   alignas(64) float dm[4][kChunk];
@@ -171,8 +172,11 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
       const std::int64_t row = r * k.cols;
       const std::uint8_t* f = k.fixed + row;
       if (drows)
-        for (std::int64_t i = 0; i < k.cols; ++i)
-          dcol[static_cast<std::size_t>(i)] = static_cast<float>(dout[row + i]) * static_cast<float>(w[row + i]) * (1.f - static_cast<float>(f[i]));
+        for (std::int64_t i = 0; i < k.cols; ++i) {
+          const float wi = static_cast<float>(w[row + i]), fi = static_cast<float>(f[i]);
+          const float ti = t[static_cast<std::size_t>(i)];
+          dcol[static_cast<std::size_t>(i)] = (static_cast<float>(dout[row + i]) + s * wi * (ti + (1.f - ti) * fi)) * wi * (1.f - fi);
+        }
     } else {
       for (std::int64_t q0 = 0; q0 < groups; q0 += kChunk) {
         const int n = static_cast<int>(std::min<std::int64_t>(kChunk, groups - q0));
@@ -182,7 +186,8 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
           const std::int64_t col = 4 * (q0 + g), base = r * k.cols + col;
           for (int j = 0; j < 4; ++j) {
             const auto cj = static_cast<std::size_t>(col + j);
-            const float dM = static_cast<float>(dout[base + j]) * static_cast<float>(w[base + j]);
+            const float wj = static_cast<float>(w[base + j]);
+            const float dM = (static_cast<float>(dout[base + j]) + s * wj * (t[cj] + (1.f - t[cj]) * c.m[j][g])) * wj;
             if (drows) dcol[cj] = dM * (1.f - c.m[j][g]);
             dm[j][g] = dM * (1.f - t[cj]);
           }

@@ -18,6 +18,9 @@ struct FusedMaskLaunch {
   const float* tiles = nullptr;         // [rows/tr, cols/tc] or null (maskllm)
   const std::uint8_t* fixed = nullptr;  // [rows, cols] 0/1 bytes or null (tile mode only)
   void* cuda_stream = nullptr;           // CUDA only
+  // The weight regulariser's gradient folded into the backward pass: the kernels take dout + s·(W ⊙ M) for dout,
+  // s = dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ one fp32 value (device memory on CUDA); null: dout alone.
+  const float* norm_grad_scale = nullptr;
 };
 
 // dl24 [rows·cols/4, 6] (may be null); drows [rows, tiles_per_row], zeroed by the caller (may be null): each row's

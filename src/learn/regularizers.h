@@ -36,6 +36,8 @@ at::Tensor per_block_sparsity_regularizer(const KeptMasks& masks, const at::Tens
 at::Tensor block_membership(const std::vector<std::int64_t>& block_of, const at::TensorOptions& options);
 // ‖t‖_F as an fp32 scalar (fp32 accumulation, no fp32 copy of a bf16 tensor); differentiable.
 at::Tensor frobenius_norm(const at::Tensor& t);
+// The same value without autograd (fp32 for 16-bit t, t's dtype otherwise).
+at::Tensor frobenius_norm_value(const at::Tensor& t);
 // norms: the ‖M_l ⊙ W_l‖_F of the layers (or sums of them, e.g. per block); weight_norm_total = Σ_l ‖W_l‖_F (a
 // constant: weights are frozen).
 at::Tensor weight_regularizer(const std::vector<at::Tensor>& norms, double weight_norm_total);

@@ -211,11 +211,11 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
           gathered = layers_[i];
           gathered.logits_2to4 = whole_2to4(i);
         }
+        at::Tensor norm;  // ‖W ⊙ M‖, its gradient taken inside the op's backward pass
         const at::Tensor mw = fused_masked_weight(weights_[i], sharded(i) ? gathered : layers_[i], options_.mode, params, options_.init.tile,
                                                   in[k].numel() ? in[k] : at::Tensor(),
-                                                  noise_stream(key, i, NoisePart::two_four), &sinks_[i], in.back());
+                                                  noise_stream(key, i, NoisePart::two_four), &sinks_[i], in.back(), &norm);
         strategies_[i]->masked_weight = mw;
-        const at::Tensor norm = frobenius_norm(mw);
         norm_sum = norm_sum.defined() ? norm_sum + norm : norm;
       }
       at::Tensor y = block_fn(x);

@@ -9,6 +9,7 @@
 #include "learn/fused_mask.h"
 #include "learn/gumbel.h"
 #include "learn/mask_2to4.h"
+#include "learn/regularizers.h"
 #include "learn/tile_mask.h"
 
 namespace patchlm {
@@ -43,15 +44,16 @@ Layer make_layer(const Case& c, at::ScalarType weight_dtype, std::uint64_t seed)
 }
 
 struct Result {
-  at::Tensor out, grad_2to4, grad_tiles;
+  at::Tensor out, grad_2to4, grad_tiles, norm;  // norm: with a weight-regulariser term only
 };
 
 // How the op runs: the composed reference, the fused op with autograd gradients, or the trainer's way — bf16 2:4
 // logits that require no grad, their gradient handed to a sink, an anchor keeping the op on the backward path.
 enum class Path { reference, fused, sink };
 
-// out = W ⊙ M and the gradients of Σ out ⊙ upstream.
-Result evaluate(const Case& c, const Layer& L, Path path, at::Device device = at::kCPU) {
+// out = W ⊙ M and the gradients of Σ out ⊙ upstream + norm_weight·‖out‖ (the fused paths take ‖out‖ from the op,
+// its gradient folded into the op's backward pass; the reference takes frobenius_norm of its output).
+Result evaluate(const Case& c, const Layer& L, Path path, at::Device device = at::kCPU, double norm_weight = 0) {
   LayerLogits l = L.logits;
   l.logits_2to4 = path == Path::sink ? L.logits.logits_2to4.detach().to(device, at::kBFloat16)
                                      : L.logits.logits_2to4.detach().to(device).requires_grad_(true);
@@ -68,12 +70,19 @@ Result evaluate(const Case& c, const Layer& L, Path path, at::Device device = at
     sunk = g.cpu();
   };
   const at::Tensor anchor = at::empty({0}, at::TensorOptions().device(device)).requires_grad_(true);
-  const at::Tensor out = path == Path::reference ? reference_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
-                         : path == Path::fused   ? fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
-                                                 : fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream, &sink, anchor);
-  (out.to(at::kFloat) * L.upstream.to(device).to(at::kFloat)).sum().backward();
+  at::Tensor norm;
+  at::Tensor* want_norm = norm_weight != 0 ? &norm : nullptr;
+  const at::Tensor out =
+      path == Path::reference ? reference_masked_weight(w, l, c.mode, p, c.tile, tiles, stream)
+      : path == Path::fused   ? fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream, nullptr, {}, want_norm)
+                              : fused_masked_weight(w, l, c.mode, p, c.tile, tiles, stream, &sink, anchor, want_norm);
+  if (path == Path::reference && want_norm) norm = frobenius_norm(out);
+  at::Tensor loss = (out.to(at::kFloat) * L.upstream.to(device).to(at::kFloat)).sum();
+  if (want_norm) loss = loss + norm_weight * norm;
+  loss.backward();
   auto grad = [](const at::Tensor& t) { return t.grad().defined() ? t.grad().cpu() : at::zeros_like(t).cpu(); };
-  return {out.detach().cpu(), path == Path::sink ? sunk : grad(l.logits_2to4), grad(l.tile_logits)};
+  return {out.detach().cpu(), path == Path::sink ? sunk : grad(l.logits_2to4), grad(l.tile_logits),
+          want_norm ? norm.detach().cpu() : at::Tensor()};
 }
 
 // The same layer with its 2:4 logits rounded to bf16 (what Path::sink sees), for the autograd path.
@@ -87,7 +96,13 @@ void expect_close(const Result& a, const Result& b, double atol, double rtol) {
       << (a.out.to(at::kFloat) - b.out.to(at::kFloat)).abs().max();
   EXPECT_TRUE(at::allclose(a.grad_2to4, b.grad_2to4, rtol, atol)) << (a.grad_2to4 - b.grad_2to4).abs().max();
   EXPECT_TRUE(at::allclose(a.grad_tiles, b.grad_tiles, rtol, atol)) << (a.grad_tiles - b.grad_tiles).abs().max();
+  EXPECT_EQ(a.norm.defined(), b.norm.defined());
+  if (a.norm.defined() && b.norm.defined())
+    EXPECT_TRUE(at::allclose(a.norm.to(at::kDouble), b.norm.to(at::kDouble), rtol, atol)) << a.norm << " vs " << b.norm;
 }
+
+// A weight-regulariser weight large enough that its gradient is a visible part of the logits' gradients.
+constexpr double kNormWeight = 20.0;
 
 const Case kCases[] = {{MaskMode::joint, 32, 48, {16, 16}},
                        {MaskMode::tile, 32, 48, {16, 16}},
@@ -102,6 +117,25 @@ TEST(FusedMask, MatchesTheReferenceInEveryMode) {
     expect_close(fused, reference, 1e-5, 1e-4);
     EXPECT_GT(fused.grad_tiles.abs().sum().item<double>() + fused.grad_2to4.abs().sum().item<double>(), 0.0);
   }
+}
+
+// ‖W ⊙ M‖ from the op, its gradient folded into the op's backward (the vectorised fp32 kernel and the scalar fp64
+// loop), against the reference's W ⊙ M with frobenius_norm and autograd — and the term does change the gradients.
+TEST(FusedMask, FoldsTheWeightRegularizersGradient) {
+  for (const at::ScalarType dtype : {at::kFloat, at::kDouble}) {
+    for (const Case& c : kCases) {
+      SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name() + " " + c10::toString(dtype));
+      const Layer L = make_layer(c, dtype, 8);
+      const Result fused = evaluate(c, L, Path::fused, at::kCPU, kNormWeight);
+      expect_close(fused, evaluate(c, L, Path::reference, at::kCPU, kNormWeight), 1e-5, 1e-4);
+      const Result plain = evaluate(c, L, Path::fused);
+      EXPECT_FALSE(at::allclose(fused.grad_tiles, plain.grad_tiles) && at::allclose(fused.grad_2to4, plain.grad_2to4));
+    }
+  }
+  const Case c = kCases[0];
+  const Layer L = with_bf16_logits(make_layer(c, at::kFloat, 9));
+  expect_close(evaluate(c, L, Path::sink, at::kCPU, kNormWeight), evaluate(c, L, Path::fused, at::kCPU, kNormWeight),
+               1e-6, 1e-5);
 }
 
 TEST(FusedMask, Bf16WeightsKeepFp32Gradients) {
@@ -169,6 +203,8 @@ TEST(FusedMaskCuda, MatchesTheCpuKernel) {
       const Layer L = make_layer(c, dtype, 4);
       const double tol = dtype == at::kFloat ? 1e-4 : 2e-2;
       expect_close(evaluate(c, L, Path::fused, at::Device(at::kCUDA, 0)), evaluate(c, L, Path::fused), tol, tol);
+      expect_close(evaluate(c, L, Path::fused, at::Device(at::kCUDA, 0), kNormWeight),
+                   evaluate(c, L, Path::fused, at::kCPU, kNormWeight), tol, tol);
     }
   }
 }
@@ -179,6 +215,8 @@ TEST(FusedMaskCuda, Bf16LogitsWithASinkMatchTheCpu) {
     SCOPED_TRACE(mode_name(c.mode) + std::string(" tile ") + c.tile.name());
     const Layer L = with_bf16_logits(make_layer(c, at::kBFloat16, 7));
     expect_close(evaluate(c, L, Path::sink, at::Device(at::kCUDA, 0)), evaluate(c, L, Path::fused), 2e-2, 2e-2);
+    expect_close(evaluate(c, L, Path::sink, at::Device(at::kCUDA, 0), kNormWeight),
+                 evaluate(c, L, Path::fused, at::kCPU, kNormWeight), 2e-2, 2e-2);
   }
 }
 
@@ -197,6 +235,8 @@ TEST(FusedMaskCuda, LargeLayerMatchesTheReference) {
   const Layer L = make_layer(c, at::kBFloat16, 5);
   const at::Device gpu(at::kCUDA, 0);
   expect_close(evaluate(c, L, Path::fused, gpu), evaluate(c, L, Path::reference, gpu), 2e-2, 2e-2);
+  expect_close(evaluate(c, L, Path::fused, gpu, kNormWeight), evaluate(c, L, Path::reference, gpu, kNormWeight), 2e-2,
+               2e-2);
 }
 
 }  // namespace

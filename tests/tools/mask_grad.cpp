@@ -66,11 +66,11 @@ int main(int argc, char** argv) {
     auto run = [&](const std::string& suffix, bool ckpt, bool per_block, bool fused) {
       l.logits_2to4.mutable_grad() = at::Tensor();
       l.tile_logits.mutable_grad() = at::Tensor();
-      at::Tensor m, mw;
+      at::Tensor m, mw, norm;
       LayerKept kept;
-      if (fused) {
+      if (fused) {  // ‖W ⊙ M‖ from the op: its gradient taken in the op's backward pass
         const at::Tensor tiles = mode == MaskMode::maskllm ? at::Tensor() : soft_tiles(l.tile_logits, nt, p.kappat, p.tau);
-        mw = fused_masked_weight(w, l, mode, p, tile, tiles, kFusedStream);
+        mw = fused_masked_weight(w, l, mode, p, tile, tiles, kFusedStream, nullptr, {}, &norm);
         kept = {hybrid_kept(tiles, mode, l.rows, l.cols, tile), static_cast<double>(w.numel())};
       } else {
         m = soft_hybrid_mask(l, mode, p, tile, n24, nt);
@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
       const at::Tensor reg_s = per_block ? per_block_sparsity_regularizer(kept_masks({kept, other}),
                                                                                 block_membership({0, 1}, kept.kept.options()), td)
                                          : sparsity_regularizer(kept_masks({kept}), td);
-      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({frobenius_norm(mw)}, w.norm().item<double>());
+      if (!fused) norm = frobenius_norm(mw);
+      const at::Tensor loss = (y * r).sum() + ls * reg_s - lw * decay * weight_regularizer({norm}, w.norm().item<double>());
       loss.backward();
       out[fused ? "masked_weight" + suffix : "mask" + suffix] = fused ? mw.detach() : m.detach();
       out["loss" + suffix] = loss.detach().reshape({1});
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     {
       // The trainer's arrangement (trainer.cpp): the fused op inside the checkpointed block, forming W ⊙ M again in
       // the backward pass, its 2:4 gradient handed to a sink, an anchor keeping it on the backward path, the block
-      // returning its output and ‖W ⊙ M‖.
+      // returning its output and ‖W ⊙ M‖ (the op's).
       l.tile_logits.mutable_grad() = at::Tensor();
       at::Tensor grad24 = at::zeros_like(l.logits_2to4);
       int sink_calls = 0;
@@ -112,10 +113,11 @@ int main(int argc, char** argv) {
       const at::Tensor tiles = mode == MaskMode::maskllm ? at::empty({0}, w.options())
                                                          : soft_tiles(l.tile_logits, nt, p.kappat, p.tau);
       CheckpointedFn fn = [&](const at::Tensor& h, const std::vector<at::Tensor>& in) {
+        at::Tensor norm;
         const at::Tensor mw = fused_masked_weight(w, l, mode, p, tile, in[0].numel() ? in[0] : at::Tensor(),
-                                                  kFusedStream, &sink, in[1]);
+                                                  kFusedStream, &sink, in[1], &norm);
         strategy->masked_weight = mw;
-        return std::vector<at::Tensor>{proj.forward(h), frobenius_norm(mw)};
+        return std::vector<at::Tensor>{proj.forward(h), norm};
       };
       const std::vector<at::Tensor> ys = checkpointed(fn, x, {tiles, anchor});
       const LayerKept kept = {hybrid_kept(mode == MaskMode::maskllm ? at::Tensor() : tiles, mode, l.rows, l.cols, tile),
