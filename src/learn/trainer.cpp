@@ -175,7 +175,7 @@ void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
   optimizer_->update(slot_2to4_[i], g, lr_, step_ + 1);
 }
 
-std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last) {
+at::Tensor Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last) {
   const TrainerOptions& o = options_;
   last_micro_ = last;
   const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
@@ -243,17 +243,23 @@ std::vector<double> Trainer::micro_step(const at::Tensor& ids, std::int64_t accu
   const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
                            o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
                           static_cast<double>(accumulation);
-  // A non-finite loss would poison the logits and every later checkpoint: stop before this backward pass — the
-  // last micro-batch's backward is where the step's update happens, so nothing of the step has been applied.
-  const double loss_value = loss.item<double>() * static_cast<double>(accumulation);
-  if (!std::isfinite(loss_value)) {
-    throw Error(str_cat("learn: the loss is not finite at step ", step_ + 1, " (", loss_value,
-                        "); nothing of this step was applied",
-                        o.checkpoint_dir.empty() ? std::string() : ", the last checkpoint is kept",
-                        " — check --tau-*, --kappa*, --lr"));
-  }
+  // A non-finite loss would poison the logits and every later checkpoint. Where this backward pass updates the 2:4
+  // logits (the step's last micro-batch, joint and maskllm) it is checked before it, a wait for the forward pass;
+  // otherwise at the step's end, before the tile logits' update (finish_step), the GPU kept busy meanwhile.
+  at::Tensor terms = at::stack({loss.detach().to(at::kDouble) * static_cast<double>(accumulation),
+                                ce.detach().to(at::kDouble), density(kept).detach().to(at::kDouble),
+                                reg_w.detach().to(at::kDouble)});
+  if (last && o.mode != MaskMode::tile) check_loss_is_finite(terms[0].item<double>());
   loss.backward();
-  return {loss_value, ce.item<double>(), density(kept).item<double>(), reg_w.item<double>()};
+  return terms;
+}
+
+void Trainer::check_loss_is_finite(double loss) const {
+  if (std::isfinite(loss)) return;
+  throw Error(str_cat("learn: the loss is not finite at step ", step_ + 1, " (", loss,
+                      "); nothing of this step was applied",
+                      options_.checkpoint_dir.empty() ? std::string() : ", the last checkpoint is kept",
+                      " — check --tau-*, --kappa*, --lr"));
 }
 
 at::Tensor Trainer::finish_step(at::Tensor sums) {
@@ -264,10 +270,12 @@ at::Tensor Trainer::finish_step(at::Tensor sums) {
     grads.push_back(g.defined() ? g : at::zeros_like(tile_bank_.logits()));
   }
   if (o.all_reduce_mean) {
-    grads.push_back(sums.to(at::kFloat).to(model_.device()));
+    grads.push_back(sums.to(at::kFloat));
     o.all_reduce_mean(grads);
-    sums = grads.back().to(at::kCPU, at::kDouble);
+    sums = grads.back();
   }
+  sums = sums.to(at::kCPU, at::kDouble);  // every rank sees the mean loss: all stop together
+  check_loss_is_finite(sums[0].item<double>());
   if (!tile_bank_.empty()) {
     optimizer_->update(slot_tiles_, grads.front(), lr_, step_ + 1);
     tile_bank_.logits().mutable_grad() = at::Tensor();
@@ -292,7 +300,7 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
   while (step_ < o.steps) {
     const auto t0 = std::chrono::steady_clock::now();
     lr_ = cosine_lr(o.schedule.lr, step_, o.steps, o.schedule.warmup_steps);
-    at::Tensor sums = at::zeros({4}, at::kDouble);
+    at::Tensor sums = at::zeros({4}, at::TensorOptions().dtype(at::kDouble).device(model_.device()));
     for (std::int64_t g = o.rank; g < micro_per_step; g += o.world_size) {
       at::Tensor ids = at::empty({o.micro_batch, T}, at::kLong);
       for (std::int64_t i = 0; i < o.micro_batch; ++i) {
@@ -300,9 +308,8 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
         std::copy(seq.begin(), seq.end(), ids[i].data_ptr<std::int64_t>());
       }
       const bool last = g + o.world_size >= micro_per_step;
-      const std::vector<double> parts =
-          micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g), last);
-      for (int k = 0; k < 4; ++k) sums[k] += parts[static_cast<std::size_t>(k)] / static_cast<double>(accumulation);
+      sums += micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g), last) /
+              static_cast<double>(accumulation);
     }
     sums = finish_step(sums);
     ++step_;

@@ -94,8 +94,9 @@ class Trainer {
   // Trains from the current step to options.steps. `sequences` is the pool of token sequences (equal lengths).
   void train(const std::vector<std::vector<std::int64_t>>& sequences);
   // One micro-batch forward + backward with the Gumbel noise of `key` (gumbel.h, noise_key); the last micro-batch of
-  // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Returns {loss, ce, density, weight term}.
-  std::vector<double> micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last);
+  // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Returns [loss, ce, density, weight term]
+  // (fp64, on the model's device: read after the step's last micro-batch, so no wait between them).
+  at::Tensor micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last);
 
   // The layers as trained. With shard_masks their logits_2to4 are this rank's flat slices: final_layers() has them
   // whole.
@@ -115,8 +116,11 @@ class Trainer {
   void append_metrics(const StepMetrics& m) const;
   // The fused op's backward hands layer i's dL/dL24 here (trainer.cpp says what happens to it).
   void take_grad_2to4(std::size_t layer, const at::Tensor& grad);
-  // End of a step: all-reduce and apply the tile logits' gradients; returns the all-reduced loss terms.
+  // End of a step: all-reduce the loss terms, check the loss, all-reduce and apply the tile logits' gradients;
+  // returns the all-reduced loss terms (fp64, on the CPU).
   at::Tensor finish_step(at::Tensor sums);
+  // Throws, naming the step, unless `loss` is finite.
+  void check_loss_is_finite(double loss) const;
   bool sharded(std::size_t layer) const { return options_.shard_masks && layers_[layer].logits_2to4.defined(); }
   // Layer i's whole 2:4 logits (gathered when sharded: a collective).
   at::Tensor whole_2to4(std::size_t layer) const;

@@ -91,6 +91,9 @@ def test_learning_numbers_are_checked_as_flags_and_non_finite_training_stops(mod
     save_file(weights, str(model_copy / "model.safetensors"), metadata={"format": "pt"})
     fails(base + ["--checkpoint-dir", tmp_path / "ck"], 1, "not finite at step 1")
     assert not (tmp_path / "m.safetensors").exists()
+    # PATCH^Tile checks its loss at the step's end (no update happens in its backward pass): the same stop.
+    fails(base + ["--mode", "tile", "--checkpoint-dir", tmp_path / "ck_tile"], 1, "not finite at step 1")
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 def test_config_is_checked_against_the_weights(model_copy, tmp_path, patchlm_bin):
