@@ -63,7 +63,7 @@ void forward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const
 }
 
 // One row of the backward pass: dL24 of its groups and its share of dT, per tile column (dtile_row[C]), from
-// dout + s·(W ⊙ M) (s: the weight regulariser's gradient scale, 0 without it).
+// dout + s·(W ⊙ M) (s = dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖, the weight regulariser's; 0 without it).
 template <typename T, typename W>
 void backward_row(std::int64_t r, const W* w, const T* l24, const T* tiles, const std::uint8_t* fixed, const W* dout, T s,
                   T* dl24, T* dtile_row, const Geometry& g) {
@@ -145,9 +145,10 @@ void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor
   });
 }
 
-// The launch description of the fp32 kernels (CUDA and AVX2); norm_grad_scale: fp32, on w's device, or undefined.
+// The launch description of the fp32 kernels (CUDA and AVX2); norm and norm_grad: ‖W ⊙ M‖ and its gradient, fp32
+// on w's device, or undefined.
 FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Geometry& g,
-                          const at::Tensor& norm_grad_scale = {}) {
+                          const at::Tensor& norm = {}, const at::Tensor& norm_grad = {}) {
   FusedMaskLaunch k;
   k.rows = g.rows;
   k.cols = g.cols;
@@ -166,7 +167,10 @@ FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Ge
   }
   k.tiles = static_cast<const float*>(data_or_null(in.tiles));
   k.fixed = static_cast<const std::uint8_t*>(data_or_null(in.fixed));
-  k.norm_grad_scale = norm_grad_scale.defined() ? norm_grad_scale.const_data_ptr<float>() : nullptr;
+  if (norm.defined() && norm_grad.defined()) {
+    k.norm = norm.const_data_ptr<float>();
+    k.norm_grad = norm_grad.const_data_ptr<float>();
+  }
 #if PATCHLM_LEARN_CUDA
   if (w.is_cuda()) k.cuda_stream = at::cuda::getCurrentCUDAStream(w.get_device()).stream();
 #endif
@@ -225,10 +229,17 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous();
     const ComputeInputs in = compute_inputs(w, l24, tiles, fixed, compute);
-    at::Tensor out = at::empty_like(w);
+    at::Tensor out = at::empty_like(w), norm;
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      fused_mask_forward_cuda(launch_of(w, in, g), out.mutable_data_ptr());
+      FusedMaskLaunch k = launch_of(w, in, g);
+      at::Tensor partials;  // the kernel's per-block Σ out²: ‖out‖ without a second pass over it
+      if (with_norm) {
+        partials = at::empty({fused_mask_cuda_blocks(k)}, w.options().dtype(at::kFloat));
+        k.norm_partials = partials.mutable_data_ptr<float>();
+      }
+      fused_mask_forward_cuda(k, out.mutable_data_ptr());
+      if (with_norm) norm = partials.sum().sqrt();
 #else
       throw Error("fused mask: this build has no CUDA kernels");
 #endif
@@ -237,8 +248,11 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     } else {
       forward_cpu(w, in, g, compute, out);
     }
-    const at::Tensor norm = with_norm ? frobenius_norm_value(out) : at::empty({0}, out.options().dtype(at::kFloat));
-    if (!with_norm) ctx->mark_non_differentiable({norm});
+    if (with_norm && !norm.defined()) norm = frobenius_norm_value(out);
+    if (!with_norm) {
+      norm = at::empty({0}, out.options().dtype(at::kFloat));
+      ctx->mark_non_differentiable({norm});
+    }
     ctx->save_for_backward({weight, l24, tiles, fixed, norm});
     return {out, norm};
   }
@@ -255,31 +269,40 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     const at::ScalarType compute = compute_type(weight, l24, tiles);
     const at::Tensor w = weight.contiguous();
     const at::Tensor dout = grad_out.at(0).defined() ? grad_out.at(0).to(weight.scalar_type()).contiguous() : at::zeros_like(w);
-    // dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ (0 where the norm is 0), one value the kernels read: the regulariser's gradient,
-    // (W ⊙ M)·s, never formed as a tensor of the weight's size.
+    // The regulariser's gradient (W ⊙ M)·dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ is never formed as a tensor of the weight's size:
+    // the kernels read the norm and its gradient, one value each.
     const at::Tensor& norm = saved[4];
-    at::Tensor scale;
-    if (norm.numel() == 1 && grad_out.size() > 1 && grad_out[1].defined())
-      scale = at::where(norm > 0, grad_out[1] / norm, at::zeros_like(norm)).to(compute);
+    const bool norm_term = norm.numel() == 1 && grad_out.size() > 1 && grad_out[1].defined();
+    const at::Tensor norm_grad = norm_term ? grad_out[1].to(norm.scalar_type()).contiguous() : at::Tensor();
     const ComputeInputs in = compute_inputs(w, l24, tiles, fixed, compute);
     const auto opts = w.options().dtype(compute);
     at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
-    at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows, g.tiles_per_row}, opts) : at::Tensor();
+    // Partial sums of dT per tile column over `partial_rows` consecutive rows (1 but on CUDA), summed below.
+    std::int64_t partial_rows = 1;
+    at::Tensor drows;
     auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      fused_mask_backward_cuda(launch_of(w, in, g, scale), dout.const_data_ptr(), f32(dl24), f32(drows));
+      const FusedMaskLaunch k = launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad);
+      partial_rows = fused_mask_cuda_rows_per_partial(k);
+      if (in.tiles.defined()) drows = at::zeros({g.rows / partial_rows, g.tiles_per_row}, opts);
+      fused_mask_backward_cuda(k, dout.const_data_ptr(), f32(dl24), f32(drows));
 #else
       throw Error("fused mask: this build has no CUDA kernels");
 #endif
-    } else if (use_avx2(w, compute)) {
-      fused_mask_backward_avx2(launch_of(w, in, g, scale), dout.const_data_ptr(), f32(dl24), f32(drows));
     } else {
-      backward_cpu(w, in, dout, scale.defined() ? scale.item<double>() : 0.0, g, compute, dl24, drows);
+      if (in.tiles.defined()) drows = at::zeros({g.rows, g.tiles_per_row}, opts);
+      if (use_avx2(w, compute)) {
+        fused_mask_backward_avx2(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad),
+                                 dout.const_data_ptr(), f32(dl24), f32(drows));
+      } else {
+        const double n = norm_term ? norm.item<double>() : 0.0;
+        backward_cpu(w, in, dout, n > 0 ? norm_grad.item<double>() / n : 0.0, g, compute, dl24, drows);
+      }
     }
-    // Each row's dT per tile column, summed over the rows of each tile.
-    at::Tensor dtiles = drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows, g.tiles_per_row}).sum(1)
-                                        : at::Tensor();
+    at::Tensor dtiles =
+        drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows / partial_rows, g.tiles_per_row}).sum(1)
+                        : at::Tensor();
     if (dtiles.defined() && tiles.defined()) dtiles = dtiles.to(tiles.scalar_type());
     if (const std::int64_t sink = ctx->saved_data["sink"].toInt(); sink != 0 && dl24.defined()) {
       (*reinterpret_cast<const LogitGradSink*>(sink))(dl24);  // fp32, freed when the sink returns

@@ -161,7 +161,7 @@ void backward_rows(const FusedMaskLaunch& k, const W* dout, float* dl24, float* 
                    std::int64_t end) {
   const W* w = static_cast<const W*>(k.weight);
   const std::int64_t groups = k.cols / 4;
-  const float s = k.norm_grad_scale ? *k.norm_grad_scale : 0.f;
+  const float s = k.norm && *k.norm > 0.f ? *k.norm_grad / *k.norm : 0.f;
   std::vector<float> t, dcol;
   Chunk c;
   alignas(64) float dm[4][kChunk];

@@ -19,12 +19,20 @@ struct FusedMaskLaunch {
   const std::uint8_t* fixed = nullptr;  // [rows, cols] 0/1 bytes or null (tile mode only)
   void* cuda_stream = nullptr;           // CUDA only
   // The weight regulariser's gradient folded into the backward pass: the kernels take dout + s·(W ⊙ M) for dout,
-  // s = dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ one fp32 value (device memory on CUDA); null: dout alone.
-  const float* norm_grad_scale = nullptr;
+  // s = norm_grad ÷ norm (0 where norm is 0): ‖W ⊙ M‖ and dL/d‖W ⊙ M‖, one fp32 value each (device memory on CUDA);
+  // null: dout alone.
+  const float* norm = nullptr;
+  const float* norm_grad = nullptr;
+  // CUDA forward: where set, each block's Σ out² (of the values as stored) at [fused_mask_cuda_blocks(k)].
+  float* norm_partials = nullptr;
 };
 
 // dl24 [rows·cols/4, 6] (may be null); drows [rows, tiles_per_row], zeroed by the caller (may be null): each row's
-// dT per tile column, summed over a tile's rows by the caller.
+// dT per tile column, summed over a tile's rows by the caller. The CUDA kernel's drows is
+// [rows / fused_mask_cuda_rows_per_partial(k), tiles_per_row]: its partials hold that many consecutive rows (a divisor
+// of tile_rows).
+std::int64_t fused_mask_cuda_blocks(const FusedMaskLaunch& k);
+std::int64_t fused_mask_cuda_rows_per_partial(const FusedMaskLaunch& k);
 void fused_mask_forward_cuda(const FusedMaskLaunch& k, void* out);
 void fused_mask_backward_cuda(const FusedMaskLaunch& k, const void* dout, float* dl24, float* drows);
 
