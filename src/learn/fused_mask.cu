@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "learn/fused_mask_kernels.h"
 #include "learn/fused_mask_group.h"
@@ -21,6 +22,33 @@ namespace {
 
 constexpr int kGroupsPerBlock = 256;
 constexpr int kRowsPerBlock = 4;
+
+// Conversions of the 16-bit element types (bf16, fp16) to and from fp32: one value, or two packed in 32 bits.
+template <typename H>
+__device__ __forceinline__ float widen(H v) {
+  if constexpr (std::is_same_v<H, __half>) return __half2float(v);
+  else return __bfloat162float(v);
+}
+template <typename H>
+__device__ __forceinline__ H narrow(float v) {
+  if constexpr (std::is_same_v<H, __half>) return __float2half(v);
+  else return __float2bfloat16(v);
+}
+template <typename H>
+__device__ __forceinline__ float2 widen_pair(unsigned bits) {
+  if constexpr (std::is_same_v<H, __half>) return __half22float2(*reinterpret_cast<const __half2*>(&bits));
+  else return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&bits));
+}
+template <typename H>
+__device__ __forceinline__ unsigned narrow_pair(float a, float b) {
+  if constexpr (std::is_same_v<H, __half>) {
+    const __half2 v = __floats2half2_rn(a, b);
+    return *reinterpret_cast<const unsigned*>(&v);
+  } else {
+    const __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+    return *reinterpret_cast<const unsigned*>(&v);
+  }
+}
 
 // A group's 4 consecutive values from i on (i a multiple of 4): one 8-byte (16-bit types) or 16-byte (fp32) access
 // where the tensor's base is aligned for it (kVec), four scalar ones otherwise.
@@ -33,26 +61,14 @@ __device__ __forceinline__ void load4(const float* p, std::int64_t i, float v[4]
     for (int j = 0; j < 4; ++j) v[j] = p[i + j];
   }
 }
-template <bool kVec>
-__device__ __forceinline__ void load4(const __nv_bfloat16* p, std::int64_t i, float v[4]) {
+template <bool kVec, typename H>
+__device__ __forceinline__ void load4(const H* p, std::int64_t i, float v[4]) {
   if constexpr (kVec) {
     const uint2 x = *reinterpret_cast<const uint2*>(p + i);
-    const float2 a = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&x.x));
-    const float2 b = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&x.y));
+    const float2 a = widen_pair<H>(x.x), b = widen_pair<H>(x.y);
     v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
   } else {
-    for (int j = 0; j < 4; ++j) v[j] = __bfloat162float(p[i + j]);
-  }
-}
-template <bool kVec>
-__device__ __forceinline__ void load4(const __half* p, std::int64_t i, float v[4]) {
-  if constexpr (kVec) {
-    const uint2 x = *reinterpret_cast<const uint2*>(p + i);
-    const float2 a = __half22float2(*reinterpret_cast<const __half2*>(&x.x));
-    const float2 b = __half22float2(*reinterpret_cast<const __half2*>(&x.y));
-    v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-  } else {
-    for (int j = 0; j < 4; ++j) v[j] = __half2float(p[i + j]);
+    for (int j = 0; j < 4; ++j) v[j] = widen(p[i + j]);
   }
 }
 template <bool kVec>
@@ -60,29 +76,10 @@ __device__ __forceinline__ void store4(float* p, std::int64_t i, const float v[4
   if constexpr (kVec) *reinterpret_cast<float4*>(p + i) = make_float4(v[0], v[1], v[2], v[3]);
   else for (int j = 0; j < 4; ++j) p[i + j] = v[j];
 }
-template <bool kVec>
-__device__ __forceinline__ void store4(__nv_bfloat16* p, std::int64_t i, const float v[4]) {
-  if constexpr (kVec) {
-    const __nv_bfloat162 a = __floats2bfloat162_rn(v[0], v[1]), b = __floats2bfloat162_rn(v[2], v[3]);
-    uint2 x;
-    x.x = *reinterpret_cast<const unsigned*>(&a);
-    x.y = *reinterpret_cast<const unsigned*>(&b);
-    *reinterpret_cast<uint2*>(p + i) = x;
-  } else {
-    for (int j = 0; j < 4; ++j) p[i + j] = __float2bfloat16(v[j]);
-  }
-}
-template <bool kVec>
-__device__ __forceinline__ void store4(__half* p, std::int64_t i, const float v[4]) {
-  if constexpr (kVec) {
-    const __half2 a = __floats2half2_rn(v[0], v[1]), b = __floats2half2_rn(v[2], v[3]);
-    uint2 x;
-    x.x = *reinterpret_cast<const unsigned*>(&a);
-    x.y = *reinterpret_cast<const unsigned*>(&b);
-    *reinterpret_cast<uint2*>(p + i) = x;
-  } else {
-    for (int j = 0; j < 4; ++j) p[i + j] = __float2half(v[j]);
-  }
+template <bool kVec, typename H>
+__device__ __forceinline__ void store4(H* p, std::int64_t i, const float v[4]) {
+  if constexpr (kVec) *reinterpret_cast<uint2*>(p + i) = make_uint2(narrow_pair<H>(v[0], v[1]), narrow_pair<H>(v[2], v[3]));
+  else for (int j = 0; j < 4; ++j) p[i + j] = narrow<H>(v[j]);
 }
 
 // The soft 2:4 mask of group `group` (and its probabilities when learned); `fixed_word`: the group's four 0/1 bytes
@@ -132,8 +129,8 @@ __device__ __forceinline__ const float* tile_row(const FusedMaskLaunch& k, int r
 
 // The value a stored output holds (its rounding to W), for ‖out‖.
 __device__ __forceinline__ float stored(float v, const float*) { return v; }
-__device__ __forceinline__ float stored(float v, const __nv_bfloat16*) { return __bfloat162float(__float2bfloat16(v)); }
-__device__ __forceinline__ float stored(float v, const __half*) { return __half2float(__float2half(v)); }
+template <typename H>
+__device__ __forceinline__ float stored(float v, const H*) { return widen(narrow<H>(v)); }
 
 // The block's sum of `v` over its threads in a fixed order (deterministic), valid in thread 0.
 __device__ __forceinline__ float block_sum(float v) {
@@ -147,6 +144,21 @@ __device__ __forceinline__ float block_sum(float v) {
   return sum;
 }
 
+// Every load of a thread's group in the block's rows, issued before any arithmetic so that they are in flight
+// together: the weights, the fixed-mask bytes and, in the backward pass (dout), the output's gradient.
+template <bool kVec, typename W>
+__device__ __forceinline__ void load_rows(const FusedMaskLaunch& k, int r0, int rows, int q, const W* dout,
+                                          float wv[][4], float dv[][4], unsigned fixed[]) {
+#pragma unroll
+  for (int i = 0; i < kRowsPerBlock; ++i) {
+    if (i >= rows) break;
+    const std::int64_t base = static_cast<std::int64_t>(r0 + i) * k.cols + 4 * q;
+    load4<kVec>(static_cast<const W*>(k.weight), base, wv[i]);
+    if (dout) load4<kVec>(dout, base, dv[i]);
+    fixed[i] = fixed_word_at(k, base);
+  }
+}
+
 template <typename W, bool kVec>
 __global__ void forward_kernel(FusedMaskLaunch k, W* out) {
   const int groups = static_cast<int>(k.cols / 4), r0 = static_cast<int>(blockIdx.y) * kRowsPerBlock;
@@ -156,13 +168,7 @@ __global__ void forward_kernel(FusedMaskLaunch k, W* out) {
   const W* w = static_cast<const W*>(k.weight);
   float wv[kRowsPerBlock][4];
   unsigned fixed[kRowsPerBlock];
-#pragma unroll
-  for (int i = 0; i < kRowsPerBlock; ++i) {  // every load first
-    if (!valid || i >= rows) break;
-    const std::int64_t base = static_cast<std::int64_t>(r0 + i) * k.cols + 4 * q;
-    load4<kVec>(w, base, wv[i]);
-    fixed[i] = fixed_word_at(k, base);
-  }
+  if (valid) load_rows<kVec, W>(k, r0, rows, q, nullptr, wv, nullptr, fixed);
   int tc[4];
   tile_columns(k, 4 * q, tc);
   float square_sum = 0.f;
@@ -226,20 +232,12 @@ __global__ void backward_kernel(FusedMaskLaunch k, const W* dout, float* dl24, f
   // Every lane takes part in the warp sums of dT; lanes past the last group add nothing (slot −1).
   const int q = static_cast<int>(blockIdx.x) * kGroupsPerBlock + static_cast<int>(threadIdx.x);
   const bool valid = q < groups;
-  const W* w = static_cast<const W*>(k.weight);
   // The weight regulariser's gradient: dout + s·(W ⊙ M), s = dL/d‖W ⊙ M‖ ÷ ‖W ⊙ M‖ (0 where the norm is 0).
   const float norm = k.norm ? *k.norm : 0.f;
   const float s = norm > 0.f ? *k.norm_grad / norm : 0.f;
   float wv[kRowsPerBlock][4], dv[kRowsPerBlock][4];
   unsigned fixed[kRowsPerBlock];
-#pragma unroll
-  for (int i = 0; i < kRowsPerBlock; ++i) {  // every load first
-    if (!valid || i >= rows) break;
-    const std::int64_t base = static_cast<std::int64_t>(r0 + i) * k.cols + 4 * q;
-    load4<kVec>(w, base, wv[i]);
-    load4<kVec>(dout, base, dv[i]);
-    fixed[i] = fixed_word_at(k, base);
-  }
+  if (valid) load_rows<kVec, W>(k, r0, rows, q, dout, wv, dv, fixed);
   int tc[4];
   tile_columns(k, 4 * q, tc);
   const int slot = valid ? tc[0] - first_tile : -1;
