@@ -175,7 +175,8 @@ void Trainer::take_grad_2to4(std::size_t i, const at::Tensor& grad) {
   optimizer_->update(slot_2to4_[i], g, lr_, step_ + 1);
 }
 
-at::Tensor Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last) {
+void Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last,
+                         at::Tensor& step_terms) {
   const TrainerOptions& o = options_;
   last_micro_ = last;
   const SampleParams params = sample_params_at(o.schedule, step_, o.steps);
@@ -243,15 +244,16 @@ at::Tensor Trainer::micro_step(const at::Tensor& ids, std::int64_t accumulation,
   const at::Tensor loss = (ce + o.loss.sparse_reg * reg_s -
                            o.loss.weight_reg * weight_regularizer_decay(step_, o.steps) * reg_w) /
                           static_cast<double>(accumulation);
+  step_terms += at::stack({loss.detach().to(at::kDouble) * static_cast<double>(accumulation),
+                            ce.detach().to(at::kDouble), density(kept).detach().to(at::kDouble),
+                            reg_w.detach().to(at::kDouble)}) /
+                static_cast<double>(accumulation);
   // A non-finite loss would poison the logits and every later checkpoint. Where this backward pass updates the 2:4
-  // logits (the step's last micro-batch, joint and maskllm) it is checked before it, a wait for the forward pass;
-  // otherwise at the step's end, before the tile logits' update (finish_step), the GPU kept busy meanwhile.
-  at::Tensor terms = at::stack({loss.detach().to(at::kDouble) * static_cast<double>(accumulation),
-                                ce.detach().to(at::kDouble), density(kept).detach().to(at::kDouble),
-                                reg_w.detach().to(at::kDouble)});
-  if (last && o.mode != MaskMode::tile) check_loss_is_finite(terms[0].item<double>());
+  // logits (the step's last micro-batch, joint and maskllm) the step's loss so far is checked before it, a wait for
+  // the forward pass; otherwise at the step's end, before the tile logits' update (finish_step), the GPU kept busy
+  // meanwhile.
+  if (last && o.mode != MaskMode::tile) check_loss_is_finite(step_terms[0].item<double>());
   loss.backward();
-  return terms;
 }
 
 void Trainer::check_loss_is_finite(double loss) const {
@@ -308,8 +310,7 @@ void Trainer::train(const std::vector<std::vector<std::int64_t>>& sequences) {
         std::copy(seq.begin(), seq.end(), ids[i].data_ptr<std::int64_t>());
       }
       const bool last = g + o.world_size >= micro_per_step;
-      sums += micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g), last) /
-              static_cast<double>(accumulation);
+      micro_step(ids.to(model_.device()), accumulation, noise_key(o.seed, step_, g), last, sums);
     }
     sums = finish_step(sums);
     ++step_;

@@ -94,9 +94,11 @@ class Trainer {
   // Trains from the current step to options.steps. `sequences` is the pool of token sequences (equal lengths).
   void train(const std::vector<std::vector<std::int64_t>>& sequences);
   // One micro-batch forward + backward with the Gumbel noise of `key` (gumbel.h, noise_key); the last micro-batch of
-  // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Returns [loss, ce, density, weight term]
-  // (fp64, on the model's device: read after the step's last micro-batch, so no wait between them).
-  at::Tensor micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last);
+  // a step (`last`) also applies AdamW to the 2:4 logits, layer by layer. Adds its [loss, ce, density, weight term]
+  // ÷ accumulation to step_terms (fp64, on the model's device: read at the step's end, so no wait between
+  // micro-batches).
+  void micro_step(const at::Tensor& ids, std::int64_t accumulation, std::uint64_t key, bool last,
+                  at::Tensor& step_terms);
 
   // The layers as trained. With shard_masks their logits_2to4 are this rank's flat slices: final_layers() has them
   // whole.
