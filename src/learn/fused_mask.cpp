@@ -279,26 +279,24 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     at::Tensor dl24 = in.l24.defined() ? at::empty(in.l24.sizes(), opts) : at::Tensor();
     // Partial sums of dT per tile column over `partial_rows` consecutive rows (1 but on CUDA), summed below.
     std::int64_t partial_rows = 1;
-    at::Tensor drows;
+#if PATCHLM_LEARN_CUDA
+    if (w.is_cuda()) partial_rows = fused_mask_cuda_rows_per_partial(g.tile_rows);
+#endif
+    at::Tensor drows = in.tiles.defined() ? at::zeros({g.rows / partial_rows, g.tiles_per_row}, opts) : at::Tensor();
     auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      const FusedMaskLaunch k = launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad);
-      partial_rows = fused_mask_cuda_rows_per_partial(k);
-      if (in.tiles.defined()) drows = at::zeros({g.rows / partial_rows, g.tiles_per_row}, opts);
-      fused_mask_backward_cuda(k, dout.const_data_ptr(), f32(dl24), f32(drows));
+      fused_mask_backward_cuda(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad), dout.const_data_ptr(),
+                               f32(dl24), f32(drows));
 #else
       throw Error("fused mask: this build has no CUDA kernels");
 #endif
+    } else if (use_avx2(w, compute)) {
+      fused_mask_backward_avx2(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad), dout.const_data_ptr(),
+                               f32(dl24), f32(drows));
     } else {
-      if (in.tiles.defined()) drows = at::zeros({g.rows, g.tiles_per_row}, opts);
-      if (use_avx2(w, compute)) {
-        fused_mask_backward_avx2(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad),
-                                 dout.const_data_ptr(), f32(dl24), f32(drows));
-      } else {
-        const double n = norm_term ? norm.item<double>() : 0.0;
-        backward_cpu(w, in, dout, n > 0 ? norm_grad.item<double>() / n : 0.0, g, compute, dl24, drows);
-      }
+      const double n = norm_term ? norm.item<double>() : 0.0;
+      backward_cpu(w, in, dout, n > 0 ? norm_grad.item<double>() / n : 0.0, g, compute, dl24, drows);
     }
     at::Tensor dtiles =
         drows.defined() ? drows.view({g.rows / g.tile_rows, g.tile_rows / partial_rows, g.tiles_per_row}).sum(1)

@@ -144,6 +144,11 @@ __device__ __forceinline__ float block_sum(float v) {
   return sum;
 }
 
+// The rows of block row r0 (kRowsPerBlock but in the last block).
+__device__ __forceinline__ int block_rows(const FusedMaskLaunch& k, int r0) {
+  return static_cast<int>(k.rows) - r0 < kRowsPerBlock ? static_cast<int>(k.rows) - r0 : kRowsPerBlock;
+}
+
 // Every load of a thread's group in the block's rows, issued before any arithmetic so that they are in flight
 // together: the weights, the fixed-mask bytes and, in the backward pass (dout), the output's gradient.
 template <bool kVec, typename W>
@@ -164,7 +169,7 @@ __global__ void forward_kernel(FusedMaskLaunch k, W* out) {
   const int groups = static_cast<int>(k.cols / 4), r0 = static_cast<int>(blockIdx.y) * kRowsPerBlock;
   const int q = static_cast<int>(blockIdx.x) * kGroupsPerBlock + static_cast<int>(threadIdx.x);
   const bool valid = q < groups;  // lanes past the last group still take part in the block's norm sum
-  const int rows = static_cast<int>(k.rows) - r0 < kRowsPerBlock ? static_cast<int>(k.rows) - r0 : kRowsPerBlock;
+  const int rows = block_rows(k, r0);
   const W* w = static_cast<const W*>(k.weight);
   float wv[kRowsPerBlock][4];
   unsigned fixed[kRowsPerBlock];
@@ -217,7 +222,7 @@ __global__ void backward_kernel(FusedMaskLaunch k, const W* dout, float* dl24, f
   // dtile: [partials of this block][span], the tile columns this block's 1 024 columns touch.
   extern __shared__ float dtile[];
   const int groups = static_cast<int>(k.cols / 4), r0 = static_cast<int>(blockIdx.y) * kRowsPerBlock;
-  const int rows = static_cast<int>(k.rows) - r0 < kRowsPerBlock ? static_cast<int>(k.rows) - r0 : kRowsPerBlock;
+  const int rows = block_rows(k, r0);
   const bool together = rows_per_partial(k.tile_rows) == kRowsPerBlock;  // one partial for the block's rows
   const int partials = together ? 1 : rows;
   const int first_col = static_cast<int>(blockIdx.x) * kGroupsPerBlock * 4;
@@ -284,7 +289,6 @@ dim3 grid_of(const FusedMaskLaunch& k) {
   const std::int64_t row_blocks = (k.rows + kRowsPerBlock - 1) / kRowsPerBlock;
   if (row_blocks > 65535) throw std::runtime_error("fused mask: more than 262 140 rows (" + std::to_string(k.rows) + ")");
   if (k.cols >= (std::int64_t{1} << 30)) throw std::runtime_error("fused mask: 2^30 columns or more");
-
   const std::int64_t groups = k.cols / 4;
   return dim3(static_cast<unsigned>((groups + kGroupsPerBlock - 1) / kGroupsPerBlock), static_cast<unsigned>(row_blocks));
 }
@@ -310,7 +314,7 @@ std::int64_t fused_mask_cuda_blocks(const FusedMaskLaunch& k) {
   return static_cast<std::int64_t>(g.x) * g.y;
 }
 
-std::int64_t fused_mask_cuda_rows_per_partial(const FusedMaskLaunch& k) { return rows_per_partial(k.tile_rows); }
+std::int64_t fused_mask_cuda_rows_per_partial(std::int64_t tile_rows) { return rows_per_partial(tile_rows); }
 
 void fused_mask_forward_cuda(const FusedMaskLaunch& k, void* out) {
   if (k.rows == 0 || k.cols == 0) return;
@@ -328,7 +332,6 @@ void fused_mask_forward_cuda(const FusedMaskLaunch& k, void* out) {
 void fused_mask_backward_cuda(const FusedMaskLaunch& k, const void* dout, float* dl24, float* drows) {
   if (k.rows == 0 || k.cols == 0) return;
   const std::size_t shared = drows ? kRowsPerBlock * (kGroupsPerBlock * 4 / k.tile_cols + 2) * sizeof(float) : 0;
-
   by_dtype(k.weight_dtype, [&](auto tag) {
     using W = std::remove_pointer_t<decltype(tag)>;
     const auto stream = static_cast<cudaStream_t>(k.cuda_stream);

@@ -29,10 +29,10 @@ struct FusedMaskLaunch {
 
 // dl24 [rows·cols/4, 6] (may be null); drows [rows, tiles_per_row], zeroed by the caller (may be null): each row's
 // dT per tile column, summed over a tile's rows by the caller. The CUDA kernel's drows is
-// [rows / fused_mask_cuda_rows_per_partial(k), tiles_per_row]: its partials hold that many consecutive rows (a divisor
-// of tile_rows).
+// [rows / fused_mask_cuda_rows_per_partial(tile_rows), tiles_per_row]: its partials hold that many consecutive rows
+// (a divisor of tile_rows).
 std::int64_t fused_mask_cuda_blocks(const FusedMaskLaunch& k);
-std::int64_t fused_mask_cuda_rows_per_partial(const FusedMaskLaunch& k);
+std::int64_t fused_mask_cuda_rows_per_partial(std::int64_t tile_rows);
 void fused_mask_forward_cuda(const FusedMaskLaunch& k, void* out);
 void fused_mask_backward_cuda(const FusedMaskLaunch& k, const void* dout, float* dl24, float* drows);
 
