@@ -38,6 +38,10 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_option("--prefill-trace", a.options.prefill_trace_dir,
                  "Write the wgmma kernel's per-CTA timeline of each case as JSON into this directory (a build with "
                  "-DPATCHLM_PREFILL_TRACE=ON; scripts/prefill_trace.py reads them)");
+  app.add_flag("--dependent-launch,!--no-dependent-launch", a.options.dependent_launch,
+               "Launch the hybrid kernels as dependents, each call streaming its first weight tiles while the call "
+               "before it finishes, as in a model (default); --no-dependent-launch times every call on its own")
+      ->capture_default_str();
   app.add_option("--json", a.json, "Also write every measurement to this JSON file");
 }
 

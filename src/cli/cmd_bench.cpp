@@ -31,6 +31,10 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
   app.add_option("--prompt", a.options.prompt, "Prompt tokens per sequence")->capture_default_str();
   app.add_option("--new-tokens", a.options.new_tokens, "Generated tokens per sequence")->capture_default_str();
   app.add_flag("--no-baseline", a.no_baseline, "Do not time transformers' generate");
+  app.add_flag("--dependent-launch,!--no-dependent-launch", a.options.dependent_launch,
+               "Launch the GEMM kernels as dependents of the kernel before them (default); --no-dependent-launch: "
+               "after it, as cuBLAS's are")
+      ->capture_default_str();
   app.add_option("--python", a.options.python, "Python with torch + transformers for the baseline")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/e2e_transformers.py");
   app.add_option("--json", a.json, "Also write every row to this JSON file");

@@ -10,6 +10,7 @@
 
 #include "engine/engine.h"
 #include "engine/generation.h"
+#include "kernels/dependent_launch.h"
 #include "io/hybrid_layout.h"
 #include "kernels/gemm_benchmark.h"
 #include "kernels/hybrid_model.h"
@@ -249,6 +250,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
   if (at::cuda::is_available()) {
     device = at::Device(at::kCUDA, 0);
     gpu = at::cuda::getDeviceProperties(0)->name;
+    kernels::set_dependent_launch(o.dependent_launch);
     at::empty({1}, at::TensorOptions().device(device));  // the caching allocator's statistics exist from here on
   }
 #endif
@@ -263,7 +265,8 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"prefill_tokens_per_s", t.prefill_tokens_per_s},
                                   {"prefill_one_by_one_tokens_per_s", t.prefill_one_by_one_tokens_per_s},
                                   {"decode_tokens_per_s", t.decode_tokens_per_s}, {"ms_per_step", t.step_ms}, {"device_ms_per_step", t.device_step_ms},
-                                  {"peak_gib", peak}};
+                                  {"peak_gib", peak},
+                                  {"dependent_launch", o.dependent_launch}};
     const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
     if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;
     double base = 0;

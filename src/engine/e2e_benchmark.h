@@ -21,6 +21,7 @@ struct E2eBenchOptions {
   bool baseline = true;            // time transformers too
   std::string python = "python3";  // for the baseline
   std::string baseline_script;     // bench/e2e_transformers.py (found next to the binary's source tree if empty)
+  bool dependent_launch = true;    // the GEMM kernels as dependent launches (kernels/dependent_launch.h)
 };
 
 // UsageError naming the option for unknown shapes, sparsities outside 0..50, batches < 1, lengths < 1.

@@ -1,9 +1,14 @@
 // The fused kernels of a decode step — see kernels/decode_kernels.h. Each is memory-bound and small; what they save
-// is launches and round trips of the residual stream, not arithmetic.
+// is launches and round trips of the residual stream, not arithmetic. Those a projection follows (the norms, decode
+// attention, the gated activation) let it start early over a few rows (decode steps): the GEMM kernels are dependent
+// launches that stream their first weight tile while these finish, and wait for them before reading x
+// (kernels/dependent_launch.h).
 #include "kernels/decode_kernels.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+
+#include "kernels/dependent_launch.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -38,10 +43,18 @@ std::string launched() {
   return e == cudaSuccess ? std::string() : std::string(cudaGetErrorString(e));
 }
 
+// Whether a kernel over `rows` rows lets the projection after it start early (kernels/dependent_launch.h): its first
+// weight tile then streams while this kernel finishes. Measured on an H200 (docs/performance.md, step 19), LLaMA-2-7B
+// shape, σ = 35 %: decode 1.03-1.07x faster at batch 1 and 1.01-1.05x at 64, but 8192-row prefill passes 2.5 % slower
+// (why was not measured); nothing measured between 192 and 8192 rows, so only up to 256.
+constexpr int kEarlyStartMaxRows = 256;
+bool lets_next_kernel_start_early(std::int64_t rows) { return rows <= kEarlyStartMaxRows; }
+
 // ---- RMSNorm (+ residual add) ------------------------------------------------------------------------------------
 constexpr int kNormThreads = 256;
 
-__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
+__global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a, bool early) {
+  if (early) allow_next_kernel();
   const RowLayout L = a.layout;
   const int r = blockIdx.x;
   const std::int64_t offset = static_cast<std::int64_t>(r / L.groups) * L.outer_stride +
@@ -81,7 +94,8 @@ __global__ void __launch_bounds__(kNormThreads) rms_norm_kernel(RmsNormArgs a) {
 // Rows up to 8192 wide in one pass: each thread keeps its (up to 4) chunks of 8 in registers, so the row is read once.
 constexpr int kWideThreads = 256, kWideChunks = 4;
 
-__global__ void __launch_bounds__(kWideThreads) rms_norm_wide_kernel(RmsNormArgs a) {
+__global__ void __launch_bounds__(kWideThreads) rms_norm_wide_kernel(RmsNormArgs a, bool early) {
+  if (early) allow_next_kernel();
   const RowLayout L = a.layout;
   const int r = blockIdx.x;
   const std::int64_t offset = static_cast<std::int64_t>(r / L.groups) * L.outer_stride +
@@ -136,7 +150,8 @@ __global__ void __launch_bounds__(kWideThreads) rms_norm_wide_kernel(RmsNormArgs
 // Short rows (q/k head norms, ≤ 256 wide): one warp per row.
 constexpr int kShortWarps = 4;
 
-__global__ void __launch_bounds__(32 * kShortWarps) rms_norm_short_kernel(RmsNormArgs a) {
+__global__ void __launch_bounds__(32 * kShortWarps) rms_norm_short_kernel(RmsNormArgs a, bool early) {
+  if (early) allow_next_kernel();
   const RowLayout L = a.layout;
   const int r = blockIdx.x * kShortWarps + threadIdx.x / 32, lane = threadIdx.x % 32;
   if (r >= L.rows) return;
@@ -206,7 +221,8 @@ constexpr int kAttentionWarps = 16;  // many warps per (sequence, head): at batc
 constexpr int kKeysPerStep = 8;  // keys a warp loads before it reduces their dot products: overlapped loads
 
 template <int D>
-__global__ void __launch_bounds__(32 * kAttentionWarps) decode_attention_kernel(DecodeAttentionArgs a) {
+__global__ void __launch_bounds__(32 * kAttentionWarps) decode_attention_kernel(DecodeAttentionArgs a, bool early) {
+  if (early) allow_next_kernel();
   constexpr int E = D / 32;  // elements per lane
   const int h = blockIdx.x, b = blockIdx.y, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int H = a.heads, KV = a.kv_heads;
@@ -286,7 +302,8 @@ __global__ void __launch_bounds__(32 * kAttentionWarps) decode_attention_kernel(
 // ---- Gated activation --------------------------------------------------------------------------------------------
 constexpr int kActThreads = 256;
 
-__global__ void __launch_bounds__(kActThreads) gated_activation_kernel(const bf16* gate_up, bf16* out, int inter, bool gelu) {
+__global__ void __launch_bounds__(kActThreads) gated_activation_kernel(const bf16* gate_up, bf16* out, int inter, bool gelu, bool early) {
+  if (early) allow_next_kernel();
   const int row = blockIdx.y;
   const int i = blockIdx.x * kActThreads + threadIdx.x;
   if (i >= inter) return;
@@ -307,16 +324,17 @@ std::string rms_norm(const RmsNormArgs& a, void* stream) {
   if (a.layout.rows == 0) return {};
   if (a.layout.cols % 2 != 0) return "rms_norm: odd row length";
   auto s = static_cast<cudaStream_t>(stream);
+  const bool early = lets_next_kernel_start_early(a.layout.rows);
   const bool aligned = a.layout.cols % 8 == 0 && a.layout.outer_stride % 8 == 0 &&
                        reinterpret_cast<std::uintptr_t>(a.h) % 16 == 0 && reinterpret_cast<std::uintptr_t>(a.y) % 16 == 0 &&
                        reinterpret_cast<std::uintptr_t>(a.weight) % 16 == 0 &&
                        reinterpret_cast<std::uintptr_t>(a.add) % 16 == 0;
   if (a.layout.cols <= 256) {
-    rms_norm_short_kernel<<<(a.layout.rows + kShortWarps - 1) / kShortWarps, 32 * kShortWarps, 0, s>>>(a);
+    rms_norm_short_kernel<<<(a.layout.rows + kShortWarps - 1) / kShortWarps, 32 * kShortWarps, 0, s>>>(a, early);
   } else if (aligned && a.layout.cols <= 8 * kWideThreads * kWideChunks) {
-    rms_norm_wide_kernel<<<a.layout.rows, kWideThreads, 0, s>>>(a);
+    rms_norm_wide_kernel<<<a.layout.rows, kWideThreads, 0, s>>>(a, early);
   } else {
-    rms_norm_kernel<<<a.layout.rows, kNormThreads, 0, s>>>(a);
+    rms_norm_kernel<<<a.layout.rows, kNormThreads, 0, s>>>(a, early);
   }
   return launched();
 }
@@ -337,10 +355,11 @@ std::string decode_attention(const DecodeAttentionArgs& a, void* stream) {
   if (a.kv_heads <= 0 || a.heads % a.kv_heads != 0) return "decode_attention: heads must be a multiple of kv_heads";
   const dim3 grid(a.heads, a.batch);
   auto s = static_cast<cudaStream_t>(stream);
+  const bool early = lets_next_kernel_start_early(a.batch);
   switch (a.head_dim) {
-    case 64: decode_attention_kernel<64><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
-    case 128: decode_attention_kernel<128><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
-    case 256: decode_attention_kernel<256><<<grid, 32 * kAttentionWarps, 0, s>>>(a); break;
+    case 64: decode_attention_kernel<64><<<grid, 32 * kAttentionWarps, 0, s>>>(a, early); break;
+    case 128: decode_attention_kernel<128><<<grid, 32 * kAttentionWarps, 0, s>>>(a, early); break;
+    case 256: decode_attention_kernel<256><<<grid, 32 * kAttentionWarps, 0, s>>>(a, early); break;
     default: return "decode_attention: head_dim must be 64, 128 or 256";
   }
   return launched();
@@ -350,7 +369,7 @@ std::string gated_activation(const void* gate_up, void* out, int n, int inter, b
   if (n == 0) return {};
   const dim3 grid((inter + kActThreads - 1) / kActThreads, n);
   gated_activation_kernel<<<grid, kActThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      static_cast<const bf16*>(gate_up), static_cast<bf16*>(out), inter, gelu);
+      static_cast<const bf16*>(gate_up), static_cast<bf16*>(out), inter, gelu, lets_next_kernel_start_early(n));
   return launched();
 }
 

@@ -24,6 +24,7 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <cuda_runtime.h>
 
+#include "kernels/dependent_launch.h"
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
 #endif
@@ -217,10 +218,11 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
   const int sms = prop->multiProcessorCount;
   const double l2 = prop->l2CacheSize;
+  set_dependent_launch(options.dependent_launch);
   std::printf(
       "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; CUDA "
-      "graphs; median of 7\n",
-      prop->name, sms, l2 / 1e6);
+      "graphs; median of 7; hybrid kernels %s\n",
+      prop->name, sms, l2 / 1e6, options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)");
   const std::vector<Config> configs = candidate_configs(options.quick);
   // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
   const std::int64_t sm_bytes = device_shared_bytes_per_multiprocessor();
@@ -356,6 +358,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"tokens", m},
                            {"sparsity", sigma},
                            {"two_four_tile_share", share},
+                           {"dependent_launch", options.dependent_launch},
                            {"cublas_us", dense_us},
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},

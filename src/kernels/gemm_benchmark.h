@@ -36,6 +36,9 @@ struct GemmBenchOptions {
   // Where to write the wgmma kernel's per-CTA timeline of each case (kernels/prefill_trace.h; needs a build with
   // -DPATCHLM_PREFILL_TRACE=ON): one JSON per case and tokens per tile.
   std::string prefill_trace_dir;
+  // Launch the hybrid kernels as dependents (kernels/dependent_launch.h): in the timed graph each call then streams
+  // its first weight tiles while the call before it finishes, as in a model. false: every call on its own.
+  bool dependent_launch = true;
 };
 
 // A PATCH-like keep-mask [rows, cols] (both multiples of 128): exactly round(share · tiles) random 128×128 tiles 2:4

@@ -30,6 +30,7 @@
 
 #include "kernels/async_copy.h"
 #include "kernels/dense_tile_layout.h"
+#include "kernels/dependent_launch.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -54,20 +55,6 @@ __device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src) {
 // Arrives on `bar` once every cp.async this thread issued so far has landed (the arrival is counted in the init).
 __device__ __forceinline__ void cp_async_arrive(std::uint32_t bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(bar) : "memory");
-}
-
-// Programmatic dependent launch (Hopper): weights may stream while the previous kernel in the stream finishes; x, the
-// workspace and y are touched only after griddepcontrol.wait.
-__device__ __forceinline__ void wait_for_previous_kernel() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;" ::: "memory");
-#endif
-}
-
-__device__ __forceinline__ void allow_next_kernel() {
-#if __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;");
-#endif
 }
 
 // Four 8×8 b16 matrices: lane l gives the address of row l%8 of matrix l/8; register q holds matrix q.
@@ -343,29 +330,6 @@ __global__ void hybrid_finish_kernel(HybridGemmPlan p, __nv_bfloat16* __restrict
     if (4 * q + u < tokens) y[static_cast<std::size_t>(4 * q + u) * p.rows + row] = __float2bfloat16(sums[u]);
 }
 
-// Programmatic dependent launch needs compute capability 9.0.
-bool supports_dependent_launch() {
-  static const bool supported = [] {
-    int device = 0, major = 0;
-    return cudaGetDevice(&device) == cudaSuccess &&
-           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9;
-  }();
-  return supported;
-}
-
-cudaLaunchConfig_t launch_config(dim3 grid, dim3 block, int smem, cudaStream_t stream, cudaLaunchAttribute* pdl) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = grid;
-  config.blockDim = block;
-  config.dynamicSmemBytes = static_cast<std::size_t>(smem);
-  config.stream = stream;
-  pdl->id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  pdl->val.programmaticStreamSerializationAllowed = 1;
-  config.attrs = pdl;
-  config.numAttrs = supports_dependent_launch() ? 1 : 0;
-  return config;
-}
-
 // The GEMM, then (when some row block is shared) the finish kernel behind it.
 template <int TR, int TC, int NF, int STAGES>
 std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, cudaStream_t stream) {
@@ -376,11 +340,11 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
   if (configured != cudaSuccess) return cudaGetErrorString(configured);
   auto* out = static_cast<__nv_bfloat16*>(y);
   cudaLaunchAttribute pdl;
-  cudaLaunchConfig_t config = launch_config(dim3(static_cast<unsigned>(p.ctas)), dim3(G::kThreads), kSmem, stream, &pdl);
+  cudaLaunchConfig_t config = dependent_launch_config(dim3(static_cast<unsigned>(p.ctas)), dim3(G::kThreads), kSmem, stream, &pdl);
   cudaLaunchKernelEx(&config, kernel, p, static_cast<const __nv_bfloat16*>(x), out, tokens);
   if (p.shared_row_blocks) {
     const std::int64_t threads = p.rows * (G::kTokens / 4);
-    config = launch_config(dim3(static_cast<unsigned>((threads + 255) / 256)), dim3(256), 0, stream, &pdl);
+    config = dependent_launch_config(dim3(static_cast<unsigned>((threads + 255) / 256)), dim3(256), 0, stream, &pdl);
     cudaLaunchKernelEx(&config, hybrid_finish_kernel, p, out, tokens, G::kTokens);
   }
   cudaError_t err = cudaGetLastError();

@@ -77,6 +77,10 @@ void swizzle_dense_tiles(HybridWeight& w) {
                                                    at::cuda::getCurrentCUDAStream().stream());
       !err.empty())
     throw Error("hybrid weight: " + err);
+  // The GEMM kernels are dependent launches that read weights before waiting for the kernel before them
+  // (kernels/dependent_launch.h): the rewrite must be complete before one of them can be that next kernel. Once per
+  // weight, at upload.
+  at::cuda::getCurrentCUDAStream().synchronize();
   w.dense_swizzled = true;
 }
 

@@ -10,6 +10,8 @@
 //     two register sets, issue the part's wgmmas. After each group: commit, and wait until only it is still running —
 //     so the tensor cores always hold the next group while fragments load; a slot is released (its `empty` mbarrier,
 //     one arrival per warp) as soon as its last group has completed.
+// Launched as a dependent (kernels/dependent_launch.h): the producer requests its first weight tile before the kernel
+// before it in the stream has finished and everything else after; the MMA warps wait for that kernel before they start.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
 // other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
 #include <cudaTypedefs.h>
@@ -23,6 +25,7 @@
 
 #include "kernels/async_copy.h"
 #include "kernels/dense_tile_layout.h"
+#include "kernels/dependent_launch.h"
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
@@ -107,19 +110,21 @@ __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
          static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
 }
 
-// The copies of one slot: x columns [column · TW + 64 · part, …) of tokens [tok0, tok0 + N) as 64-column swizzled
-// panels (TMA; rows past the tokens arrive as zeros) — all TW / 64 of them, or with K-half slots the one of `part` —
-// and the tile's bytes (bulk copies): a whole tile, or with K-half slots a dense tile's warpgroup panels of `part`, a
-// 2:4 tile whole with part 0 and nothing with part 1. The slot's `full` mbarrier completes when all have landed.
+// The copies of one slot, in two halves: the tile's bytes (issue_slot_weight, which also tells the slot's `full`
+// mbarrier how many bytes both halves bring) and the x columns (issue_slot_x). The weight half may go before the
+// previous kernel has finished (no kernel writes weights: kernels/dependent_launch.h), x only after.
+// x: columns [column · TW + 64 · part, …) of tokens [tok0, tok0 + N) as 64-column swizzled panels (TMA; rows past the
+// tokens arrive as zeros) — all TW / 64 of them, or with K-half slots the one of `part`. The tile's bytes (bulk
+// copies): a whole tile, or with K-half slots a dense tile's warpgroup panels of `part`, a 2:4 tile whole with part 0
+// and nothing with part 1.
 template <int TH, int TW, int N>
-__device__ __forceinline__ void issue_slot(const HybridPrefillPlan& p, const CUtensorMap* xmap, const TileRef& t,
-                                           int part, std::int64_t tok0, std::uint32_t slot, std::uint32_t bar) {
+__device__ __forceinline__ void issue_slot_weight(const HybridPrefillPlan& p, const TileRef& t, int part,
+                                                  std::uint32_t slot, std::uint32_t bar) {
   using S = Shape<TH, TW, N>;
   const std::uint8_t* tile = p.data + t.offset;
   if constexpr (S::kPartSlots) {
     const int tile_bytes = !t.sparse ? S::kTileBytes / S::kPanels : part == 0 ? S::kSparseTileBytes : 0;
     mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
-    tensor_copy(slot, xmap, t.column * TW + 64 * part, static_cast<int>(tok0), bar);
     if (!t.sparse) {
 #pragma unroll
       for (int g = 0; g < TH / 64; ++g)
@@ -130,10 +135,20 @@ __device__ __forceinline__ void issue_slot(const HybridPrefillPlan& p, const CUt
   } else {
     const int tile_bytes = t.sparse ? S::kSparseTileBytes : S::kTileBytes;
     mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+    bulk_copy(slot + S::kXBytes, tile, tile_bytes, bar);
+  }
+}
+
+template <int TH, int TW, int N>
+__device__ __forceinline__ void issue_slot_x(const CUtensorMap* xmap, int column, int part, std::int64_t tok0,
+                                             std::uint32_t slot, std::uint32_t bar) {
+  using S = Shape<TH, TW, N>;
+  if constexpr (S::kPartSlots) {
+    tensor_copy(slot, xmap, column * TW + 64 * part, static_cast<int>(tok0), bar);
+  } else {
 #pragma unroll
     for (int panel = 0; panel < S::kPanels; ++panel)
-      tensor_copy(slot + panel * S::kPanelBytes, xmap, t.column * TW + 64 * panel, static_cast<int>(tok0), bar);
-    bulk_copy(slot + S::kXBytes, tile, tile_bytes, bar);
+      tensor_copy(slot + panel * S::kPanelBytes, xmap, column * TW + 64 * panel, static_cast<int>(tok0), bar);
   }
 }
 
@@ -285,12 +300,15 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   }
   __syncthreads();  // the last block-wide barrier: the producer warp's other lanes leave
 
-  PrefillWalk walk(work, static_cast<int>(blockIdx.x));
-  PrefillSegment seg;
   if (warp >= S::kMmaWarps) {  // the producer warpgroup: thread 0 issues
     if constexpr (kMmaRegisters<S::kThreads> > 0)
       asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
     if (warp != S::kMmaWarps || lane != 0) return;
+    // The first slot's weight bytes go out before the previous kernel in the stream has finished (it may still be
+    // writing x), its x after it; every later slot gets both at once. (The first four slots' weights ahead of the
+    // wait, their x after it, ran slower: the first slot then completes behind the other three's weights.)
+    PrefillWalk walk(work, static_cast<int>(blockIdx.x));
+    PrefillSegment seg;
     for (int i = 0; walk.next(seg);) {
       const OutputTile out = output_tile(work, seg.output);
       const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
@@ -299,17 +317,30 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
         const TileRef t = tile_ref(p.tile_desc, first + k);
         for (int part = 0; part < S::kSlotsPerTile; ++part, ++i) {
           const int slot = i % kStages;
+          const std::uint32_t slot_addr = base + slot * S::kSlotBytes, bar = full + 8 * slot;
           if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
-          issue_slot<TH, TW, N>(p, &xmap, t, part, tok0, base + slot * S::kSlotBytes, full + 8 * slot);
+          issue_slot_weight<TH, TW, N>(p, t, part, slot_addr, bar);
+          if (i == 0) wait_for_previous_kernel();
+          issue_slot_x<TH, TW, N>(&xmap, t.column, part, tok0, slot_addr, bar);
           if (i == 0) trace(kTraceFirstIssue, trace_clock());
         }
       }
     }
+    // Every copy is issued: the next kernel may be scheduled (its CTAs take over the multiprocessors as this grid's
+    // exit, and wait for all of it before reading what it wrote). Triggering at the start instead let the next call
+    // in a chain of GEMMs start its prologue earlier — up to 1.25x faster at 64-128 tokens — but made the 192-512
+    // token calls of the larger weights up to 12 % slower (docs/performance.md, step 19).
+    allow_next_kernel();
     return;
   }
 
   if constexpr (kMmaRegisters<S::kThreads> > 0)
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(kMmaRegisters<S::kThreads>));
+  // y, the partial sums and the flags may still be in use by the previous kernel in the stream: the MMA warps touch
+  // nothing before it has finished (their first slot's x comes after that anyway).
+  wait_for_previous_kernel();
+  PrefillWalk walk(work, static_cast<int>(blockIdx.x));
+  PrefillSegment seg;
   float acc[N / 2];
   PartFragments f0, f1;
   // Waits until slot i % stages has been filled for the (i / stages)-th time; its shared-memory address.
@@ -448,7 +479,10 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   const PrefillWork work = work_for(p, tokens, N);
   if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
     return "hybrid prefill: stream-K needs the partial-sum slots and flags";
-  kernel<<<work.ctas, S::kThreads, S::kSharedBytes, stream>>>(p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
+  cudaLaunchAttribute dependent;
+  const cudaLaunchConfig_t config =
+      dependent_launch_config(dim3(static_cast<unsigned>(work.ctas)), dim3(S::kThreads), S::kSharedBytes, stream, &dependent);
+  cudaLaunchKernelEx(&config, kernel, p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
   e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }

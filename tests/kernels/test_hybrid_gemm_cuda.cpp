@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "hybrid_fixtures.h"
+#include "kernels/decode_ops.h"
+#include "kernels/dependent_launch.h"
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
 #include "mma_sp_probe.h"
@@ -255,6 +257,42 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
     // The stream's flags, reused by every call above, are all down again for the next one.
     EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);
   }
+}
+
+// Programmatic dependent launch (kernels/dependent_launch.h): each GEMM may start while the kernel before it is still
+// writing its x — the engine's norm, or the GEMM before it here: chains y ← W·y of a square weight on each kernel,
+// and a norm followed by the GEMM, each step against the dense GEMM of the masked weight on the x that step really
+// had (so a step that read its x early, before the kernel before it had finished writing it, shows). Then the same
+// with dependent launch off.
+TEST(HybridGemmCuda, DependentLaunchesReadTheFinishedOutputOfTheKernelBefore) {
+  SKIP_WITHOUT_GPU();
+  at::Device cuda("cuda:0");
+  auto c = testing::random_hybrid(2048, 2048, 128, 128, 0.5, 950, 0.03);
+  const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  const kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+  std::vector<std::uint16_t> masked = testing::masked(c);
+  const at::Tensor wm = at::from_blob(masked.data(), {2048, 2048}, at::kBFloat16).to(cuda).to(at::kFloat);
+  const at::Tensor norm_weight = at::rand({2048}, at::TensorOptions().device(cuda)).to(at::kBFloat16) + 0.5;
+  const auto bf16 = at::TensorOptions().dtype(at::kBFloat16).device(cuda);
+  using Kernel = at::Tensor (*)(const at::Tensor&, const kernels::HybridWeight&);
+  std::vector<std::pair<const char*, Kernel>> kernels_to_run = {{"decode kernel", kernels::hybrid_linear_decode_kernel}};
+  if (w.prefill_kernel) kernels_to_run.emplace_back("wgmma", kernels::hybrid_linear_prefill_kernel);
+  for (bool dependent : {true, false}) {
+    kernels::set_dependent_launch(dependent);
+    for (const auto& [name, kernel] : kernels_to_run)
+      for (std::int64_t tokens : {std::int64_t{8}, std::int64_t{40}, std::int64_t{301}}) {
+        if (tokens > 64 && kernel == kernels::hybrid_linear_decode_kernel) continue;
+        std::vector<at::Tensor> xs = {at::randn({tokens, 2048}, bf16)};
+        xs.push_back(kernels::rms_norm(xs[0], norm_weight, 1e-6, false));  // the engine's norm, then the GEMM
+        for (int step = 0; step < 6; ++step) xs.push_back(kernel(xs.back(), w));
+        for (std::size_t k = 2; k < xs.size(); ++k) {
+          const at::Tensor want = at::linear(xs[k - 1].to(at::kFloat), wm);
+          EXPECT_LE((xs[k].to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
+              << name << " tokens " << tokens << " step " << k - 1 << (dependent ? "" : " (no dependent launch)");
+        }
+      }
+  }
+  kernels::set_dependent_launch(true);
 }
 
 // Host-side (no GPU needed): the stream-K split's step costs, set once at upload from the packed row blocks, follow the
