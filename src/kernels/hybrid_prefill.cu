@@ -95,6 +95,8 @@ __device__ __forceinline__ std::uint64_t trace_clock() { return PATCHLM_PREFILL_
 // the producer's needs 40: its share moves to the MMA warps (2 · 128 · 232 + 128 · 40 ≤ 65 536), headroom for the
 // accumulators, two fragment sets and the stream-K exchange.
 constexpr int kProducerRegisters = 40;
+// Calls up to this many tokens let the next kernel start early (the producer's allow_next_kernel below).
+constexpr int kAllowNextMaxTokens = 128;
 template <int Threads>
 constexpr int kMmaRegisters = Threads == 384 ? 232 : 0;
 
@@ -327,10 +329,10 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       }
     }
     // Every copy is issued: the next kernel may be scheduled (its CTAs take over the multiprocessors as this grid's
-    // exit, and wait for all of it before reading what it wrote). Triggering at the start instead let the next call
-    // in a chain of GEMMs start its prologue earlier — up to 1.25x faster at 64-128 tokens — but made the 192-512
-    // token calls of the larger weights up to 12 % slower (docs/performance.md, step 19).
-    allow_next_kernel();
+    // exit, and wait for all of it before reading what it wrote) — for short calls only. Measured on an H200 in chains
+    // of GEMMs (docs/performance.md, step 19): 1.04-1.15x at 64-128 tokens, but up to 7 % slower at 256-512 tokens on
+    // some weights (why was not found); without it a dependent still starts as this grid's last CTAs exit.
+    if (tokens <= kAllowNextMaxTokens) allow_next_kernel();
     return;
   }
 
