@@ -10,8 +10,8 @@
 
 #include "engine/engine.h"
 #include "engine/generation.h"
-#include "kernels/dependent_launch.h"
 #include "io/hybrid_layout.h"
+#include "kernels/dependent_launch.h"
 #include "kernels/gemm_benchmark.h"
 #include "kernels/hybrid_model.h"
 #include "util/error.h"
