@@ -146,7 +146,7 @@ void backward_cpu(const at::Tensor& w, const ComputeInputs& in, const at::Tensor
 }
 
 // The launch description of the fp32 kernels (CUDA and AVX2); norm and norm_grad: ‖W ⊙ M‖ and its gradient, fp32
-// on w's device, or undefined.
+// on w's device — the regulariser's term only where norm_grad is defined.
 FusedMaskLaunch launch_of(const at::Tensor& w, const ComputeInputs& in, const Geometry& g,
                           const at::Tensor& norm = {}, const at::Tensor& norm_grad = {}) {
   FusedMaskLaunch k;
@@ -286,14 +286,12 @@ struct FusedMaskFunction : public torch::autograd::Function<FusedMaskFunction> {
     auto f32 = [](at::Tensor& t) { return t.defined() ? t.mutable_data_ptr<float>() : nullptr; };  // kernels: fp32
     if (w.is_cuda()) {
 #if PATCHLM_LEARN_CUDA
-      fused_mask_backward_cuda(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad), dout.const_data_ptr(),
-                               f32(dl24), f32(drows));
+      fused_mask_backward_cuda(launch_of(w, in, g, norm, norm_grad), dout.const_data_ptr(), f32(dl24), f32(drows));
 #else
       throw Error("fused mask: this build has no CUDA kernels");
 #endif
     } else if (use_avx2(w, compute)) {
-      fused_mask_backward_avx2(launch_of(w, in, g, norm_term ? norm : at::Tensor(), norm_grad), dout.const_data_ptr(),
-                               f32(dl24), f32(drows));
+      fused_mask_backward_avx2(launch_of(w, in, g, norm, norm_grad), dout.const_data_ptr(), f32(dl24), f32(drows));
     } else {
       const double n = norm_term ? norm.item<double>() : 0.0;
       backward_cpu(w, in, dout, n > 0 ? norm_grad.item<double>() / n : 0.0, g, compute, dl24, drows);
