@@ -66,9 +66,10 @@ struct Shape {
   static constexpr int kXBytes = kPanelsPerSlot * kPanelBytes;
   static constexpr int kWeightSlotBytes = kPartSlots ? std::max(kTileBytes / kPanels, kSparseTileBytes) : kTileBytes;
   static constexpr int kSlotBytes = kXBytes + kWeightSlotBytes;
-  static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - 64) / kSlotBytes);
+  static constexpr int kBarrierBytes = 16 * 4 + 8;  // full and empty per slot, the stream-K gather's
+  static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - kBarrierBytes) / kSlotBytes);
   static constexpr int kRingBytes = kStages * kSlotBytes;
-  static constexpr int kSharedBytes = kRingBytes + 16 * kStages + 1024;  // + full and empty mbarriers, alignment
+  static constexpr int kSharedBytes = kRingBytes + kBarrierBytes + 1024;  // + mbarriers, alignment
   static_assert(kStages >= 2, "a ring needs two slots");
   static_assert(!kPartSlots || kStages == 4, "K-half slots are there to keep four");
   static_assert(kSlotsPerTile * kPanelsPerSlot == kPanels, "a tile's parts fill its slots");
@@ -259,10 +260,10 @@ __device__ __forceinline__ void contribute(const float* acc, float* slot, int* f
   if (threadIdx.x == 0) asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(flag), "r"(1) : "memory");
 }
 
-// The finishing CTA of a split tile: adds each contributor's partial sums once its flag is up, and lowers the flag
-// for the next call.
+// The finishing CTA of a split tile adds each contributor's partial sums (once its flag is up) and lowers the flag
+// for the next call — by one of the two gathers below, as the ring's size allows (gather).
 template <int MmaThreads, int N>
-__device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end) {
+__device__ __forceinline__ void gather_in_registers(float* acc, const float* partials, int* flags, int first, int end) {
   for (int c = first; c < end; ++c) {
     if (threadIdx.x == 0) {
       int up = 0;
@@ -276,6 +277,54 @@ __device__ __forceinline__ void gather(float* acc, const float* partials, int* f
     for (int v = 0; v < N / 2; ++v) acc[v] += __ldcg(slot + v * MmaThreads + threadIdx.x);
   }
 }
+
+// A finish is always the last segment of a CTA's walk (prefill_work.h), so the ring is idle by then: the contributors'
+// slots come into it by bulk copies, each as soon as its flag is up — `PerBatch` of them in flight at once — and each
+// thread adds its own values from shared memory (the slot's register order: conflict-free).
+template <int MmaThreads, int N, int PerBatch>
+__device__ __forceinline__ void gather_through_ring(float* acc, const float* partials, int* flags, int first, int end,
+                                                    std::uint32_t ring, std::uint32_t bar) {
+  constexpr int kContributionBytes = N / 2 * MmaThreads * 4;
+  // Every warpgroup's wgmmas and fragment loads from the ring are over before the copy engine overwrites it.
+  mma_warps_sync<MmaThreads>();
+  for (int batch = first, phase = 0; batch < end; batch += PerBatch, phase ^= 1) {
+    const int count = end - batch < PerBatch ? end - batch : PerBatch;
+    if (threadIdx.x == 0) {
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic reads before async writes
+      mbarrier_arrive_expect(bar, static_cast<std::uint32_t>(count * kContributionBytes));
+      for (int c = batch; c < batch + count; ++c) {
+        int up = 0;
+        do asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(up) : "l"(flags + c) : "memory");
+        while (up == 0);
+        flags[c] = 0;
+        // The contributor's sums were written through the generic proxy; the copy engine reads through the async one.
+        asm volatile("fence.proxy.async.global;" ::: "memory");
+        bulk_copy(ring + (c - batch) * kContributionBytes, partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads,
+                  kContributionBytes, bar);
+      }
+    }
+    mbarrier_wait(bar, static_cast<std::uint32_t>(phase));
+    for (int c = 0; c < count; ++c) {
+      const std::uint32_t slot = ring + c * kContributionBytes + 4 * threadIdx.x;
+#pragma unroll
+      for (int v = 0; v < N / 2; ++v) acc[v] += __uint_as_float(load_shared_u32(slot + 4 * v * MmaThreads));
+    }
+    if (batch + PerBatch < end) mma_warps_sync<MmaThreads>();  // all have read the batch before the next overwrites it
+  }
+}
+
+// Through the ring where it holds three contributions or more (N ≤ 128), in registers otherwise. On an H200 (docs/
+// performance.md, step 20) the ring took 1.02× off calls of 64 tokens and up to 1.05× at 96; with one or two
+// contributions per batch (N ≥ 160) it was up to 4 % slower than loading them in registers, one after another.
+template <int MmaThreads, int N, int RingBytes>
+__device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end,
+                                       std::uint32_t ring, std::uint32_t bar) {
+  constexpr int kPerBatch = RingBytes / (N / 2 * MmaThreads * 4);
+  if constexpr (kPerBatch >= 3)
+    gather_through_ring<MmaThreads, N, kPerBatch>(acc, partials, flags, first, end, ring, bar);
+  else
+    gather_in_registers<MmaThreads, N>(acc, partials, flags, first, end);
+}
 #endif
 
 template <int TH, int TW, int N>
@@ -287,7 +336,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   constexpr int kStages = S::kStages;
   extern __shared__ std::uint8_t shared_raw[];
   const std::uint32_t base = (shared_address(shared_raw) + 1023) & ~std::uint32_t{1023};  // 128-byte swizzle: 1 KB aligned
-  const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages;
+  const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages, gathered = empty + 8 * kStages;
   // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
   const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
@@ -298,6 +347,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       mbarrier_init(full + 8 * s, 1);
       mbarrier_init(empty + 8 * s, S::kMmaWarps);
     }
+    mbarrier_init(gathered, 1);
     mbarrier_init_fence();
   }
   __syncthreads();  // the last block-wide barrier: the producer warp's other lanes leave
@@ -418,7 +468,8 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       continue;
     }
     if (seg.kind == PrefillSegment::finish)
-      gather<kMmaThreads, N>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor);
+      gather<kMmaThreads, N, S::kRingBytes>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor, base,
+                                            gathered);
     if (threadIdx.x == 0) trace(event + 2, trace_clock());
     store_tile<N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane);
     if (threadIdx.x == 0) trace(event + 3, trace_clock());

@@ -231,7 +231,9 @@ inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_pr
 //   whole:      all steps; written to y.
 //   contribute: the sums go to this CTA's partial slot, then its flag is raised.
 //   finish:     the tile's first steps; then the partial slots of CTAs [first_contributor, end_contributor) — CTAs
-//               before this one — are added (each once its flag is up) and the tile is written to y.
+//               before this one — are added (each once its flag is up) and the tile is written to y. Always the
+//               CTA's last segment (a share's last piece; whole waves come first), which the kernel relies on: it
+//               gathers the contributions through its copy ring, idle by then.
 struct PrefillSegment {
   enum Kind { whole, contribute, finish };
   int output = 0, k_begin = 0, k_end = 0;

@@ -53,8 +53,11 @@ void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr,
     kernels::PrefillWalk walk(w, cta);
     PrefillSegment s;
     int segments = 0, contributions = 0;
+    bool finished = false;
     std::int64_t streamed = 0, cost = 0;
     while (walk.next(s)) {
+      // The kernel gathers the contributions through its (by then idle) copy ring: nothing may follow a finish.
+      EXPECT_FALSE(finished) << "a finish is the CTA's last segment";
       ASSERT_LT(s.output, outputs);
       ASSERT_LT(s.k_begin, s.k_end);
       for (int k = s.k_begin; k < s.k_end; ++k) ++times[static_cast<std::size_t>(s.output) * w.tiles + k];
@@ -84,6 +87,7 @@ void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr,
         EXPECT_LE(s.end_contributor, cta) << "a finisher waits only for earlier (already dispatched) CTAs";
         EXPECT_LT(s.first_contributor, s.end_contributor);
         ++finishers[s.output];
+        finished = true;
         for (int c = s.first_contributor; c < s.end_contributor; ++c) awaited[s.output].insert(c);
       }
       ++segments;
