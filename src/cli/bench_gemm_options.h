@@ -26,7 +26,7 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_flag("--prefill-only", a.options.prefill_only,
                "Time cuBLAS and the wgmma kernel only, not the decode kernel, unpack + cuBLAS or cuSPARSELt");
   app.add_option("--prefill-tile-tokens", a.options.prefill_tile_tokens,
-                 "Also time the wgmma kernel at these tokens per output tile (64,96,128,160,192,224,256), whatever its rule picks")
+                 "Also time the wgmma kernel at these tokens per output tile (multiples of 8 from 64 to 256), whatever its rule picks")
       ->delimiter(',');
   app.add_option("--prefill-split", a.options.prefill_splits,
                  "Also time the wgmma kernel with the last wave's split forced (whole,stream-k), at each "

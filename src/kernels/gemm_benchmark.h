@@ -25,7 +25,7 @@ struct GemmBenchOptions {
   bool quick = false;    // autotune over the configurations that won some case on an H200 only
   bool verbose = false;  // print the time of every configuration tried
   bool prefill_only = false;  // time cuBLAS and the wgmma kernel only (sweeps of the wgmma kernel's own rule)
-  // Also time the wgmma kernel at these tokens per output tile (64, 96, …, 256: kTokensPerTileChoices; 128x128 tiles), whatever the rule picks.
+  // Also time the wgmma kernel at these tokens per output tile (64, 72, …, 256: kTokensPerTileChoices; 128x128 tiles), whatever the rule picks.
   std::vector<int> prefill_tile_tokens;
   // Also time the wgmma kernel with its last wave's split forced ("whole", "stream-k"), at each of those tokens per
   // tile (or the rule's).

@@ -35,13 +35,16 @@ namespace patchlm::kernels {
 // Tokens per output tile (N): 128x128 weight tiles have a kernel for each of kTokensPerTileChoices, the other tile
 // shapes only for 128. Chosen per call together with the last wave's split by the cost model below (prefill_cost,
 // prefill_tokens_per_tile) where the weight's shape is known; without it: 64 up to 64 tokens and for an odd number of
-// 64-token tiles, 256 from 1024 tokens, 128 otherwise. The steps of 32 between 64 and 256 are there for the waves:
-// with 132 SMs, 320 tokens of a 4096-row weight are 96 output tiles of 128 tokens (36 SMs idle) or 160 of
-// 64 (two waves), but 128 of 96.
+// 64-token tiles, 256 from 1024 tokens, 128 otherwise. Every multiple of 8 (wgmma's step in N) from 64 to 256 is
+// there, for the waves and for the padding: with 132 SMs, 320 tokens of a 4096-row weight are 96 output tiles of 128
+// tokens (36 SMs idle) or 160 of 64 (two waves), but 128 of 80; 300 tokens are 3 tiles of 128 (28 % padding) or 4 of
+// 80 (7 %). Measured on an H200 (docs/performance.md, steps 17 and 20): steps of 32 in place of 64 / 128 / 256 1.083×,
+// steps of 8 in place of 32 1.042× more (geometric means; up to 1.44× at 300 tokens).
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
-inline constexpr int kTokensPerTileChoices[] = {64, 96, 128, 160, 192, 224, 256};
+inline constexpr int kTokensPerTileChoices[] = {64,  72,  80,  88,  96,  104, 112, 120, 128, 136, 144, 152, 160,
+                                                168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256};
 
 // Whether the kernel for these weight tiles also comes with the other tokens per tile (else only 128).
 constexpr bool prefill_has_small_and_large_tiles(int tile_height, int tile_width) {
@@ -54,7 +57,7 @@ constexpr bool prefill_tokens_per_tile_built(int tile_height, int tile_width, in
     if (c == n) return true;
   return false;
 }
-// kTokensPerTileChoices as "64, 96, …, 256", for messages.
+// kTokensPerTileChoices as "64, 72, …, 256", for messages.
 inline std::string prefill_tokens_per_tile_choices_text() {
   std::string text;
   for (int n : kTokensPerTileChoices) text += (text.empty() ? "" : ", ") + std::to_string(n);
@@ -128,6 +131,8 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 //     partial sums.
 // Picking by it is within 1 % of the fastest variant on average over the 266 cases timed (≤ 3 % with a shape left out
 // of the fit); from 2048 tokens it keeps 256-token tiles on the LLaMA-2-7B shapes, as measured best there (step 11).
+// Fitted with N in steps of 32; over every multiple of 8 (step 20: 6 shapes × 7 counts, σ = 25 %, each N timed) its
+// pick is within 0.5 % of the fastest N on average, 9.8 % at worst (4096×4096 at 144–200 tokens: 64 where 72 is best).
 constexpr double kStreamKStepCost = 1.30, kStreamKExchange = 10;
 constexpr double kStepCostPerToken = 1.0 / 125;
 constexpr double prefill_step_cost(int n) { return 1.0 + kStepCostPerToken * (n - kSmallTokensPerTile); }

@@ -115,7 +115,7 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--shapes 100x4096", "'100x4096' must be positive multiples of 128"},
                                      {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
                                      {"--shapes 4096x4096x2", "expected OUTxIN"},
-                                     {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 96, 128, 160, 192, 224, 256"},
+                                     {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 152, 160, 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256"},
                                      {"--prefill-split halves", "--prefill-split: 'halves' is not whole or stream-k"},
                                      {"--settle-ms -5", "--settle-ms"}}) {
     Result r = run("bench gemm " + args);
