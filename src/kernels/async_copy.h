@@ -1,6 +1,6 @@
 #pragma once
-// Shared-memory mbarriers and the asynchronous copies they count, shared by the decode kernel (hybrid_gemm.cu) and
-// the prefill kernel (hybrid_prefill.cu). Device code only (include from .cu files, C++17); the bulk and tensor copies
+// Shared-memory mbarriers, the asynchronous copies they count and loads by shared-memory address, shared by the decode
+// kernel (hybrid_gemm.cu) and the prefill kernel (hybrid_prefill.cu). Device code only (include from .cu files, C++17); the bulk and tensor copies
 // need sm_90 and compile to nothing below it.
 #include <cuda.h>
 
@@ -68,6 +68,20 @@ __device__ __forceinline__ void tensor_copy(std::uint32_t dst, const CUtensorMap
       "l"(reinterpret_cast<std::uint64_t>(map)), "r"(column), "r"(row), "r"(bar)
       : "memory");
 #endif
+}
+
+// Shared-memory loads by address: through a C++ pointer the compiler emitted generic loads (the pointer had been
+// aligned through uintptr_t), which wait on the long scoreboard — the wgmma fence after them was the MMA warps'
+// second largest stall (ncu, docs/performance.md).
+__device__ __forceinline__ uint4 load_shared_v4(std::uint32_t addr) {
+  uint4 v;
+  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
+  return v;
+}
+__device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
+  std::uint32_t v;
+  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
+  return v;
 }
 
 }  // namespace patchlm::kernels

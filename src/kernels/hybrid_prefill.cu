@@ -29,6 +29,7 @@
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
+#include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -161,20 +162,6 @@ struct PartFragments {
   std::uint32_t e;
 };
 
-// Shared-memory loads by address: through a C++ pointer the compiler emitted generic loads (the pointer had been
-// aligned through uintptr_t), which wait on the long scoreboard — the wgmma fence after them was the MMA warps'
-// second largest stall (ncu, docs/performance.md).
-__device__ __forceinline__ uint4 load_shared_v4(std::uint32_t addr) {
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
-  return v;
-}
-__device__ __forceinline__ std::uint32_t load_shared_u32(std::uint32_t addr) {
-  std::uint32_t v;
-  asm volatile("ld.shared.u32 %0, [%1];" : "=r"(v) : "r"(addr));
-  return v;
-}
-
 // Warp `slice`'s fragments of part `part` of the 2:4 tile in slot `tile_slot` (the decode kernel's order,
 // io/hybrid_layout.h).
 template <int TH, int TW, int N>
@@ -242,89 +229,6 @@ __device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, s
     }
 }
 
-// Named barrier 1 over the MMA warps only (the producer warpgroup has left; barrier 0 is __syncthreads).
-template <int Threads>
-__device__ __forceinline__ void mma_warps_sync() {
-  asm volatile("bar.sync 1, %0;" ::"n"(Threads) : "memory");
-}
-
-// A stream-K contribution: this CTA's fp32 sums into its partial slot (each thread its own accumulators, in register
-// order: coalesced, and read back by the same thread of the finishing CTA), then the flag, released at GPU scope.
-template <int MmaThreads, int N>
-__device__ __forceinline__ void contribute(const float* acc, float* slot, int* flag) {
-#pragma unroll
-  for (int v = 0; v < N / 2; ++v) slot[v * MmaThreads + threadIdx.x] = acc[v];
-  // The barrier orders every MMA thread's stores before thread 0's release (cumulative), so no thread needs a fence
-  // of its own — __threadfence per thread was 5 % of the stall samples at 64 tokens (ncu).
-  mma_warps_sync<MmaThreads>();
-  if (threadIdx.x == 0) asm volatile("st.release.gpu.global.b32 [%0], %1;" ::"l"(flag), "r"(1) : "memory");
-}
-
-// The finishing CTA of a split tile adds each contributor's partial sums (once its flag is up) and lowers the flag
-// for the next call — by one of the two gathers below, as the ring's size allows (gather).
-template <int MmaThreads, int N>
-__device__ __forceinline__ void gather_in_registers(float* acc, const float* partials, int* flags, int first, int end) {
-  for (int c = first; c < end; ++c) {
-    if (threadIdx.x == 0) {
-      int up = 0;
-      do asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(up) : "l"(flags + c) : "memory");
-      while (up == 0);
-      flags[c] = 0;
-    }
-    mma_warps_sync<MmaThreads>();
-    const float* slot = partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads;
-#pragma unroll
-    for (int v = 0; v < N / 2; ++v) acc[v] += __ldcg(slot + v * MmaThreads + threadIdx.x);
-  }
-}
-
-// A finish is always the last segment of a CTA's walk (prefill_work.h), so the ring is idle by then: the contributors'
-// slots come into it by bulk copies, each as soon as its flag is up — `PerBatch` of them in flight at once — and each
-// thread adds its own values from shared memory (the slot's register order: conflict-free).
-template <int MmaThreads, int N, int PerBatch>
-__device__ __forceinline__ void gather_through_ring(float* acc, const float* partials, int* flags, int first, int end,
-                                                    std::uint32_t ring, std::uint32_t bar) {
-  constexpr int kContributionBytes = N / 2 * MmaThreads * 4;
-  // Every warpgroup's wgmmas and fragment loads from the ring are over before the copy engine overwrites it.
-  mma_warps_sync<MmaThreads>();
-  for (int batch = first, phase = 0; batch < end; batch += PerBatch, phase ^= 1) {
-    const int count = end - batch < PerBatch ? end - batch : PerBatch;
-    if (threadIdx.x == 0) {
-      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic reads before async writes
-      mbarrier_arrive_expect(bar, static_cast<std::uint32_t>(count * kContributionBytes));
-      for (int c = batch; c < batch + count; ++c) {
-        int up = 0;
-        do asm volatile("ld.acquire.gpu.global.b32 %0, [%1];" : "=r"(up) : "l"(flags + c) : "memory");
-        while (up == 0);
-        flags[c] = 0;
-        // The contributor's sums were written through the generic proxy; the copy engine reads through the async one.
-        asm volatile("fence.proxy.async.global;" ::: "memory");
-        bulk_copy(ring + (c - batch) * kContributionBytes, partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads,
-                  kContributionBytes, bar);
-      }
-    }
-    mbarrier_wait(bar, static_cast<std::uint32_t>(phase));
-    for (int c = 0; c < count; ++c) {
-      const std::uint32_t slot = ring + c * kContributionBytes + 4 * threadIdx.x;
-#pragma unroll
-      for (int v = 0; v < N / 2; ++v) acc[v] += __uint_as_float(load_shared_u32(slot + 4 * v * MmaThreads));
-    }
-    if (batch + PerBatch < end) mma_warps_sync<MmaThreads>();  // all have read the batch before the next overwrites it
-  }
-}
-
-// Through the ring where it holds three contributions or more (N ≤ 128), in registers otherwise. On an H200 (docs/
-// performance.md, step 20) the ring took 1.02× off calls of 64 tokens and up to 1.05× at 96; with one or two
-// contributions per batch (N ≥ 160) it was up to 4 % slower than loading them in registers, one after another.
-template <int MmaThreads, int N, int RingBytes>
-__device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end,
-                                       std::uint32_t ring, std::uint32_t bar) {
-  constexpr int kPerBatch = RingBytes / (N / 2 * MmaThreads * 4);
-  if constexpr (kPerBatch >= 3)
-    gather_through_ring<MmaThreads, N, kPerBatch>(acc, partials, flags, first, end, ring, bar);
-  else
-    gather_in_registers<MmaThreads, N>(acc, partials, flags, first, end);
-}
 #endif
 
 template <int TH, int TW, int N>
