@@ -259,6 +259,50 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   }
 }
 
+// A stream-K finisher adds many contributions (kernels/stream_k_exchange.h): through the idle copy ring in batches of
+// as many as it holds (6 at N = 64, 4 at 96, 3 at 104–128), in registers past that. A long row (32 steps) split into
+// shares of 4 steps gives each output tile 7 contributors — two or three batches — checked here against the dense
+// GEMM, at N on both sides of the ring's limit. The walk itself (and so the contributor count) is checked without a GPU.
+TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
+  const std::int64_t rows = 256, cols = 4096;
+  const int many_sms = 64;
+  for (int n : {64, 128}) {
+    const kernels::PrefillWork work =
+        kernels::prefill_work(40, n, rows, cols, 128, 128, many_sms, kernels::PrefillSplit::stream_k);
+    int most = 0;
+    for (int cta = 0; cta < work.ctas; ++cta) {
+      kernels::PrefillWalk walk(work, cta);
+      kernels::PrefillSegment s;
+      while (walk.next(s))
+        if (s.kind == kernels::PrefillSegment::finish) most = std::max(most, s.end_contributor - s.first_contributor);
+    }
+    EXPECT_GE(most, 7) << "N " << n << ": the test needs finishers with more contributions than the ring holds";
+  }
+  SKIP_WITHOUT_GPU();
+  at::Device cuda("cuda:0");
+  auto c = testing::random_hybrid(rows, cols, 128, 128, 0.5, 811, 0.02);
+  const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+  if (!w.prefill_kernel) GTEST_SKIP() << "no wgmma prefill kernel on this device";
+  std::vector<std::uint16_t> masked = testing::masked(c);
+  const at::Tensor wm = at::from_blob(masked.data(), {rows, cols}, at::kBFloat16).to(cuda).to(at::kFloat);
+  w.multiprocessors = many_sms;
+  w.prefill_split = kernels::PrefillSplit::stream_k;
+  for (std::int64_t tokens : {std::int64_t{40}, std::int64_t{100}}) {
+    const at::Tensor x = at::randn({tokens, cols}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+    const at::Tensor want = at::linear(x.to(at::kFloat), wm);
+    for (int n : {64, 96, 104, 128, 136, 256}) {
+      w.prefill_tokens_per_tile = n;
+      for (int repeat = 0; repeat < 3; ++repeat) {  // the flags go down after each call for the next
+        const at::Tensor got = kernels::hybrid_linear_prefill_kernel(x, w).to(at::kFloat);
+        EXPECT_LE((got - want).abs().max().item<double>(), 1e-2 * want.abs().max().item<double>())
+            << "tokens " << tokens << " tokens per tile " << n << " call " << repeat;
+      }
+    }
+  }
+  EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);
+}
+
 // Programmatic dependent launch (kernels/dependent_launch.h): each GEMM may start while the kernel before it is still
 // writing its x — the engine's norm, or the GEMM before it here: chains y ← W·y of a square weight on each kernel,
 // and a norm followed by the GEMM, each step against the dense GEMM of the masked weight on the x that step really
