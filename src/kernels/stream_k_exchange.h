@@ -49,49 +49,46 @@ __device__ __forceinline__ void gather_in_registers(float* acc, const float* par
   }
 }
 
-// A finish is always the last segment of a CTA's walk (prefill_work.h), so the ring is idle by then: the contributors'
-// slots come into it by bulk copies, each as soon as its flag is up — `PerBatch` of them in flight at once — and each
-// thread adds its own values from shared memory (the slot's register order: conflict-free).
-template <int MmaThreads, int N, int PerBatch>
+// A finish is always the last segment of a CTA's walk (prefill_work.h), so the ring is idle by then, and `bar` is used
+// once: the contributors' slots come into the ring by bulk copies, each as soon as its flag is up — all in flight at
+// once — and each thread adds its own values from shared memory (the slot's register order: conflict-free). For at
+// most as many contributions as the ring holds.
+template <int MmaThreads, int N>
 __device__ __forceinline__ void gather_through_ring(float* acc, const float* partials, int* flags, int first, int end,
                                                     std::uint32_t ring, std::uint32_t bar) {
   constexpr int kContributionBytes = N / 2 * MmaThreads * 4;
   // Every warpgroup's wgmmas and fragment loads from the ring are over before the copy engine overwrites it.
   mma_warps_sync<MmaThreads>();
-  for (int batch = first, phase = 0; batch < end; batch += PerBatch, phase ^= 1) {
-    const int count = end - batch < PerBatch ? end - batch : PerBatch;
-    if (threadIdx.x == 0) {
-      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic reads before async writes
-      mbarrier_arrive_expect(bar, static_cast<std::uint32_t>(count * kContributionBytes));
-      for (int c = batch; c < batch + count; ++c) {
-        take_flag(flags + c);
-        // The contributor's sums were written through the generic proxy; the copy engine reads through the async one.
-        asm volatile("fence.proxy.async.global;" ::: "memory");
-        bulk_copy(ring + (c - batch) * kContributionBytes, partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads,
-                  kContributionBytes, bar);
-      }
+  if (threadIdx.x == 0) {
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the ring's generic reads before async writes
+    mbarrier_arrive_expect(bar, static_cast<std::uint32_t>((end - first) * kContributionBytes));
+    for (int c = first; c < end; ++c) {
+      take_flag(flags + c);
+      // The contributor's sums were written through the generic proxy; the copy engine reads through the async one.
+      asm volatile("fence.proxy.async.global;" ::: "memory");
+      bulk_copy(ring + (c - first) * kContributionBytes, partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads,
+                kContributionBytes, bar);
     }
-    mbarrier_wait(bar, static_cast<std::uint32_t>(phase));
-    for (int c = 0; c < count; ++c) {
-      const std::uint32_t slot = ring + c * kContributionBytes + 4 * threadIdx.x;
+  }
+  mbarrier_wait(bar, 0);
+  for (int c = 0; c < end - first; ++c) {
+    const std::uint32_t slot = ring + c * kContributionBytes + 4 * threadIdx.x;
 #pragma unroll
-      for (int v = 0; v < N / 2; ++v) acc[v] += __uint_as_float(load_shared_u32(slot + 4 * v * MmaThreads));
-    }
-    if (batch + PerBatch < end) mma_warps_sync<MmaThreads>();  // all have read the batch before the next overwrites it
+    for (int v = 0; v < N / 2; ++v) acc[v] += __uint_as_float(load_shared_u32(slot + 4 * v * MmaThreads));
   }
 }
 
-// Through the ring where it holds three contributions or more (N ≤ 128), in registers otherwise. On an H200 (docs/
-// performance.md, step 20) the ring took 1.02× off calls of 64 tokens and up to 1.05× at 96; with one or two
-// contributions per batch (N ≥ 136; timed at 160 and 192) it was up to 4 % slower than loading them in registers,
-// one after another.
+// Through the ring where it holds all the tile's contributions and at least three (N ≤ 128), in registers otherwise.
+// On an H200 (docs/performance.md, step 20) the ring took 1.02× off calls of 64 tokens and up to 1.05× at 96; where it
+// holds only one or two (N ≥ 136; timed at 160 and 192, in batches) it was up to 4 % slower than the register loads.
 template <int MmaThreads, int N, int RingBytes>
 __device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end,
                                        std::uint32_t ring, std::uint32_t bar) {
-  constexpr int kPerBatch = RingBytes / (N / 2 * MmaThreads * 4);
-  if constexpr (kPerBatch >= 3)
-    gather_through_ring<MmaThreads, N, kPerBatch>(acc, partials, flags, first, end, ring, bar);
-  else
-    gather_in_registers<MmaThreads, N>(acc, partials, flags, first, end);
+  constexpr int kRingHolds = RingBytes / (N / 2 * MmaThreads * 4);
+  if constexpr (kRingHolds >= 3) {
+    if (end - first <= kRingHolds) return gather_through_ring<MmaThreads, N>(acc, partials, flags, first, end, ring, bar);
+  }
+  gather_in_registers<MmaThreads, N>(acc, partials, flags, first, end);
 }
+
 }  // namespace patchlm::kernels

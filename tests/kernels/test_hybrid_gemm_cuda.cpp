@@ -259,10 +259,11 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   }
 }
 
-// A stream-K finisher adds many contributions (kernels/stream_k_exchange.h): through the idle copy ring in batches of
-// as many as it holds (6 at N = 64, 4 at 96, 3 at 104–128), in registers past that. A long row (32 steps) split into
-// shares of 4 steps gives each output tile 7 contributors — two or three batches — checked here against the dense
-// GEMM, at N on both sides of the ring's limit. The walk itself (and so the contributor count) is checked without a GPU.
+// A stream-K finisher adds its contributions (kernels/stream_k_exchange.h) through the idle copy ring where it holds
+// them all (6 at N = 64, 4 at 96, 3 at 104–128), in registers otherwise. A long row (32 steps) split into shares of 4
+// steps gives each output tile 7 contributors — more than any ring holds — and tokens per tile of 64 at 100 tokens 2
+// token tiles; checked against the dense GEMM at N on both sides of the ring's limit. The walk itself (and so the
+// contributor count) is checked without a GPU.
 TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
   const std::int64_t rows = 256, cols = 4096;
   const int many_sms = 64;
