@@ -1,7 +1,7 @@
 #pragma once
 // Shared-memory mbarriers, the asynchronous copies they count and loads by shared-memory address, shared by the decode
-// kernel (hybrid_gemm.cu) and the prefill kernel (hybrid_prefill.cu). Device code only (include from .cu files, C++17); the bulk and tensor copies
-// need sm_90 and compile to nothing below it.
+// kernel (hybrid_gemm.cu) and the prefill kernel (hybrid_prefill.cu). Device code only (include from .cu files,
+// C++17); the bulk and tensor copies need sm_90 and compile to nothing below it.
 #include <cuda.h>
 
 #include <cstdint>

@@ -366,7 +366,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
     constexpr int kMmaThreads = 32 * S::kMmaWarps;
     if (seg.kind == PrefillSegment::contribute) {
-      contribute<kMmaThreads, N>(acc, p.partials + static_cast<std::int64_t>(blockIdx.x) * (N / 2) * kMmaThreads,
+      contribute<kMmaThreads, N>(acc, contribution_slot<kMmaThreads, N>(p.partials, blockIdx.x),
                                  p.flags + blockIdx.x);
       if (threadIdx.x == 0) trace(event + 2, trace_clock());
       continue;

@@ -16,6 +16,15 @@ __device__ __forceinline__ void mma_warps_sync() {
   asm volatile("bar.sync 1, %0;" ::"n"(Threads) : "memory");
 }
 
+// CTA c's partial slot in `partials` (hybrid_prefill_workspace allocates one per stream-K CTA): every MMA thread's
+// N / 2 accumulators, in register order.
+template <int MmaThreads, int N>
+constexpr int kContributionFloats = N / 2 * MmaThreads;
+template <int MmaThreads, int N, class Float>
+__device__ __forceinline__ Float* contribution_slot(Float* partials, std::int64_t c) {
+  return partials + c * kContributionFloats<MmaThreads, N>;
+}
+
 // A stream-K contribution: this CTA's fp32 sums into its partial slot (each thread its own accumulators, in register
 // order: coalesced, and read back by the same thread of the finishing CTA), then the flag, released at GPU scope.
 template <int MmaThreads, int N>
@@ -43,7 +52,7 @@ __device__ __forceinline__ void gather_in_registers(float* acc, const float* par
   for (int c = first; c < end; ++c) {
     if (threadIdx.x == 0) take_flag(flags + c);
     mma_warps_sync<MmaThreads>();
-    const float* slot = partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads;
+    const float* slot = contribution_slot<MmaThreads, N>(partials, c);
 #pragma unroll
     for (int v = 0; v < N / 2; ++v) acc[v] += __ldcg(slot + v * MmaThreads + threadIdx.x);
   }
@@ -56,7 +65,7 @@ __device__ __forceinline__ void gather_in_registers(float* acc, const float* par
 template <int MmaThreads, int N>
 __device__ __forceinline__ void gather_through_ring(float* acc, const float* partials, int* flags, int first, int end,
                                                     std::uint32_t ring, std::uint32_t bar) {
-  constexpr int kContributionBytes = N / 2 * MmaThreads * 4;
+  constexpr int kContributionBytes = kContributionFloats<MmaThreads, N> * 4;
   // Every warpgroup's wgmmas and fragment loads from the ring are over before the copy engine overwrites it.
   mma_warps_sync<MmaThreads>();
   if (threadIdx.x == 0) {
@@ -66,8 +75,8 @@ __device__ __forceinline__ void gather_through_ring(float* acc, const float* par
       take_flag(flags + c);
       // The contributor's sums were written through the generic proxy; the copy engine reads through the async one.
       asm volatile("fence.proxy.async.global;" ::: "memory");
-      bulk_copy(ring + (c - first) * kContributionBytes, partials + static_cast<std::int64_t>(c) * (N / 2) * MmaThreads,
-                kContributionBytes, bar);
+      bulk_copy(ring + (c - first) * kContributionBytes, contribution_slot<MmaThreads, N>(partials, c), kContributionBytes,
+                bar);
     }
   }
   mbarrier_wait(bar, 0);
@@ -84,7 +93,7 @@ __device__ __forceinline__ void gather_through_ring(float* acc, const float* par
 template <int MmaThreads, int N, int RingBytes>
 __device__ __forceinline__ void gather(float* acc, const float* partials, int* flags, int first, int end,
                                        std::uint32_t ring, std::uint32_t bar) {
-  constexpr int kRingHolds = RingBytes / (N / 2 * MmaThreads * 4);
+  constexpr int kRingHolds = RingBytes / (kContributionFloats<MmaThreads, N> * 4);
   if constexpr (kRingHolds >= 3) {
     if (end - first <= kRingHolds) return gather_through_ring<MmaThreads, N>(acc, partials, flags, first, end, ring, bar);
   }
