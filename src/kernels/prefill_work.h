@@ -126,43 +126,57 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 // LLaMA-2-7B / 3.1-8B shapes — the engine's stacked q/k/v and gate/up among them — 64–1024 tokens, σ = 25 / 35 / 50 %):
 // a call takes as long as its busiest CTA, whose K steps cost
 //   prefill_step_cost(N) each — in 64-token steps, 1 + (N − 64) / 125: 1.51 at 128 tokens, 2.54 at 256; a step's x
-//     panel grows with N while its weight tile stays — and a stream-K share's steps kStreamKStepCost× that (every SM
-//     streams at once, where a short last wave of whole tiles leaves some idle) plus kStreamKExchange steps for the
+//     panel grows with N while its weight tile stays — and a stream-K share's steps stream_k_step_cost× that (every SM
+//     streams at once, where a short last wave of whole tiles leaves some idle) plus stream_k_exchange steps for the
 //     partial sums.
 // Picking by it is within 1 % of the fastest variant on average over the 266 cases timed (≤ 3 % with a shape left out
 // of the fit); from 2048 tokens it keeps 256-token tiles on the LLaMA-2-7B shapes, as measured best there (step 11).
 // Fitted with N in steps of 32; over every multiple of 8 (step 20: 6 shapes × 7 counts, σ = 25 %, each N timed) its
 // pick is within 0.5 % of the fastest N on average, 9.8 % at worst (4096×4096 at 144–200 tokens: 64 where 72 is best).
-constexpr double kStreamKStepCost = 1.30, kStreamKExchange = 10;
-constexpr double kStepCostPerToken = 1.0 / 125;
-constexpr double prefill_step_cost(int n) { return 1.0 + kStepCostPerToken * (n - kSmallTokensPerTile); }
+// No σ term: fitted to the σ = 25, 35 and 50 % cases apart, the best slope is 1/120–1/125 at each. Those timings are
+// docs/perf/gemm_prefill_{split,tile_tokens,tokens_per_tile_steps_of_8}_sweep_h200.json; kernels/prefill_cost_fit.h
+// measures a model's picks against such sweeps and refits it (bench/fit_prefill_cost), and
+// tests/kernels/test_prefill_cost_fit.cpp holds the landed model to the figures above.
+struct PrefillCostModel {
+  double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
+  double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
+  double stream_k_exchange = 10;           // the partial sums' exchange, in 64-token steps
+};
+inline constexpr PrefillCostModel kPrefillCostModel{};
+
+constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefillCostModel) {
+  return 1.0 + model.step_cost_per_token * (n - kSmallTokensPerTile);
+}
 
 // The cost of a work split with N tokens per tile, in 64-token K steps.
-inline double prefill_cost(const PrefillWork& w, int n) {
+inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
   if (w.split_tail) {
     const std::int64_t tail_steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
-    steps += kStreamKStepCost * static_cast<double>((tail_steps + w.stream_ctas - 1) / w.stream_ctas) + kStreamKExchange;
+    const std::int64_t share_steps = (tail_steps + w.stream_ctas - 1) / w.stream_ctas;
+    steps += model.stream_k_step_cost * static_cast<double>(share_steps) + model.stream_k_exchange;
   }
-  return prefill_step_cost(n) * steps;
+  return prefill_step_cost(n, model) * steps;
 }
 
 // The work split of `tokens` tokens at N = n: whole waves, the last one whole or stream-K as `split` says (rule: the
-// cheaper).
+// cheaper by `model`).
 inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
-                                int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule) {
+                                int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule,
+                                const PrefillCostModel& model = kPrefillCostModel) {
   if (split != PrefillSplit::rule)
     return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
                                    split == PrefillSplit::stream_k);
   PrefillWork whole = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   PrefillWork streamed = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
-  return prefill_cost(streamed, n) < prefill_cost(whole, n) ? streamed : whole;
+  return prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
 }
 
 // N for `tokens` tokens: by the cost model where the weight's shape is known (rows, cols > 0), the smaller N on a tie.
 inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t tokens, std::int64_t rows = 0,
-                                   std::int64_t cols = 0, int multiprocessors = 0) {
+                                   std::int64_t cols = 0, int multiprocessors = 0,
+                                   const PrefillCostModel& model = kPrefillCostModel) {
   if (!prefill_has_small_and_large_tiles(tile_height, tile_width)) return kTokensPerTile;
   if (rows <= 0 || cols <= 0) {
     const std::int64_t small_tiles = (tokens + kSmallTokensPerTile - 1) / kSmallTokensPerTile;
@@ -172,7 +186,8 @@ inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t
   int best = kSmallTokensPerTile;
   double best_cost = 0;
   for (int n : kTokensPerTileChoices) {
-    const double cost = prefill_cost(prefill_work(tokens, n, rows, cols, tile_height, tile_width, multiprocessors), n);
+    const PrefillWork w = prefill_work(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, PrefillSplit::rule, model);
+    const double cost = prefill_cost(w, n, model);
     if (n == kSmallTokensPerTile || cost < best_cost) best = n, best_cost = cost;
   }
   return best;

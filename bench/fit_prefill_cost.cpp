@@ -1,0 +1,104 @@
+// The prefill kernel's cost model (kernels/prefill_work.h) against timed sweeps: how far the landed model's picks
+// are from the fastest variant timed, and which constants of a grid would pick best.
+//   bench_fit_prefill_cost [--multiprocessors 132] [--sparsity 25,50] [--top 10] [--leave-one-shape-out] SWEEP.json...
+// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k] --json`
+// file (or one under docs/perf/ made from one); every call of every file is one case. Prints regrets (the picked
+// variant's time ÷ the fastest's), never timings of its own.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels/prefill_cost_fit.h"
+#include "util/error.h"
+
+namespace {
+
+using namespace patchlm::kernels;
+
+std::string model_text(const PrefillCostModel& m) {
+  char text[96];
+  std::snprintf(text, sizeof text, "slope 1/%-5.1f stream-K x%.2f exchange %4.1f", 1.0 / m.step_cost_per_token,
+                m.stream_k_step_cost, m.stream_k_exchange);
+  return text;
+}
+
+void print_regret(const char* label, const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model, int sms) {
+  const PrefillRegret r = prefill_regret(calls, model, sms);
+  std::printf("  %-58s %4d cases  regret: mean %.4f  worst %.3f", label, r.calls, r.geometric_mean, r.worst);
+  if (r.worst_call >= 0 && r.worst > 1) {
+    const PrefillTimedCall& c = calls[r.worst_call];
+    const PrefillPick p = pick_by_cost_model(c, model, sms);
+    std::printf("  (%s @%lld, sigma %g: %s %.1f us, fastest %s %.1f us)", prefill_shape_text(c).c_str(),
+                static_cast<long long>(c.tokens), c.sparsity, prefill_variant_text(p.picked).c_str(), p.picked.us,
+                prefill_variant_text(p.fastest).c_str(), p.fastest.us);
+  }
+  std::printf("\n");
+}
+
+// Each shape's calls picked by the grid's best model for the other shapes' calls.
+void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls, int sms) {
+  std::map<std::string, std::vector<PrefillTimedCall>> by_shape;
+  for (const PrefillTimedCall& c : calls) by_shape[prefill_shape_text(c)].push_back(c);
+  std::printf("\nleave one shape out (fit on the other shapes, regret on this one):\n");
+  for (const auto& [shape, held] : by_shape) {
+    std::vector<PrefillTimedCall> rest;
+    for (const PrefillTimedCall& c : calls)
+      if (prefill_shape_text(c) != shape) rest.push_back(c);
+    if (rest.empty()) continue;
+    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid(), sms).front().model;
+    print_regret((shape + ": " + model_text(fitted)).c_str(), held, fitted, sms);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"The prefill cost model's picks against timed sweeps, and a grid fit of its constants"};
+  std::vector<std::string> files;
+  int sms = 132, top = 10;
+  std::vector<double> sparsities;
+  bool cross_validate = false;
+  app.add_option("sweeps", files, "bench gemm --json files with several tokens-per-tile / split variants per call")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--multiprocessors", sms, "SMs of the GPU the sweeps were timed on (H200, H100 SXM: 132)")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--sparsity", sparsities, "Only the calls at these sigma (percent)")->delimiter(',');
+  app.add_option("--top", top, "How many of the grid's best models to print")->check(CLI::Range(1, 1000));
+  app.add_flag("--leave-one-shape-out", cross_validate, "Also fit without each shape and price that shape's calls");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    std::vector<PrefillTimedCall> all;
+    std::printf("the landed model (%s):\n", model_text(kPrefillCostModel).c_str());
+    for (const std::string& file : files) {
+      std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
+      if (calls.empty()) throw patchlm::Error(file + ": no call with two or more prefill variants timed");
+      if (!sparsities.empty())
+        std::erase_if(calls, [&](const PrefillTimedCall& c) {
+          return std::find(sparsities.begin(), sparsities.end(), c.sparsity) == sparsities.end();
+        });
+      if (calls.empty()) continue;
+      print_regret(file.c_str(), calls, kPrefillCostModel, sms);
+      all.insert(all.end(), calls.begin(), calls.end());
+    }
+    if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
+    if (files.size() > 1) print_regret("all", all, kPrefillCostModel, sms);
+    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid(), sms);
+    std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
+    for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
+      std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
+                  fits[i].regret.geometric_mean, fits[i].regret.worst);
+    for (std::size_t i = 0; i < fits.size(); ++i)
+      if (model_text(fits[i].model) == model_text(kPrefillCostModel))
+        std::printf("  the landed model is %zu. of %zu\n", i + 1, fits.size());
+    if (cross_validate) leave_one_shape_out(all, sms);
+  } catch (const patchlm::Error& e) {
+    std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

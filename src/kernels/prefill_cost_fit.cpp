@@ -1,0 +1,175 @@
+#include "kernels/prefill_cost_fit.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <utility>
+
+#include "util/error.h"
+#include "util/integer_text.h"
+#include "util/json_io.h"
+
+namespace patchlm::kernels {
+namespace {
+
+constexpr int kTile = 128;  // the weight tiles that come with every N (prefill_has_small_and_large_tiles)
+
+std::int64_t positive_integer(const nlohmann::json& row, const char* field, const std::string& where) {
+  if (!row.contains(field)) throw Error(str_cat(where, ": no '", field, "'"));
+  const nlohmann::json& v = row.at(field);
+  if (!v.is_number_integer() || v.get<std::int64_t>() <= 0)
+    throw Error(str_cat(where, ": '", field, "' is ", v.dump(), ", not a positive integer"));
+  return v.get<std::int64_t>();
+}
+
+// rows × cols from `rows` and `cols`, or from `shape` ("4096x11008").
+std::pair<std::int64_t, std::int64_t> weight_shape(const nlohmann::json& row, const std::string& where) {
+  if (!row.contains("shape")) return {positive_integer(row, "rows", where), positive_integer(row, "cols", where)};
+  const nlohmann::json& shape = row.at("shape");
+  const std::string text = shape.is_string() ? shape.get<std::string>() : "";
+  const std::size_t x = text.find('x');
+  const auto rows = x == std::string::npos ? std::nullopt : parse_integer(text.substr(0, x));
+  const auto cols = x == std::string::npos ? std::nullopt : parse_integer(text.substr(x + 1));
+  if (!rows || !cols || *rows <= 0 || *cols <= 0)
+    throw Error(str_cat(where, ": 'shape' is ", shape.dump(), ", not ROWSxCOLS"));
+  return {*rows, *cols};
+}
+
+// The first of `fields` the row has (an object of variant → µs), or nullptr.
+const nlohmann::json* timings_field(const nlohmann::json& row, std::initializer_list<const char*> fields,
+                                    const std::string& where, std::string& name) {
+  for (const char* field : fields) {
+    if (!row.contains(field)) continue;
+    if (!row.at(field).is_object()) throw Error(str_cat(where, ": '", field, "' is not an object"));
+    name = field;
+    return &row.at(field);
+  }
+  return nullptr;
+}
+
+struct TimedCallBuilder {
+  PrefillTimedCall call;
+  int multiprocessors = 0;
+  std::map<std::pair<int, bool>, std::pair<double, int>> sums;  // (N, split as run) → (sum of µs, count)
+
+  // key: "N" (the rule's split) or "N/whole" / "N/stream-k"; "rule/…" is skipped.
+  void add(const std::string& key, const nlohmann::json& value, const std::string& where) {
+    const std::size_t slash = key.find('/');
+    const std::string n_text = key.substr(0, slash);
+    if (n_text == "rule") return;
+    const auto n = parse_integer(n_text);
+    if (!n || !prefill_tokens_per_tile_built(kTile, kTile, static_cast<int>(*n)))
+      throw Error(str_cat(where, ": '", key, "': tokens per tile must be one of ", prefill_tokens_per_tile_choices_text()));
+    PrefillSplit split = PrefillSplit::rule;
+    if (slash != std::string::npos) {
+      const std::string s = key.substr(slash + 1);
+      if (s != "whole" && s != "stream-k") throw Error(str_cat(where, ": '", key, "': the split must be whole or stream-k"));
+      split = s == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k;
+    }
+    if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
+      throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
+    // The split the call ran: a forced stream-K whose tiles fill every wave runs whole; the rule's is the landed model's.
+    const bool ran_stream_k =
+        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, multiprocessors, split).split_tail;
+    auto& [sum, count] = sums[{static_cast<int>(*n), ran_stream_k}];
+    sum += value.get<double>();
+    ++count;
+  }
+};
+
+}  // namespace
+
+std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& file, int multiprocessors) {
+  if (multiprocessors < 1) throw Error(str_cat("multiprocessors: ", multiprocessors, " is not positive"));
+  const nlohmann::json rows = read_json_file(file);
+  if (!rows.is_array()) throw Error(str_cat(file.string(), ": not a JSON array of benchmark rows"));
+  std::vector<PrefillTimedCall> calls;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::string where = str_cat(file.string(), ": row ", i);
+    const nlohmann::json& row = rows[i];
+    if (!row.is_object()) throw Error(str_cat(where, ": not an object"));
+    TimedCallBuilder b;
+    b.multiprocessors = multiprocessors;
+    b.call.source = where;
+    std::tie(b.call.rows, b.call.cols) = weight_shape(row, where);
+    if (b.call.rows % kTile != 0 || b.call.cols % kTile != 0)
+      throw Error(str_cat(where, ": the weight ", b.call.rows, "x", b.call.cols, " is not made of ", kTile, "x", kTile, " tiles"));
+    b.call.tokens = positive_integer(row, "tokens", where);
+    if (row.contains("sparsity")) {
+      if (!row.at("sparsity").is_number()) throw Error(str_cat(where, ": 'sparsity' is ", row.at("sparsity").dump(), ", not a number"));
+      b.call.sparsity = row.at("sparsity").get<double>();
+    }
+    std::string field;
+    for (auto fields : {std::initializer_list<const char*>{"prefill_kernel_us_by_variant", "wgmma_us_by_tokens_per_tile_and_split"},
+                        std::initializer_list<const char*>{"prefill_kernel_us_by_tile_tokens", "us_by_tokens_per_tile"}})
+      if (const nlohmann::json* timings = timings_field(row, fields, where, field))
+        for (const auto& [key, value] : timings->items()) b.add(key, value, str_cat(where, ", '", field, "'"));
+    for (const auto& [variant, total] : b.sums)
+      b.call.variants.push_back({variant.first, variant.second, total.first / total.second});
+    if (b.call.variants.size() >= 2) calls.push_back(std::move(b.call));
+  }
+  return calls;
+}
+
+PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model, int multiprocessors) {
+  if (call.variants.empty()) throw Error(str_cat(call.source, ": no variant timed"));
+  PrefillPick pick;
+  double best_cost = 0;
+  bool first = true;
+  for (const PrefillVariant& v : call.variants) {  // in (N, whole before stream-K) order: the first of a tie stays
+    const PrefillSplit split = v.stream_k ? PrefillSplit::stream_k : PrefillSplit::whole;
+    const PrefillWork w = prefill_work(call.tokens, v.tokens_per_tile, call.rows, call.cols, kTile, kTile, multiprocessors, split);
+    const double cost = prefill_cost(w, v.tokens_per_tile, model);
+    if (first || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost;
+    if (first || v.us < pick.fastest.us) pick.fastest = v;
+    first = false;
+  }
+  pick.regret = pick.picked.us / pick.fastest.us;
+  return pick;
+}
+
+PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model,
+                             int multiprocessors) {
+  PrefillRegret r;
+  double log_sum = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const double regret = pick_by_cost_model(calls[i], model, multiprocessors).regret;
+    log_sum += std::log(regret);
+    if (r.worst_call < 0 || regret > r.worst) r.worst = regret, r.worst_call = static_cast<int>(i);
+  }
+  r.calls = static_cast<int>(calls.size());
+  if (r.calls > 0) r.geometric_mean = std::exp(log_sum / r.calls);
+  return r;
+}
+
+PrefillCostGrid default_prefill_cost_grid() {
+  return {{60, 80, 90, 100, 110, 120, 125, 130, 140, 160, 180, 200, 250, 300},
+          {1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8},
+          {0, 2, 4, 6, 8, 10, 12, 15, 20, 30}};
+}
+
+std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid,
+                                               int multiprocessors) {
+  std::vector<PrefillFit> fits;
+  for (double tokens_per_step : grid.tokens_per_slope_step) {
+    if (!(tokens_per_step > 0)) throw Error(str_cat("cost grid: tokens per slope step ", tokens_per_step, " is not positive"));
+    for (double stream_k : grid.stream_k_step_cost)
+      for (double exchange : grid.stream_k_exchange) {
+        const PrefillCostModel model{1.0 / tokens_per_step, stream_k, exchange};
+        fits.push_back({model, prefill_regret(calls, model, multiprocessors)});
+      }
+  }
+  std::stable_sort(fits.begin(), fits.end(), [](const PrefillFit& a, const PrefillFit& b) {
+    if (a.regret.geometric_mean != b.regret.geometric_mean) return a.regret.geometric_mean < b.regret.geometric_mean;
+    return a.regret.worst < b.regret.worst;
+  });
+  return fits;
+}
+
+std::string prefill_shape_text(const PrefillTimedCall& call) { return str_cat(call.rows, "x", call.cols); }
+
+std::string prefill_variant_text(const PrefillVariant& variant) {
+  return str_cat(variant.tokens_per_tile, variant.stream_k ? "/stream-k" : "/whole");
+}
+
+}  // namespace patchlm::kernels

@@ -1,0 +1,81 @@
+#pragma once
+// The prefill cost model (prefill_work.h) against measured timings: which variant — tokens per tile N and the last
+// wave's split — a model picks for each timed call, how much slower that is than the fastest variant timed (its
+// regret), and a grid search for the model constants with the least regret. The timings are `patchlm bench gemm
+// --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k] --json` rows, or the sweeps under docs/perf/
+// made from them. bench/fit_prefill_cost prints all of it; tests/kernels/test_prefill_cost_fit.cpp holds the landed
+// model to the figures prefill_work.h states.
+//
+// A model may only pick among the variants that were timed: for each it prices the work split that variant ran
+// (prefill_work with that N and split) and takes the cheapest. A forced stream-K split that comes out as whole waves
+// (the output tiles fill every wave) ran as whole tiles and is priced so. A variant timed at the rule's split (an "N"
+// key, no "/split") ran the split the landed model picks — true of sweeps made by a binary with the landed model.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "kernels/prefill_work.h"
+
+namespace patchlm::kernels {
+
+struct PrefillVariant {
+  int tokens_per_tile = 0;  // N
+  bool stream_k = false;    // the last wave split by stream-K (else whole tiles)
+  double us = 0;            // measured time of one call
+};
+
+// One timed call: a weight shape, a token count and every variant timed for it (from one row of one file).
+struct PrefillTimedCall {
+  std::int64_t rows = 0, cols = 0, tokens = 0;
+  double sparsity = 0;  // σ in percent
+  std::vector<PrefillVariant> variants;
+  std::string source;   // "<file>: row <i>", for messages
+};
+
+// The calls of a `bench gemm --json` file or a docs/perf sweep (a JSON array of rows). A row's weight is `rows` and
+// `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
+// wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
+// or us_by_tokens_per_tile ("N", at the rule's split). A variant timed more than once in a row takes the mean. Rows
+// with fewer than two variants are left out (nothing to pick among). Throws Error naming the file, row and field on
+// anything else malformed.
+std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& file, int multiprocessors);
+
+struct PrefillPick {
+  PrefillVariant picked, fastest;
+  double regret = 1;  // picked.us / fastest.us
+};
+
+// The variant `model` prices lowest among those timed (the smaller N, then whole, on a tie), and the fastest timed.
+PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model, int multiprocessors);
+
+struct PrefillRegret {
+  int calls = 0;
+  double geometric_mean = 1, worst = 1;
+  int worst_call = -1;  // index into the calls, -1 when there are none
+};
+PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model,
+                             int multiprocessors);
+
+// The values each constant of the model takes in a grid search.
+struct PrefillCostGrid {
+  std::vector<double> tokens_per_slope_step;  // 1 / step_cost_per_token
+  std::vector<double> stream_k_step_cost;
+  std::vector<double> stream_k_exchange;
+};
+PrefillCostGrid default_prefill_cost_grid();  // around the landed model, wide enough to leave it
+
+struct PrefillFit {
+  PrefillCostModel model;
+  PrefillRegret regret;
+};
+// Every model of the grid, least geometric-mean regret first (then least worst regret).
+std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid,
+                                               int multiprocessors);
+
+// "4096x11008"
+std::string prefill_shape_text(const PrefillTimedCall& call);
+// "64/stream-k"
+std::string prefill_variant_text(const PrefillVariant& variant);
+
+}  // namespace patchlm::kernels
