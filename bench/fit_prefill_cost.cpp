@@ -26,12 +26,12 @@ std::string model_text(const PrefillCostModel& m) {
   return text;
 }
 
-void print_regret(const char* label, const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model, int sms) {
-  const PrefillRegret r = prefill_regret(calls, model, sms);
+void print_regret(const char* label, const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model) {
+  const PrefillRegret r = prefill_regret(calls, model);
   std::printf("  %-58s %4d cases  regret: mean %.4f  worst %.3f", label, r.calls, r.geometric_mean, r.worst);
   if (r.worst_call >= 0 && r.worst > 1) {
     const PrefillTimedCall& c = calls[r.worst_call];
-    const PrefillPick p = pick_by_cost_model(c, model, sms);
+    const PrefillPick p = pick_by_cost_model(c, model);
     std::printf("  (%s @%lld, sigma %g: %s %.1f us, fastest %s %.1f us)", prefill_shape_text(c).c_str(),
                 static_cast<long long>(c.tokens), c.sparsity, prefill_variant_text(p.picked).c_str(), p.picked.us,
                 prefill_variant_text(p.fastest).c_str(), p.fastest.us);
@@ -40,7 +40,7 @@ void print_regret(const char* label, const std::vector<PrefillTimedCall>& calls,
 }
 
 // Each shape's calls picked by the grid's best model for the other shapes' calls.
-void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls, int sms) {
+void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls) {
   std::map<std::string, std::vector<PrefillTimedCall>> by_shape;
   for (const PrefillTimedCall& c : calls) by_shape[prefill_shape_text(c)].push_back(c);
   std::printf("\nleave one shape out (fit on the other shapes, regret on this one):\n");
@@ -49,8 +49,8 @@ void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls, int sms) {
     for (const PrefillTimedCall& c : calls)
       if (prefill_shape_text(c) != shape) rest.push_back(c);
     if (rest.empty()) continue;
-    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid(), sms).front().model;
-    print_regret((shape + ": " + model_text(fitted)).c_str(), held, fitted, sms);
+    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid()).front().model;
+    print_regret((shape + ": " + model_text(fitted)).c_str(), held, fitted);
   }
 }
 
@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("sweeps", files, "bench gemm --json files with several tokens-per-tile / split variants per call")
       ->required()
       ->check(CLI::ExistingFile);
-  app.add_option("--multiprocessors", sms, "SMs of the GPU the sweeps were timed on (H200, H100 SXM: 132)")
+  app.add_option("--multiprocessors", sms, "SMs of the GPU, for rows that do not say (bench gemm rows before 2026-12-04 stop 45; H200, H100 SXM: 132)")
       ->check(CLI::Range(1, 1024));
   app.add_option("--sparsity", sparsities, "Only the calls at these sigma (percent)")->delimiter(',');
   app.add_option("--top", top, "How many of the grid's best models to print")->check(CLI::Range(1, 1000));
@@ -82,12 +82,12 @@ int main(int argc, char** argv) {
           return std::find(sparsities.begin(), sparsities.end(), c.sparsity) == sparsities.end();
         });
       if (calls.empty()) continue;
-      print_regret(file.c_str(), calls, kPrefillCostModel, sms);
+      print_regret(file.c_str(), calls, kPrefillCostModel);
       all.insert(all.end(), calls.begin(), calls.end());
     }
     if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
-    if (files.size() > 1) print_regret("all", all, kPrefillCostModel, sms);
-    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid(), sms);
+    if (files.size() > 1) print_regret("all", all, kPrefillCostModel);
+    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid());
     std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
       std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < fits.size(); ++i)
       if (model_text(fits[i].model) == model_text(kPrefillCostModel))
         std::printf("  the landed model is %zu. of %zu\n", i + 1, fits.size());
-    if (cross_validate) leave_one_shape_out(all, sms);
+    if (cross_validate) leave_one_shape_out(all);
   } catch (const patchlm::Error& e) {
     std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());
     return 1;

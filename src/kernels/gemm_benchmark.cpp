@@ -353,6 +353,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           std::printf("%9s %7s\n", "-", "-");
         std::fflush(stdout);
         results.push_back({{"gpu", prop->name},
+                           {"multiprocessors", sms},
                            {"rows", s.rows},
                            {"cols", s.cols},
                            {"tokens", m},

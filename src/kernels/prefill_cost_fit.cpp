@@ -49,7 +49,6 @@ const nlohmann::json* timings_field(const nlohmann::json& row, std::initializer_
 
 struct TimedCallBuilder {
   PrefillTimedCall call;
-  int multiprocessors = 0;
   std::map<std::pair<int, bool>, std::pair<double, int>> sums;  // (N, split as run) → (sum of µs, count)
 
   // key: "N" (the rule's split) or "N/whole" / "N/stream-k"; "rule/…" is skipped.
@@ -70,7 +69,7 @@ struct TimedCallBuilder {
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
     // The split the call ran: a forced stream-K whose tiles fill every wave runs whole; the rule's is the landed model's.
     const bool ran_stream_k =
-        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, multiprocessors, split).split_tail;
+        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, call.multiprocessors, split).split_tail;
     auto& [sum, count] = sums[{static_cast<int>(*n), ran_stream_k}];
     sum += value.get<double>();
     ++count;
@@ -89,8 +88,9 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
     const nlohmann::json& row = rows[i];
     if (!row.is_object()) throw Error(str_cat(where, ": not an object"));
     TimedCallBuilder b;
-    b.multiprocessors = multiprocessors;
     b.call.source = where;
+    b.call.multiprocessors = row.contains("multiprocessors") ? static_cast<int>(positive_integer(row, "multiprocessors", where))
+                                                              : multiprocessors;
     std::tie(b.call.rows, b.call.cols) = weight_shape(row, where);
     if (b.call.rows % kTile != 0 || b.call.cols % kTile != 0)
       throw Error(str_cat(where, ": the weight ", b.call.rows, "x", b.call.cols, " is not made of ", kTile, "x", kTile, " tiles"));
@@ -111,14 +111,14 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
   return calls;
 }
 
-PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model, int multiprocessors) {
+PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model) {
   if (call.variants.empty()) throw Error(str_cat(call.source, ": no variant timed"));
   PrefillPick pick;
   double best_cost = 0;
   bool first = true;
   for (const PrefillVariant& v : call.variants) {  // in (N, whole before stream-K) order: the first of a tie stays
     const PrefillSplit split = v.stream_k ? PrefillSplit::stream_k : PrefillSplit::whole;
-    const PrefillWork w = prefill_work(call.tokens, v.tokens_per_tile, call.rows, call.cols, kTile, kTile, multiprocessors, split);
+    const PrefillWork w = prefill_work(call.tokens, v.tokens_per_tile, call.rows, call.cols, kTile, kTile, call.multiprocessors, split);
     const double cost = prefill_cost(w, v.tokens_per_tile, model);
     if (first || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost;
     if (first || v.us < pick.fastest.us) pick.fastest = v;
@@ -128,12 +128,11 @@ PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostMo
   return pick;
 }
 
-PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model,
-                             int multiprocessors) {
+PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model) {
   PrefillRegret r;
   double log_sum = 0;
   for (std::size_t i = 0; i < calls.size(); ++i) {
-    const double regret = pick_by_cost_model(calls[i], model, multiprocessors).regret;
+    const double regret = pick_by_cost_model(calls[i], model).regret;
     log_sum += std::log(regret);
     if (r.worst_call < 0 || regret > r.worst) r.worst = regret, r.worst_call = static_cast<int>(i);
   }
@@ -148,15 +147,14 @@ PrefillCostGrid default_prefill_cost_grid() {
           {0, 2, 4, 6, 8, 10, 12, 15, 20, 30}};
 }
 
-std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid,
-                                               int multiprocessors) {
+std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid) {
   std::vector<PrefillFit> fits;
   for (double tokens_per_step : grid.tokens_per_slope_step) {
     if (!(tokens_per_step > 0)) throw Error(str_cat("cost grid: tokens per slope step ", tokens_per_step, " is not positive"));
     for (double stream_k : grid.stream_k_step_cost)
       for (double exchange : grid.stream_k_exchange) {
         const PrefillCostModel model{1.0 / tokens_per_step, stream_k, exchange};
-        fits.push_back({model, prefill_regret(calls, model, multiprocessors)});
+        fits.push_back({model, prefill_regret(calls, model)});
       }
   }
   std::stable_sort(fits.begin(), fits.end(), [](const PrefillFit& a, const PrefillFit& b) {

@@ -29,6 +29,7 @@ struct PrefillVariant {
 struct PrefillTimedCall {
   std::int64_t rows = 0, cols = 0, tokens = 0;
   double sparsity = 0;  // σ in percent
+  int multiprocessors = 0;  // of the GPU it was timed on
   std::vector<PrefillVariant> variants;
   std::string source;   // "<file>: row <i>", for messages
 };
@@ -37,7 +38,8 @@ struct PrefillTimedCall {
 // `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
 // wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
 // or us_by_tokens_per_tile ("N", at the rule's split). A variant timed more than once in a row takes the mean. Rows
-// with fewer than two variants are left out (nothing to pick among). Throws Error naming the file, row and field on
+// with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
+// `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
 // anything else malformed.
 std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& file, int multiprocessors);
 
@@ -47,15 +49,14 @@ struct PrefillPick {
 };
 
 // The variant `model` prices lowest among those timed (the smaller N, then whole, on a tie), and the fastest timed.
-PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model, int multiprocessors);
+PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model);
 
 struct PrefillRegret {
   int calls = 0;
   double geometric_mean = 1, worst = 1;
   int worst_call = -1;  // index into the calls, -1 when there are none
 };
-PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model,
-                             int multiprocessors);
+PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model);
 
 // The values each constant of the model takes in a grid search.
 struct PrefillCostGrid {
@@ -70,8 +71,7 @@ struct PrefillFit {
   PrefillRegret regret;
 };
 // Every model of the grid, least geometric-mean regret first (then least worst regret).
-std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid,
-                                               int multiprocessors);
+std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid);
 
 // "4096x11008"
 std::string prefill_shape_text(const PrefillTimedCall& call);

@@ -25,7 +25,7 @@ std::vector<PrefillTimedCall> load_docs_sweep(const std::string& name) {
 
 // Every N × split timed, each at `model`'s cost in µs (a forced stream-K that runs whole comes out once, as whole).
 PrefillTimedCall timed_by(const PrefillCostModel& model, std::int64_t tokens, std::int64_t rows, std::int64_t cols) {
-  PrefillTimedCall call{rows, cols, tokens, 25, {}, "synthetic"};
+  PrefillTimedCall call{rows, cols, tokens, 25, kH200Sms, {}, "synthetic"};
   for (int n : kernels::kTokensPerTileChoices)
     for (auto split : {kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
       const kernels::PrefillWork w = kernels::prefill_work(tokens, n, rows, cols, 128, 128, kH200Sms, split);
@@ -49,32 +49,32 @@ TEST(PrefillCostFit, LandedModelKeepsItsRegretOnTheH200Sweeps) {
   const std::vector<PrefillTimedCall> steps_of_32 = load_docs_sweep("gemm_prefill_tile_tokens_sweep_h200.json");
   fitted.insert(fitted.end(), steps_of_32.begin(), steps_of_32.end());
   ASSERT_EQ(fitted.size(), 266u);
-  const kernels::PrefillRegret r = kernels::prefill_regret(fitted, kernels::kPrefillCostModel, kH200Sms);
+  const kernels::PrefillRegret r = kernels::prefill_regret(fitted, kernels::kPrefillCostModel);
   EXPECT_LT(r.geometric_mean, 1.01);
   // Step 20 (every N from 64 to 256 in steps of 8, split by the rule): "within 0.5 % on average, 9.8 % at worst".
   const std::vector<PrefillTimedCall> steps_of_8 = load_docs_sweep("gemm_prefill_tokens_per_tile_steps_of_8_sweep_h200.json");
   ASSERT_EQ(steps_of_8.size(), 42u);
-  const kernels::PrefillRegret r8 = kernels::prefill_regret(steps_of_8, kernels::kPrefillCostModel, kH200Sms);
+  const kernels::PrefillRegret r8 = kernels::prefill_regret(steps_of_8, kernels::kPrefillCostModel);
   EXPECT_LT(r8.geometric_mean, 1.0055);
   EXPECT_LT(r8.worst, 1.10);
   EXPECT_EQ(kernels::prefill_shape_text(steps_of_8[r8.worst_call]), "4096x4096");
 
   // No model of the grid picks better on all of them by more than 0.1 %: the landed constants are the fit.
   fitted.insert(fitted.end(), steps_of_8.begin(), steps_of_8.end());
-  const auto fits = kernels::fit_prefill_cost_model(fitted, kernels::default_prefill_cost_grid(), kH200Sms);
-  const double landed = kernels::prefill_regret(fitted, kernels::kPrefillCostModel, kH200Sms).geometric_mean;
+  const auto fits = kernels::fit_prefill_cost_model(fitted, kernels::default_prefill_cost_grid());
+  const double landed = kernels::prefill_regret(fitted, kernels::kPrefillCostModel).geometric_mean;
   EXPECT_LT(landed, fits.front().regret.geometric_mean * 1.001);
 }
 
 TEST(PrefillCostFit, GridFitFindsTheModelTheTimingsFollow) {
   const PrefillCostModel truth{1.0 / 90, 1.5, 4};  // on the default grid, away from the landed model
   const std::vector<PrefillTimedCall> calls = synthetic_sweep(truth);
-  const auto fits = kernels::fit_prefill_cost_model(calls, kernels::default_prefill_cost_grid(), kH200Sms);
+  const auto fits = kernels::fit_prefill_cost_model(calls, kernels::default_prefill_cost_grid());
   EXPECT_DOUBLE_EQ(fits.front().regret.geometric_mean, 1.0);
   EXPECT_DOUBLE_EQ(fits.front().regret.worst, 1.0);
-  EXPECT_DOUBLE_EQ(kernels::prefill_regret(calls, truth, kH200Sms).worst, 1.0);
+  EXPECT_DOUBLE_EQ(kernels::prefill_regret(calls, truth).worst, 1.0);
   // The landed model prices these timings differently: it picks slower variants somewhere, and never a faster one.
-  const kernels::PrefillRegret landed = kernels::prefill_regret(calls, kernels::kPrefillCostModel, kH200Sms);
+  const kernels::PrefillRegret landed = kernels::prefill_regret(calls, kernels::kPrefillCostModel);
   EXPECT_GT(landed.worst, 1.0);
   EXPECT_GE(landed.geometric_mean, 1.0);
   EXPECT_GE(fits.back().regret.geometric_mean, landed.geometric_mean);  // least fit last
@@ -82,7 +82,7 @@ TEST(PrefillCostFit, GridFitFindsTheModelTheTimingsFollow) {
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
-    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel, kH200Sms);
+    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
     const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
     const bool split = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms).split_tail;
     EXPECT_EQ(pick.picked.tokens_per_tile, n) << kernels::prefill_shape_text(call) << " @" << call.tokens;
@@ -93,17 +93,18 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
 
 TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   testing::TempDir dir;
-  // 4096x4096 @64: 32 output tiles of 64 tokens, stream-K by force; @2048: 32 × 4 tiles of 256 fill one wave of 128
-  // CTAs, so a forced stream-K runs whole tiles and is the same variant as whole (the mean of the two times).
+  // A GPU of 128 SMs. 4096x4096 @64: 32 output tiles of 64 tokens, stream-K by force; @2048: 32 × 8 tiles of 256
+  // fill two waves of 128 CTAs, so a forced stream-K runs whole tiles and is the same variant as whole (the mean of
+  // the two times).
   testing::write_file(dir / "bench.json", R"([
-    {"rows": 4096, "cols": 4096, "tokens": 64, "sparsity": 25,
+    {"rows": 4096, "cols": 4096, "tokens": 64, "sparsity": 25, "multiprocessors": 128,
      "prefill_kernel_us_by_tile_tokens": {},
      "prefill_kernel_us_by_variant": {"64/whole": 18.5, "64/stream-k": 15.3, "rule/whole": 1.0, "128/whole": 19.6}},
-    {"rows": 4096, "cols": 4096, "tokens": 2048, "sparsity": 50,
+    {"rows": 4096, "cols": 4096, "tokens": 2048, "sparsity": 50, "multiprocessors": 128,
      "prefill_kernel_us_by_variant": {"256/whole": 100, "256/stream-k": 110, "128/whole": 120}},
     {"rows": 4096, "cols": 4096, "tokens": 512, "prefill_kernel_us_by_variant": {"128/whole": 30}}
   ])");
-  const std::vector<PrefillTimedCall> bench = kernels::load_prefill_timings(dir / "bench.json", 128);
+  const std::vector<PrefillTimedCall> bench = kernels::load_prefill_timings(dir / "bench.json", kH200Sms);
   ASSERT_EQ(bench.size(), 2u);  // the third row has one variant: nothing to pick among
   ASSERT_EQ(bench[0].variants.size(), 3u);
   EXPECT_EQ(kernels::prefill_variant_text(bench[0].variants[0]), "64/whole");
@@ -113,7 +114,8 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   EXPECT_EQ(kernels::prefill_variant_text(bench[1].variants[1]), "256/whole");
   EXPECT_DOUBLE_EQ(bench[1].variants[1].us, 105);
   EXPECT_EQ(bench[1].sparsity, 50);
-  const kernels::PrefillPick pick = kernels::pick_by_cost_model(bench[0], kernels::kPrefillCostModel, 128);
+  EXPECT_EQ(bench[1].multiprocessors, 128);
+  const kernels::PrefillPick pick = kernels::pick_by_cost_model(bench[0], kernels::kPrefillCostModel);
   EXPECT_EQ(kernels::prefill_variant_text(pick.fastest), "64/stream-k");
 
   // docs/perf layout: `shape`, and N alone at the rule's split (at 64 tokens on 4096×4096, stream-K).
@@ -122,6 +124,7 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   const std::vector<PrefillTimedCall> docs = kernels::load_prefill_timings(dir / "docs.json", kH200Sms);
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].rows, 4096);
+  EXPECT_EQ(docs[0].multiprocessors, kH200Sms);  // the row does not say: the caller's
   EXPECT_EQ(kernels::prefill_variant_text(docs[0].variants[0]),
             kernels::prefill_work(64, 64, 4096, 4096, 128, 128, kH200Sms).split_tail ? "64/stream-k" : "64/whole");
 }
@@ -148,6 +151,8 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
   EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": -3, )" + ok_times + "}]"), "'tokens' is -3");
   EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "sparsity": "high", )" + ok_times + "}]"),
                "'sparsity'");
+  EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "multiprocessors": 0, )" + ok_times + "}]"),
+               "'multiprocessors' is 0");
   const std::string row = R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_kernel_us_by_variant": )";
   EXPECT_PRED2(has, error_of(row + R"({"100/whole": 1, "64/whole": 2}}])"), "'100/whole': tokens per tile must be one of 64, 72");
   EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole or stream-k");
