@@ -92,9 +92,12 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
       std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
                   fits[i].regret.geometric_mean, fits[i].regret.worst);
-    for (std::size_t i = 0; i < fits.size(); ++i)
-      if (model_text(fits[i].model) == model_text(kPrefillCostModel))
-        std::printf("  the landed model is %zu. of %zu\n", i + 1, fits.size());
+    const auto landed = std::find_if(fits.begin(), fits.end(), [](const PrefillFit& f) {
+      return f.model.step_cost_per_token == kPrefillCostModel.step_cost_per_token &&
+             f.model.stream_k_step_cost == kPrefillCostModel.stream_k_step_cost &&
+             f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange;
+    });
+    if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
     if (cross_validate) leave_one_shape_out(all);
   } catch (const patchlm::Error& e) {
     std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());
