@@ -1,7 +1,7 @@
 // The prefill kernel's cost model (kernels/prefill_work.h) against timed sweeps: how far the landed model's picks
 // are from the fastest variant timed, and which constants of a grid would pick best.
 //   bench_fit_prefill_cost [--multiprocessors 132] [--sparsity 25,50] [--top 10] [--leave-one-shape-out] SWEEP.json...
-// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k] --json`
+// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster] --json`
 // file (or one under docs/perf/ made from one); every call of every file is one case. Prints regrets (the picked
 // variant's time ÷ the fastest's), never timings of its own.
 #include <CLI/CLI.hpp>
@@ -19,10 +19,15 @@ namespace {
 
 using namespace patchlm::kernels;
 
+// The cluster split's constants only where the sweeps timed it (else they price nothing).
+bool with_cluster = false;
+
 std::string model_text(const PrefillCostModel& m) {
-  char text[96];
-  std::snprintf(text, sizeof text, "slope 1/%-5.1f stream-K x%.2f exchange %4.1f", 1.0 / m.step_cost_per_token,
-                m.stream_k_step_cost, m.stream_k_exchange);
+  char text[160];
+  const int n = std::snprintf(text, sizeof text, "slope 1/%-5.1f stream-K x%.2f exchange %4.1f", 1.0 / m.step_cost_per_token,
+                              m.stream_k_step_cost, m.stream_k_exchange);
+  if (with_cluster)
+    std::snprintf(text + n, sizeof text - n, " cluster x%.2f exchange %4.1f", m.cluster_step_cost, m.cluster_exchange);
   return text;
 }
 
@@ -49,7 +54,7 @@ void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls) {
     for (const PrefillTimedCall& c : calls)
       if (prefill_shape_text(c) != shape) rest.push_back(c);
     if (rest.empty()) continue;
-    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid()).front().model;
+    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid(with_cluster)).front().model;
     print_regret((shape + ": " + model_text(fitted)).c_str(), held, fitted);
   }
 }
@@ -73,6 +78,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<PrefillTimedCall> all;
+    for (const std::string& file : files) with_cluster = with_cluster || has_cluster_variants(load_prefill_timings(file, sms));
     std::printf("the landed model (%s):\n", model_text(kPrefillCostModel).c_str());
     for (const std::string& file : files) {
       std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
@@ -87,7 +93,7 @@ int main(int argc, char** argv) {
     }
     if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
     if (files.size() > 1) print_regret("all", all, kPrefillCostModel);
-    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid());
+    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid(with_cluster));
     std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
       std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
@@ -95,7 +101,9 @@ int main(int argc, char** argv) {
     const auto landed = std::find_if(fits.begin(), fits.end(), [](const PrefillFit& f) {
       return f.model.step_cost_per_token == kPrefillCostModel.step_cost_per_token &&
              f.model.stream_k_step_cost == kPrefillCostModel.stream_k_step_cost &&
-             f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange;
+             f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange &&
+             f.model.cluster_step_cost == kPrefillCostModel.cluster_step_cost &&
+             f.model.cluster_exchange == kPrefillCostModel.cluster_exchange;
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
     if (cross_validate) leave_one_shape_out(all);

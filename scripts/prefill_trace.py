@@ -13,7 +13,7 @@ import json
 import os
 import statistics
 
-KIND = {0: "whole", 1: "contribute", 2: "finish"}
+KIND = {0: "whole", 1: "contribute", 2: "finish", 3: "cluster_part"}
 
 
 def ctas_of(trace):

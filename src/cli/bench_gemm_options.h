@@ -29,7 +29,7 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                  "Also time the wgmma kernel at these tokens per output tile (multiples of 8 from 64 to 256), whatever its rule picks")
       ->delimiter(',');
   app.add_option("--prefill-split", a.options.prefill_splits,
-                 "Also time the wgmma kernel with the last wave's split forced (whole,stream-k), at each "
+                 "Also time the wgmma kernel with the last wave's split forced (whole,stream-k,cluster), at each "
                  "--prefill-tile-tokens (or the rule's)")
       ->delimiter(',');
   app.add_option("--settle-ms", a.options.settle_ms,

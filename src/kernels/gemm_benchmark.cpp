@@ -67,8 +67,8 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (!prefill_tokens_per_tile_built(128, 128, n))
       throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not one of ", prefill_tokens_per_tile_choices_text()));
   for (const std::string& split : o.prefill_splits)
-    if (split != "whole" && split != "stream-k")
-      throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole or stream-k"));
+    if (split != "whole" && split != "stream-k" && split != "cluster")
+      throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole, stream-k or cluster"));
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
 }
@@ -320,7 +320,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           for (int n : ns)
             for (const std::string& split : options.prefill_splits)
               by_variant[str_cat(n != 0 ? std::to_string(n) : "rule", "/", split)] =
-                  time_prefill(n, split == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k);
+                  time_prefill(n, split == "whole"      ? PrefillSplit::whole
+                                  : split == "stream-k" ? PrefillSplit::stream_k
+                                                        : PrefillSplit::cluster);
         }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)

@@ -14,16 +14,20 @@
 // before it in the stream has finished and everything else after; the MMA warps wait for that kernel before they start.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
 // other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
+// Where a thread-block cluster split it (PrefillSplit::cluster), the ranks add up their sums through distributed
+// shared memory and each writes a slice of the tile's tokens (kernels/cluster_reduce.h).
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <iterator>
 #include <utility>
 
 #include "kernels/async_copy.h"
+#include "kernels/cluster_reduce.h"
 #include "kernels/dense_tile_layout.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/hybrid_prefill.h"
@@ -67,12 +71,13 @@ struct Shape {
   static constexpr int kXBytes = kPanelsPerSlot * kPanelBytes;
   static constexpr int kWeightSlotBytes = kPartSlots ? std::max(kTileBytes / kPanels, kSparseTileBytes) : kTileBytes;
   static constexpr int kSlotBytes = kXBytes + kWeightSlotBytes;
-  static constexpr int kBarrierBytes = 16 * 4 + 8;  // full and empty per slot, the stream-K gather's
+  static constexpr int kBarrierBytes = 16 * 4 + 3 * 8;  // full and empty per slot, the stream-K gather's, the cluster's two
   static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - kBarrierBytes) / kSlotBytes);
   static constexpr int kRingBytes = kStages * kSlotBytes;
   static constexpr int kSharedBytes = kRingBytes + kBarrierBytes + 1024;  // + mbarriers, alignment
   static_assert(kStages >= 2, "a ring needs two slots");
   static_assert(!kPartSlots || kStages == 4, "K-half slots are there to keep four");
+  static_assert(kClusterSumsBytes<32 * kMmaWarps, N> <= kRingBytes, "a cluster part's sums wait in the ring");
   static_assert(kSlotsPerTile * kPanelsPerSlot == kPanels, "a tile's parts fill its slots");
 };
 
@@ -210,16 +215,19 @@ __device__ __forceinline__ void run_dense_slot(float* acc, std::uint32_t slot, i
   wgmma::wait<1>();
 }
 
-// A whole output tile: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → y. Neighbouring rows g, g + 1 swap
-// one value (lanes 4 apart) so that each thread stores bf16 pairs of adjacent rows.
+// An output tile: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → y, for the 8-token groups j of `slice` (a
+// cluster part's; every group of a whole tile). Neighbouring rows g, g + 1 swap one value (lanes 4 apart) so that each
+// thread stores bf16 pairs of adjacent rows.
 template <int N>
 __device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
-                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
+                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane,
+                                           ColumnSlice slice = {0, N / 8}) {
   const int g = lane / 4, t = lane % 4, odd = g & 1;
 #pragma unroll
   for (int j = 0; j < N / 8; ++j)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
+      if (j < slice.begin || j >= slice.end) continue;
       const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];  // (row, n), (row, n + 1)
       const float other = __shfl_xor_sync(0xFFFFFFFF, odd ? v0 : v1, 4);
       const std::int64_t tok = tok0 + 8 * j + 2 * t + odd;
@@ -231,7 +239,9 @@ __device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, s
 
 #endif
 
-template <int TH, int TW, int N>
+// Cluster: the kernel for a cluster split (PrefillWork::cluster > 1), built apart so that the others compile exactly as
+// without it (at N > kMaxClusterTokensPerTile its exchange's registers made ptxas serialise the wgmmas).
+template <int TH, int TW, int N, bool Cluster>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, const __grid_constant__ PrefillWork work,
                    std::uint16_t* y, std::int64_t tokens) {
@@ -241,6 +251,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   extern __shared__ std::uint8_t shared_raw[];
   const std::uint32_t base = (shared_address(shared_raw) + 1023) & ~std::uint32_t{1023};  // 128-byte swizzle: 1 KB aligned
   const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages, gathered = empty + 8 * kStages;
+  const std::uint32_t cluster_ready = gathered + 8, cluster_done = cluster_ready + 8;  // cluster_reduce.h's
   // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
   const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
@@ -252,9 +263,16 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       mbarrier_init(empty + 8 * s, S::kMmaWarps);
     }
     mbarrier_init(gathered, 1);
+    if constexpr (Cluster) {
+      mbarrier_init(cluster_ready, work.cluster - 1);
+      mbarrier_init(cluster_done, work.cluster - 1);
+    }
     mbarrier_init_fence();
   }
   __syncthreads();  // the last block-wide barrier: the producer warp's other lanes leave
+  // A cluster split: every thread of the cluster arrives now, before any leaves; the MMA warps wait for the others'
+  // barriers to be set up (cluster_wait) only when they first use them, at the exchange.
+  if constexpr (Cluster) cluster_arrive_relaxed();
 
   if (warp >= S::kMmaWarps) {  // the producer warpgroup: thread 0 issues
     if constexpr (kMmaRegisters<S::kThreads> > 0)
@@ -263,7 +281,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     // The first slot's weight bytes go out before the previous kernel in the stream has finished (it may still be
     // writing x), its x after it; every later slot gets both at once. (The first four slots' weights ahead of the
     // wait, their x after it, ran slower: the first slot then completes behind the other three's weights.)
-    PrefillWalk walk(work, static_cast<int>(blockIdx.x));
+    PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
     PrefillSegment seg;
     for (int i = 0; walk.next(seg);) {
       const OutputTile out = output_tile(work, seg.output);
@@ -295,7 +313,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // y, the partial sums and the flags may still be in use by the previous kernel in the stream: the MMA warps touch
   // nothing before it has finished (their first slot's x comes after that anyway).
   wait_for_previous_kernel();
-  PrefillWalk walk(work, static_cast<int>(blockIdx.x));
+  PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
   PrefillSegment seg;
   float acc[N / 2];
   PartFragments f0, f1;
@@ -371,6 +389,15 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       if (threadIdx.x == 0) trace(event + 2, trace_clock());
       continue;
     }
+    if (Cluster && seg.kind == PrefillSegment::cluster_part) {  // the CTA's last segment: its ring is idle
+      cluster_wait();
+      cluster_reduce<kMmaThreads, N>(acc, base, cluster_ready, cluster_done, seg.cluster_rank, work.cluster);
+      if (threadIdx.x == 0) trace(event + 2, trace_clock());
+      store_tile<N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane,
+                    cluster_column_slice<N>(seg.cluster_rank, work.cluster));
+      if (threadIdx.x == 0) trace(event + 3, trace_clock()), cluster_release_wait(cluster_done);
+      continue;
+    }
     if (seg.kind == PrefillSegment::finish)
       gather<kMmaThreads, N, S::kRingBytes>(acc, p.partials, p.flags, seg.first_contributor, seg.end_contributor, base,
                                             gathered);
@@ -425,23 +452,81 @@ std::string encode_x_map(CUtensorMap* map, const void* x, std::int64_t tokens, s
   return r == CUDA_SUCCESS ? std::string() : "hybrid prefill: cuTensorMapEncodeTiled failed (" + std::to_string(r) + ")";
 }
 
+cudaLaunchAttribute cluster_attribute(int cluster) {
+  cudaLaunchAttribute a = {};
+  a.id = cudaLaunchAttributeClusterDimension;
+  a.val.clusterDim.x = static_cast<unsigned>(cluster);
+  a.val.clusterDim.y = a.val.clusterDim.z = 1;
+  return a;
+}
+
+// How many clusters of `cluster` CTAs of `kernel` the device runs at once; 0 if the runtime cannot say.
+template <class Kernel>
+int clusters_that_fit(Kernel kernel, int cluster, int threads, int shared_bytes, cudaStream_t stream) {
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(cluster));
+  config.blockDim = dim3(static_cast<unsigned>(threads));
+  config.dynamicSmemBytes = static_cast<std::size_t>(shared_bytes);
+  config.stream = stream;
+  cudaLaunchAttribute a = cluster_attribute(cluster);
+  config.attrs = &a;
+  config.numAttrs = 1;
+  int count = 0;
+  if (cudaOccupancyMaxActiveClusters(&count, kernel, &config) != cudaSuccess) {
+    (void)cudaGetLastError();  // not the launch's error
+    return 0;
+  }
+  return count;
+}
+
+// Whether the cluster split's kernel is built for these tiles and N (prefill_work.h keeps the split to them).
 template <int TH, int TW, int N>
-std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
+constexpr bool kClusterKernelBuilt = prefill_has_small_and_large_tiles(TH, TW) && N <= kMaxClusterTokensPerTile;
+
+template <int TH, int TW, int N, bool Cluster>
+std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, PrefillWork work, void* y, std::int64_t tokens,
+                          cudaStream_t stream) {
   using S = Shape<TH, TW, N>;
-  auto kernel = prefill_kernel<TH, TW, N>;
-  CUtensorMap xmap;
-  if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
+  auto kernel = prefill_kernel<TH, TW, N, Cluster>;
   cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
   if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
-  const PrefillWork work = work_for(p, tokens, N);
-  if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
-    return "hybrid prefill: stream-K needs the partial-sum slots and flags";
-  cudaLaunchAttribute dependent;
-  const cudaLaunchConfig_t config =
-      dependent_launch_config(dim3(static_cast<unsigned>(work.ctas)), dim3(S::kThreads), S::kSharedBytes, stream, &dependent);
+  if constexpr (Cluster) {
+    // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
+    // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
+    static std::atomic<int> known[kMaxClusterCtas + 1] = {};  // per cluster size: the count + 1; 0: not asked yet
+    int fit = known[work.cluster].load(std::memory_order_relaxed) - 1;
+    if (fit < 0) {
+      fit = clusters_that_fit(kernel, work.cluster, S::kThreads, S::kSharedBytes, stream);
+      known[work.cluster].store(fit + 1, std::memory_order_relaxed);
+    }
+    if (fit > 0 && fit * work.cluster < work.ctas) {
+      HybridPrefillPlan fewer = p;
+      fewer.multiprocessors = fit * work.cluster;
+      work = work_for(fewer, tokens, N);
+      if (work.cluster == 1) return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
+    }
+  }
+  cudaLaunchAttribute attributes[2];
+  cudaLaunchConfig_t config =
+      dependent_launch_config(dim3(static_cast<unsigned>(work.ctas)), dim3(S::kThreads), S::kSharedBytes, stream, attributes);
+  if (Cluster) attributes[config.numAttrs++] = cluster_attribute(work.cluster);
   cudaLaunchKernelEx(&config, kernel, p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
   e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
+}
+
+template <int TH, int TW, int N>
+std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
+  CUtensorMap xmap;
+  if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
+  const PrefillWork work = work_for(p, tokens, N);
+  if (work.cluster > 1) {
+    if constexpr (kClusterKernelBuilt<TH, TW, N>) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);
+    return "hybrid prefill: no cluster split kernel with " + std::to_string(N) + " tokens per tile";
+  }
+  if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
+    return "hybrid prefill: stream-K needs the partial-sum slots and flags";
+  return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
 }
 
 // 128x128 weight tiles: the kernel for N = n, one of kTokensPerTileChoices.
@@ -471,7 +556,7 @@ HybridPrefillWorkspace hybrid_prefill_workspace(const HybridPrefillPlan& p, std:
   if (tokens <= 0 || !hybrid_prefill_tile_supported(p.tile_height, p.tile_width) || !tokens_per_tile_supported(p)) return {};
   const int n = tokens_per_tile(p, tokens);
   const PrefillWork work = even_work_for(p, tokens, n);
-  if (!work.split_tail) return {};
+  if (!work.split_tail || work.cluster > 1) return {};  // whole tiles, or a cluster split: no global exchange
   return {static_cast<std::int64_t>(work.stream_ctas) * p.tile_height * n, work.stream_ctas};
 }
 

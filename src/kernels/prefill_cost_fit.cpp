@@ -49,9 +49,9 @@ const nlohmann::json* timings_field(const nlohmann::json& row, std::initializer_
 
 struct TimedCallBuilder {
   PrefillTimedCall call;
-  std::map<std::pair<int, bool>, std::pair<double, int>> sums;  // (N, split as run) → (sum of µs, count)
+  std::map<std::pair<int, PrefillSplit>, std::pair<double, int>> sums;  // (N, split as run) → (sum of µs, count)
 
-  // key: "N" (the rule's split) or "N/whole" / "N/stream-k"; "rule/…" is skipped.
+  // key: "N" (the rule's split) or "N/whole" / "N/stream-k" / "N/cluster"; "rule/…" is skipped.
   void add(const std::string& key, const nlohmann::json& value, const std::string& where) {
     const std::size_t slash = key.find('/');
     const std::string n_text = key.substr(0, slash);
@@ -62,15 +62,18 @@ struct TimedCallBuilder {
     PrefillSplit split = PrefillSplit::rule;
     if (slash != std::string::npos) {
       const std::string s = key.substr(slash + 1);
-      if (s != "whole" && s != "stream-k") throw Error(str_cat(where, ": '", key, "': the split must be whole or stream-k"));
-      split = s == "whole" ? PrefillSplit::whole : PrefillSplit::stream_k;
+      if (s != "whole" && s != "stream-k" && s != "cluster")
+        throw Error(str_cat(where, ": '", key, "': the split must be whole, stream-k or cluster"));
+      split = s == "whole" ? PrefillSplit::whole : s == "stream-k" ? PrefillSplit::stream_k : PrefillSplit::cluster;
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
-    // The split the call ran: a forced stream-K whose tiles fill every wave runs whole; the rule's is the landed model's.
-    const bool ran_stream_k =
-        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, call.multiprocessors, split).split_tail;
-    auto& [sum, count] = sums[{static_cast<int>(*n), ran_stream_k}];
+    // The split the call ran: a forced stream-K whose tiles fill every wave, or a forced cluster split for which no
+    // cluster fits, runs whole; the rule's is the landed model's.
+    const PrefillWork ran =
+        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, call.multiprocessors, split);
+    const PrefillSplit ran_as = !ran.split_tail ? PrefillSplit::whole : ran.cluster > 1 ? PrefillSplit::cluster : PrefillSplit::stream_k;
+    auto& [sum, count] = sums[{static_cast<int>(*n), ran_as}];
     sum += value.get<double>();
     ++count;
   }
@@ -111,28 +114,38 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
   return calls;
 }
 
-PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model) {
+namespace {
+
+// The work split each timed variant ran (prefill_work with its N and split), which no model changes: built once per
+// fit, not once per model of the grid.
+std::vector<PrefillWork> works_of(const PrefillTimedCall& call) {
+  std::vector<PrefillWork> works;
+  works.reserve(call.variants.size());
+  for (const PrefillVariant& v : call.variants)
+    works.push_back(prefill_work(call.tokens, v.tokens_per_tile, call.rows, call.cols, kTile, kTile, call.multiprocessors, v.split));
+  return works;
+}
+
+PrefillPick pick_with(const PrefillTimedCall& call, const std::vector<PrefillWork>& works, const PrefillCostModel& model) {
   if (call.variants.empty()) throw Error(str_cat(call.source, ": no variant timed"));
   PrefillPick pick;
   double best_cost = 0;
-  bool first = true;
-  for (const PrefillVariant& v : call.variants) {  // in (N, whole before stream-K) order: the first of a tie stays
-    const PrefillSplit split = v.stream_k ? PrefillSplit::stream_k : PrefillSplit::whole;
-    const PrefillWork w = prefill_work(call.tokens, v.tokens_per_tile, call.rows, call.cols, kTile, kTile, call.multiprocessors, split);
-    const double cost = prefill_cost(w, v.tokens_per_tile, model);
-    if (first || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost;
-    if (first || v.us < pick.fastest.us) pick.fastest = v;
-    first = false;
+  for (std::size_t i = 0; i < call.variants.size(); ++i) {  // in (N, whole, stream-K, cluster) order: the first of a tie stays
+    const PrefillVariant& v = call.variants[i];
+    const double cost = prefill_cost(works[i], v.tokens_per_tile, model);
+    if (i == 0 || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost;
+    if (i == 0 || v.us < pick.fastest.us) pick.fastest = v;
   }
   pick.regret = pick.picked.us / pick.fastest.us;
   return pick;
 }
 
-PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model) {
+PrefillRegret regret_with(const std::vector<PrefillTimedCall>& calls, const std::vector<std::vector<PrefillWork>>& works,
+                          const PrefillCostModel& model) {
   PrefillRegret r;
   double log_sum = 0;
   for (std::size_t i = 0; i < calls.size(); ++i) {
-    const double regret = pick_by_cost_model(calls[i], model).regret;
+    const double regret = pick_with(calls[i], works[i], model).regret;
     log_sum += std::log(regret);
     if (r.worst_call < 0 || regret > r.worst) r.worst = regret, r.worst_call = static_cast<int>(i);
   }
@@ -141,21 +154,53 @@ PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const P
   return r;
 }
 
-PrefillCostGrid default_prefill_cost_grid() {
-  return {{60, 80, 90, 100, 110, 120, 125, 130, 140, 160, 180, 200, 250, 300},
-          {1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8},
-          {0, 2, 4, 6, 8, 10, 12, 15, 20, 30}};
+std::vector<std::vector<PrefillWork>> works_of(const std::vector<PrefillTimedCall>& calls) {
+  std::vector<std::vector<PrefillWork>> works;
+  works.reserve(calls.size());
+  for (const PrefillTimedCall& call : calls) works.push_back(works_of(call));
+  return works;
+}
+
+}  // namespace
+
+PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model) {
+  return pick_with(call, works_of(call), model);
+}
+
+PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const PrefillCostModel& model) {
+  return regret_with(calls, works_of(calls), model);
+}
+
+PrefillCostGrid default_prefill_cost_grid(bool with_cluster) {
+  PrefillCostGrid grid{{60, 80, 90, 100, 110, 120, 125, 130, 140, 160, 180, 200, 250, 300},
+                       {1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8},
+                       {0, 2, 4, 6, 8, 10, 12, 15, 20, 30}};
+  if (with_cluster) {
+    grid.cluster_step_cost = {1.0, 1.1, 1.2, 1.3, 1.4, 1.6};
+    grid.cluster_exchange = {0, 1, 2, 3, 4, 6, 8, 12};
+  }
+  return grid;
+}
+
+bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls) {
+  for (const PrefillTimedCall& call : calls)
+    for (const PrefillVariant& v : call.variants)
+      if (v.split == PrefillSplit::cluster) return true;
+  return false;
 }
 
 std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid) {
+  const std::vector<std::vector<PrefillWork>> works = works_of(calls);
   std::vector<PrefillFit> fits;
   for (double tokens_per_step : grid.tokens_per_slope_step) {
     if (!(tokens_per_step > 0)) throw Error(str_cat("cost grid: tokens per slope step ", tokens_per_step, " is not positive"));
     for (double stream_k : grid.stream_k_step_cost)
-      for (double exchange : grid.stream_k_exchange) {
-        const PrefillCostModel model{1.0 / tokens_per_step, stream_k, exchange};
-        fits.push_back({model, prefill_regret(calls, model)});
-      }
+      for (double exchange : grid.stream_k_exchange)
+        for (double cluster_step : grid.cluster_step_cost)
+          for (double cluster_exchange : grid.cluster_exchange) {
+            const PrefillCostModel model{1.0 / tokens_per_step, stream_k, exchange, cluster_step, cluster_exchange};
+            fits.push_back({model, regret_with(calls, works, model)});
+          }
   }
   std::stable_sort(fits.begin(), fits.end(), [](const PrefillFit& a, const PrefillFit& b) {
     if (a.regret.geometric_mean != b.regret.geometric_mean) return a.regret.geometric_mean < b.regret.geometric_mean;
@@ -167,7 +212,9 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
 std::string prefill_shape_text(const PrefillTimedCall& call) { return str_cat(call.rows, "x", call.cols); }
 
 std::string prefill_variant_text(const PrefillVariant& variant) {
-  return str_cat(variant.tokens_per_tile, variant.stream_k ? "/stream-k" : "/whole");
+  return str_cat(variant.tokens_per_tile, variant.split == PrefillSplit::stream_k ? "/stream-k"
+                                          : variant.split == PrefillSplit::cluster  ? "/cluster"
+                                                                                    : "/whole");
 }
 
 }  // namespace patchlm::kernels

@@ -2,13 +2,14 @@
 // The prefill cost model (prefill_work.h) against measured timings: which variant — tokens per tile N and the last
 // wave's split — a model picks for each timed call, how much slower that is than the fastest variant timed (its
 // regret), and a grid search for the model constants with the least regret. The timings are `patchlm bench gemm
-// --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k] --json` rows, or the sweeps under docs/perf/
+// --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster] --json` rows, or the sweeps under docs/perf/
 // made from them. bench/fit_prefill_cost prints all of it; tests/kernels/test_prefill_cost_fit.cpp holds the landed
 // model to the figures prefill_work.h states.
 //
 // A model may only pick among the variants that were timed: for each it prices the work split that variant ran
 // (prefill_work with that N and split) and takes the cheapest. A forced stream-K split that comes out as whole waves
-// (the output tiles fill every wave) ran as whole tiles and is priced so. A variant timed at the rule's split (an "N"
+// (the output tiles fill every wave), or a forced cluster split for which no cluster fits, ran as whole tiles and is
+// priced so. A variant timed at the rule's split (an "N"
 // key, no "/split") ran the split the landed model picks — true of sweeps made by a binary with the landed model.
 #include <cstdint>
 #include <filesystem>
@@ -20,9 +21,9 @@
 namespace patchlm::kernels {
 
 struct PrefillVariant {
-  int tokens_per_tile = 0;  // N
-  bool stream_k = false;    // the last wave split by stream-K (else whole tiles)
-  double us = 0;            // measured time of one call
+  int tokens_per_tile = 0;                   // N
+  PrefillSplit split = PrefillSplit::whole;  // the last wave's split as it ran: whole, stream_k or cluster
+  double us = 0;                             // measured time of one call
 };
 
 // One timed call: a weight shape, a token count and every variant timed for it (from one row of one file).
@@ -36,7 +37,7 @@ struct PrefillTimedCall {
 
 // The calls of a `bench gemm --json` file or a docs/perf sweep (a JSON array of rows). A row's weight is `rows` and
 // `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
-// wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
+// wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k", "N/cluster"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
 // or us_by_tokens_per_tile ("N", at the rule's split). A variant timed more than once in a row takes the mean. Rows
 // with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
 // `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
@@ -48,7 +49,8 @@ struct PrefillPick {
   double regret = 1;  // picked.us / fastest.us
 };
 
-// The variant `model` prices lowest among those timed (the smaller N, then whole, on a tie), and the fastest timed.
+// The variant `model` prices lowest among those timed (the smaller N, then whole, stream-K, cluster, on a tie), and the
+// fastest timed.
 PrefillPick pick_by_cost_model(const PrefillTimedCall& call, const PrefillCostModel& model);
 
 struct PrefillRegret {
@@ -63,8 +65,14 @@ struct PrefillCostGrid {
   std::vector<double> tokens_per_slope_step;  // 1 / step_cost_per_token
   std::vector<double> stream_k_step_cost;
   std::vector<double> stream_k_exchange;
+  std::vector<double> cluster_step_cost = {kPrefillCostModel.cluster_step_cost};
+  std::vector<double> cluster_exchange = {kPrefillCostModel.cluster_exchange};
 };
-PrefillCostGrid default_prefill_cost_grid();  // around the landed model, wide enough to leave it
+// Around the landed model, wide enough to leave it; with_cluster: the cluster split's constants too (for sweeps with
+// "N/cluster" variants — else they price nothing and stay the landed ones).
+PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false);
+// Whether any call has a cluster-split variant.
+bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls);
 
 struct PrefillFit {
   PrefillCostModel model;
@@ -75,7 +83,7 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
 
 // "4096x11008"
 std::string prefill_shape_text(const PrefillTimedCall& call);
-// "64/stream-k"
+// "64/stream-k"; "64/whole", "64/cluster"
 std::string prefill_variant_text(const PrefillVariant& variant);
 
 }  // namespace patchlm::kernels

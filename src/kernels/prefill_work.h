@@ -66,6 +66,13 @@ inline std::string prefill_tokens_per_tile_choices_text() {
 
 // The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).
 constexpr int kMaxStreamCtas = 160;
+// The most CTAs of a thread-block cluster that split one output tile's K steps (PrefillSplit::cluster): the portable
+// cluster size limit.
+constexpr int kMaxClusterCtas = 8;
+// The cluster split's kernels are built up to this many tokens per tile: past it their exchange spills registers
+// (ptxas, from 184; at 256 it serialised the wgmmas, C7512). Its use is the small calls, whose output tiles are fewer
+// than the SMs.
+constexpr int kMaxClusterTokensPerTile = 176;
 
 struct PrefillWork {
   int token_tiles = 0;   // ⌈tokens / N⌉
@@ -80,15 +87,23 @@ struct PrefillWork {
   // q · tiles + k being step k of its output tile q (in order from full_waves · ctas). Strictly increasing: no share
   // is empty (a finisher waits for every share that starts inside its tile).
   std::int32_t share_begin[kMaxStreamCtas + 1] = {};
+  // > 1: the tail is split by clusters instead (PrefillSplit::cluster; split_tail is set too): tail tile q's K steps are
+  // shared by the `cluster` CTAs q · cluster … of one thread-block cluster, rank r's the tail's steps
+  // [share_begin[q · cluster + r], share_begin[q · cluster + r + 1]) — shares that never leave their tile, one each,
+  // stream_ctas = tail_tiles · cluster of them, in CTA order. The CTAs add up their sums through distributed shared
+  // memory (kernels/cluster_reduce.h): no workspace, no flags, no CTA waiting for one outside its cluster.
+  int cluster = 1;
 };
 
 // A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
 constexpr int kMinStreamSteps = 4;
 
-// How the last wave is shared: whole tiles (CTAs past the tail idle) or stream-K; `rule` takes the one the cost model
-// (prefill_cost) finds cheaper. Either forced is for benchmarks mapping that rule. Tiles that fill whole waves are
-// never split.
-enum class PrefillSplit { rule, whole, stream_k };
+// How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
+// clusters (each tail tile by the largest cluster of at most kMaxClusterCtas CTAs for which the tail's clusters fit
+// the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
+// (prefill_cost). Forced splits are for benchmarks mapping that rule; the cluster split is forced only until H200
+// timings price it (docs/performance.md, step 22). Tiles that fill whole waves are never split.
+enum class PrefillSplit { rule, whole, stream_k, cluster };
 
 namespace detail {
 inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
@@ -120,6 +135,32 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
   }
   return w;
 }
+
+// The cluster split: whole waves on every multiprocessor as the whole split has them, then the largest cluster size
+// c ≤ kMaxClusterCtas that gives each tail tile a cluster of its own at once, each share at least kMinStreamSteps
+// (with whole waves, c must divide the SM count: a grid of whole clusters); whole tiles where none fits, N is past
+// kMaxClusterTokensPerTile or the tiles are not 128x128 (the kernels the split is built for).
+inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                        int tile_width, int multiprocessors) {
+  PrefillWork w = prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
+  const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
+  const std::int64_t mp = std::max(1, multiprocessors), waves = outputs / mp, tail = outputs % mp;
+  const bool built = prefill_has_small_and_large_tiles(tile_height, tile_width) && n <= kMaxClusterTokensPerTile;
+  for (int c = kMaxClusterCtas; c >= 2 && tail > 0 && built; --c) {
+    if (w.tiles < c * kMinStreamSteps || tail * c > mp || tail * c > kMaxStreamCtas || (waves > 0 && mp % c != 0)) continue;
+    w.ctas = static_cast<int>(waves > 0 ? mp : tail * c);
+    w.full_waves = static_cast<int>(waves);
+    w.tail_tiles = static_cast<int>(tail);
+    w.split_tail = true;
+    w.cluster = c;
+    w.stream_ctas = static_cast<int>(tail * c);
+    for (int q = 0; q < w.tail_tiles; ++q)
+      for (int r = 0; r <= c; ++r)
+        w.share_begin[q * c + r] = static_cast<std::int32_t>(static_cast<std::int64_t>(q) * w.tiles + w.tiles * r / c);
+    return w;
+  }
+  return w;
+}
 }  // namespace detail
 
 // The cost model (docs/performance.md, issue 21 steps 15 and 17), fitted to every N × split timed on an H200 (13
@@ -137,10 +178,16 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 // docs/perf/gemm_prefill_{split,tile_tokens,tokens_per_tile_steps_of_8}_sweep_h200.json; kernels/prefill_cost_fit.h
 // measures a model's picks against such sweeps and refits it (bench/fit_prefill_cost), and
 // tests/kernels/test_prefill_cost_fit.cpp holds the landed model to the figures above.
+// The cluster split (PrefillSplit::cluster) is priced the same way — its shares' steps cluster_step_cost× a whole
+// tile's, plus cluster_exchange steps for the sums' exchange through distributed shared memory — with guessed
+// constants (no H200 timings yet: the rule never picks it; bench/fit_prefill_cost fits them once sweeps have
+// "N/cluster" rows).
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
   double stream_k_exchange = 10;           // the partial sums' exchange, in 64-token steps
+  double cluster_step_cost = 1.30;         // a cluster share's step (guessed: every SM streams, as in stream-K)
+  double cluster_exchange = 3;             // the exchange in a cluster (guessed)
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 
@@ -152,7 +199,9 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
-  if (w.split_tail) {
+  if (w.split_tail && w.cluster > 1) {
+    steps += model.cluster_step_cost * static_cast<double>((w.tiles + w.cluster - 1) / w.cluster) + model.cluster_exchange;
+  } else if (w.split_tail) {
     const std::int64_t tail_steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
     const std::int64_t share_steps = (tail_steps + w.stream_ctas - 1) / w.stream_ctas;
     steps += model.stream_k_step_cost * static_cast<double>(share_steps) + model.stream_k_exchange;
@@ -165,6 +214,8 @@ inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& 
 inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                 int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule,
                                 const PrefillCostModel& model = kPrefillCostModel) {
+  if (split == PrefillSplit::cluster)
+    return detail::prefill_work_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
   if (split != PrefillSplit::rule)
     return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
                                    split == PrefillSplit::stream_k);
@@ -225,11 +276,30 @@ std::vector<std::int32_t> row_step_cost_prefix(std::int64_t row_blocks, std::int
   return prefix;
 }
 
-// Moves the stream-K shares' boundaries so that each costs the same, to within a step at either end, instead of
+// Moves the stream-K shares' boundaries (or the cluster split's: weigh_cluster_split) so that each costs the same, to within a step at either end, instead of
 // having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
 // it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
 // `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty.
+// The cluster split's shares (one output tile each) likewise: rank r's share of a tile ends at the step boundary
+// nearest r + 1 c-ths of the tile's cost (a row block stores its 2:4 tiles first, so even steps would give the first
+// ranks the cheap tiles).
+inline void weigh_cluster_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
+  const int c = w.cluster, tiles = w.tiles;
+  for (int q = 0; q < w.tail_tiles; ++q) {
+    const std::int32_t* row = row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1);
+    for (int r = 1; r < c; ++r) {
+      const std::int64_t target = static_cast<std::int64_t>(row[tiles]) * r / c;
+      std::int64_t k = std::lower_bound(row, row + tiles + 1, target) - row;
+      if (k > 0 && target - row[k - 1] < row[k] - target) --k;
+      const std::int64_t previous = w.share_begin[q * c + r - 1] - static_cast<std::int64_t>(q) * tiles;
+      k = std::clamp<std::int64_t>(k, previous + 1, tiles - (c - r));
+      w.share_begin[q * c + r] = static_cast<std::int32_t>(static_cast<std::int64_t>(q) * tiles + k);
+    }
+  }
+}
+
 inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
+  if (w.split_tail && w.cluster > 1) return weigh_cluster_split(w, row_cost_prefix);
   if (!w.split_tail || w.stream_ctas < 2) return;
   const std::int64_t tiles = w.tiles, steps = static_cast<std::int64_t>(w.tail_tiles) * tiles;
   auto row_of = [&](int q) { return row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1); };
@@ -254,14 +324,21 @@ inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_pr
 //               before this one — are added (each once its flag is up) and the tile is written to y. Always the
 //               CTA's last segment (a share's last piece; whole waves come first), which the kernel relies on: it
 //               gathers the contributions through its copy ring, idle by then.
+//   cluster_part: rank `cluster_rank` of the tile's cluster (PrefillWork::cluster); its sums are added to the other
+//               ranks' through distributed shared memory and each rank writes a slice of the tile's tokens to y. Also
+//               always the CTA's last segment: the sums wait in its idle copy ring for the other ranks to read.
 struct PrefillSegment {
-  enum Kind { whole, contribute, finish };
+  enum Kind { whole, contribute, finish, cluster_part };
   int output = 0, k_begin = 0, k_end = 0;
   Kind kind = whole;
   int first_contributor = 0, end_contributor = 0;
+  int cluster_rank = 0;
 };
 
 // The segments of one CTA, in the order it computes them (the producer warp and the MMA warps each walk their own).
+// ClusterSplit: whether the work is a cluster split (PrefillWork::cluster > 1) — known when the code is built, so that
+// the kernels built without the cluster split walk exactly as before it existed.
+template <bool ClusterSplit = false>
 class PrefillWalk {
  public:
   // Keeps a pointer to `w` (in the kernel, its __grid_constant__ parameter: the share table is not copied).
@@ -282,7 +359,10 @@ class PrefillWalk {
     const int q = static_cast<int>(step_ / w_->tiles), k = static_cast<int>(step_ % w_->tiles);
     const int k_end = static_cast<int>(k + end_ - step_ < w_->tiles ? k + end_ - step_ : w_->tiles);
     s = PrefillSegment{w_->full_waves * w_->ctas + q, k, k_end};
-    if (k > 0) {
+    if constexpr (ClusterSplit) {
+      s.kind = PrefillSegment::cluster_part;
+      s.cluster_rank = cta_ % w_->cluster;
+    } else if (k > 0) {
       s.kind = PrefillSegment::contribute;
     } else if (k_end < w_->tiles) {  // the rest of the tile: the next shares, which start inside it (earlier CTAs)
       s.kind = PrefillSegment::finish;
@@ -299,8 +379,12 @@ class PrefillWalk {
  private:
   // Shares are handed out in reverse CTA order (CTA stream_ctas − 1 takes the first), so that the CTAs a finisher
   // waits for — the holders of the following shares — have lower indices: dispatched before it, they are running or
-  // done even when other kernels hold some SMs, and their contribution is the first thing each computes.
-  PATCHLM_HOST_DEVICE int position(int cta) const { return w_->stream_ctas - 1 - cta; }
+  // done even when other kernels hold some SMs, and their contribution is the first thing each computes. A cluster
+  // split's go in CTA order: share q · cluster + r to rank r of cluster q (a cluster's CTAs are scheduled together).
+  PATCHLM_HOST_DEVICE int position(int cta) const {
+    if constexpr (ClusterSplit) return cta;
+    return w_->stream_ctas - 1 - cta;
+  }
   PATCHLM_HOST_DEVICE std::int64_t share_start(int position) const { return w_->share_begin[position]; }
 
   const PrefillWork* w_;

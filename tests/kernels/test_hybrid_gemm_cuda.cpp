@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <limits>
 #include <sstream>
 
 #include "hybrid_fixtures.h"
@@ -221,8 +222,8 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 // The wgmma kernel under every kind of work split (kernels/prefill_work.h): pretending the GPU has 1, 5, 7 or 64
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
 // against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (every one of
-// kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole and
-// forced stream-K.
+// kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole,
+// forced stream-K and forced cluster split (where a cluster fits: N ≤ 176, 128x128 tiles; else whole tiles).
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -242,7 +243,8 @@ TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
         if (kernels::prefill_tokens_per_tile_built(tr, tc, n)) forced_n.push_back(n);
       for (int n : forced_n)
         for (int mp : {1, 5, 7, 64})
-          for (auto split : {kernels::PrefillSplit::rule, kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
+          for (auto split : {kernels::PrefillSplit::rule, kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k,
+                             kernels::PrefillSplit::cluster}) {
             w.prefill_tokens_per_tile = n;
             w.multiprocessors = mp;
             w.prefill_split = split;
@@ -302,6 +304,56 @@ TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
     }
   }
   EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);
+}
+
+// The cluster split (PrefillSplit::cluster, kernels/cluster_reduce.h): each tail tile's K steps shared by the 2, 4 or 8
+// CTAs of one thread-block cluster, which add up their sums through distributed shared memory, each rank writing a
+// slice of the tile's tokens — with and without whole waves before the tail, at N from 64 to 176 (where the tiles do
+// not leave room for a cluster, whole tiles), against the dense GEMM; in rank order, so two calls give the same bits. y's block is filled with NaN before each
+// call (the caching allocator hands the freed block back), so a slice no rank writes shows. The split's sizes are
+// checked without a GPU.
+TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
+  // {rows, cols, tokens, N, SMs} → cluster size: 512×4096 at 100 tokens is 4 tiles of 32 steps; 640×2048 at 192
+  // tokens 15 tiles of 16 steps (64-token tiles): 6 SMs — 2 waves + 3 tiles by 2; 12 SMs — 1 wave + 3 tiles by 4.
+  struct Split {
+    std::int64_t rows, cols, tokens;
+    int n, sms, cluster;
+  };
+  const Split splits[] = {{512, 4096, 100, 104, 8, 2},  {512, 4096, 100, 104, 16, 4}, {512, 4096, 100, 104, 64, 8},
+                          {640, 2048, 192, 64, 6, 2},   {640, 2048, 192, 64, 12, 4}};
+  for (const Split& t : splits)
+    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, 128, 128, t.sms, kernels::PrefillSplit::cluster).cluster,
+              t.cluster)
+        << t.rows << "x" << t.cols << " at " << t.tokens << " tokens, " << t.sms << " SMs";
+  SKIP_WITHOUT_GPU();
+  at::Device cuda("cuda:0");
+  std::uint64_t seed = 900;
+  for (const Split& t : splits) {
+    auto c = testing::random_hybrid(t.rows, t.cols, 128, 128, 0.5, ++seed, 0.02);
+    const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+    kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+    if (!w.prefill_kernel) GTEST_SKIP() << "no wgmma prefill kernel on this device";
+    std::vector<std::uint16_t> masked = testing::masked(c);
+    const at::Tensor wm = at::from_blob(masked.data(), {t.rows, t.cols}, at::kBFloat16).to(cuda).to(at::kFloat);
+    const at::Tensor x = at::randn({t.tokens, t.cols}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+    const at::Tensor want = at::linear(x.to(at::kFloat), wm);
+    w.multiprocessors = t.sms;
+    w.prefill_split = kernels::PrefillSplit::cluster;
+    for (int n : kernels::kTokensPerTileChoices) {
+      if (n > kernels::kMaxClusterTokensPerTile || (n != t.n && n % 24 != 0)) continue;  // t.n, 72, 96, 120, 144, 168
+      w.prefill_tokens_per_tile = n;
+      at::Tensor first;
+      for (int repeat = 0; repeat < 2; ++repeat) {
+        at::full({t.tokens, t.rows}, std::numeric_limits<float>::quiet_NaN(), x.options());  // freed: y's block next
+        const at::Tensor got = kernels::hybrid_linear_prefill_kernel(x, w);
+        const double error = (got.to(at::kFloat) - want).abs().max().item<double>();
+        EXPECT_LE(error, 1e-2 * want.abs().max().item<double>())  // NaN fails too
+            << t.rows << "x" << t.cols << " at " << t.tokens << " tokens, N " << n << ", " << t.sms << " SMs, call " << repeat;
+        if (repeat == 0) first = got.clone();
+        else EXPECT_TRUE(at::equal(first, got)) << "N " << n << ", " << t.sms << " SMs: not the same bits twice";
+      }
+    }
+  }
 }
 
 // Programmatic dependent launch (kernels/dependent_launch.h): each GEMM may start while the kernel before it is still

@@ -23,23 +23,26 @@ std::vector<PrefillTimedCall> load_docs_sweep(const std::string& name) {
   return kernels::load_prefill_timings(std::string(PATCHLM_SOURCE_DIR) + "/docs/perf/" + name, kH200Sms);
 }
 
-// Every N × split timed, each at `model`'s cost in µs (a forced stream-K that runs whole comes out once, as whole).
-PrefillTimedCall timed_by(const PrefillCostModel& model, std::int64_t tokens, std::int64_t rows, std::int64_t cols) {
+// Every N × split timed, each at `model`'s cost in µs (a forced split that runs whole comes out once, as whole); the
+// cluster split too where `cluster`.
+PrefillTimedCall timed_by(const PrefillCostModel& model, std::int64_t tokens, std::int64_t rows, std::int64_t cols,
+                          bool cluster = false) {
   PrefillTimedCall call{rows, cols, tokens, 25, kH200Sms, {}, "synthetic"};
   for (int n : kernels::kTokensPerTileChoices)
-    for (auto split : {kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k}) {
+    for (auto split : {kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k, kernels::PrefillSplit::cluster}) {
       const kernels::PrefillWork w = kernels::prefill_work(tokens, n, rows, cols, 128, 128, kH200Sms, split);
-      if (split == kernels::PrefillSplit::stream_k && !w.split_tail) continue;
-      call.variants.push_back({n, w.split_tail, kernels::prefill_cost(w, n, model)});
+      if (split != kernels::PrefillSplit::whole && !w.split_tail) continue;
+      if (split == kernels::PrefillSplit::cluster && !cluster) continue;
+      call.variants.push_back({n, w.split_tail ? split : kernels::PrefillSplit::whole, kernels::prefill_cost(w, n, model)});
     }
   return call;
 }
 
-std::vector<PrefillTimedCall> synthetic_sweep(const PrefillCostModel& model) {
+std::vector<PrefillTimedCall> synthetic_sweep(const PrefillCostModel& model, bool cluster = false) {
   std::vector<PrefillTimedCall> calls;
   for (auto [rows, cols] : {std::pair{4096, 4096}, std::pair{11008, 4096}, std::pair{4096, 11008}, std::pair{1024, 4096}})
     for (std::int64_t tokens : {64, 100, 144, 192, 300, 512, 640, 1000, 2048})
-      calls.push_back(timed_by(model, tokens, rows, cols));
+      calls.push_back(timed_by(model, tokens, rows, cols, cluster));
   return calls;
 }
 
@@ -80,13 +83,31 @@ TEST(PrefillCostFit, GridFitFindsTheModelTheTimingsFollow) {
   EXPECT_GE(fits.back().regret.geometric_mean, landed.geometric_mean);  // least fit last
 }
 
+TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
+  // Timings with the cluster split among the variants, following a model whose cluster constants differ from the
+  // landed (guessed) ones: only the grid with the cluster constants finds a model that always picks the fastest.
+  const PrefillCostModel truth{1.0 / 125, 1.3, 10, 1.1, 1};
+  const std::vector<PrefillTimedCall> calls = synthetic_sweep(truth, true);
+  ASSERT_TRUE(kernels::has_cluster_variants(calls));
+  EXPECT_FALSE(kernels::has_cluster_variants(synthetic_sweep(truth)));
+  const kernels::PrefillRegret landed = kernels::prefill_regret(calls, kernels::kPrefillCostModel);
+  EXPECT_GT(landed.worst, 1.0);
+  const auto fits = kernels::fit_prefill_cost_model(calls, kernels::default_prefill_cost_grid(true));
+  EXPECT_EQ(fits.size(), kernels::fit_prefill_cost_model(calls, kernels::default_prefill_cost_grid()).size() * 48);
+  EXPECT_DOUBLE_EQ(fits.front().regret.worst, 1.0);
+  int cluster_picks = 0;
+  for (const PrefillTimedCall& call : calls)
+    cluster_picks += kernels::pick_by_cost_model(call, truth).picked.split == kernels::PrefillSplit::cluster;
+  EXPECT_GT(cluster_picks, 0) << "the sweep must have calls where the cluster split is the fastest";
+}
+
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
     const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
     const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
     const bool split = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms).split_tail;
     EXPECT_EQ(pick.picked.tokens_per_tile, n) << kernels::prefill_shape_text(call) << " @" << call.tokens;
-    EXPECT_EQ(pick.picked.stream_k, split) << kernels::prefill_shape_text(call) << " @" << call.tokens;
+    EXPECT_EQ(pick.picked.split == kernels::PrefillSplit::stream_k, split) << kernels::prefill_shape_text(call) << " @" << call.tokens;
     EXPECT_DOUBLE_EQ(pick.regret, 1.0);
   }
 }
@@ -94,29 +115,32 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
 TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   testing::TempDir dir;
   // A GPU of 128 SMs. 4096x4096 @64: 32 output tiles of 64 tokens, stream-K by force; @2048: 32 × 8 tiles of 256
-  // fill two waves of 128 CTAs, so a forced stream-K runs whole tiles and is the same variant as whole (the mean of
-  // the two times).
+  // fill two waves of 128 CTAs, so a forced stream-K runs whole tiles and is the same variant as whole, and so is the
+  // forced cluster split (no tail to split; nor is there a cluster kernel for N = 256) — the mean of the three times.
+  // 64/cluster at 64 tokens: 32 tiles, each split by a cluster of 4.
   testing::write_file(dir / "bench.json", R"([
     {"rows": 4096, "cols": 4096, "tokens": 64, "sparsity": 25, "multiprocessors": 128,
      "prefill_kernel_us_by_tile_tokens": {},
-     "prefill_kernel_us_by_variant": {"64/whole": 18.5, "64/stream-k": 15.3, "rule/whole": 1.0, "128/whole": 19.6}},
+     "prefill_kernel_us_by_variant": {"64/whole": 18.5, "64/stream-k": 15.3, "rule/whole": 1.0, "128/whole": 19.6,
+                                      "64/cluster": 14.0}},
     {"rows": 4096, "cols": 4096, "tokens": 2048, "sparsity": 50, "multiprocessors": 128,
-     "prefill_kernel_us_by_variant": {"256/whole": 100, "256/stream-k": 110, "128/whole": 120}},
+     "prefill_kernel_us_by_variant": {"256/whole": 100, "256/stream-k": 110, "256/cluster": 120, "128/whole": 120}},
     {"rows": 4096, "cols": 4096, "tokens": 512, "prefill_kernel_us_by_variant": {"128/whole": 30}}
   ])");
   const std::vector<PrefillTimedCall> bench = kernels::load_prefill_timings(dir / "bench.json", kH200Sms);
   ASSERT_EQ(bench.size(), 2u);  // the third row has one variant: nothing to pick among
-  ASSERT_EQ(bench[0].variants.size(), 3u);
+  ASSERT_EQ(bench[0].variants.size(), 4u);
   EXPECT_EQ(kernels::prefill_variant_text(bench[0].variants[0]), "64/whole");
   EXPECT_EQ(kernels::prefill_variant_text(bench[0].variants[1]), "64/stream-k");
+  EXPECT_EQ(kernels::prefill_variant_text(bench[0].variants[2]), "64/cluster");
   EXPECT_EQ(bench[0].variants[1].us, 15.3);
   ASSERT_EQ(bench[1].variants.size(), 2u);
   EXPECT_EQ(kernels::prefill_variant_text(bench[1].variants[1]), "256/whole");
-  EXPECT_DOUBLE_EQ(bench[1].variants[1].us, 105);
+  EXPECT_DOUBLE_EQ(bench[1].variants[1].us, 110);
   EXPECT_EQ(bench[1].sparsity, 50);
   EXPECT_EQ(bench[1].multiprocessors, 128);
   const kernels::PrefillPick pick = kernels::pick_by_cost_model(bench[0], kernels::kPrefillCostModel);
-  EXPECT_EQ(kernels::prefill_variant_text(pick.fastest), "64/stream-k");
+  EXPECT_EQ(kernels::prefill_variant_text(pick.fastest), "64/cluster");
 
   // docs/perf layout: `shape`, and N alone at the rule's split (at 64 tokens on 4096×4096, stream-K).
   testing::write_file(dir / "docs.json", R"([{"shape": "4096x4096", "tokens": 64, "sparsity": 25,
@@ -155,7 +179,7 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
                "'multiprocessors' is 0");
   const std::string row = R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_kernel_us_by_variant": )";
   EXPECT_PRED2(has, error_of(row + R"({"100/whole": 1, "64/whole": 2}}])"), "'100/whole': tokens per tile must be one of 64, 72");
-  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole or stream-k");
+  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k or cluster");
   EXPECT_PRED2(has, error_of(row + R"({"64/whole": 0, "128/whole": 2}}])"), "'64/whole' is 0, not a positive time");
   EXPECT_PRED2(has, error_of(row + R"([1, 2]}])"), "is not an object");
   EXPECT_PRED2(has, error_of("[1]"), "row 0: not an object");

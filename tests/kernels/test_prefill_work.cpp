@@ -262,6 +262,95 @@ TEST(PrefillWork, ForcedSplitsWalkEveryStepOnce) {
   }
 }
 
+// The cluster split (PrefillWork::cluster): every step once; each tail tile's K steps shared by the ranks 0 … c − 1 of
+// one cluster — the CTAs c · q … c · q + c − 1 — in rank order, each rank's share its CTA's last segment, non-empty
+// and (weighed) costing a c-th of its tile to within a step at either end; so no CTA waits for one outside its cluster.
+void check_cluster_walk(const Case& t, const std::vector<std::int32_t>* costs, int cluster) {
+  SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", N " << t.n << ", " << t.mp
+                                  << " SMs" << (costs ? ", weighed" : ""));
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::cluster);
+  ASSERT_EQ(w.cluster, cluster);
+  if (costs) kernels::weigh_stream_k_split(w, costs->data());
+  const int outputs = w.token_tiles * w.row_blocks, c = w.cluster;
+  ASSERT_EQ(w.full_waves * w.ctas + w.tail_tiles, outputs);
+  ASSERT_LE(w.ctas, t.mp);
+  if (c == 1) {
+    EXPECT_FALSE(w.split_tail) << "no cluster fits: whole tiles";
+    return;
+  }
+  EXPECT_TRUE(w.split_tail);
+  EXPECT_EQ(w.ctas % c, 0) << "a grid of whole clusters";
+  EXPECT_EQ(w.stream_ctas, w.tail_tiles * c);
+  EXPECT_LE(w.stream_ctas, w.ctas);
+  std::vector<int> times(static_cast<std::size_t>(outputs) * w.tiles, 0);
+  std::vector<std::vector<std::pair<int, int>>> parts(w.tail_tiles, std::vector<std::pair<int, int>>(c, {-1, -1}));
+  for (int cta = 0; cta < w.ctas; ++cta) {
+    kernels::PrefillWalk<true> walk(w, cta);
+    bool parted = false;
+    for (PrefillSegment s; walk.next(s);) {
+      EXPECT_FALSE(parted) << "a cluster part is the CTA's last segment";
+      for (int k = s.k_begin; k < s.k_end; ++k) ++times[static_cast<std::size_t>(s.output) * w.tiles + k];
+      if (s.kind == PrefillSegment::whole) continue;
+      ASSERT_EQ(s.kind, PrefillSegment::cluster_part) << "cta " << cta;
+      const int q = s.output - w.full_waves * w.ctas;
+      ASSERT_TRUE(q >= 0 && q < w.tail_tiles);
+      EXPECT_EQ(cta / c, q) << "tail tile q belongs to cluster q";
+      EXPECT_EQ(s.cluster_rank, cta % c);
+      EXPECT_LT(s.k_begin, s.k_end);
+      parts[q][s.cluster_rank] = {s.k_begin, s.k_end};
+      parted = true;
+    }
+  }
+  for (int v : times) EXPECT_EQ(v, 1);
+  for (int q = 0; q < w.tail_tiles; ++q) {
+    EXPECT_EQ(parts[q][0].first, 0);
+    EXPECT_EQ(parts[q][c - 1].second, w.tiles);
+    for (int r = 1; r < c; ++r) EXPECT_EQ(parts[q][r].first, parts[q][r - 1].second) << "tile " << q << ", rank " << r;
+    if (!costs) continue;
+    const std::int32_t* row = costs->data() + kernels::output_tile(w, w.full_waves * w.ctas + q).row_block * (w.tiles + 1);
+    for (int r = 0; r < c; ++r)
+      EXPECT_NEAR(row[parts[q][r].second] - row[parts[q][r].first], row[w.tiles] / static_cast<double>(c),
+                  kernels::kDenseStepCost)
+          << "tile " << q << ", rank " << r;
+  }
+}
+
+TEST(PrefillWork, ClusterSplitSharesEachTailTileInsideOneCluster) {
+  // {tokens, rows, cols, N, tile, tile, SMs}, the cluster size it must take: the largest whose tail fits the grid.
+  const std::pair<Case, int> cases[] = {
+      {{100, 4096, 4096, 104, 128, 128, 132}, 4},   // 32 tiles: 128 CTAs of 8 steps (stream-K: 1.86 tiles' sum each)
+      {{64, 2048, 4096, 64, 128, 128, 132}, 8},     // 16 tiles × 8 = 128 CTAs
+      {{144, 4096, 4096, 72, 128, 128, 132}, 2},    // 64 tiles
+      {{80, 6144, 4096, 80, 128, 128, 132}, 2},     // 48 tiles: 96 CTAs
+      {{300, 4096, 4096, 80, 128, 128, 132}, 1},    // 128 tiles on 132 SMs: no cluster fits, whole tiles
+      {{1024, 4096, 4096, 256, 128, 128, 132}, 1},  // 128 tiles
+      {{1408, 11008, 4096, 176, 128, 128, 132}, 4}, // 8 × 86 = 688 = 5 waves of 132 + 28 tiles split by 4
+      {{1584, 11008, 4096, 176, 128, 128, 132}, 1}, // 9 × 86 = 774 = 5 waves of 132 + 114 tiles: none fits
+      {{2048, 11008, 4096, 256, 128, 128, 132}, 1}, // 688 again, but no cluster kernel at N = 256
+      {{192, 640, 2048, 64, 128, 128, 64}, 4},      // the GPU test's shape: 15 tiles of 16 steps on 64 SMs
+      {{100, 4096, 512, 104, 128, 128, 132}, 1},    // 4 steps per tile: too short to split
+  };
+  for (const auto& [t, cluster] : cases) {
+    check_cluster_walk(t, nullptr, cluster);
+    for (double share : {0.0, 0.5, 1.0}) {
+      const std::vector<std::int32_t> costs = random_costs(t, share, 11);
+      check_cluster_walk(t, &costs, cluster);
+    }
+  }
+  // A row block stores its 2:4 tiles first: weighed, the first ranks take more (cheaper) steps.
+  const Case t{100, 4096, 4096, 104, 128, 128, 132};
+  const std::vector<std::int32_t> costs = kernels::row_step_cost_prefix(32, 32, [](std::int64_t i) { return i % 32 < 16; });
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::cluster);
+  kernels::weigh_stream_k_split(w, costs.data());
+  EXPECT_EQ(w.share_begin[1] - w.share_begin[0], 9);   // 9 2:4 steps: 27 of the tile's 112
+  EXPECT_EQ(w.share_begin[4] - w.share_begin[3], 7);   // 7 dense steps: 28
+  // Priced by the model's (guessed) cluster constants; the rule never picks the cluster split.
+  const kernels::PrefillWork even = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::cluster);
+  const kernels::PrefillCostModel& m = kernels::kPrefillCostModel;
+  EXPECT_DOUBLE_EQ(kernels::prefill_cost(even, t.n), kernels::prefill_step_cost(t.n) * (m.cluster_step_cost * 8 + m.cluster_exchange));
+  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1);
+}
+
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
   // Every (row block, token tile) exactly once, whatever the counts (a last band narrower than the others included);
   // a wave's C CTAs hold consecutive output tiles: at most one band's token tiles of a few row blocks (weights read
