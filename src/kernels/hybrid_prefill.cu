@@ -240,7 +240,8 @@ __device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, s
 #endif
 
 // Cluster: the kernel for a cluster split (PrefillWork::cluster > 1), built apart so that the others compile exactly as
-// without it (at N > kMaxClusterTokensPerTile its exchange's registers made ptxas serialise the wgmmas).
+// without it, and only up to kMaxClusterTokensPerTile (past it the exchange spilled registers; at 256 ptxas serialised
+// the wgmmas).
 template <int TH, int TW, int N, bool Cluster>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, const __grid_constant__ PrefillWork work,
