@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -42,6 +43,28 @@ void print_regret(const char* label, const std::vector<PrefillTimedCall>& calls,
                 prefill_variant_text(p.fastest).c_str(), p.fastest.us);
   }
   std::printf("\n");
+}
+
+// Where the cluster split was timed: per call, the fastest variant of each split, and the cluster split's gain over the
+// faster of the other two — what the rule could gain from it before any model prices it.
+void compare_cluster_split(const std::vector<PrefillTimedCall>& calls) {
+  std::printf("\nthe cluster split against the best of whole and stream-K (fastest N of each):\n");
+  double log_sum = 0;
+  int compared = 0, wins = 0;
+  for (const PrefillTimedCall& c : calls) {
+    const PrefillSplitBests b = best_by_split(c);
+    if (b.cluster.tokens_per_tile == 0) continue;
+    const PrefillVariant& other = b.stream_k.tokens_per_tile != 0 && (b.whole.tokens_per_tile == 0 || b.stream_k.us < b.whole.us)
+                                      ? b.stream_k
+                                      : b.whole;
+    const double gain = other.us / b.cluster.us;
+    std::printf("  %-10s @%-5lld sigma %-4g whole %6.1f us (%3d)  stream-K %6.1f us (%3d)  cluster %6.1f us (%3d)  gain %.3f\n",
+                prefill_shape_text(c).c_str(), static_cast<long long>(c.tokens), c.sparsity, b.whole.us,
+                b.whole.tokens_per_tile, b.stream_k.us, b.stream_k.tokens_per_tile, b.cluster.us, b.cluster.tokens_per_tile, gain);
+    log_sum += std::log(gain), ++compared, wins += gain > 1;
+  }
+  if (compared > 0)
+    std::printf("  %d calls: geometric mean gain %.4f, the cluster split fastest in %d\n", compared, std::exp(log_sum / compared), wins);
 }
 
 // Each shape's calls picked by the grid's best model for the other shapes' calls.
@@ -106,6 +129,7 @@ int main(int argc, char** argv) {
              f.model.cluster_exchange == kPrefillCostModel.cluster_exchange;
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
+    if (with_cluster) compare_cluster_split(all);
     if (cross_validate) leave_one_shape_out(all);
   } catch (const patchlm::Error& e) {
     std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());

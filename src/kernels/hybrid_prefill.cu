@@ -503,6 +503,7 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
     if (fit > 0 && fit * work.cluster < work.ctas) {
       HybridPrefillPlan fewer = p;
       fewer.multiprocessors = fit * work.cluster;
+      fewer.split = PrefillSplit::cluster;  // or whole tiles: this call has no stream-K workspace
       work = work_for(fewer, tokens, N);
       if (work.cluster == 1) return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
     }

@@ -209,6 +209,19 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
   return fits;
 }
 
+PrefillSplitBests best_by_split(const PrefillTimedCall& call) {
+  PrefillSplitBests bests;
+  bests.whole.split = PrefillSplit::whole, bests.stream_k.split = PrefillSplit::stream_k;
+  bests.cluster.split = PrefillSplit::cluster;
+  for (const PrefillVariant& v : call.variants) {
+    PrefillVariant& best = v.split == PrefillSplit::stream_k ? bests.stream_k
+                           : v.split == PrefillSplit::cluster ? bests.cluster
+                                                              : bests.whole;
+    if (best.tokens_per_tile == 0 || v.us < best.us) best = v;
+  }
+  return bests;
+}
+
 std::string prefill_shape_text(const PrefillTimedCall& call) { return str_cat(call.rows, "x", call.cols); }
 
 std::string prefill_variant_text(const PrefillVariant& variant) {

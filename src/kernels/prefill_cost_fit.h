@@ -81,6 +81,13 @@ struct PrefillFit {
 // Every model of the grid, least geometric-mean regret first (then least worst regret).
 std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid);
 
+// The fastest timed variant of each split as it ran (tokens_per_tile 0 where the call has none of that split): what
+// the cluster split gains over the best of the others, before any model prices it.
+struct PrefillSplitBests {
+  PrefillVariant whole, stream_k, cluster;
+};
+PrefillSplitBests best_by_split(const PrefillTimedCall& call);
+
 // "4096x11008"
 std::string prefill_shape_text(const PrefillTimedCall& call);
 // "64/stream-k"; "64/whole", "64/cluster"

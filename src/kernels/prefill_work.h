@@ -180,14 +180,15 @@ inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t
 // tests/kernels/test_prefill_cost_fit.cpp holds the landed model to the figures above.
 // The cluster split (PrefillSplit::cluster) is priced the same way — its shares' steps cluster_step_cost× a whole
 // tile's, plus cluster_exchange steps for the sums' exchange through distributed shared memory — with guessed
-// constants (no H200 timings yet: the rule never picks it; bench/fit_prefill_cost fits them once sweeps have
-// "N/cluster" rows).
+// constants (no H200 timings yet: bench/fit_prefill_cost fits them once sweeps have "N/cluster" rows). The rule weighs
+// it against whole tiles and stream-K only where cluster_in_rule says so — off until timings have priced it.
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
   double stream_k_exchange = 10;           // the partial sums' exchange, in 64-token steps
   double cluster_step_cost = 1.30;         // a cluster share's step (guessed: every SM streams, as in stream-K)
   double cluster_exchange = 3;             // the exchange in a cluster (guessed)
+  bool cluster_in_rule = false;            // whether the rule may pick the cluster split
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 
@@ -209,8 +210,8 @@ inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& 
   return prefill_step_cost(n, model) * steps;
 }
 
-// The work split of `tokens` tokens at N = n: whole waves, the last one whole or stream-K as `split` says (rule: the
-// cheaper by `model`).
+// The work split of `tokens` tokens at N = n: whole waves, the last one whole, stream-K or by clusters as `split` says
+// (rule: the cheapest by `model` of whole and stream-K, and of the cluster split where model.cluster_in_rule).
 inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                 int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule,
                                 const PrefillCostModel& model = kPrefillCostModel) {
@@ -221,7 +222,12 @@ inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, s
                                    split == PrefillSplit::stream_k);
   PrefillWork whole = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   PrefillWork streamed = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
-  return prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
+  PrefillWork& cheaper = prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
+  if (model.cluster_in_rule) {
+    PrefillWork clustered = detail::prefill_work_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
+    if (clustered.cluster > 1 && prefill_cost(clustered, n, model) < prefill_cost(cheaper, n, model)) return clustered;
+  }
+  return cheaper;
 }
 
 // N for `tokens` tokens: by the cost model where the weight's shape is known (rows, cols > 0), the smaller N on a tie.

@@ -141,6 +141,11 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   EXPECT_EQ(bench[1].multiprocessors, 128);
   const kernels::PrefillPick pick = kernels::pick_by_cost_model(bench[0], kernels::kPrefillCostModel);
   EXPECT_EQ(kernels::prefill_variant_text(pick.fastest), "64/cluster");
+  const kernels::PrefillSplitBests bests = kernels::best_by_split(bench[0]);
+  EXPECT_EQ(kernels::prefill_variant_text(bests.whole), "64/whole");  // 18.5 µs, not 128/whole's 19.6
+  EXPECT_EQ(kernels::prefill_variant_text(bests.stream_k), "64/stream-k");
+  EXPECT_EQ(bests.cluster.us, 14.0);
+  EXPECT_EQ(kernels::best_by_split(bench[1]).cluster.tokens_per_tile, 0) << "no cluster split ran";
 
   // docs/perf layout: `shape`, and N alone at the rule's split (at 64 tokens on 4096×4096, stream-K).
   testing::write_file(dir / "docs.json", R"([{"shape": "4096x4096", "tokens": 64, "sparsity": 25,

@@ -241,6 +241,27 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), std::min(cost(PrefillSplit::whole), cost(PrefillSplit::stream_k)))
         << t.tokens << " tokens, " << t.rows << "x" << t.cols;
   }
+  // The cluster split joins the rule only where the model says it is priced; then the rule takes the cheapest of three.
+  kernels::PrefillCostModel with_cluster = kernels::kPrefillCostModel;
+  with_cluster.cluster_in_rule = true;
+  with_cluster.cluster_exchange = 1;
+  int clustered = 0;
+  for (const Case& t : {Case{100, 4096, 4096, 104, 128, 128, 132}, Case{80, 6144, 4096, 80, 128, 128, 132},
+                        Case{64, 2048, 4096, 64, 128, 128, 132}, Case{512, 11008, 4096, 256, 128, 128, 132},
+                        Case{192, 4096, 4096, 64, 128, 128, 132}}) {
+    auto cost = [&](PrefillSplit split) {
+      return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split, with_cluster), t.n,
+                                   with_cluster);
+    };
+    const kernels::PrefillWork rule = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, with_cluster);
+    const kernels::PrefillWork cluster = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::cluster);
+    const double cheapest = std::min({cost(PrefillSplit::whole), cost(PrefillSplit::stream_k),
+                                      cluster.cluster > 1 ? cost(PrefillSplit::cluster) : 1e300});
+    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
+    clustered += rule.cluster > 1;
+    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1) << "not with the landed model";
+  }
+  EXPECT_GE(clustered, 2);
 }
 
 TEST(PrefillWork, ForcedSplitsWalkEveryStepOnce) {
