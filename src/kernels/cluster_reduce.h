@@ -60,7 +60,8 @@ __device__ __forceinline__ float4 load_peer_v4(std::uint32_t addr) {
 template <int MmaThreads, int N>
 constexpr int kClusterSumsBytes = N / 2 * MmaThreads * 4;
 
-// The token columns a rank writes: 8-column groups [begin, end) of the tile's N / 8, split as evenly as they go.
+// The token columns a rank adds up and writes: 8-column groups [begin, end) of the tile's N / 8, split as evenly as
+// they go.
 struct ColumnSlice {
   int begin, end;
 };
@@ -69,15 +70,15 @@ __device__ __forceinline__ ColumnSlice cluster_column_slice(int rank, int cluste
   return {N / 8 * rank / cluster, N / 8 * (rank + 1) / cluster};
 }
 
-// The exchange (rank `rank` of `cluster`): this CTA's sums into its ring at `sums` — accumulator group j (acc[4j …
-// 4j + 3], token columns 8j …) of thread t at sums + 16 · (j · MmaThreads + t), so that a warp's 16-byte loads are
-// contiguous — then every rank's sums of this rank's column slice added into acc, in rank order. `ready` (expecting
-// cluster − 1 arrivals) tells this CTA that the other ranks' sums are there, `done` (likewise) that they have read
-// this one's; both used once per call. Afterwards acc holds the tile's sums for the slice's columns (the caller
-// writes only those), and thread 0 must wait on `done` (cluster_release_wait) before the CTA exits.
+// The exchange (rank `rank` of `cluster`), in three calls: cluster_publish puts this CTA's sums into its ring at
+// `sums` — accumulator group j (acc[4j … 4j + 3], token columns 8j …) of thread t at sums + 16 · (j · MmaThreads + t),
+// so that a warp's 16-byte loads are contiguous — and waits until every rank's are there (`ready`, expecting cluster −
+// 1 arrivals); cluster_sum adds group j of this thread from every rank, in rank order, for each group of the rank's
+// column slice; cluster_read_done tells the other ranks that this one has read their sums (their `done`). Both
+// barriers are used once per call; thread 0 must wait on `done` (cluster_release_wait) before the CTA exits.
 template <int MmaThreads, int N>
-__device__ __forceinline__ void cluster_reduce(float* acc, std::uint32_t sums, std::uint32_t ready, std::uint32_t done,
-                                               int rank, int cluster) {
+__device__ __forceinline__ void cluster_publish(const float* acc, std::uint32_t sums, std::uint32_t ready, int rank,
+                                                int cluster) {
   // The walk's rank (PrefillWalk: blockIdx.x mod cluster) is the hardware's, or the slices would collide.
   if (rank != cluster_rank()) __trap();
   // Both warpgroups' last wgmmas, which read the ring, are over before it takes the sums.
@@ -94,18 +95,23 @@ __device__ __forceinline__ void cluster_reduce(float* acc, std::uint32_t sums, s
     for (int r = 0; r < cluster; ++r)
       if (r != rank) arrive_on_peer(ready, r);
   mbarrier_wait_cluster(ready, 0);
-  const ColumnSlice slice = cluster_column_slice<N>(rank, cluster);
-#pragma unroll
-  for (int j = 0; j < N / 8; ++j) {
-    if (j < slice.begin || j >= slice.end) continue;
-    float4 total = make_float4(0.f, 0.f, 0.f, 0.f);
-    for (int r = 0; r < cluster; ++r) {
-      const float4 v = r == rank ? make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3])
-                                 : load_peer_v4(peer_shared_address(mine + 16 * j * MmaThreads, r));
-      total.x += v.x, total.y += v.y, total.z += v.z, total.w += v.w;
-    }
-    acc[4 * j] = total.x, acc[4 * j + 1] = total.y, acc[4 * j + 2] = total.z, acc[4 * j + 3] = total.w;
+}
+
+// Group j of this thread's accumulators summed over the ranks 0 … cluster − 1 (this one's own from its ring too: the
+// same bits whichever rank adds them up).
+template <int MmaThreads>
+__device__ __forceinline__ float4 cluster_sum(std::uint32_t sums, int j, int cluster) {
+  const std::uint32_t mine = sums + 16 * (j * MmaThreads + threadIdx.x);
+  float4 total = load_peer_v4(peer_shared_address(mine, 0));
+  for (int r = 1; r < cluster; ++r) {
+    const float4 v = load_peer_v4(peer_shared_address(mine, r));
+    total.x += v.x, total.y += v.y, total.z += v.z, total.w += v.w;
   }
+  return total;
+}
+
+template <int MmaThreads>
+__device__ __forceinline__ void cluster_read_done(std::uint32_t done, int rank, int cluster) {
   // Every MMA thread's loads from the other ranks are done before thread 0 tells them so.
   mma_warps_sync<MmaThreads>();
   if (threadIdx.x == 0)

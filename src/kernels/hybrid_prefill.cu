@@ -215,33 +215,37 @@ __device__ __forceinline__ void run_dense_slot(float* acc, std::uint32_t slot, i
   wgmma::wait<1>();
 }
 
-// An output tile: accumulator (row 16·w + g (+8), token 8·j + 2·t (+1)) → y, for the 8-token groups j of `slice` (a
-// cluster part's; every group of a whole tile). Neighbouring rows g, g + 1 swap one value (lanes 4 apart) so that each
-// thread stores bf16 pairs of adjacent rows.
-template <int N>
-__device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
-                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane,
-                                           ColumnSlice slice = {0, N / 8}) {
+// One 8-token group j of an output tile → y: the accumulators acc[4j … 4j + 3] = v (row 16·w + g (+8), token 8·j + 2·t
+// (+1)). Neighbouring rows g, g + 1 swap one value (lanes 4 apart) so that each thread stores bf16 pairs of adjacent
+// rows.
+__device__ __forceinline__ void store_group(float4 v, int j, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
+                                            std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
   const int g = lane / 4, t = lane % 4, odd = g & 1;
 #pragma unroll
-  for (int j = 0; j < N / 8; ++j)
+  for (int h = 0; h < 2; ++h) {
+    const float v0 = h == 0 ? v.x : v.z, v1 = h == 0 ? v.y : v.w;  // (row, n), (row, n + 1)
+    const float other = __shfl_xor_sync(0xFFFFFFFF, odd ? v0 : v1, 4);
+    const std::int64_t tok = tok0 + 8 * j + 2 * t + odd;
+    const std::int64_t row = row0 + 16 * warp + (g & ~1) + 8 * h;
+    if (tok < tokens)
+      *reinterpret_cast<std::uint32_t*>(y + tok * rows + row) = odd ? bf16_pair(other, v1) : bf16_pair(v0, other);
+  }
+}
+
+// A whole output tile → y.
+template <int N>
+__device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
+                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      if (j < slice.begin || j >= slice.end) continue;
-      const float v0 = acc[4 * j + 2 * h], v1 = acc[4 * j + 2 * h + 1];  // (row, n), (row, n + 1)
-      const float other = __shfl_xor_sync(0xFFFFFFFF, odd ? v0 : v1, 4);
-      const std::int64_t tok = tok0 + 8 * j + 2 * t + odd;
-      const std::int64_t row = row0 + 16 * warp + (g & ~1) + 8 * h;
-      if (tok < tokens)
-        *reinterpret_cast<std::uint32_t*>(y + tok * rows + row) = odd ? bf16_pair(other, v1) : bf16_pair(v0, other);
-    }
+  for (int j = 0; j < N / 8; ++j)
+    store_group(make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]), j, y, rows, row0, tok0, tokens,
+                warp, lane);
 }
 
 #endif
 
 // Cluster: the kernel for a cluster split (PrefillWork::cluster > 1), built apart so that the others compile exactly as
-// without it, and only up to kMaxClusterTokensPerTile (past it the exchange spilled registers; at 256 ptxas serialised
-// the wgmmas).
+// without it (same SASS), and only where prefill_cluster_kernel_built says.
 template <int TH, int TW, int N, bool Cluster>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, const __grid_constant__ PrefillWork work,
@@ -391,11 +395,17 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       continue;
     }
     if (Cluster && seg.kind == PrefillSegment::cluster_part) {  // the CTA's last segment: its ring is idle
+      // The sums go to the ring and the accumulators are done with; each 8-token group of this rank's slice is then
+      // added up from every rank's ring (a loop, not unrolled: few registers live) and written.
       cluster_wait();
-      cluster_reduce<kMmaThreads, N>(acc, base, cluster_ready, cluster_done, seg.cluster_rank, work.cluster);
+      cluster_publish<kMmaThreads, N>(acc, base, cluster_ready, seg.cluster_rank, work.cluster);
       if (threadIdx.x == 0) trace(event + 2, trace_clock());
-      store_tile<N>(acc, y, p.rows, static_cast<std::int64_t>(rb) * TH, tok0, tokens, warp, lane,
-                    cluster_column_slice<N>(seg.cluster_rank, work.cluster));
+      const ColumnSlice slice = cluster_column_slice<N>(seg.cluster_rank, work.cluster);
+#pragma unroll 1
+      for (int j = slice.begin; j < slice.end; ++j)
+        store_group(cluster_sum<kMmaThreads>(base, j, work.cluster), j, y, p.rows, static_cast<std::int64_t>(rb) * TH,
+                    tok0, tokens, warp, lane);
+      cluster_read_done<kMmaThreads>(cluster_done, seg.cluster_rank, work.cluster);
       if (threadIdx.x == 0) trace(event + 3, trace_clock()), cluster_release_wait(cluster_done);
       continue;
     }
@@ -480,9 +490,6 @@ int clusters_that_fit(Kernel kernel, int cluster, int threads, int shared_bytes,
   return count;
 }
 
-// Whether the cluster split's kernel is built for these tiles and N (prefill_work.h keeps the split to them).
-template <int TH, int TW, int N>
-constexpr bool kClusterKernelBuilt = prefill_has_small_and_large_tiles(TH, TW) && N <= kMaxClusterTokensPerTile;
 
 template <int TH, int TW, int N, bool Cluster>
 std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, PrefillWork work, void* y, std::int64_t tokens,
@@ -523,7 +530,7 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
   const PrefillWork work = work_for(p, tokens, N);
   if (work.cluster > 1) {
-    if constexpr (kClusterKernelBuilt<TH, TW, N>) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);
+    if constexpr (prefill_cluster_kernel_built(TH, TW, N)) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);
     return "hybrid prefill: no cluster split kernel with " + std::to_string(N) + " tokens per tile";
   }
   if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))

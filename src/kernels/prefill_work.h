@@ -69,10 +69,12 @@ constexpr int kMaxStreamCtas = 160;
 // The most CTAs of a thread-block cluster that split one output tile's K steps (PrefillSplit::cluster): the portable
 // cluster size limit.
 constexpr int kMaxClusterCtas = 8;
-// The cluster split's kernels are built up to this many tokens per tile: past it their exchange spills registers
-// (ptxas, from 184; at 256 it serialised the wgmmas, C7512). Its use is the small calls, whose output tiles are fewer
-// than the SMs.
-constexpr int kMaxClusterTokensPerTile = 176;
+// The cluster split has kernels for 128x128 weight tiles at every N but 248, where ptxas spills 20 bytes of the
+// kernel's registers (scripts/kernel_sass.sh; none at any other N).
+constexpr bool prefill_cluster_kernel_built(int tile_height, int tile_width, int n) {
+  return prefill_has_small_and_large_tiles(tile_height, tile_width) && prefill_tokens_per_tile_built(tile_height, tile_width, n) &&
+         n != 248;
+}
 
 struct PrefillWork {
   int token_tiles = 0;   // ⌈tokens / N⌉
@@ -138,14 +140,14 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 
 // The cluster split: whole waves on every multiprocessor as the whole split has them, then the largest cluster size
 // c ≤ kMaxClusterCtas that gives each tail tile a cluster of its own at once, each share at least kMinStreamSteps
-// (with whole waves, c must divide the SM count: a grid of whole clusters); whole tiles where none fits, N is past
-// kMaxClusterTokensPerTile or the tiles are not 128x128 (the kernels the split is built for).
+// (with whole waves, c must divide the SM count: a grid of whole clusters); whole tiles where none fits or there is no
+// cluster kernel for the tiles and N (prefill_cluster_kernel_built).
 inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                         int tile_width, int multiprocessors) {
   PrefillWork w = prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
   const std::int64_t mp = std::max(1, multiprocessors), waves = outputs / mp, tail = outputs % mp;
-  const bool built = prefill_has_small_and_large_tiles(tile_height, tile_width) && n <= kMaxClusterTokensPerTile;
+  const bool built = prefill_cluster_kernel_built(tile_height, tile_width, n);
   for (int c = kMaxClusterCtas; c >= 2 && tail > 0 && built; --c) {
     if (w.tiles < c * kMinStreamSteps || tail * c > mp || tail * c > kMaxStreamCtas || (waves > 0 && mp % c != 0)) continue;
     w.ctas = static_cast<int>(waves > 0 ? mp : tail * c);

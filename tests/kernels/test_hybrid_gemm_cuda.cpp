@@ -223,7 +223,7 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
 // against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (every one of
 // kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole,
-// forced stream-K and forced cluster split (where a cluster fits: N ≤ 176, 128x128 tiles; else whole tiles).
+// forced stream-K and forced cluster split (where a cluster fits: 128x128 tiles, N other than 248; else whole tiles).
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -308,7 +308,7 @@ TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
 
 // The cluster split (PrefillSplit::cluster, kernels/cluster_reduce.h): each tail tile's K steps shared by the 2, 4 or 8
 // CTAs of one thread-block cluster, which add up their sums through distributed shared memory, each rank writing a
-// slice of the tile's tokens — with and without whole waves before the tail, at N from 64 to 176 (where the tiles do
+// slice of the tile's tokens — with and without whole waves before the tail, at N from 64 to 256 (where the tiles do
 // not leave room for a cluster, whole tiles), against the dense GEMM; in rank order, so two calls give the same bits. y's block is filled with NaN before each
 // call (the caching allocator hands the freed block back), so a slice no rank writes shows. The split's sizes are
 // checked without a GPU.
@@ -340,7 +340,7 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
     w.multiprocessors = t.sms;
     w.prefill_split = kernels::PrefillSplit::cluster;
     for (int n : kernels::kTokensPerTileChoices) {
-      if (n > kernels::kMaxClusterTokensPerTile || (n != t.n && n % 24 != 0)) continue;  // t.n, 72, 96, 120, 144, 168
+      if (n != t.n && n % 24 != 0 && n != 256) continue;  // t.n, 72, 96, …, 240, 256 (248: whole tiles, no kernel)
       w.prefill_tokens_per_tile = n;
       at::Tensor first;
       for (int repeat = 0; repeat < 2; ++repeat) {

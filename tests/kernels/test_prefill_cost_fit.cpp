@@ -116,7 +116,7 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   testing::TempDir dir;
   // A GPU of 128 SMs. 4096x4096 @64: 32 output tiles of 64 tokens, stream-K by force; @2048: 32 × 8 tiles of 256
   // fill two waves of 128 CTAs, so a forced stream-K runs whole tiles and is the same variant as whole, and so is the
-  // forced cluster split (no tail to split; nor is there a cluster kernel for N = 256) — the mean of the three times.
+  // forced cluster split (no tail to split) — the mean of the three times.
   // 64/cluster at 64 tokens: 32 tiles, each split by a cluster of 4.
   testing::write_file(dir / "bench.json", R"([
     {"rows": 4096, "cols": 4096, "tokens": 64, "sparsity": 25, "multiprocessors": 128,
