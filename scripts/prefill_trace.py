@@ -49,7 +49,8 @@ def summary(path, list_ctas, gpu):
     med = statistics.median
     row = {"gpu": gpu, "shape": f"{t['rows']}x{t['cols']}", "tokens": t["tokens"], "sparsity": t["sparsity"],
            "tokens_per_tile": t["tokens_per_tile"], "ctas": t["ctas"], "whole_waves": t["full_waves"],
-           "tail_tiles": t["tail_tiles"], "stream_k_ctas": t["stream_ctas"] if t["split_tail"] else 0,
+           "tail_tiles": t["tail_tiles"], "split": t.get("split", "rule"), "cluster": t.get("cluster", 1),
+           "stream_k_ctas": t["stream_ctas"] if t["split_tail"] and t.get("cluster", 1) == 1 else 0,
            "span_us": round(span, 2), "first_issue_us_median": None, "first_slot_us_median": None,
            "first_slot_us_max": None, "end_us_min": round(min(ends), 2), "end_us_median": round(med(ends), 2)}
     issues = [c["first_issue"] for c in ctas if c["first_issue"]]
@@ -58,9 +59,13 @@ def summary(path, list_ctas, gpu):
         row["first_issue_us_median"] = round(med(issues), 2)
     if firsts:
         row["first_slot_us_median"], row["first_slot_us_max"] = round(med(firsts), 2), round(max(firsts), 2)
+    cluster = t.get("cluster", 1)
+    split_text = (f" split by clusters of {cluster} ({t['stream_ctas']} CTAs)" if cluster > 1
+                  else f" split over {t['stream_ctas']} CTAs" if t["split_tail"] else "")
     print(f"{t['rows']}x{t['cols']} {t['tokens']} tokens σ={t['sparsity']} % N={t['tokens_per_tile']}"
-          f"{' (forced)' if t['forced'] else ''}: {t['ctas']} CTAs, {t['full_waves']} whole waves, {t['tail_tiles']} tail"
-          f" tiles{' split over ' + str(t['stream_ctas']) + ' CTAs' if t['split_tail'] else ''}, {t['steps_per_tile']} steps per tile")
+          f"{' (forced)' if t['forced'] else ''}{', split ' + t['split'] + ' forced' if t.get('split', 'rule') != 'rule' else ''}:"
+          f" {t['ctas']} CTAs, {t['full_waves']} whole waves, {t['tail_tiles']} tail tiles{split_text},"
+          f" {t['steps_per_tile']} steps per tile")
     print(f"  span {span:.1f} µs; CTAs start {min(starts):.2f}–{max(starts):.2f}, first copies issued "
           f"{row['first_issue_us_median']} (median), first slot landed {row['first_slot_us_median']} (median, max "
           f"{row['first_slot_us_max']}); end {min(ends):.1f} / {med(ends):.1f} / {max(ends):.1f} (min / median / max)")
@@ -82,6 +87,14 @@ def summary(path, list_ctas, gpu):
                     "finisher_gather_us_median": round(med(g for g, _ in gathers), 2),
                     "finisher_gather_us_max": round(max(g for g, _ in gathers), 2),
                     "contributors_median": med(n for _, n in gathers)})
+    parts = [(s["exchanged"] - s["computed"], s["stored"] - s["exchanged"]) for c in ctas for s in c["segments"]
+             if s["kind"] == "cluster_part" and s["exchanged"] and s["stored"]]
+    if parts:
+        print(f"  clusters: a rank waits {med(p for p, _ in parts):.2f} µs (median, max {max(p for p, _ in parts):.2f}) from its"
+              f" last MMA until every rank's sums are in, then {med(w for _, w in parts):.2f} µs (max"
+              f" {max(w for _, w in parts):.2f}) to add its slice up and write it")
+        row.update({"cluster_publish_us_median": round(med(p for p, _ in parts), 2),
+                    "cluster_sum_write_us_median": round(med(w for _, w in parts), 2)})
     if list_ctas:
         for c in sorted(ctas, key=lambda c: c["exit_ns"])[-5:]:
             segs = ", ".join(f"{s['kind']} {s['steps']} steps computed {s['computed']:.2f}" +

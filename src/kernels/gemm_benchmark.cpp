@@ -148,33 +148,44 @@ double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tens
       static_cast<int>(compressed.size()), settle_ms);
 }
 
+// --prefill-split's names (checked by validate).
+PrefillSplit prefill_split_named(const std::string& name) {
+  return name == "whole" ? PrefillSplit::whole : name == "stream-k" ? PrefillSplit::stream_k : PrefillSplit::cluster;
+}
+
 #if PATCHLM_PREFILL_TRACE
-// The wgmma kernel's per-CTA timeline (kernels/prefill_trace.h) at the rule's tokens per tile and each forced one: one
-// call on weight copy 0 after a call on every other copy (as cold as in the timed graph, but not inside one), written
-// to `dir` as trace_<rows>x<cols>_m<tokens>_s<σ>_<n or rule>.json with the call's work split.
+// The wgmma kernel's per-CTA timeline (kernels/prefill_trace.h) at the rule's tokens per tile and each forced one, with
+// the rule's split and each forced one: one call on weight copy 0 after a call on every other copy (as cold as in the
+// timed graph, but not inside one), written to `dir` as trace_<rows>x<cols>_m<tokens>_s<σ>_<n or rule>[_<split>].json
+// with the call's work split.
 void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sigma, int m, const at::Tensor& x,
                           std::vector<HybridWeight>& ws) {
   std::vector<int> forced{0};
   forced.insert(forced.end(), o.prefill_tile_tokens.begin(), o.prefill_tile_tokens.end());
-  for (int n : forced) {
-    for (auto& w : ws) w.prefill_tokens_per_tile = n;
-    for (std::size_t c = 1; c < ws.size(); ++c) hybrid_linear_prefill_kernel(x, ws[c]);
-    prefill_trace_take();
-    hybrid_linear_prefill_kernel(x, ws[0]);
-    const std::vector<std::uint64_t> events = prefill_trace_take();
-    for (auto& w : ws) w.prefill_tokens_per_tile = 0;
-    const int sms = ws[0].multiprocessors;
-    const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms);
-    const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms);
-    const nlohmann::ordered_json trace = {
-        {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
-        {"forced", n != 0}, {"ctas", work.ctas}, {"full_waves", work.full_waves}, {"tail_tiles", work.tail_tiles},
-        {"split_tail", work.split_tail}, {"stream_ctas", work.stream_ctas}, {"steps_per_tile", work.tiles},
-        {"events_per_cta", kTraceEvents}, {"events", events}};
-    write_json_file(std::filesystem::path(o.prefill_trace_dir) /
-                        str_cat("trace_", s.rows, "x", s.cols, "_m", m, "_s", sigma, "_", n != 0 ? std::to_string(n) : "rule", ".json"),
-                    trace);
-  }
+  std::vector<std::string> splits{"rule"};
+  splits.insert(splits.end(), o.prefill_splits.begin(), o.prefill_splits.end());
+  for (int n : forced)
+    for (const std::string& split_name : splits) {
+      const PrefillSplit split = split_name == "rule" ? PrefillSplit::rule : prefill_split_named(split_name);
+      for (auto& w : ws) w.prefill_tokens_per_tile = n, w.prefill_split = split;
+      for (std::size_t c = 1; c < ws.size(); ++c) hybrid_linear_prefill_kernel(x, ws[c]);
+      prefill_trace_take();
+      hybrid_linear_prefill_kernel(x, ws[0]);
+      const std::vector<std::uint64_t> events = prefill_trace_take();
+      for (auto& w : ws) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
+      const int sms = ws[0].multiprocessors;
+      const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms);
+      const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split);
+      const nlohmann::ordered_json trace = {
+          {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
+          {"forced", n != 0}, {"split", split_name}, {"ctas", work.ctas}, {"full_waves", work.full_waves},
+          {"tail_tiles", work.tail_tiles}, {"split_tail", work.split_tail}, {"stream_ctas", work.stream_ctas},
+          {"cluster", work.cluster}, {"steps_per_tile", work.tiles}, {"events_per_cta", kTraceEvents}, {"events", events}};
+      write_json_file(std::filesystem::path(o.prefill_trace_dir) /
+                          str_cat("trace_", s.rows, "x", s.cols, "_m", m, "_s", sigma, "_", n != 0 ? std::to_string(n) : "rule",
+                                  split_name == "rule" ? "" : "_" + split_name, ".json"),
+                      trace);
+    }
 }
 #endif
 
@@ -320,9 +331,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           for (int n : ns)
             for (const std::string& split : options.prefill_splits)
               by_variant[str_cat(n != 0 ? std::to_string(n) : "rule", "/", split)] =
-                  time_prefill(n, split == "whole"      ? PrefillSplit::whole
-                                  : split == "stream-k" ? PrefillSplit::stream_k
-                                                        : PrefillSplit::cluster);
+                  time_prefill(n, prefill_split_named(split));
         }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)

@@ -1,5 +1,5 @@
-"""scripts/prefill_trace.py against a hand-made timeline of two CTAs whose numbers are known (no GPU needed): the
-span, the ramp, the µs per K step, the stream-K exchange times and the ends it reports."""
+"""scripts/prefill_trace.py against hand-made timelines of two CTAs whose numbers are known (no GPU needed): the
+span, the ramp, the µs per K step, the stream-K and cluster exchange times and the ends it reports."""
 import json
 import subprocess
 import sys
@@ -45,6 +45,23 @@ def test_summary_numbers_match_the_timeline(tmp_path):
     assert row["contribution_write_us_median"] == 1.0 and row["finisher_gather_us_median"] == 2.0
     assert row["contributors_median"] == 1 and row["stream_k_ctas"] == 2
     assert "finish 6 steps computed 8.00 exchanged 10.00" in p.stdout
+
+
+def test_cluster_parts_report_their_exchange(tmp_path):
+    # Two ranks of one cluster, 4 steps each: both sums in 1.0 / 1.5 µs after the last MMA, slice written 0.5 / 0.5 later.
+    events = cta(1000, 11000, 10**6, 1.0, 2.0, [(3, 4, 0, 6.0, 7.0, 7.5)])
+    events += cta(1000, 11000, 10**6, 1.0, 2.0, [(3, 4, 0, 6.0, 7.5, 8.0)])
+    t = {"rows": 128, "cols": 1024, "tokens": 64, "sparsity": 25, "tokens_per_tile": 64, "forced": True, "split": "cluster",
+         "ctas": 2, "full_waves": 0, "tail_tiles": 1, "split_tail": True, "stream_ctas": 2, "cluster": 2,
+         "steps_per_tile": 8, "events_per_cta": EVENTS, "events": events}
+    path, out = tmp_path / "trace.json", tmp_path / "summary.json"
+    path.write_text(json.dumps(t))
+    p = subprocess.run([sys.executable, SCRIPT, path, "--json", out], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    [row] = json.loads(out.read_text())
+    assert row["cluster"] == 2 and row["split"] == "cluster" and row["stream_k_ctas"] == 0
+    assert row["cluster_publish_us_median"] == 1.25 and row["cluster_sum_write_us_median"] == 0.5
+    assert "split by clusters of 2 (2 CTAs)" in p.stdout and "split cluster forced" in p.stdout
 
 
 def test_a_bad_file_is_one_line_naming_it(tmp_path):
