@@ -103,8 +103,9 @@ constexpr int kMinStreamSteps = 4;
 // How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
 // clusters (each tail tile by the largest cluster of at most kMaxClusterCtas CTAs for which the tail's clusters fit
 // the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
-// (prefill_cost). Forced splits are for benchmarks mapping that rule; the cluster split is forced only until H200
-// timings price it (docs/performance.md, step 22). Tiles that fill whole waves are never split.
+// (prefill_cost), and the cluster split only where the model prices it (PrefillCostModel::cluster_in_rule: not yet,
+// docs/performance.md step 22). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
+// never split.
 enum class PrefillSplit { rule, whole, stream_k, cluster };
 
 namespace detail {
@@ -284,13 +285,9 @@ std::vector<std::int32_t> row_step_cost_prefix(std::int64_t row_blocks, std::int
   return prefix;
 }
 
-// Moves the stream-K shares' boundaries (or the cluster split's: weigh_cluster_split) so that each costs the same, to within a step at either end, instead of
-// having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
-// it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
-// `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty.
-// The cluster split's shares (one output tile each) likewise: rank r's share of a tile ends at the step boundary
-// nearest r + 1 c-ths of the tile's cost (a row block stores its 2:4 tiles first, so even steps would give the first
-// ranks the cheap tiles).
+// The cluster split's shares (one output tile each) of equal cost, as weigh_stream_k_split below does for stream-K:
+// rank r's share of a tile ends at the step boundary nearest r + 1 c-ths of the tile's cost (a row block stores its 2:4
+// tiles first, so even steps would give the first ranks the cheap tiles). Keeps every share non-empty.
 inline void weigh_cluster_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
   const int c = w.cluster, tiles = w.tiles;
   for (int q = 0; q < w.tail_tiles; ++q) {
@@ -306,6 +303,11 @@ inline void weigh_cluster_split(PrefillWork& w, const std::int32_t* row_cost_pre
   }
 }
 
+// Moves the stream-K shares' boundaries so that each costs the same, to within a step at either end, instead of
+// having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
+// it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
+// `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty. A cluster split's shares go to
+// weigh_cluster_split.
 inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
   if (w.split_tail && w.cluster > 1) return weigh_cluster_split(w, row_cost_prefix);
   if (!w.split_tail || w.stream_ctas < 2) return;
