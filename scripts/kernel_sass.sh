@@ -34,9 +34,11 @@ export NVDISASM_PATH="$(dirname "$nvdisasm")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-nvcc -std=c++17 -O3 -gencode=arch=compute_90a,code=sm_90a -I"$root/src" -I"$site/torch/include" -Xptxas -v \
+# -lineinfo as the build has it (src/CMakeLists.txt): it changes ptxas's register allocation — a kernel that compiled clean
+# without it serialised its wgmmas with it (docs/performance.md, step 22).
+nvcc -std=c++17 -O3 -lineinfo -gencode=arch=compute_90a,code=sm_90a -I"$root/src" -I"$site/torch/include" -Xptxas -v \
   -c "$source_file" -o "$work/kernel.o" 2> "$work/ptxas.txt" || { cat "$work/ptxas.txt" >&2; exit 1; }
-grep -E "warning|Used [0-9]+ registers|spill (stores|loads)" "$work/ptxas.txt" | grep -v " 0 bytes spill stores, 0 bytes spill loads" || true
+grep -E "warning|Performance Loss|Used [0-9]+ registers|spill (stores|loads)" "$work/ptxas.txt" | grep -v " 0 bytes spill stores, 0 bytes spill loads" || true
 "$cuobjdump" -sass "$work/kernel.o" | c++filt > "$work/kernel.sass"
 awk -v filter="$filter" '
   function report() {

@@ -70,7 +70,8 @@ __device__ __forceinline__ ColumnSlice cluster_column_slice(int rank, int cluste
   return {N / 8 * rank / cluster, N / 8 * (rank + 1) / cluster};
 }
 
-// The exchange (rank `rank` of `cluster`), in three calls: cluster_publish puts this CTA's sums into its ring at
+// The exchange (rank `rank` of `cluster`: cluster_rank(), which the walk's blockIdx.x mod cluster equals; the sums
+// are right whichever CTA computed which share, as long as the ranks name the cluster's CTAs), in three calls: cluster_publish puts this CTA's sums into its ring at
 // `sums` — accumulator group j (acc[4j … 4j + 3], token columns 8j …) of thread t at sums + 16 · (j · MmaThreads + t),
 // so that a warp's 16-byte loads are contiguous — and waits until every rank's are there (`ready`, expecting cluster −
 // 1 arrivals); cluster_sum adds group j of this thread from every rank, in rank order, for each group of the rank's
@@ -79,8 +80,6 @@ __device__ __forceinline__ ColumnSlice cluster_column_slice(int rank, int cluste
 template <int MmaThreads, int N>
 __device__ __forceinline__ void cluster_publish(const float* acc, std::uint32_t sums, std::uint32_t ready, int rank,
                                                 int cluster) {
-  // The walk's rank (PrefillWalk: blockIdx.x mod cluster) is the hardware's, or the slices would collide.
-  if (rank != cluster_rank()) __trap();
   // Both warpgroups' last wgmmas, which read the ring, are over before it takes the sums.
   mma_warps_sync<MmaThreads>();
   const std::uint32_t mine = sums + 16 * threadIdx.x;

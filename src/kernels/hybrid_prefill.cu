@@ -256,7 +256,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   extern __shared__ std::uint8_t shared_raw[];
   const std::uint32_t base = (shared_address(shared_raw) + 1023) & ~std::uint32_t{1023};  // 128-byte swizzle: 1 KB aligned
   const std::uint32_t full = base + S::kRingBytes, empty = full + 8 * kStages, gathered = empty + 8 * kStages;
-  const std::uint32_t cluster_ready = gathered + 8, cluster_done = cluster_ready + 8;  // cluster_reduce.h's
+  // cluster_reduce.h's two barriers follow: gathered + 8 ("ready") and gathered + 16 ("done").
   // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
   const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
@@ -269,8 +269,8 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     }
     mbarrier_init(gathered, 1);
     if constexpr (Cluster) {
-      mbarrier_init(cluster_ready, work.cluster - 1);
-      mbarrier_init(cluster_done, work.cluster - 1);
+      mbarrier_init(gathered + 8, work.cluster - 1);
+      mbarrier_init(gathered + 16, work.cluster - 1);
     }
     mbarrier_init_fence();
   }
@@ -398,15 +398,17 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       // The sums go to the ring and the accumulators are done with; each 8-token group of this rank's slice is then
       // added up from every rank's ring (a loop, not unrolled: few registers live) and written.
       cluster_wait();
-      cluster_publish<kMmaThreads, N>(acc, base, cluster_ready, seg.cluster_rank, work.cluster);
+      const std::uint32_t ready = gathered + 8, done = gathered + 16;
+      const int rank = cluster_rank();  // = seg.cluster_rank (a check with __trap made ptxas serialise the wgmmas at N = 256)
+      cluster_publish<kMmaThreads, N>(acc, base, ready, rank, work.cluster);
       if (threadIdx.x == 0) trace(event + 2, trace_clock());
-      const ColumnSlice slice = cluster_column_slice<N>(seg.cluster_rank, work.cluster);
+      const ColumnSlice slice = cluster_column_slice<N>(rank, work.cluster);
 #pragma unroll 1
       for (int j = slice.begin; j < slice.end; ++j)
         store_group(cluster_sum<kMmaThreads>(base, j, work.cluster), j, y, p.rows, static_cast<std::int64_t>(rb) * TH,
                     tok0, tokens, warp, lane);
-      cluster_read_done<kMmaThreads>(cluster_done, seg.cluster_rank, work.cluster);
-      if (threadIdx.x == 0) trace(event + 3, trace_clock()), cluster_release_wait(cluster_done);
+      cluster_read_done<kMmaThreads>(done, rank, work.cluster);
+      if (threadIdx.x == 0) trace(event + 3, trace_clock()), cluster_release_wait(done);
       continue;
     }
     if (seg.kind == PrefillSegment::finish)

@@ -69,11 +69,10 @@ constexpr int kMaxStreamCtas = 160;
 // The most CTAs of a thread-block cluster that split one output tile's K steps (PrefillSplit::cluster): the portable
 // cluster size limit.
 constexpr int kMaxClusterCtas = 8;
-// The cluster split has kernels for 128x128 weight tiles at every N but 248, where ptxas spills 20 bytes of the
-// kernel's registers (scripts/kernel_sass.sh; none at any other N).
+// The cluster split has kernels for 128x128 weight tiles at every N (no spills, no serialised wgmmas:
+// scripts/kernel_sass.sh).
 constexpr bool prefill_cluster_kernel_built(int tile_height, int tile_width, int n) {
-  return prefill_has_small_and_large_tiles(tile_height, tile_width) && prefill_tokens_per_tile_built(tile_height, tile_width, n) &&
-         n != 248;
+  return prefill_has_small_and_large_tiles(tile_height, tile_width) && prefill_tokens_per_tile_built(tile_height, tile_width, n);
 }
 
 struct PrefillWork {

@@ -223,7 +223,7 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 // multiprocessors gives one CTA doing everything, full waves with a stream-K remainder, and stream-K only — each
 // against the dense GEMM of the masked weight, with the tokens per tile the rule picks and each forced (every one of
 // kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole,
-// forced stream-K and forced cluster split (where a cluster fits: 128x128 tiles, N other than 248; else whole tiles).
+// forced stream-K and forced cluster split (where a cluster fits, with 128x128 tiles; else whole tiles).
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -340,7 +340,7 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
     w.multiprocessors = t.sms;
     w.prefill_split = kernels::PrefillSplit::cluster;
     for (int n : kernels::kTokensPerTileChoices) {
-      if (n != t.n && n % 24 != 0 && n != 256) continue;  // t.n, 72, 96, …, 240, 256 (248: whole tiles, no kernel)
+      if (n != t.n && n % 24 != 0 && n != 256) continue;  // t.n, 72, 96, …, 240, 256
       w.prefill_tokens_per_tile = n;
       at::Tensor first;
       for (int repeat = 0; repeat < 2; ++repeat) {

@@ -348,7 +348,8 @@ TEST(PrefillWork, ClusterSplitSharesEachTailTileInsideOneCluster) {
       {{1408, 11008, 4096, 176, 128, 128, 132}, 4}, // 8 × 86 = 688 = 5 waves of 132 + 28 tiles split by 4
       {{1584, 11008, 4096, 176, 128, 128, 132}, 1}, // 9 × 86 = 774 = 5 waves of 132 + 114 tiles: none fits
       {{2048, 11008, 4096, 256, 128, 128, 132}, 4}, // 688 again, at N = 256
-      {{1984, 11008, 4096, 248, 128, 128, 132}, 1}, // 688 again, but no cluster kernel at N = 248
+      {{1984, 11008, 4096, 248, 128, 128, 132}, 4}, // 688 again, at N = 248
+      {{100, 4096, 4096, 104, 128, 64, 132}, 1},    // no cluster kernels for 128x64 tiles
       {{192, 640, 2048, 64, 128, 128, 64}, 4},      // the GPU test's shape: 15 tiles of 16 steps on 64 SMs
       {{100, 4096, 512, 104, 128, 128, 132}, 1},    // 4 steps per tile: too short to split
   };
