@@ -67,7 +67,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
     if (!prefill_tokens_per_tile_built(128, 128, n))
       throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not one of ", prefill_tokens_per_tile_choices_text()));
   for (const std::string& split : o.prefill_splits)
-    if (split != "whole" && split != "stream-k" && split != "cluster")
+    if (PrefillSplit forced; !forced_prefill_split(split, forced))
       throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole, stream-k or cluster"));
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
@@ -148,9 +148,11 @@ double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tens
       static_cast<int>(compressed.size()), settle_ms);
 }
 
-// --prefill-split's names (checked by validate).
+// --prefill-split's names (checked by validate); "rule" (and any other name) is the rule.
 PrefillSplit prefill_split_named(const std::string& name) {
-  return name == "whole" ? PrefillSplit::whole : name == "stream-k" ? PrefillSplit::stream_k : PrefillSplit::cluster;
+  PrefillSplit split = PrefillSplit::rule;
+  forced_prefill_split(name, split);
+  return split;
 }
 
 #if PATCHLM_PREFILL_TRACE
@@ -166,7 +168,7 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
   splits.insert(splits.end(), o.prefill_splits.begin(), o.prefill_splits.end());
   for (int n : forced)
     for (const std::string& split_name : splits) {
-      const PrefillSplit split = split_name == "rule" ? PrefillSplit::rule : prefill_split_named(split_name);
+      const PrefillSplit split = prefill_split_named(split_name);  // "rule": the rule
       for (auto& w : ws) w.prefill_tokens_per_tile = n, w.prefill_split = split;
       for (std::size_t c = 1; c < ws.size(); ++c) hybrid_linear_prefill_kernel(x, ws[c]);
       prefill_trace_take();

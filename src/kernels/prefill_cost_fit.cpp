@@ -62,9 +62,8 @@ struct TimedCallBuilder {
     PrefillSplit split = PrefillSplit::rule;
     if (slash != std::string::npos) {
       const std::string s = key.substr(slash + 1);
-      if (s != "whole" && s != "stream-k" && s != "cluster")
+      if (!forced_prefill_split(s, split))
         throw Error(str_cat(where, ": '", key, "': the split must be whole, stream-k or cluster"));
-      split = s == "whole" ? PrefillSplit::whole : s == "stream-k" ? PrefillSplit::stream_k : PrefillSplit::cluster;
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));

@@ -107,6 +107,16 @@ constexpr int kMinStreamSteps = 4;
 // never split.
 enum class PrefillSplit { rule, whole, stream_k, cluster };
 
+// A forced split by its name ("whole", "stream-k", "cluster": bench gemm --prefill-split and the sweeps' "N/<split>"
+// keys); false for any other name.
+inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
+  if (name == "whole") split = PrefillSplit::whole;
+  else if (name == "stream-k") split = PrefillSplit::stream_k;
+  else if (name == "cluster") split = PrefillSplit::cluster;
+  else return false;
+  return true;
+}
+
 namespace detail {
 inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                    int tile_width, int multiprocessors, bool split) {
