@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/async_copy.h"
+#include "kernels/prefill_work.h"
 #include "kernels/stream_k_exchange.h"
 
 namespace patchlm::kernels {
@@ -98,14 +99,19 @@ __device__ __forceinline__ void cluster_publish(const float* acc, std::uint32_t 
 
 // Group j of this thread's accumulators summed over the ranks 0 … cluster − 1 (this one's own from its ring too: the
 // same bits whichever rank adds them up).
+// Every rank's load is issued before the first is used: one after another, each waited for, they took 2.8 µs for a
+// 104-token tile in clusters of 4 (per-CTA timeline, H200, docs/performance.md step 22).
 template <int MmaThreads>
 __device__ __forceinline__ float4 cluster_sum(std::uint32_t sums, int j, int cluster) {
   const std::uint32_t mine = sums + 16 * (j * MmaThreads + threadIdx.x);
-  float4 total = load_peer_v4(peer_shared_address(mine, 0));
-  for (int r = 1; r < cluster; ++r) {
-    const float4 v = load_peer_v4(peer_shared_address(mine, r));
-    total.x += v.x, total.y += v.y, total.z += v.z, total.w += v.w;
-  }
+  float4 v[kMaxClusterCtas];
+#pragma unroll
+  for (int r = 0; r < kMaxClusterCtas; ++r)
+    if (r < cluster) v[r] = load_peer_v4(peer_shared_address(mine, r));
+  float4 total = v[0];
+#pragma unroll
+  for (int r = 1; r < kMaxClusterCtas; ++r)
+    if (r < cluster) total.x += v[r].x, total.y += v[r].y, total.z += v[r].z, total.w += v[r].w;
   return total;
 }
 

@@ -66,9 +66,10 @@ inline std::string prefill_tokens_per_tile_choices_text() {
 
 // The most CTAs that share a stream-K tail (the share table's size): at least the SMs of any sm_90 part (132).
 constexpr int kMaxStreamCtas = 160;
-// The most CTAs of a thread-block cluster that split one output tile's K steps (PrefillSplit::cluster): the portable
-// cluster size limit.
-constexpr int kMaxClusterCtas = 8;
+// The most CTAs of a thread-block cluster that split one output tile's K steps (PrefillSplit::cluster): 4, not the
+// portable limit of 8 — clusters of 8 ran 0.66–0.71× of the best other split in every call that formed them on an H200,
+// clusters of 4 1.09–1.14× faster (docs/performance.md step 22).
+constexpr int kMaxClusterCtas = 4;
 // The cluster split has kernels for 128x128 weight tiles at every N (no spills, no serialised wgmmas:
 // scripts/kernel_sass.sh).
 constexpr bool prefill_cluster_kernel_built(int tile_height, int tile_width, int n) {
@@ -100,10 +101,10 @@ struct PrefillWork {
 constexpr int kMinStreamSteps = 4;
 
 // How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
-// clusters (each tail tile by the largest cluster of at most kMaxClusterCtas CTAs for which the tail's clusters fit
-// the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
-// (prefill_cost), and the cluster split only where the model prices it (PrefillCostModel::cluster_in_rule: not yet,
-// docs/performance.md step 22). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
+// clusters (in a call of less than one wave, each tile by the largest cluster of at most kMaxClusterCtas CTAs for
+// which the clusters fit the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
+// (prefill_cost), and the cluster split too where it is cheaper (PrefillCostModel::cluster_in_rule,
+// docs/performance.md steps 22–23). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
 // never split.
 enum class PrefillSplit { rule, whole, stream_k, cluster };
 
@@ -148,24 +149,26 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
   return w;
 }
 
-// The cluster split: whole waves on every multiprocessor as the whole split has them, then the largest cluster size
-// c ≤ kMaxClusterCtas that gives each tail tile a cluster of its own at once, each share at least kMinStreamSteps
-// (with whole waves, c must divide the SM count: a grid of whole clusters); whole tiles where none fits or there is no
-// cluster kernel for the tiles and N (prefill_cluster_kernel_built).
+// The cluster split, for a call of less than one wave of output tiles: the largest cluster size c ≤ kMaxClusterCtas
+// that gives each tile a cluster of its own at once, each share at least kMinStreamSteps; whole tiles where none fits,
+// where whole waves come first, or where there is no cluster kernel for the tiles and N (prefill_cluster_kernel_built).
+// Not after whole waves: a grid of clusters then holds every SM for the whole call, and on an H200 such calls ran
+// 0.62–1.0× of the best other split (11008×4096 at 80–200 tokens, a wave and a 40-tile tail by clusters of 3:
+// 0.62–0.87×; 5-wave calls' tails 0.94–1.0×; docs/performance.md step 23), where single partial waves gained up to 1.37×.
 inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                         int tile_width, int multiprocessors) {
   PrefillWork w = prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
-  const std::int64_t mp = std::max(1, multiprocessors), waves = outputs / mp, tail = outputs % mp;
-  const bool built = prefill_cluster_kernel_built(tile_height, tile_width, n);
-  for (int c = kMaxClusterCtas; c >= 2 && tail > 0 && built; --c) {
-    if (w.tiles < c * kMinStreamSteps || tail * c > mp || tail * c > kMaxStreamCtas || (waves > 0 && mp % c != 0)) continue;
-    w.ctas = static_cast<int>(waves > 0 ? mp : tail * c);
-    w.full_waves = static_cast<int>(waves);
-    w.tail_tiles = static_cast<int>(tail);
+  const std::int64_t mp = std::max(1, multiprocessors);
+  if (outputs >= mp || !prefill_cluster_kernel_built(tile_height, tile_width, n)) return w;
+  for (int c = kMaxClusterCtas; c >= 2; --c) {
+    if (w.tiles < c * kMinStreamSteps || outputs * c > mp || outputs * c > kMaxStreamCtas) continue;
+    w.ctas = static_cast<int>(outputs * c);
+    w.full_waves = 0;
+    w.tail_tiles = static_cast<int>(outputs);
     w.split_tail = true;
     w.cluster = c;
-    w.stream_ctas = static_cast<int>(tail * c);
+    w.stream_ctas = w.ctas;
     for (int q = 0; q < w.tail_tiles; ++q)
       for (int r = 0; r <= c; ++r)
         w.share_begin[q * c + r] = static_cast<std::int32_t>(static_cast<std::int64_t>(q) * w.tiles + w.tiles * r / c);
@@ -191,16 +194,18 @@ inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t
 // measures a model's picks against such sweeps and refits it (bench/fit_prefill_cost), and
 // tests/kernels/test_prefill_cost_fit.cpp holds the landed model to the figures above.
 // The cluster split (PrefillSplit::cluster) is priced the same way — its shares' steps cluster_step_cost× a whole
-// tile's, plus cluster_exchange steps for the sums' exchange through distributed shared memory — with guessed
-// constants (no H200 timings yet: bench/fit_prefill_cost fits them once sweeps have "N/cluster" rows). The rule weighs
-// it against whole tiles and stream-K only where cluster_in_rule says so — off until timings have priced it.
+// tile's, plus cluster_exchange steps for the sums' exchange through distributed shared memory — fitted with the
+// stream-K and N constants held (step 23: every N × whole / stream-K / cluster timed on 5 shapes at 64–200 tokens and
+// 2 large ones' tails, docs/perf/gemm_prefill_cluster4_sweep_h200.json; over it and the three sweeps above, 347 calls,
+// mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K where
+// cluster_in_rule (a model without it prices the rule of stop 46).
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
   double stream_k_exchange = 10;           // the partial sums' exchange, in 64-token steps
-  double cluster_step_cost = 1.30;         // a cluster share's step (guessed: every SM streams, as in stream-K)
-  double cluster_exchange = 3;             // the exchange in a cluster (guessed)
-  bool cluster_in_rule = false;            // whether the rule may pick the cluster split
+  double cluster_step_cost = 1.00;         // a cluster share's step, relative to a whole tile's
+  double cluster_exchange = 6;             // the sums' exchange in a cluster, in 64-token steps
+  bool cluster_in_rule = true;             // whether the rule may pick the cluster split
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 

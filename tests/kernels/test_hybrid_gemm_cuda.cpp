@@ -306,21 +306,21 @@ TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
   EXPECT_EQ(w.prefill_flags(at::cuda::getCurrentCUDAStream().stream(), 1).abs().sum().item<std::int64_t>(), 0);
 }
 
-// The cluster split (PrefillSplit::cluster, kernels/cluster_reduce.h): each tail tile's K steps shared by the 2, 4 or 8
+// The cluster split (PrefillSplit::cluster, kernels/cluster_reduce.h): each tail tile's K steps shared by the 2 or 4
 // CTAs of one thread-block cluster, which add up their sums through distributed shared memory, each rank writing a
-// slice of the tile's tokens — with and without whole waves before the tail, at N from 64 to 256 (where the tiles do
+// slice of the tile's tokens — at N from 64 to 256 (where the tiles do
 // not leave room for a cluster, whole tiles), against the dense GEMM; in rank order, so two calls give the same bits. y's block is filled with NaN before each
 // call (the caching allocator hands the freed block back), so a slice no rank writes shows. The split's sizes are
 // checked without a GPU.
 TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
   // {rows, cols, tokens, N, SMs} → cluster size: 512×4096 at 100 tokens is 4 tiles of 32 steps; 640×2048 at 192
-  // tokens 15 tiles of 16 steps (64-token tiles): 6 SMs — 2 waves + 3 tiles by 2; 12 SMs — 1 wave + 3 tiles by 4.
+  // tokens 15 tiles of 16 steps (64-token tiles): 32 SMs — clusters of 2; 64 SMs — of 4.
   struct Split {
     std::int64_t rows, cols, tokens;
     int n, sms, cluster;
   };
-  const Split splits[] = {{512, 4096, 100, 104, 8, 2},  {512, 4096, 100, 104, 16, 4}, {512, 4096, 100, 104, 64, 8},
-                          {640, 2048, 192, 64, 6, 2},   {640, 2048, 192, 64, 12, 4}};
+  const Split splits[] = {{512, 4096, 100, 104, 8, 2},  {512, 4096, 100, 104, 16, 4}, {512, 4096, 100, 104, 64, 4},
+                          {640, 2048, 192, 64, 32, 2},  {640, 2048, 192, 64, 64, 4}};
   for (const Split& t : splits)
     EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, 128, 128, t.sms, kernels::PrefillSplit::cluster).cluster,
               t.cluster)

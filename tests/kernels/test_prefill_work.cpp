@@ -225,41 +225,39 @@ TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
 }
 
 TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
-  // The rule takes whichever of whole tiles and stream-K the cost model prices lower — as measured on an H200 where
-  // the two differ by more than the noise (docs/perf/gemm_prefill_split_sweep_h200.json).
+  // The rule takes whichever of whole tiles, stream-K and (step 23) the cluster split the cost model prices lowest —
+  // as measured on an H200 where they differ by more than the noise (docs/perf/gemm_prefill_split_sweep_h200.json).
   using kernels::PrefillSplit;
   EXPECT_FALSE(kernels::prefill_work(192, 64, 4096, 4096, 128, 128, 132).split_tail);    // 96 tiles: 18.6 vs 22.2 µs
   EXPECT_TRUE(kernels::prefill_work(64, 64, 4096, 4096, 128, 128, 132).split_tail);      // 32 tiles: 15.3 vs 18.5 µs
   EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
   EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
   EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
-  for (const Case& t : {Case{160, 4096, 14336, 64, 128, 128, 132}, Case{2048, 11008, 4096, 256, 128, 128, 132},
+  // The cluster split joins the rule where the model prices it (cluster_in_rule); then the rule takes the cheapest of
+  // three — by the landed model as measured where the splits differ by more than the noise
+  // (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and a model without it never takes a cluster split.
+  EXPECT_EQ(kernels::prefill_work(64, 64, 2048, 4096, 128, 128, 132).cluster, 4);    // 9.2 vs stream-K 12.6 µs
+  EXPECT_EQ(kernels::prefill_work(100, 104, 4096, 4096, 128, 128, 132).cluster, 4);  // 12.8 vs 14.7 µs
+  EXPECT_EQ(kernels::prefill_work(80, 64, 11008, 4096, 128, 128, 132).cluster, 1);   // a wave first: 22.9 vs 37.3 µs
+  kernels::PrefillCostModel without_cluster = kernels::kPrefillCostModel;
+  without_cluster.cluster_in_rule = false;
+  int clustered = 0;
+  for (const Case& t : {Case{100, 4096, 4096, 104, 128, 128, 132}, Case{80, 6144, 4096, 80, 128, 128, 132},
+                        Case{64, 2048, 4096, 64, 128, 128, 132}, Case{512, 11008, 4096, 256, 128, 128, 132},
+                        Case{192, 4096, 4096, 64, 128, 128, 132}, Case{200, 4096, 11008, 104, 128, 128, 132},
+                        Case{160, 4096, 14336, 64, 128, 128, 132}, Case{2048, 11008, 4096, 256, 128, 128, 132},
                         Case{301, 640, 2048, 128, 128, 128, 64}, Case{96, 384, 5120, 128, 64, 64, 7}}) {
     auto cost = [&](PrefillSplit split) {
       return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split), t.n);
     };
-    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), std::min(cost(PrefillSplit::whole), cost(PrefillSplit::stream_k)))
-        << t.tokens << " tokens, " << t.rows << "x" << t.cols;
-  }
-  // The cluster split joins the rule only where the model says it is priced; then the rule takes the cheapest of three.
-  kernels::PrefillCostModel with_cluster = kernels::kPrefillCostModel;
-  with_cluster.cluster_in_rule = true;
-  with_cluster.cluster_exchange = 1;
-  int clustered = 0;
-  for (const Case& t : {Case{100, 4096, 4096, 104, 128, 128, 132}, Case{80, 6144, 4096, 80, 128, 128, 132},
-                        Case{64, 2048, 4096, 64, 128, 128, 132}, Case{512, 11008, 4096, 256, 128, 128, 132},
-                        Case{192, 4096, 4096, 64, 128, 128, 132}}) {
-    auto cost = [&](PrefillSplit split) {
-      return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split, with_cluster), t.n,
-                                   with_cluster);
-    };
-    const kernels::PrefillWork rule = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, with_cluster);
+    const kernels::PrefillWork rule = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
     const kernels::PrefillWork cluster = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::cluster);
     const double cheapest = std::min({cost(PrefillSplit::whole), cost(PrefillSplit::stream_k),
                                       cluster.cluster > 1 ? cost(PrefillSplit::cluster) : 1e300});
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     clustered += rule.cluster > 1;
-    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1) << "not with the landed model";
+    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, without_cluster).cluster, 1)
+        << "not without cluster_in_rule";
   }
   EXPECT_GE(clustered, 2);
 }
@@ -340,15 +338,16 @@ TEST(PrefillWork, ClusterSplitSharesEachTailTileInsideOneCluster) {
   // {tokens, rows, cols, N, tile, tile, SMs}, the cluster size it must take: the largest whose tail fits the grid.
   const std::pair<Case, int> cases[] = {
       {{100, 4096, 4096, 104, 128, 128, 132}, 4},   // 32 tiles: 128 CTAs of 8 steps (stream-K: 1.86 tiles' sum each)
-      {{64, 2048, 4096, 64, 128, 128, 132}, 8},     // 16 tiles × 8 = 128 CTAs
+      {{64, 2048, 4096, 64, 128, 128, 132}, 4},     // 16 tiles × 4 = 64 CTAs (8 would fit: kMaxClusterCtas)
       {{144, 4096, 4096, 72, 128, 128, 132}, 2},    // 64 tiles
       {{80, 6144, 4096, 80, 128, 128, 132}, 2},     // 48 tiles: 96 CTAs
       {{300, 4096, 4096, 80, 128, 128, 132}, 1},    // 128 tiles on 132 SMs: no cluster fits, whole tiles
       {{1024, 4096, 4096, 256, 128, 128, 132}, 1},  // 128 tiles
-      {{1408, 11008, 4096, 176, 128, 128, 132}, 4}, // 8 × 86 = 688 = 5 waves of 132 + 28 tiles split by 4
-      {{1584, 11008, 4096, 176, 128, 128, 132}, 1}, // 9 × 86 = 774 = 5 waves of 132 + 114 tiles: none fits
-      {{2048, 11008, 4096, 256, 128, 128, 132}, 4}, // 688 again, at N = 256
-      {{1984, 11008, 4096, 248, 128, 128, 132}, 4}, // 688 again, at N = 248
+      {{1408, 11008, 4096, 176, 128, 128, 132}, 1}, // 8 × 86 = 688 = 5 waves of 132 + 28 tiles: whole waves first
+      {{80, 11008, 4096, 64, 128, 128, 132}, 1},    // 172 = a wave + 40 tiles (clusters of 3 would fit the rest)
+      {{100, 2048, 4096, 104, 128, 128, 132}, 4},   // 16 tiles at N = 104
+      {{200, 2048, 4096, 248, 128, 128, 132}, 4},   // 16 tiles at N = 248
+      {{200, 2048, 4096, 256, 128, 128, 132}, 4},   // 16 tiles at N = 256
       {{100, 4096, 4096, 104, 128, 64, 132}, 1},    // no cluster kernels for 128x64 tiles
       {{192, 640, 2048, 64, 128, 128, 64}, 4},      // the GPU test's shape: 15 tiles of 16 steps on 64 SMs
       {{100, 4096, 512, 104, 128, 128, 132}, 1},    // 4 steps per tile: too short to split
@@ -367,11 +366,10 @@ TEST(PrefillWork, ClusterSplitSharesEachTailTileInsideOneCluster) {
   kernels::weigh_stream_k_split(w, costs.data());
   EXPECT_EQ(w.share_begin[1] - w.share_begin[0], 9);   // 9 2:4 steps: 27 of the tile's 112
   EXPECT_EQ(w.share_begin[4] - w.share_begin[3], 7);   // 7 dense steps: 28
-  // Priced by the model's (guessed) cluster constants; the rule never picks the cluster split.
+  // Priced by the model's cluster constants: a c-th of the tile's steps and the exchange.
   const kernels::PrefillWork even = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::cluster);
   const kernels::PrefillCostModel& m = kernels::kPrefillCostModel;
   EXPECT_DOUBLE_EQ(kernels::prefill_cost(even, t.n), kernels::prefill_step_cost(t.n) * (m.cluster_step_cost * 8 + m.cluster_exchange));
-  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1);
 }
 
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
