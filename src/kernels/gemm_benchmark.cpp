@@ -379,6 +379,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
                            {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms) : 0},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
+                           {"prefill_rule_has_cluster_split", kPrefillCostModel.cluster_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},

@@ -50,6 +50,9 @@ const nlohmann::json* timings_field(const nlohmann::json& row, std::initializer_
 struct TimedCallBuilder {
   PrefillTimedCall call;
   std::map<std::pair<int, PrefillSplit>, std::pair<double, int>> sums;  // (N, split as run) → (sum of µs, count)
+  // The rule the row's "N" keys ran: the landed model's, with the cluster split only where the row says so (bench gemm
+  // writes prefill_rule_has_cluster_split; rows timed before the rule had it do not).
+  PrefillCostModel rule_model = kPrefillCostModel;
 
   // key: "N" (the rule's split) or "N/whole" / "N/stream-k" / "N/cluster"; "rule/…" is skipped.
   void add(const std::string& key, const nlohmann::json& value, const std::string& where) {
@@ -68,9 +71,9 @@ struct TimedCallBuilder {
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
     // The split the call ran: a forced stream-K whose tiles fill every wave, or a forced cluster split for which no
-    // cluster fits, runs whole; the rule's is the landed model's.
-    const PrefillWork ran =
-        prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile, call.multiprocessors, split);
+    // cluster fits, runs whole; the rule's is rule_model's.
+    const PrefillWork ran = prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile,
+                                         call.multiprocessors, split, rule_model);
     const PrefillSplit ran_as = !ran.split_tail ? PrefillSplit::whole : ran.cluster > 1 ? PrefillSplit::cluster : PrefillSplit::stream_k;
     auto& [sum, count] = sums[{static_cast<int>(*n), ran_as}];
     sum += value.get<double>();
@@ -100,6 +103,13 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
     if (row.contains("sparsity")) {
       if (!row.at("sparsity").is_number()) throw Error(str_cat(where, ": 'sparsity' is ", row.at("sparsity").dump(), ", not a number"));
       b.call.sparsity = row.at("sparsity").get<double>();
+    }
+    if (row.contains("prefill_rule_has_cluster_split")) {
+      if (!row.at("prefill_rule_has_cluster_split").is_boolean())
+        throw Error(str_cat(where, ": 'prefill_rule_has_cluster_split' is ", row.at("prefill_rule_has_cluster_split").dump(), ", not true or false"));
+      b.rule_model.cluster_in_rule = row.at("prefill_rule_has_cluster_split").get<bool>();
+    } else {
+      b.rule_model.cluster_in_rule = false;
     }
     std::string field;
     for (auto fields : {std::initializer_list<const char*>{"prefill_kernel_us_by_variant", "wgmma_us_by_tokens_per_tile_and_split"},

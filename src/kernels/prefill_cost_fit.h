@@ -38,7 +38,8 @@ struct PrefillTimedCall {
 // The calls of a `bench gemm --json` file or a docs/perf sweep (a JSON array of rows). A row's weight is `rows` and
 // `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
 // wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k", "N/cluster"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
-// or us_by_tokens_per_tile ("N", at the rule's split). A variant timed more than once in a row takes the mean. Rows
+// or us_by_tokens_per_tile ("N", at the rule's split — with the cluster split only where the row's
+// prefill_rule_has_cluster_split says so). A variant timed more than once in a row takes the mean. Rows
 // with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
 // `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
 // anything else malformed.

@@ -62,11 +62,23 @@ TEST(PrefillCostFit, LandedModelKeepsItsRegretOnTheH200Sweeps) {
   EXPECT_LT(r8.worst, 1.10);
   EXPECT_EQ(kernels::prefill_shape_text(steps_of_8[r8.worst_call]), "4096x4096");
 
+  // Step 23 (every N × whole / stream-K / cluster, 5 shapes at 64–200 tokens and 2 large ones' tails, the cluster
+  // split capped at 4 CTAs): the cluster constants' fit, within 1 % on average.
+  const std::vector<PrefillTimedCall> cluster4 = load_docs_sweep("gemm_prefill_cluster4_sweep_h200.json");
+  ASSERT_EQ(cluster4.size(), 39u);
+  ASSERT_TRUE(kernels::has_cluster_variants(cluster4));
+  EXPECT_LT(kernels::prefill_regret(cluster4, kernels::kPrefillCostModel).geometric_mean, 1.01);
+
   // No model of the grid picks better on all of them by more than 0.1 %: the landed constants are the fit.
   fitted.insert(fitted.end(), steps_of_8.begin(), steps_of_8.end());
   const auto fits = kernels::fit_prefill_cost_model(fitted, kernels::default_prefill_cost_grid());
   const double landed = kernels::prefill_regret(fitted, kernels::kPrefillCostModel).geometric_mean;
   EXPECT_LT(landed, fits.front().regret.geometric_mean * 1.001);
+  // Nor with the cluster constants gridded too, over all four sweeps.
+  fitted.insert(fitted.end(), cluster4.begin(), cluster4.end());
+  const auto cluster_fits = kernels::fit_prefill_cost_model(fitted, kernels::default_prefill_cost_grid(true));
+  EXPECT_LT(kernels::prefill_regret(fitted, kernels::kPrefillCostModel).geometric_mean,
+            cluster_fits.front().regret.geometric_mean * 1.001);
 }
 
 TEST(PrefillCostFit, GridFitFindsTheModelTheTimingsFollow) {
@@ -102,14 +114,21 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 }
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
-  for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
+  // Every N × whole / stream-K / cluster timed as the landed model prices them: its pick is the dispatch rule's.
+  int clustered = 0;
+  for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel, true)) {
     const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
     const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
-    const bool split = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms).split_tail;
+    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms);
+    const kernels::PrefillSplit split = !w.split_tail ? kernels::PrefillSplit::whole
+                                        : w.cluster > 1 ? kernels::PrefillSplit::cluster
+                                                        : kernels::PrefillSplit::stream_k;
     EXPECT_EQ(pick.picked.tokens_per_tile, n) << kernels::prefill_shape_text(call) << " @" << call.tokens;
-    EXPECT_EQ(pick.picked.split == kernels::PrefillSplit::stream_k, split) << kernels::prefill_shape_text(call) << " @" << call.tokens;
+    EXPECT_EQ(pick.picked.split, split) << kernels::prefill_shape_text(call) << " @" << call.tokens;
     EXPECT_DOUBLE_EQ(pick.regret, 1.0);
+    clustered += split == kernels::PrefillSplit::cluster;
   }
+  EXPECT_GT(clustered, 0) << "the rule must take the cluster split somewhere in the sweep";
 }
 
 TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
@@ -147,15 +166,18 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   EXPECT_EQ(bests.cluster.us, 14.0);
   EXPECT_EQ(kernels::best_by_split(bench[1]).cluster.tokens_per_tile, 0) << "no cluster split ran";
 
-  // docs/perf layout: `shape`, and N alone at the rule's split (at 64 tokens on 4096×4096, stream-K).
+  // docs/perf layout: `shape`, and N alone at the rule's split — at 64 tokens on 4096×4096 stream-K by the rule
+  // before the cluster split joined it (rows that do not say), by clusters of 4 where the row says its rule had it.
   testing::write_file(dir / "docs.json", R"([{"shape": "4096x4096", "tokens": 64, "sparsity": 25,
-    "us_by_tokens_per_tile": {"64": 15.0, "72": 16.0}}])");
+    "us_by_tokens_per_tile": {"64": 15.0, "72": 16.0}},
+    {"shape": "4096x4096", "tokens": 64, "prefill_rule_has_cluster_split": true,
+    "prefill_kernel_us_by_tile_tokens": {"64": 11.2, "72": 12.0}}])");
   const std::vector<PrefillTimedCall> docs = kernels::load_prefill_timings(dir / "docs.json", kH200Sms);
-  ASSERT_EQ(docs.size(), 1u);
+  ASSERT_EQ(docs.size(), 2u);
   EXPECT_EQ(docs[0].rows, 4096);
   EXPECT_EQ(docs[0].multiprocessors, kH200Sms);  // the row does not say: the caller's
-  EXPECT_EQ(kernels::prefill_variant_text(docs[0].variants[0]),
-            kernels::prefill_work(64, 64, 4096, 4096, 128, 128, kH200Sms).split_tail ? "64/stream-k" : "64/whole");
+  EXPECT_EQ(kernels::prefill_variant_text(docs[0].variants[0]), "64/stream-k");
+  EXPECT_EQ(kernels::prefill_variant_text(docs[1].variants[0]), "64/cluster");
 }
 
 TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
@@ -187,6 +209,8 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
   EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k or cluster");
   EXPECT_PRED2(has, error_of(row + R"({"64/whole": 0, "128/whole": 2}}])"), "'64/whole' is 0, not a positive time");
   EXPECT_PRED2(has, error_of(row + R"([1, 2]}])"), "is not an object");
+  EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_rule_has_cluster_split": "yes", )" + ok_times + "}]"),
+               "'prefill_rule_has_cluster_split' is \"yes\", not true or false");
   EXPECT_PRED2(has, error_of("[1]"), "row 0: not an object");
   EXPECT_THROW(kernels::load_prefill_timings(dir / "missing.json", kH200Sms), Error);
 }
