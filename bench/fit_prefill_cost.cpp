@@ -67,6 +67,18 @@ void compare_cluster_split(const std::vector<PrefillTimedCall>& calls) {
     std::printf("  %d calls: geometric mean gain %.4f, the cluster split fastest in %d\n", compared, std::exp(log_sum / compared), wins);
 }
 
+// Per call, what the landed model picks, the fastest variant timed, and the pick's regret.
+void print_picks(const std::vector<PrefillTimedCall>& calls) {
+  std::printf("\nthe landed model's pick per call:\n");
+  for (const PrefillTimedCall& c : calls) {
+    const PrefillPick pick = pick_by_cost_model(c, kPrefillCostModel);
+    std::printf("  %-10s @%-5lld sigma %-4g picks %-13s %7.1f us  fastest %-13s %7.1f us  regret %.3f\n",
+                prefill_shape_text(c).c_str(), static_cast<long long>(c.tokens), c.sparsity,
+                prefill_variant_text(pick.picked).c_str(), pick.picked.us, prefill_variant_text(pick.fastest).c_str(),
+                pick.fastest.us, pick.regret);
+  }
+}
+
 // Each shape's calls picked by the grid's best model for the other shapes' calls.
 void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls) {
   std::map<std::string, std::vector<PrefillTimedCall>> by_shape;
@@ -89,7 +101,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   int sms = 132, top = 10;
   std::vector<double> sparsities;
-  bool cross_validate = false;
+  bool cross_validate = false, picks = false;
   app.add_option("sweeps", files, "bench gemm --json files with several tokens-per-tile / split variants per call")
       ->required()
       ->check(CLI::ExistingFile);
@@ -98,6 +110,7 @@ int main(int argc, char** argv) {
   app.add_option("--sparsity", sparsities, "Only the calls at these sigma (percent)")->delimiter(',');
   app.add_option("--top", top, "How many of the grid's best models to print")->check(CLI::Range(1, 1000));
   app.add_flag("--leave-one-shape-out", cross_validate, "Also fit without each shape and price that shape's calls");
+  app.add_flag("--picks", picks, "Also print the landed model's pick, the fastest variant and the regret of every call");
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<PrefillTimedCall> all;
@@ -130,6 +143,7 @@ int main(int argc, char** argv) {
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
     if (with_cluster) compare_cluster_split(all);
+    if (picks) print_picks(all);
     if (cross_validate) leave_one_shape_out(all);
   } catch (const patchlm::Error& e) {
     std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());
