@@ -103,8 +103,8 @@ constexpr int kMinStreamSteps = 4;
 // How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
 // clusters (in a call of less than one wave, each tile by the largest cluster of at most kMaxClusterCtas CTAs for
 // which the clusters fit the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
-// (prefill_cost), and the cluster split too where it is cheaper (PrefillCostModel::cluster_in_rule,
-// docs/performance.md steps 22–23). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
+// (prefill_cost), and the cluster split too where it is cheaper and PrefillCostModel::cluster_in_rule (off,
+// docs/performance.md step 23). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
 // never split.
 enum class PrefillSplit { rule, whole, stream_k, cluster };
 
@@ -197,15 +197,17 @@ inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t
 // tile's, plus cluster_exchange steps for the sums' exchange through distributed shared memory — fitted with the
 // stream-K and N constants held (step 23: every N × whole / stream-K / cluster timed on 5 shapes at 64–200 tokens and
 // 2 large ones' tails, docs/perf/gemm_prefill_cluster4_sweep_h200.json; over it and the three sweeps above, 347 calls,
-// mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K where
-// cluster_in_rule (a model without it prices the rule of stop 46).
+// mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K only where
+// cluster_in_rule, which is off: with it on, step 20's 152 GEMM calls ran 1.028× faster (geometric mean; 1.05–1.11× at
+// 64–144 tokens, no σ = 50 % call below cuBLAS) and batch-64 decode 1.016×, but the whole model's eager prefill of a
+// 100-token prompt 0.73× (one by one at batch 64: 0.89×) — one run on an H200, not yet explained (step 23).
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
   double stream_k_exchange = 10;           // the partial sums' exchange, in 64-token steps
   double cluster_step_cost = 1.00;         // a cluster share's step, relative to a whole tile's
   double cluster_exchange = 6;             // the sums' exchange in a cluster, in 64-token steps
-  bool cluster_in_rule = true;             // whether the rule may pick the cluster split
+  bool cluster_in_rule = false;            // whether the rule may pick the cluster split
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 

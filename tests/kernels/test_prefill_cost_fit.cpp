@@ -114,12 +114,16 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 }
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
-  // Every N × whole / stream-K / cluster timed as the landed model prices them: its pick is the dispatch rule's.
+  // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule
+  // (cluster_in_rule, off in the landed model: step 23): the fit's pick is the dispatch rule's.
+  PrefillCostModel model = kernels::kPrefillCostModel;
+  model.cluster_in_rule = true;
   int clustered = 0;
-  for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel, true)) {
-    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
-    const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
-    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms);
+  for (const PrefillTimedCall& call : synthetic_sweep(model, true)) {
+    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, model);
+    const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms, model);
+    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms,
+                                                         kernels::PrefillSplit::rule, model);
     const kernels::PrefillSplit split = !w.split_tail ? kernels::PrefillSplit::whole
                                         : w.cluster > 1 ? kernels::PrefillSplit::cluster
                                                         : kernels::PrefillSplit::stream_k;
@@ -129,6 +133,15 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
     clustered += split == kernels::PrefillSplit::cluster;
   }
   EXPECT_GT(clustered, 0) << "the rule must take the cluster split somewhere in the sweep";
+  // Without it (the landed rule), on the variants it chooses from.
+  for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
+    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
+    const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
+    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms);
+    EXPECT_EQ(pick.picked.tokens_per_tile, n) << kernels::prefill_shape_text(call) << " @" << call.tokens;
+    EXPECT_EQ(pick.picked.split == kernels::PrefillSplit::stream_k, w.split_tail) << kernels::prefill_shape_text(call) << " @" << call.tokens;
+    EXPECT_EQ(w.cluster, 1);
+  }
 }
 
 TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {

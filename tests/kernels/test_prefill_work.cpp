@@ -233,31 +233,35 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
   EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
   EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
   EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
-  // The cluster split joins the rule where the model prices it (cluster_in_rule); then the rule takes the cheapest of
-  // three — by the landed model as measured where the splits differ by more than the noise
-  // (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and a model without it never takes a cluster split.
-  EXPECT_EQ(kernels::prefill_work(64, 64, 2048, 4096, 128, 128, 132).cluster, 4);    // 9.2 vs stream-K 12.6 µs
-  EXPECT_EQ(kernels::prefill_work(100, 104, 4096, 4096, 128, 128, 132).cluster, 4);  // 12.8 vs 14.7 µs
-  EXPECT_EQ(kernels::prefill_work(80, 64, 11008, 4096, 128, 128, 132).cluster, 1);   // a wave first: 22.9 vs 37.3 µs
-  kernels::PrefillCostModel without_cluster = kernels::kPrefillCostModel;
-  without_cluster.cluster_in_rule = false;
+  // The cluster split joins the rule where the model says so (cluster_in_rule: not the landed model, step 23); then
+  // the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more than
+  // the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and the landed rule never takes a cluster split.
+  kernels::PrefillCostModel with_cluster = kernels::kPrefillCostModel;
+  with_cluster.cluster_in_rule = true;
+  auto rule_cluster = [&](std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols) {
+    return kernels::prefill_work(tokens, n, rows, cols, 128, 128, 132, PrefillSplit::rule, with_cluster).cluster;
+  };
+  EXPECT_EQ(rule_cluster(64, 64, 2048, 4096), 4);    // 9.2 vs stream-K 12.6 µs
+  EXPECT_EQ(rule_cluster(100, 104, 4096, 4096), 4);  // 12.8 vs 14.7 µs
+  EXPECT_EQ(rule_cluster(80, 64, 11008, 4096), 1);   // a wave first: 22.9 vs 37.3 µs
   int clustered = 0;
   for (const Case& t : {Case{100, 4096, 4096, 104, 128, 128, 132}, Case{80, 6144, 4096, 80, 128, 128, 132},
                         Case{64, 2048, 4096, 64, 128, 128, 132}, Case{512, 11008, 4096, 256, 128, 128, 132},
                         Case{192, 4096, 4096, 64, 128, 128, 132}, Case{200, 4096, 11008, 104, 128, 128, 132},
                         Case{160, 4096, 14336, 64, 128, 128, 132}, Case{2048, 11008, 4096, 256, 128, 128, 132},
                         Case{301, 640, 2048, 128, 128, 128, 64}, Case{96, 384, 5120, 128, 64, 64, 7}}) {
-    auto cost = [&](PrefillSplit split) {
-      return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split), t.n);
+    auto cost = [&](PrefillSplit split, const kernels::PrefillCostModel& model) {
+      return kernels::prefill_cost(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split, model), t.n, model);
     };
-    const kernels::PrefillWork rule = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp);
+    const kernels::PrefillWork rule = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, with_cluster);
     const kernels::PrefillWork cluster = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::cluster);
-    const double cheapest = std::min({cost(PrefillSplit::whole), cost(PrefillSplit::stream_k),
-                                      cluster.cluster > 1 ? cost(PrefillSplit::cluster) : 1e300});
-    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
+    const double cheaper_of_two = std::min(cost(PrefillSplit::whole, with_cluster), cost(PrefillSplit::stream_k, with_cluster));
+    const double cheapest = std::min(cheaper_of_two, cluster.cluster > 1 ? cost(PrefillSplit::cluster, with_cluster) : 1e300);
+    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, with_cluster), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     clustered += rule.cluster > 1;
-    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, without_cluster).cluster, 1)
-        << "not without cluster_in_rule";
+    const kernels::PrefillCostModel& landed = kernels::kPrefillCostModel;
+    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, landed), cheaper_of_two) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
+    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1) << "not by the landed rule";
   }
   EXPECT_GE(clustered, 2);
 }
