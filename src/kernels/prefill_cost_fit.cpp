@@ -104,12 +104,10 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
       if (!row.at("sparsity").is_number()) throw Error(str_cat(where, ": 'sparsity' is ", row.at("sparsity").dump(), ", not a number"));
       b.call.sparsity = row.at("sparsity").get<double>();
     }
-    if (row.contains("prefill_rule_has_cluster_split")) {
-      if (!row.at("prefill_rule_has_cluster_split").is_boolean())
-        throw Error(str_cat(where, ": 'prefill_rule_has_cluster_split' is ", row.at("prefill_rule_has_cluster_split").dump(), ", not true or false"));
-      b.rule_model.cluster_in_rule = row.at("prefill_rule_has_cluster_split").get<bool>();
-    } else {
-      b.rule_model.cluster_in_rule = false;
+    b.rule_model.cluster_in_rule = false;
+    if (const auto it = row.find("prefill_rule_has_cluster_split"); it != row.end()) {
+      if (!it->is_boolean()) throw Error(str_cat(where, ": 'prefill_rule_has_cluster_split' is ", it->dump(), ", not true or false"));
+      b.rule_model.cluster_in_rule = it->get<bool>();
     }
     std::string field;
     for (auto fields : {std::initializer_list<const char*>{"prefill_kernel_us_by_variant", "wgmma_us_by_tokens_per_tile_and_split"},

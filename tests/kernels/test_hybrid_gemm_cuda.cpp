@@ -308,8 +308,8 @@ TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
 
 // The cluster split (PrefillSplit::cluster, kernels/cluster_reduce.h): each tail tile's K steps shared by the 2 or 4
 // CTAs of one thread-block cluster, which add up their sums through distributed shared memory, each rank writing a
-// slice of the tile's tokens — at N from 64 to 256 (where the tiles do
-// not leave room for a cluster, whole tiles), against the dense GEMM; in rank order, so two calls give the same bits. y's block is filled with NaN before each
+// slice of the tile's tokens — at N from 64 to 256 (where the tiles do not leave room for a cluster, whole tiles),
+// against the dense GEMM; in rank order, so two calls give the same bits. y's block is filled with NaN before each
 // call (the caching allocator hands the freed block back), so a slice no rank writes shows. The split's sizes are
 // checked without a GPU.
 TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {

@@ -225,8 +225,8 @@ TEST(PrefillWork, CompletesWhenOnlySomeCtasCanRun) {
 }
 
 TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
-  // The rule takes whichever of whole tiles, stream-K and (step 23) the cluster split the cost model prices lowest —
-  // as measured on an H200 where they differ by more than the noise (docs/perf/gemm_prefill_split_sweep_h200.json).
+  // The rule takes whichever of whole tiles and stream-K the cost model prices lower — as measured on an H200 where
+  // the two differ by more than the noise (docs/perf/gemm_prefill_split_sweep_h200.json).
   using kernels::PrefillSplit;
   EXPECT_FALSE(kernels::prefill_work(192, 64, 4096, 4096, 128, 128, 132).split_tail);    // 96 tiles: 18.6 vs 22.2 µs
   EXPECT_TRUE(kernels::prefill_work(64, 64, 4096, 4096, 128, 128, 132).split_tail);      // 32 tiles: 15.3 vs 18.5 µs
