@@ -1,6 +1,7 @@
 #include "kernels/hybrid_linear.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/hybrid_gemm.h"  // no CUDA types: kHybridMaxTokens sizes the workspace in every build
@@ -112,6 +113,13 @@ const char* hybrid_path_name(HybridPath path) {
   }
   return "unpack + cuBLAS";
 }
+
+namespace {
+std::atomic<ClusterSplitUse> cluster_split_setting{kClusterSplitUse};
+}  // namespace
+
+ClusterSplitUse cluster_split_use() { return cluster_split_setting.load(std::memory_order_relaxed); }
+void set_cluster_split_use(ClusterSplitUse use) { cluster_split_setting.store(use, std::memory_order_relaxed); }
 
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (prefill_kernel && tokens >= prefill_from_tokens)
@@ -268,6 +276,9 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  p.graph = cudaStreamIsCapturing(stream, &capture) == cudaSuccess && capture == cudaStreamCaptureStatusActive;
+  p.cluster_split = cluster_split_use();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));

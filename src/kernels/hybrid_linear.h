@@ -48,6 +48,12 @@ constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
 const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
 
+// Where the wgmma kernel's rule may take the cluster split in this process (kernels/prefill_work.h ClusterSplitUse):
+// kClusterSplitUse — in launches captured into a CUDA graph — unless set (`patchlm bench gemm|e2e --cluster-split`,
+// to A/B the rule in one binary).
+ClusterSplitUse cluster_split_use();
+void set_cluster_split_use(ClusterSplitUse use);
+
 struct HybridWeight {
   TileGrid grid;
   at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled

@@ -426,7 +426,8 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (p.tokens_per_tile != 0) return p.tokens_per_tile;
-  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors);
+  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors,
+                                 prefill_rule_model(p.graph, p.cluster_split));
 }
 
 bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
@@ -436,7 +437,8 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
 // The work split at n tokens per tile (tokens_per_tile's, computed once by the caller: it prices every candidate)
 // with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
 PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
-  return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split);
+  return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split,
+                      prefill_rule_model(p.graph, p.cluster_split));
 }
 
 // The split a launch runs: its shares weighed by cost where the plan has the weight's step costs.
@@ -473,6 +475,21 @@ cudaLaunchAttribute cluster_attribute(int cluster) {
   return a;
 }
 
+// While alive, this thread's stream capture is in relaxed mode: the host calls below that are not stream work (a
+// kernel attribute, an occupancy query) may run while a graph is being captured in global mode, as at::cuda::CUDAGraph
+// captures. Needed since the cluster split is taken in graph-captured launches only: its first launch of a kernel is
+// there.
+class RelaxedCapture {
+ public:
+  RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  ~RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  RelaxedCapture(const RelaxedCapture&) = delete;
+  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
+
+ private:
+  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
+};
+
 // How many clusters of `cluster` CTAs of `kernel` the device runs at once; 0 if the runtime cannot say.
 template <class Kernel>
 int clusters_that_fit(Kernel kernel, int cluster, int threads, int shared_bytes, cudaStream_t stream) {
@@ -485,6 +502,7 @@ int clusters_that_fit(Kernel kernel, int cluster, int threads, int shared_bytes,
   config.attrs = &a;
   config.numAttrs = 1;
   int count = 0;
+  const RelaxedCapture relaxed;
   if (cudaOccupancyMaxActiveClusters(&count, kernel, &config) != cudaSuccess) {
     (void)cudaGetLastError();  // not the launch's error
     return 0;
@@ -498,8 +516,12 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
                           cudaStream_t stream) {
   using S = Shape<TH, TW, N>;
   auto kernel = prefill_kernel<TH, TW, N, Cluster>;
-  cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
-  if (e != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(e);
+  // Once per kernel, as for the decode kernel: not a host call on every (eager) launch.
+  static const cudaError_t configured = [&] {
+    const RelaxedCapture relaxed;
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
+  }();
+  if (configured != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(configured);
   if constexpr (Cluster) {
     // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
     // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
@@ -522,7 +544,7 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
       dependent_launch_config(dim3(static_cast<unsigned>(work.ctas)), dim3(S::kThreads), S::kSharedBytes, stream, attributes);
   if (Cluster) attributes[config.numAttrs++] = cluster_attribute(work.cluster);
   cudaLaunchKernelEx(&config, kernel, p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
-  e = cudaGetLastError();
+  const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }
 

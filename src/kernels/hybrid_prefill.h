@@ -29,6 +29,10 @@ struct HybridPrefillPlan {
   int tokens_per_tile = 0;
   // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_work.h.
   PrefillSplit split = PrefillSplit::rule;
+  // Whether the launch is being captured into a CUDA graph, and where the rule may take the cluster split (by default
+  // in graphs only; kernels/prefill_work.h prefill_rule_model). hybrid_prefill_workspace must be asked with the same plan.
+  bool graph = false;
+  ClusterSplitUse cluster_split = kClusterSplitUse;
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

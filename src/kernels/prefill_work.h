@@ -103,9 +103,9 @@ constexpr int kMinStreamSteps = 4;
 // How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
 // clusters (in a call of less than one wave, each tile by the largest cluster of at most kMaxClusterCtas CTAs for
 // which the clusters fit the grid at once — else whole tiles); `rule` takes the cheaper of whole and stream-K by the cost model
-// (prefill_cost), and the cluster split too where it is cheaper and PrefillCostModel::cluster_in_rule (off,
-// docs/performance.md step 23). Forced splits are for benchmarks mapping that rule. Tiles that fill whole waves are
-// never split.
+// (prefill_cost), and the cluster split too where it is cheaper and PrefillCostModel::cluster_in_rule (off in the
+// landed model; ClusterSplitUse says where the rule takes it: prefill_rule_model). Forced splits are for benchmarks
+// mapping that rule. Tiles that fill whole waves are never split.
 enum class PrefillSplit { rule, whole, stream_k, cluster };
 
 // A forced split by its name ("whole", "stream-k", "cluster": bench gemm --prefill-split and the sweeps' "N/<split>"
@@ -198,9 +198,7 @@ inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t
 // stream-K and N constants held (step 23: every N × whole / stream-K / cluster timed on 5 shapes at 64–200 tokens and
 // 2 large ones' tails, docs/perf/gemm_prefill_cluster4_sweep_h200.json; over it and the three sweeps above, 347 calls,
 // mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K only where
-// cluster_in_rule, which is off: with it on, step 20's 152 GEMM calls ran 1.028× faster (geometric mean; 1.05–1.11× at
-// 64–144 tokens, no σ = 50 % call below cuBLAS) and batch-64 decode 1.016×, but the whole model's eager prefill of a
-// 100-token prompt 0.73× (one by one at batch 64: 0.89×) — one run on an H200, not yet explained (step 23).
+// cluster_in_rule, which is off in the landed model — prefill_rule_model says where the rule takes it.
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
@@ -210,6 +208,37 @@ struct PrefillCostModel {
   bool cluster_in_rule = false;            // whether the rule may pick the cluster split
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
+
+// Where the rule may take the cluster split: never, in launches captured into a CUDA graph, or in every launch. In
+// graphs only (kClusterSplitUse): on an H200 (docs/performance.md steps 23–24), with the cluster split in the rule step
+// 20's 152 GEMM calls — timed in graphs — ran 1.028× faster (geometric mean; 1.05–1.11× at 64–144 tokens, no σ = 50 %
+// call below cuBLAS) and decode at batch 64 in graphs 1.016×, but the engine's eager prefill of one 100-token prompt
+// 0.73× (one by one at batch 64: 0.89×): ~14–40 µs more per eager cluster launch, not yet explained. The other
+// settings are for A/Bs in one binary (`patchlm bench gemm|e2e --cluster-split never|graphs|always`).
+enum class ClusterSplitUse { never, in_graphs, always };
+inline constexpr ClusterSplitUse kClusterSplitUse = ClusterSplitUse::in_graphs;
+
+// "never", "graphs", "always" (the command line's names); false for any other name.
+inline bool cluster_split_use_named(const std::string& name, ClusterSplitUse& use) {
+  if (name == "never") use = ClusterSplitUse::never;
+  else if (name == "graphs") use = ClusterSplitUse::in_graphs;
+  else if (name == "always") use = ClusterSplitUse::always;
+  else return false;
+  return true;
+}
+constexpr const char* cluster_split_use_name(ClusterSplitUse use) {
+  return use == ClusterSplitUse::never ? "never" : use == ClusterSplitUse::in_graphs ? "graphs" : "always";
+}
+
+// The model the dispatch rule prices a launch with: `model`, and the cluster split too where `use` allows it for this
+// launch (`graph`: it is being captured into a CUDA graph). The workspace and the launch must ask alike: their N and
+// split then agree.
+constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = kClusterSplitUse,
+                                              const PrefillCostModel& model = kPrefillCostModel) {
+  PrefillCostModel m = model;
+  m.cluster_in_rule = m.cluster_in_rule || use == ClusterSplitUse::always || (graph && use == ClusterSplitUse::in_graphs);
+  return m;
+}
 
 constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefillCostModel) {
   return 1.0 + model.step_cost_per_token * (n - kSmallTokensPerTile);

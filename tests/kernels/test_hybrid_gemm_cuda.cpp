@@ -3,18 +3,23 @@
 
 #include <ATen/ATen.h>
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
 
 #include <algorithm>
 #include <cstring>
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <string>
+#include <tuple>
 
 #include "hybrid_fixtures.h"
 #include "kernels/decode_ops.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/hybrid_gemm.h"
 #include "kernels/hybrid_linear.h"
+#include "kernels/hybrid_prefill.h"
 #include "mma_sp_probe.h"
 #include "util/error.h"
 
@@ -356,6 +361,50 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
   }
 }
 
+// Captured into a CUDA graph (as the engine's batched decode is), the rule's launch may take the cluster split where
+// an eager one takes stream-K (prefill_rule_model): 2048×4096 at 64 and 100 tokens, 4096×4096 at 100, on every SM of
+// the device — the graph's replay against the dense GEMM and the eager call.
+TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
+  SKIP_WITHOUT_GPU();
+  at::Device cuda("cuda:0");
+  std::uint64_t seed = 970;
+  for (const auto [rows, cols, tokens] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{2048, 4096, 64},
+                                          {2048, 4096, 100}, {4096, 4096, 100}}) {
+    auto c = testing::random_hybrid(rows, cols, 128, 128, 0.5, ++seed, 0.02);
+    const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+    const kernels::HybridWeight w = kernels::upload_hybrid(packed, cuda);
+    if (!w.prefill_kernel) GTEST_SKIP() << "no wgmma prefill kernel on this device";
+    std::vector<std::uint16_t> masked = testing::masked(c);
+    const at::Tensor wm = at::from_blob(masked.data(), {rows, cols}, at::kBFloat16).to(cuda).to(at::kFloat);
+    const at::Tensor x = at::randn({tokens, cols}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
+    const at::Tensor want = at::linear(x.to(at::kFloat), wm);
+    const at::Tensor eager = kernels::hybrid_linear_prefill_kernel(x, w);
+    at::Tensor captured;
+    {
+      const at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
+      const at::cuda::CUDAStreamGuard guard(stream);
+      kernels::hybrid_linear_prefill_kernel(x, w);  // warm up on this stream
+      stream.synchronize();
+      at::cuda::CUDAGraph graph;
+      graph.capture_begin();
+      captured = kernels::hybrid_linear_prefill_kernel(x, w);
+      graph.capture_end();
+      captured.fill_(std::numeric_limits<float>::quiet_NaN());  // what the replay must overwrite
+      graph.replay();
+      stream.synchronize();
+    }
+    const std::string where = std::to_string(rows) + "x" + std::to_string(cols) + " at " + std::to_string(tokens) + " tokens";
+    const double scale = want.abs().max().item<double>();
+    EXPECT_LE((captured.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * scale) << where;  // NaN fails too
+    EXPECT_LE((eager.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * scale) << where;
+    const kernels::PrefillCostModel in_graph = kernels::prefill_rule_model(true);
+    const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, w.multiprocessors, in_graph);
+    const kernels::PrefillWork work =
+        kernels::prefill_work(tokens, n, rows, cols, 128, 128, w.multiprocessors, kernels::PrefillSplit::rule, in_graph);
+    if (rows == 2048 && tokens == 64 && w.multiprocessors == 132) EXPECT_EQ(work.cluster, 4) << "the case should take clusters";
+  }
+}
+
 // Programmatic dependent launch (kernels/dependent_launch.h): each GEMM may start while the kernel before it is still
 // writing its x — the engine's norm, or the GEMM before it here: chains y ← W·y of a square weight on each kernel,
 // and a norm followed by the GEMM, each step against the dense GEMM of the masked weight on the x that step really
@@ -405,6 +454,32 @@ TEST(HybridGemmCuda, StepCostsFollowTheTileDescriptors) {
       5, 16, [&](std::int64_t i) { return (static_cast<std::uint32_t>(d[2 * i + 1]) >> 31) != 0; });
   EXPECT_EQ(w.row_cost_prefix, want);
   EXPECT_NE(want.back(), 16 * kernels::kDenseStepCost) << "the case should mix 2:4 and dense tiles";
+}
+
+// Host-side (no GPU needed): by default a launch captured into a CUDA graph may take the cluster split and an eager one
+// may not (kernels/prefill_work.h ClusterSplitUse, prefill_rule_model) — and the workspace asked with the same plan
+// follows: 2048×4096 at 64 tokens is 16 output tiles, by stream-K without clusters (its partial sums and flags), by
+// clusters of 4 with them (no workspace).
+TEST(HybridGemmCuda, TheWorkspaceFollowsTheRuleOfTheLaunch) {
+  using kernels::ClusterSplitUse;
+  EXPECT_EQ(kernels::kClusterSplitUse, ClusterSplitUse::in_graphs);
+  kernels::HybridPrefillPlan p;
+  p.rows = 2048, p.cols = 4096, p.multiprocessors = 132;
+  const std::int64_t tokens = 64;
+  for (const ClusterSplitUse use : {ClusterSplitUse::never, ClusterSplitUse::in_graphs, ClusterSplitUse::always})
+    for (const bool graph : {false, true}) {
+      p.graph = graph, p.cluster_split = use;
+      const std::string where = std::string(kernels::cluster_split_use_name(use)) + (graph ? ", in a graph" : ", eager");
+      const kernels::PrefillCostModel model = kernels::prefill_rule_model(graph, use);
+      const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, p.rows, p.cols, p.multiprocessors, model);
+      const kernels::PrefillWork w =
+          kernels::prefill_work(tokens, n, p.rows, p.cols, 128, 128, p.multiprocessors, kernels::PrefillSplit::rule, model);
+      const bool clusters = use == ClusterSplitUse::always || (use == ClusterSplitUse::in_graphs && graph);
+      EXPECT_EQ(w.cluster, clusters ? 4 : 1) << where;
+      const kernels::HybridPrefillWorkspace need = kernels::hybrid_prefill_workspace(p, tokens);
+      EXPECT_EQ(need.flags > 0, !clusters) << where;
+      if (!clusters) EXPECT_EQ(need.flags, w.stream_ctas) << where;
+    }
 }
 
 // Host-side (no GPU needed): the dispatch follows the measured crossovers — decode kernel, then the wgmma kernel where

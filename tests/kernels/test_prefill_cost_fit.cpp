@@ -114,10 +114,11 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 }
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
-  // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule
-  // (cluster_in_rule, off in the landed model: step 23): the fit's pick is the dispatch rule's.
-  PrefillCostModel model = kernels::kPrefillCostModel;
-  model.cluster_in_rule = true;
+  // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule (as
+  // in a launch captured into a graph, where bench gemm times: prefill_rule_model(true)): the fit's pick is the
+  // dispatch rule's.
+  const PrefillCostModel model = kernels::prefill_rule_model(true);
+  ASSERT_TRUE(model.cluster_in_rule);
   int clustered = 0;
   for (const PrefillTimedCall& call : synthetic_sweep(model, true)) {
     const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, model);
@@ -133,7 +134,7 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
     clustered += split == kernels::PrefillSplit::cluster;
   }
   EXPECT_GT(clustered, 0) << "the rule must take the cluster split somewhere in the sweep";
-  // Without it (the landed rule), on the variants it chooses from.
+  // Without it (the rule of an eager launch), on the variants it chooses from.
   for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
     const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
     const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);

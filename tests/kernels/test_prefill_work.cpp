@@ -233,11 +233,13 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
   EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
   EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
   EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
-  // The cluster split joins the rule where the model says so (cluster_in_rule: not the landed model, step 23); then
-  // the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more than
-  // the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and the landed rule never takes a cluster split.
-  kernels::PrefillCostModel with_cluster = kernels::kPrefillCostModel;
-  with_cluster.cluster_in_rule = true;
+  // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model(true); steps 23–24);
+  // then the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more
+  // than the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and in eager launches (the landed model) never
+  // a cluster split.
+  const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model(true);
+  ASSERT_TRUE(with_cluster.cluster_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model(false).cluster_in_rule);
   auto rule_cluster = [&](std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols) {
     return kernels::prefill_work(tokens, n, rows, cols, 128, 128, 132, PrefillSplit::rule, with_cluster).cluster;
   };
@@ -259,9 +261,10 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
     const double cheapest = std::min(cheaper_of_two, cluster.cluster > 1 ? cost(PrefillSplit::cluster, with_cluster) : 1e300);
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, with_cluster), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     clustered += rule.cluster > 1;
-    const kernels::PrefillCostModel& landed = kernels::kPrefillCostModel;
-    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, landed), cheaper_of_two) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
-    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp).cluster, 1) << "not by the landed rule";
+    const kernels::PrefillCostModel eager = kernels::prefill_rule_model(false);
+    EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, eager), cheaper_of_two) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
+    EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, eager).cluster, 1)
+        << "not in an eager launch";
   }
   EXPECT_GE(clustered, 2);
 }
@@ -420,11 +423,17 @@ TEST(PrefillWork, TokensPerTileAreTheCheapestByTheCostModel) {
     for (const auto [rows, cols, sms] : {std::tuple{11008, 4096, 132}, std::tuple{4096, 4096, 132},
                                          std::tuple{4096, 11008, 132}, std::tuple{1024, 4096, 132},
                                          std::tuple{4096, 4096, 16}}) {
-      const int picked = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms);
-      auto cost = [&](int n) { return kernels::prefill_cost(kernels::prefill_work(tokens, n, rows, cols, 128, 128, sms), n); };
-      for (int n : kernels::kTokensPerTileChoices)
-        EXPECT_LE(cost(picked), cost(n)) << tokens << " tokens, " << rows << "x" << cols << ", " << sms << " SMs: " << picked
-                                         << " costs more than " << n;
+      for (const bool graph : {false, true}) {  // the rule of an eager launch, and of one captured into a graph
+        const kernels::PrefillCostModel model = kernels::prefill_rule_model(graph);
+        const int picked = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms, model);
+        auto cost = [&](int n) {
+          return kernels::prefill_cost(
+              kernels::prefill_work(tokens, n, rows, cols, 128, 128, sms, kernels::PrefillSplit::rule, model), n, model);
+        };
+        for (int n : kernels::kTokensPerTileChoices)
+          EXPECT_LE(cost(picked), cost(n)) << tokens << " tokens, " << rows << "x" << cols << ", " << sms << " SMs"
+                                           << (graph ? ", in a graph" : "") << ": " << picked << " costs more than " << n;
+      }
     }
     EXPECT_EQ(kernels::prefill_tokens_per_tile(64, 128, tokens, 4096, 4096, 132), kernels::kTokensPerTile) << tokens;
   }
