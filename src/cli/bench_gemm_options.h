@@ -42,6 +42,13 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                "Launch the hybrid kernels as dependents, each call streaming its first weight tiles while the call "
                "before it finishes, as in a model (default); --no-dependent-launch times every call on its own")
       ->capture_default_str();
+  app.add_option("--cluster-split", a.options.cluster_split,
+                 "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
+                 "default), always, or never (the rule without it, for A/Bs)")
+      ->capture_default_str();
+  app.add_flag("--eager", a.options.eager,
+               "Time every op as eager launches from the host, as the engine's prefill launches them, not in a CUDA "
+               "graph (rows then also give the wgmma kernel's host issue time per call)");
   app.add_option("--json", a.json, "Also write every measurement to this JSON file");
 }
 

@@ -35,6 +35,10 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
                "Launch the GEMM kernels as dependents of the kernel before them (default); --no-dependent-launch: "
                "after it, as cuBLAS's are")
       ->capture_default_str();
+  app.add_option("--cluster-split", a.options.cluster_split,
+                 "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
+                 "engine's decode; default), always (its eager prefill too) or never")
+      ->capture_default_str();
   app.add_option("--python", a.options.python, "Python with torch + transformers for the baseline")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/e2e_transformers.py");
   app.add_option("--json", a.json, "Also write every row to this JSON file");

@@ -13,6 +13,7 @@
 #include "io/hybrid_layout.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/gemm_benchmark.h"
+#include "kernels/hybrid_linear.h"
 #include "kernels/hybrid_model.h"
 #include "util/error.h"
 #include "util/python_baseline.h"
@@ -239,6 +240,8 @@ void validate_e2e_bench(const E2eBenchOptions& o) {
   for (int b : o.batches)
     if (b < 1) throw UsageError(str_cat("--batch: ", b, " must be positive"));
   if (o.prompt < 1 || o.new_tokens < 1) throw UsageError("--prompt and --new-tokens must be positive");
+  if (kernels::ClusterSplitUse use; !kernels::cluster_split_use_named(o.cluster_split, use))
+    throw UsageError(str_cat("--cluster-split: ", in_quotes(o.cluster_split), " is not never, graphs or always"));
 }
 
 nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
@@ -251,6 +254,9 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     device = at::Device(at::kCUDA, 0);
     gpu = at::cuda::getDeviceProperties(0)->name;
     kernels::set_dependent_launch(o.dependent_launch);
+    kernels::ClusterSplitUse cluster_split = kernels::kClusterSplitUse;
+    kernels::cluster_split_use_named(o.cluster_split, cluster_split);
+    kernels::set_cluster_split_use(cluster_split);
     at::empty({1}, at::TensorOptions().device(device));  // the caching allocator's statistics exist from here on
   }
 #endif
@@ -266,7 +272,8 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"prefill_one_by_one_tokens_per_s", t.prefill_one_by_one_tokens_per_s},
                                   {"decode_tokens_per_s", t.decode_tokens_per_s}, {"ms_per_step", t.step_ms}, {"device_ms_per_step", t.device_step_ms},
                                   {"peak_gib", peak},
-                                  {"dependent_launch", o.dependent_launch}};
+                                  {"dependent_launch", o.dependent_launch},
+                                  {"cluster_split", o.cluster_split}};
     const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
     if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;
     double base = 0;

@@ -69,6 +69,8 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
   for (const std::string& split : o.prefill_splits)
     if (PrefillSplit forced; !forced_prefill_split(split, forced))
       throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole, stream-k or cluster"));
+  if (ClusterSplitUse use; !cluster_split_use_named(o.cluster_split, use))
+    throw UsageError(str_cat("--cluster-split: ", in_quotes(o.cluster_split), " is not never, graphs or always"));
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
 }
@@ -95,29 +97,42 @@ namespace {
 // run for `settle_ms`: the op before it (cuBLAS at full tensor throughput) can leave the clocks low for longer than a
 // warm-up call — measured on an H200, the first kernel timed after cuBLAS ran 3.5 % slower on average (up to 20 %)
 // than the same kernel timed again later in the same case (docs/performance.md, step 18).
-double time_graph(const std::function<void(int)>& op, int copies, double settle_ms) {
+// eager (--eager): the same calls launched one by one from the host instead, as the engine's prefill launches them,
+// timed by events around the loop; *host_us then gets the host's median time to issue one call (where it exceeds the
+// device time, the host paces the GPU).
+double time_op(const std::function<void(int)>& op, int copies, double settle_ms, bool eager, double* host_us = nullptr) {
   at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
   at::cuda::CUDAStreamGuard guard(stream);
   for (int c = 0; c < copies; ++c) op(c);  // warm up: lazy init, autotune caches, smem attributes
   stream.synchronize();
   const int rounds = std::max(1, 240 / copies);
   at::cuda::CUDAGraph graph;
-  graph.capture_begin();
-  for (int r = 0; r < rounds; ++r)
-    for (int c = 0; c < copies; ++c) op(c);
-  graph.capture_end();
+  const auto run = [&] {
+    if (!eager) return graph.replay();
+    for (int r = 0; r < rounds; ++r)
+      for (int c = 0; c < copies; ++c) op(c);
+  };
+  if (!eager) {
+    graph.capture_begin();
+    for (int r = 0; r < rounds; ++r)
+      for (int c = 0; c < copies; ++c) op(c);
+    graph.capture_end();
+  }
   const auto settle_start = std::chrono::steady_clock::now();
   do {
-    graph.replay();
+    run();
     stream.synchronize();
   } while (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - settle_start).count() < settle_ms);
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  std::vector<double> us;
+  std::vector<double> us, host;
   for (int k = 0; k < 7; ++k) {
     cudaEventRecord(start, stream.stream());
-    graph.replay();
+    const auto issue_start = std::chrono::steady_clock::now();
+    run();
+    host.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - issue_start).count() /
+                   (rounds * copies));
     cudaEventRecord(stop, stream.stream());
     cudaEventSynchronize(stop);
     float ms = 0;
@@ -127,11 +142,13 @@ double time_graph(const std::function<void(int)>& op, int copies, double settle_
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   std::sort(us.begin(), us.end());
+  std::sort(host.begin(), host.end());
+  if (host_us) *host_us = host[host.size() / 2];
   return us[us.size() / 2];
 }
 
 // cuSPARSELt on the compressed fully-2:4 weights, x padded to 16 tokens as it requires; algorithm from its search.
-double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tensor& x, double settle_ms) {
+double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tensor& x, double settle_ms, bool eager) {
   const std::int64_t m = x.size(0);
   at::Tensor xp = at::zeros({std::max<std::int64_t>(16, (m + 15) / 16 * 16), x.size(1)}, x.options());
   xp.narrow(0, 0, m).copy_(x);
@@ -140,12 +157,12 @@ double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tens
     alg = at::_cslt_sparse_mm_search(compressed[0], xp.t(), {}, {}, {}, true);
   } catch (const std::exception&) {  // no search in this build: the default algorithm
   }
-  return time_graph(
+  return time_op(
       [&](int c) {
         at::_cslt_sparse_mm(compressed[c], xp.t(), {}, {}, {},
                             /*transpose_result=*/true, alg);
       },
-      static_cast<int>(compressed.size()), settle_ms);
+      static_cast<int>(compressed.size()), settle_ms, eager);
 }
 
 // --prefill-split's names (checked by validate); "rule" (and any other name) is the rule.
@@ -159,7 +176,7 @@ PrefillSplit prefill_split_named(const std::string& name) {
 // The wgmma kernel's per-CTA timeline (kernels/prefill_trace.h) at the rule's tokens per tile and each forced one, with
 // the rule's split and each forced one: one call on weight copy 0 after a call on every other copy (as cold as in the
 // timed graph, but not inside one), written to `dir` as trace_<rows>x<cols>_m<tokens>_s<σ>_<n or rule>[_<split>].json
-// with the call's work split.
+// with the call's work split. Eager calls: the rule's split is an eager launch's (prefill_rule_model).
 void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sigma, int m, const at::Tensor& x,
                           std::vector<HybridWeight>& ws) {
   std::vector<int> forced{0};
@@ -176,8 +193,9 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
       const std::vector<std::uint64_t> events = prefill_trace_take();
       for (auto& w : ws) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
       const int sms = ws[0].multiprocessors;
-      const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms);
-      const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split);
+      const PrefillCostModel eager = prefill_rule_model(false, cluster_split_use());
+      const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, eager);
+      const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split, eager);
       const nlohmann::ordered_json trace = {
           {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
           {"forced", n != 0}, {"split", split_name}, {"ctas", work.ctas}, {"full_waves", work.full_waves},
@@ -231,11 +249,17 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
   const int sms = prop->multiProcessorCount;
   const double l2 = prop->l2CacheSize;
+  // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
+  ClusterSplitUse cluster_split = kClusterSplitUse;
+  cluster_split_use_named(options.cluster_split, cluster_split);
+  set_cluster_split_use(cluster_split);
+  const PrefillCostModel rule = prefill_rule_model(!options.eager, cluster_split);
   set_dependent_launch(options.dependent_launch);
   std::printf(
-      "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; CUDA "
-      "graphs; median of 7; hybrid kernels %s\n",
-      prop->name, sms, l2 / 1e6, options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)");
+      "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; %s; median of 7; hybrid kernels %s; cluster "
+      "split: %s\n",
+      prop->name, sms, l2 / 1e6, options.eager ? "eager launches from the host" : "CUDA graphs",
+      options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)", options.cluster_split.c_str());
   const std::vector<Config> configs = candidate_configs(options.quick);
   // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
   const std::int64_t sm_bytes = device_shared_bytes_per_multiprocessor();
@@ -289,7 +313,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
       for (int m : options.tokens) {
         at::Tensor x = at::randn({m, s.cols}, bf16);
         at::Tensor y = at::empty({m, s.rows}, bf16);
-        double dense_us = time_graph([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies, options.settle_ms);
+        double dense_us = time_op([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies, options.settle_ms,
+                                  options.eager);
         // The decode kernel, autotuned, up to kMaxKernelBenchTokens (past that it runs M / 64 chunks of 64 and only
         // gets slower than the unpacked path); then the unpacked weight on cuBLAS; the dispatch takes one of them.
         double best_us = 0;
@@ -298,7 +323,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           const auto time_decode = [&](const Config& cfg, double settle_ms) {
             auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
             for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
-            return time_graph([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, settle_ms);
+            return time_op([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, settle_ms, options.eager);
           };
           best_us = 1e30;
           for (const Config& cfg : configs) {
@@ -312,15 +337,18 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         }
         auto& ws128 = weights[{128, 128}];
         const double unpack_us =
-            options.prefill_only ? 0 : time_graph([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies, options.settle_ms);
+            options.prefill_only ? 0
+                                 : time_op([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies, options.settle_ms, options.eager);
         // The wgmma kernel with tokens per tile (0: the rule's) and the last wave's split as given, then back to the rule.
-        const auto time_prefill = [&](int n, PrefillSplit split) {
+        double prefill_host_us = 0;  // --eager: the host's time to issue one call of the rule's variant
+        const auto time_prefill = [&](int n, PrefillSplit split, double* host_us = nullptr) {
           for (auto& w : ws128) w.prefill_tokens_per_tile = n, w.prefill_split = split;
-          const double us = time_graph([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies, options.settle_ms);
+          const double us = time_op([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies, options.settle_ms,
+                                    options.eager, host_us);
           for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
           return us;
         };
-        const double prefill_us = ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule) : 0;
+        const double prefill_us = ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule, &prefill_host_us) : 0;
         // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above) ...
         nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
         if (ws128[0].prefill_kernel)
@@ -346,7 +374,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
                                      : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
                                                                                         : prefill_us;
-        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x, options.settle_ms);
+        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x, options.settle_ms, options.eager);
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;
@@ -373,13 +401,16 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"sparsity", sigma},
                            {"two_four_tile_share", share},
                            {"dependent_launch", options.dependent_launch},
+                           {"cluster_split", options.cluster_split},
+                           {"timed_as", options.eager ? "eager launches" : "CUDA graph"},
                            {"cublas_us", dense_us},
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
-                           {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms) : 0},
+                           {"prefill_kernel_host_issue_us", options.eager && prefill_us > 0 ? nlohmann::ordered_json(prefill_host_us) : nullptr},
+                           {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule) : 0},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
-                           {"prefill_rule_has_cluster_split", kPrefillCostModel.cluster_in_rule},
+                           {"prefill_rule_has_cluster_split", rule.cluster_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},

@@ -3,11 +3,14 @@
 // cuBLAS bf16 dense and cuSPARSELt 2:4, in the same run on the same GPU, on LLaMA-2-7B / LLaMA-3.1-8B linear shapes
 // with PATCH-like random tile patterns (a share 2σ of the 128×128 tiles 2:4, the rest dense). Every op is timed
 // inside a CUDA graph cycling through enough weight copies to exceed 4× the L2 cache, so weights stream from HBM as
-// in a real decode step; the kernel is autotuned (packing tile, CTAs per SM, ring depth) per case.
+// in a real decode step (or, with `eager`, launched one by one from the host over the same copies, as the engine's
+// prefill launches); the kernel is autotuned (packing tile, CTAs per SM, ring depth) per case.
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "kernels/prefill_work.h"
 
 namespace patchlm::kernels {
 
@@ -39,6 +42,12 @@ struct GemmBenchOptions {
   // Launch the hybrid kernels as dependents (kernels/dependent_launch.h): in the timed graph each call then streams
   // its first weight tiles while the call before it finishes, as in a model. false: every call on its own.
   bool dependent_launch = true;
+  // Where the wgmma kernel's rule may take the cluster split (kernels/prefill_work.h ClusterSplitUse): "graphs" (the
+  // default), "always" or "never" (the rule without it).
+  std::string cluster_split = cluster_split_use_name(kClusterSplitUse);
+  // Time every op as eager launches from the host, one by one (as the engine's prefill launches its GEMMs), instead of
+  // in a CUDA graph; rows then also give the host's time to issue one call of the wgmma kernel.
+  bool eager = false;
 };
 
 // A PATCH-like keep-mask [rows, cols] (both multiples of 128): exactly round(share · tiles) random 128×128 tiles 2:4

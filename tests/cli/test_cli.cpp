@@ -117,6 +117,7 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--shapes 4096x4096x2", "expected OUTxIN"},
                                      {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 152, 160, 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256"},
                                      {"--prefill-split halves", "--prefill-split: 'halves' is not whole, stream-k or cluster"},
+                                     {"--cluster-split sometimes", "--cluster-split: 'sometimes' is not never, graphs or always"},
                                      {"--settle-ms -5", "--settle-ms"}}) {
     Result r = run("bench gemm " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
@@ -125,6 +126,19 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
   }
   EXPECT_EQ(run("bench").code, 2);  // a benchmark must be named
+}
+
+TEST(Cli, BenchE2eBadInputIsOneLineUsageError) {
+  for (const auto& [args, needle] : {std::pair<std::string, std::string>{"--sparsity 60", "--sparsity: 60 is outside 0..50"},
+                                     {"--batch 0", "--batch: 0 must be positive"},
+                                     {"--prompt 0", "--prompt and --new-tokens must be positive"},
+                                     {"--cluster-split eager", "--cluster-split: 'eager' is not never, graphs or always"}}) {
+    Result r = run("bench e2e --no-baseline " + args);
+    EXPECT_EQ(r.code, 2) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << args << ": " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
 }
 
 // --prefill-trace needs a build with the trace stores (cmake -DPATCHLM_PREFILL_TRACE=ON); a normal build says so before
