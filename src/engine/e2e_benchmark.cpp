@@ -240,8 +240,7 @@ void validate_e2e_bench(const E2eBenchOptions& o) {
   for (int b : o.batches)
     if (b < 1) throw UsageError(str_cat("--batch: ", b, " must be positive"));
   if (o.prompt < 1 || o.new_tokens < 1) throw UsageError("--prompt and --new-tokens must be positive");
-  if (kernels::ClusterSplitUse use; !kernels::cluster_split_use_named(o.cluster_split, use))
-    throw UsageError(str_cat("--cluster-split: ", in_quotes(o.cluster_split), " is not never, graphs or always"));
+  kernels::cluster_split_use_option(o.cluster_split);
 }
 
 nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
@@ -254,9 +253,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     device = at::Device(at::kCUDA, 0);
     gpu = at::cuda::getDeviceProperties(0)->name;
     kernels::set_dependent_launch(o.dependent_launch);
-    kernels::ClusterSplitUse cluster_split = kernels::kClusterSplitUse;
-    kernels::cluster_split_use_named(o.cluster_split, cluster_split);
-    kernels::set_cluster_split_use(cluster_split);
+    kernels::set_cluster_split_use(kernels::cluster_split_use_option(o.cluster_split));
     at::empty({1}, at::TensorOptions().device(device));  // the caching allocator's statistics exist from here on
   }
 #endif

@@ -69,8 +69,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
   for (const std::string& split : o.prefill_splits)
     if (PrefillSplit forced; !forced_prefill_split(split, forced))
       throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not whole, stream-k or cluster"));
-  if (ClusterSplitUse use; !cluster_split_use_named(o.cluster_split, use))
-    throw UsageError(str_cat("--cluster-split: ", in_quotes(o.cluster_split), " is not never, graphs or always"));
+  cluster_split_use_option(o.cluster_split);
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");
 }
@@ -250,8 +249,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const int sms = prop->multiProcessorCount;
   const double l2 = prop->l2CacheSize;
   // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
-  ClusterSplitUse cluster_split = kClusterSplitUse;
-  cluster_split_use_named(options.cluster_split, cluster_split);
+  const ClusterSplitUse cluster_split = cluster_split_use_option(options.cluster_split);
   set_cluster_split_use(cluster_split);
   const PrefillCostModel rule = prefill_rule_model(!options.eager, cluster_split);
   set_dependent_launch(options.dependent_launch);

@@ -121,6 +121,13 @@ std::atomic<ClusterSplitUse> cluster_split_setting{kClusterSplitUse};
 ClusterSplitUse cluster_split_use() { return cluster_split_setting.load(std::memory_order_relaxed); }
 void set_cluster_split_use(ClusterSplitUse use) { cluster_split_setting.store(use, std::memory_order_relaxed); }
 
+ClusterSplitUse cluster_split_use_option(const std::string& name) {
+  ClusterSplitUse use = kClusterSplitUse;
+  if (!cluster_split_use_named(name, use))
+    throw UsageError(str_cat("--cluster-split: ", in_quotes(name), " is not never, graphs or always"));
+  return use;
+}
+
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (prefill_kernel && tokens >= prefill_from_tokens)
     return tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;
@@ -277,7 +284,9 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.row_cost_prefix = w.row_cost_prefix.data();
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-  p.graph = cudaStreamIsCapturing(stream, &capture) == cudaSuccess && capture == cudaStreamCaptureStatusActive;
+  const bool asked = cudaStreamIsCapturing(stream, &capture) == cudaSuccess;
+  if (!asked) (void)cudaGetLastError();  // not the launch's error; taken as eager
+  p.graph = asked && capture == cudaStreamCaptureStatusActive;
   p.cluster_split = cluster_split_use();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {

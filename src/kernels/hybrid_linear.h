@@ -53,6 +53,8 @@ const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefi
 // to A/B the rule in one binary).
 ClusterSplitUse cluster_split_use();
 void set_cluster_split_use(ClusterSplitUse use);
+// The benchmarks' --cluster-split value: "never", "graphs" or "always"; UsageError naming the option otherwise.
+ClusterSplitUse cluster_split_use_option(const std::string& name);
 
 struct HybridWeight {
   TileGrid grid;

@@ -10,7 +10,9 @@
 // (prefill_work with that N and split) and takes the cheapest. A forced stream-K split that comes out as whole waves
 // (the output tiles fill every wave), or a forced cluster split for which no cluster fits, ran as whole tiles and is
 // priced so. A variant timed at the rule's split (an "N"
-// key, no "/split") ran the split the landed model picks — true of sweeps made by a binary with the landed model.
+// key, no "/split") ran the split the landed constants pick, with the cluster split among the candidates where the
+// row's prefill_rule_has_cluster_split says so (bench gemm writes it from --cluster-split and --eager) — true of sweeps
+// made by a binary with the landed constants.
 #include <cstdint>
 #include <filesystem>
 #include <string>
