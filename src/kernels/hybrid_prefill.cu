@@ -33,6 +33,7 @@
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
+#include "kernels/relaxed_capture.h"
 #include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
 
@@ -474,21 +475,6 @@ cudaLaunchAttribute cluster_attribute(int cluster) {
   a.val.clusterDim.y = a.val.clusterDim.z = 1;
   return a;
 }
-
-// While alive, this thread's stream capture is in relaxed mode: the host calls below that are not stream work (a
-// kernel attribute, an occupancy query) may run while a graph is being captured in global mode, as at::cuda::CUDAGraph
-// captures. Needed since the cluster split is taken in graph-captured launches only: its first launch of a kernel is
-// there.
-class RelaxedCapture {
- public:
-  RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
-  ~RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
-  RelaxedCapture(const RelaxedCapture&) = delete;
-  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
-
- private:
-  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
-};
 
 // How many clusters of `cluster` CTAs of `kernel` the device runs at once; 0 if the runtime cannot say.
 template <class Kernel>

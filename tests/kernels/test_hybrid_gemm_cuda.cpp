@@ -363,7 +363,9 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
 
 // Captured into a CUDA graph (as the engine's batched decode is), the rule's launch may take the cluster split where
 // an eager one takes stream-K (prefill_rule_model): 2048×4096 at 64 and 100 tokens, 4096×4096 at 100, on every SM of
-// the device — the graph's replay against the dense GEMM and the eager call.
+// the device — the graph's replay (y filled with NaN before it) and the eager call each against the dense GEMM (not
+// against each other bit for bit: the two splits add the K steps in different orders). Run alone (a process of its
+// own), each cluster kernel's first launch — with its one-time host calls in relaxed capture mode — is in the capture.
 TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
   SKIP_WITHOUT_GPU();
   at::Device cuda("cuda:0");
@@ -379,23 +381,25 @@ TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
     const at::Tensor x = at::randn({tokens, cols}, at::TensorOptions().dtype(at::kBFloat16).device(cuda));
     const at::Tensor want = at::linear(x.to(at::kFloat), wm);
     const at::Tensor eager = kernels::hybrid_linear_prefill_kernel(x, w);
-    at::Tensor captured;
+    at::cuda::getCurrentCUDAStream().synchronize();  // x and the eager call are done before another stream reads x
+    at::Tensor replayed;  // the replay's output, copied out of the graph's memory pool while the graph lives
     {
       const at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
       const at::cuda::CUDAStreamGuard guard(stream);
-      kernels::hybrid_linear_prefill_kernel(x, w);  // warm up on this stream
+      kernels::hybrid_linear_prefill_kernel(x, w);  // warm up on this stream (its stream-K flags, if any)
       stream.synchronize();
       at::cuda::CUDAGraph graph;
       graph.capture_begin();
-      captured = kernels::hybrid_linear_prefill_kernel(x, w);
+      const at::Tensor captured = kernels::hybrid_linear_prefill_kernel(x, w);
       graph.capture_end();
       captured.fill_(std::numeric_limits<float>::quiet_NaN());  // what the replay must overwrite
       graph.replay();
+      replayed = captured.to(at::kFloat);
       stream.synchronize();
     }
     const std::string where = std::to_string(rows) + "x" + std::to_string(cols) + " at " + std::to_string(tokens) + " tokens";
     const double scale = want.abs().max().item<double>();
-    EXPECT_LE((captured.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * scale) << where;  // NaN fails too
+    EXPECT_LE((replayed - want).abs().max().item<double>(), 1e-2 * scale) << where;  // NaN fails too
     EXPECT_LE((eager.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * scale) << where;
     const kernels::PrefillCostModel in_graph = kernels::prefill_rule_model(true);
     const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, w.multiprocessors, in_graph);
