@@ -76,7 +76,10 @@ constexpr bool prefill_cluster_kernel_built(int tile_height, int tile_width, int
   return prefill_has_small_and_large_tiles(tile_height, tile_width) && prefill_tokens_per_tile_built(tile_height, tile_width, n);
 }
 
-struct PrefillWork {
+// A work split's sizes: all that the cost model prices (prefill_cost). PrefillWork adds the shares' boundaries; the
+// rule prices three candidates for each of the 25 N, so it builds these and the boundaries only for the split it
+// returns (whole PrefillWorks for every candidate took ~11 µs of host time per call, twice per eager GEMM call).
+struct PrefillWorkSizes {
   int token_tiles = 0;   // ⌈tokens / N⌉
   int row_blocks = 0;    // rows / tile height
   int tiles = 0;         // steps per output tile: cols / tile width
@@ -85,16 +88,19 @@ struct PrefillWork {
   int tail_tiles = 0;    // output tiles full_waves · C … + tail_tiles
   bool split_tail = false;  // stream-K over the tail (else whole tiles for the first tail_tiles CTAs)
   int stream_ctas = 0;      // CTAs 0 … stream_ctas − 1 share the tail's steps (each at least kMinStreamSteps)
-  // Share p — CTA stream_ctas − 1 − p's — is the tail's steps [share_begin[p], share_begin[p + 1]), the tail's step
-  // q · tiles + k being step k of its output tile q (in order from full_waves · ctas). Strictly increasing: no share
-  // is empty (a finisher waits for every share that starts inside its tile).
-  std::int32_t share_begin[kMaxStreamCtas + 1] = {};
   // > 1: the tail is split by clusters instead (PrefillSplit::cluster; split_tail is set too): tail tile q's K steps are
   // shared by the `cluster` CTAs q · cluster … of one thread-block cluster, rank r's the tail's steps
   // [share_begin[q · cluster + r], share_begin[q · cluster + r + 1]) — shares that never leave their tile, one each,
   // stream_ctas = tail_tiles · cluster of them, in CTA order. The CTAs add up their sums through distributed shared
   // memory (kernels/cluster_reduce.h): no workspace, no flags, no CTA waiting for one outside its cluster.
   int cluster = 1;
+};
+
+struct PrefillWork : PrefillWorkSizes {
+  // Share p — CTA stream_ctas − 1 − p's — is the tail's steps [share_begin[p], share_begin[p + 1]), the tail's step
+  // q · tiles + k being step k of its output tile q (in order from full_waves · ctas). Strictly increasing: no share
+  // is empty (a finisher waits for every share that starts inside its tile).
+  std::int32_t share_begin[kMaxStreamCtas + 1] = {};
 };
 
 // A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
@@ -119,9 +125,9 @@ inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
 }
 
 namespace detail {
-inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
-                                   int tile_width, int multiprocessors, bool split) {
-  PrefillWork w;
+inline PrefillWorkSizes prefill_sizes_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                         int tile_width, int multiprocessors, bool split) {
+  PrefillWorkSizes w;
   w.token_tiles = static_cast<int>((tokens + n - 1) / n);
   w.row_blocks = static_cast<int>(rows / tile_height);
   w.tiles = static_cast<int>(cols / tile_width);
@@ -144,7 +150,6 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
   if (w.split_tail) {
     const std::int64_t steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
     w.stream_ctas = static_cast<int>(std::clamp<std::int64_t>(steps / kMinStreamSteps, 1, std::min(w.ctas, kMaxStreamCtas)));
-    for (int p = 0; p <= w.stream_ctas; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / w.stream_ctas);
   }
   return w;
 }
@@ -155,9 +160,9 @@ inline PrefillWork prefill_work_as(std::int64_t tokens, int n, std::int64_t rows
 // Not after whole waves: a grid of clusters then holds every SM for the whole call, and on an H200 such calls ran
 // 0.62–1.0× of the best other split (11008×4096 at 80–200 tokens, a wave and a 40-tile tail by clusters of 3:
 // 0.62–0.87×; 5-wave calls' tails 0.94–1.0×; docs/performance.md step 23), where single partial waves gained up to 1.37×.
-inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
-                                        int tile_width, int multiprocessors) {
-  PrefillWork w = prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
+inline PrefillWorkSizes prefill_sizes_cluster(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols,
+                                              int tile_height, int tile_width, int multiprocessors) {
+  PrefillWorkSizes w = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   const std::int64_t outputs = static_cast<std::int64_t>(w.token_tiles) * w.row_blocks;
   const std::int64_t mp = std::max(1, multiprocessors);
   if (outputs >= mp || !prefill_cluster_kernel_built(tile_height, tile_width, n)) return w;
@@ -169,10 +174,24 @@ inline PrefillWork prefill_work_cluster(std::int64_t tokens, int n, std::int64_t
     w.split_tail = true;
     w.cluster = c;
     w.stream_ctas = w.ctas;
+    return w;
+  }
+  return w;
+}
+
+// The split with its shares in equal steps: a stream-K tail's steps evenly over its CTAs, a cluster split's tiles
+// each evenly over the ranks of its cluster.
+inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
+  PrefillWork w;
+  static_cast<PrefillWorkSizes&>(w) = sizes;
+  if (w.split_tail && w.cluster > 1) {
+    const int c = w.cluster;
     for (int q = 0; q < w.tail_tiles; ++q)
       for (int r = 0; r <= c; ++r)
         w.share_begin[q * c + r] = static_cast<std::int32_t>(static_cast<std::int64_t>(q) * w.tiles + w.tiles * r / c);
-    return w;
+  } else if (w.split_tail) {
+    const std::int64_t steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
+    for (int p = 0; p <= w.stream_ctas; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / w.stream_ctas);
   }
   return w;
 }
@@ -245,7 +264,7 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 }
 
 // The cost of a work split with N tokens per tile, in 64-token K steps.
-inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
+inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
   if (w.split_tail && w.cluster > 1) {
@@ -258,24 +277,32 @@ inline double prefill_cost(const PrefillWork& w, int n, const PrefillCostModel& 
   return prefill_step_cost(n, model) * steps;
 }
 
-// The work split of `tokens` tokens at N = n: whole waves, the last one whole, stream-K or by clusters as `split` says
-// (rule: the cheapest by `model` of whole and stream-K, and of the cluster split where model.cluster_in_rule).
-inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
-                                int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule,
-                                const PrefillCostModel& model = kPrefillCostModel) {
-  if (split == PrefillSplit::cluster)
-    return detail::prefill_work_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
+namespace detail {
+// prefill_work's split, its sizes only.
+inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                      int tile_width, int multiprocessors, PrefillSplit split, const PrefillCostModel& model) {
+  if (split == PrefillSplit::cluster) return prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
   if (split != PrefillSplit::rule)
-    return detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
-                                   split == PrefillSplit::stream_k);
-  PrefillWork whole = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
-  PrefillWork streamed = detail::prefill_work_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
-  PrefillWork& cheaper = prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
+    return prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
+  const PrefillWorkSizes whole = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
+  const PrefillWorkSizes streamed = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
+  const PrefillWorkSizes& cheaper = prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
   if (model.cluster_in_rule) {
-    PrefillWork clustered = detail::prefill_work_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
+    const PrefillWorkSizes clustered = prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
     if (clustered.cluster > 1 && prefill_cost(clustered, n, model) < prefill_cost(cheaper, n, model)) return clustered;
   }
   return cheaper;
+}
+}  // namespace detail
+
+// The work split of `tokens` tokens at N = n: whole waves, the last one whole, stream-K or by clusters as `split` says
+// (rule: the cheapest by `model` of whole and stream-K, and of the cluster split where model.cluster_in_rule), its
+// shares in equal steps (weigh_stream_k_split then weighs them by cost).
+inline PrefillWork prefill_work(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
+                                int tile_width, int multiprocessors, PrefillSplit split = PrefillSplit::rule,
+                                const PrefillCostModel& model = kPrefillCostModel) {
+  return detail::with_even_shares(
+      detail::prefill_sizes(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split, model));
 }
 
 // N for `tokens` tokens: by the cost model where the weight's shape is known (rows, cols > 0), the smaller N on a tie.
@@ -291,8 +318,9 @@ inline int prefill_tokens_per_tile(int tile_height, int tile_width, std::int64_t
   int best = kSmallTokensPerTile;
   double best_cost = 0;
   for (int n : kTokensPerTileChoices) {
-    const PrefillWork w = prefill_work(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, PrefillSplit::rule, model);
-    const double cost = prefill_cost(w, n, model);
+    const double cost = prefill_cost(
+        detail::prefill_sizes(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, PrefillSplit::rule, model), n,
+        model);
     if (n == kSmallTokensPerTile || cost < best_cost) best = n, best_cost = cost;
   }
   return best;
