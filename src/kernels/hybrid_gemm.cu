@@ -31,6 +31,7 @@
 #include "kernels/async_copy.h"
 #include "kernels/dense_tile_layout.h"
 #include "kernels/dependent_launch.h"
+#include "kernels/shared_memory_limit.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -336,8 +337,8 @@ std::string launch(const HybridGemmPlan& p, const void* x, void* y, int tokens, 
   using G = Geometry<TR, TC, NF>;
   constexpr int kSmem = STAGES * G::kStageBytes;
   auto kernel = hybrid_gemm_kernel<TR, TC, NF, STAGES>;
-  static cudaError_t configured = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, kSmem);
-  if (configured != cudaSuccess) return cudaGetErrorString(configured);
+  static std::atomic<std::uint64_t> shared_memory_set_on{0};
+  if (const cudaError_t e = allow_shared_memory(kernel, kSmem, shared_memory_set_on); e != cudaSuccess) return cudaGetErrorString(e);
   auto* out = static_cast<__nv_bfloat16*>(y);
   cudaLaunchAttribute pdl;
   cudaLaunchConfig_t config = dependent_launch_config(dim3(static_cast<unsigned>(p.ctas)), dim3(G::kThreads), kSmem, stream, &pdl);

@@ -34,6 +34,7 @@
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
 #include "kernels/relaxed_capture.h"
+#include "kernels/shared_memory_limit.h"
 #include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
 
@@ -502,12 +503,9 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
                           cudaStream_t stream) {
   using S = Shape<TH, TW, N>;
   auto kernel = prefill_kernel<TH, TW, N, Cluster>;
-  // Once per kernel, as for the decode kernel: not a host call on every (eager) launch.
-  static const cudaError_t configured = [&] {
-    const RelaxedCapture relaxed;
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, S::kSharedBytes);
-  }();
-  if (configured != cudaSuccess) return std::string("hybrid prefill: ") + cudaGetErrorString(configured);
+  static std::atomic<std::uint64_t> shared_memory_set_on{0};
+  if (const cudaError_t e = allow_shared_memory(kernel, S::kSharedBytes, shared_memory_set_on); e != cudaSuccess)
+    return std::string("hybrid prefill: ") + cudaGetErrorString(e);
   if constexpr (Cluster) {
     // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
     // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
