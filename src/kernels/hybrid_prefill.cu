@@ -509,11 +509,16 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
   if constexpr (Cluster) {
     // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
     // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
-    static std::atomic<int> known[kMaxClusterCtas + 1] = {};  // per cluster size: the count + 1; 0: not asked yet
-    int fit = known[work.cluster].load(std::memory_order_relaxed) - 1;
+    // Per device (GPU models differ in SMs per cluster-capable GPC) and cluster size: the count + 1; 0: not asked yet.
+    constexpr int kDevicesKnown = 16;
+    static std::atomic<int> known[kDevicesKnown][kMaxClusterCtas + 1] = {};
+    int device = 0;
+    if (cudaGetDevice(&device) != cudaSuccess) (void)cudaGetLastError();
+    std::atomic<int>* slot = device >= 0 && device < kDevicesKnown ? &known[device][work.cluster] : nullptr;
+    int fit = slot != nullptr ? slot->load(std::memory_order_relaxed) - 1 : -1;
     if (fit < 0) {
       fit = clusters_that_fit(kernel, work.cluster, S::kThreads, S::kSharedBytes, stream);
-      known[work.cluster].store(fit + 1, std::memory_order_relaxed);
+      if (slot != nullptr) slot->store(fit + 1, std::memory_order_relaxed);
     }
     if (fit > 0 && fit * work.cluster < work.ctas) {
       HybridPrefillPlan fewer = p;
