@@ -37,7 +37,10 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
       ->capture_default_str();
   app.add_option("--cluster-split", a.options.cluster_split,
                  "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
-                 "engine's decode; default), always (its eager prefill too) or never")
+                 "engine's decode and short prefill passes; default), always (every eager launch too) or never")
+      ->capture_default_str();
+  app.add_option("--graph-prefill-tokens", a.options.graph_prefill_tokens,
+                 "One-prompt prefill passes of up to this many tokens replay a CUDA graph (0: all eager)")
       ->capture_default_str();
   app.add_option("--python", a.options.python, "Python with torch + transformers for the baseline")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/e2e_transformers.py");

@@ -35,7 +35,7 @@ Command add_generate_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--device", o->device, "cpu or cuda[:N] (hybrid checkpoints run on the hybrid kernel there)")
       ->capture_default_str();
   app->add_flag("!--no-stop", o->gen.stop_at_eos, "Do not stop at the end-of-sequence token");
-  app->add_flag("--no-cuda-graphs", o->no_graphs, "Run decode steps eagerly on CUDA (for profiling)");
+  app->add_flag("--no-cuda-graphs", o->no_graphs, "Run decode steps and prefill passes eagerly on CUDA (for profiling)");
   return {app, [o, app] {
             if (app->count("--prompt") && o->prompt.empty()) throw UsageError("--prompt: the prompt is empty");
             if (o->prompt.empty() == o->ids.empty()) throw UsageError("generate: give exactly one of --prompt or --ids");

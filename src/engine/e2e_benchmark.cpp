@@ -241,6 +241,8 @@ void validate_e2e_bench(const E2eBenchOptions& o) {
     if (b < 1) throw UsageError(str_cat("--batch: ", b, " must be positive"));
   if (o.prompt < 1 || o.new_tokens < 1) throw UsageError("--prompt and --new-tokens must be positive");
   kernels::cluster_split_use_option(o.cluster_split);
+  if (o.graph_prefill_tokens < 0)
+    throw UsageError(str_cat("--graph-prefill-tokens: ", o.graph_prefill_tokens, " must be 0 (no prefill graphs) or more"));
 }
 
 nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
@@ -270,7 +272,8 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"decode_tokens_per_s", t.decode_tokens_per_s}, {"ms_per_step", t.step_ms}, {"device_ms_per_step", t.device_step_ms},
                                   {"peak_gib", peak},
                                   {"dependent_launch", o.dependent_launch},
-                                  {"cluster_split", o.cluster_split}};
+                                  {"cluster_split", o.cluster_split},
+                                  {"graph_prefill_tokens", o.graph_prefill_tokens}};
     const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
     if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;
     double base = 0;
@@ -309,6 +312,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
       EngineOptions eo;
       eo.max_batch = batch_max;
       eo.max_context = context;
+      eo.graph_prefill_tokens = o.graph_prefill_tokens;
       Engine engine(std::move(decoder), eo);
       for (int batch : o.batches) {
         const Timing t = time_generation(engine, batch, o.prompt, o.new_tokens);
@@ -322,6 +326,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     EngineOptions eo;
     eo.max_batch = batch_max;
     eo.max_context = context;
+    eo.graph_prefill_tokens = o.graph_prefill_tokens;
     Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device), eo);
     for (int batch : o.batches) add_row(path, -1, batch, time_generation(engine, batch, o.prompt, o.new_tokens), 0, nullptr, peak_gib(device));
   }

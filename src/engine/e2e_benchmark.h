@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/engine.h"
 #include "kernels/prefill_work.h"
 
 namespace patchlm {
@@ -24,13 +25,14 @@ struct E2eBenchOptions {
   std::string python = "python3";  // for the baseline
   std::string baseline_script;     // bench/e2e_transformers.py (found next to the binary's source tree if empty)
   bool dependent_launch = true;    // the GEMM kernels as dependent launches (kernels/dependent_launch.h)
-  // Where the wgmma kernel's rule may take the cluster split: "graphs" (the engine's decode; the default), "always"
-  // (its eager prefill too) or "never" (kernels/prefill_work.h ClusterSplitUse).
+  // Where the wgmma kernel's rule may take the cluster split: "graphs" (the engine's decode and short one-prompt
+  // prefill passes; the default), "always" (its eager passes too) or "never" (kernels/prefill_work.h ClusterSplitUse).
   std::string cluster_split = kernels::cluster_split_use_name(kernels::kClusterSplitUse);
+  std::int64_t graph_prefill_tokens = EngineOptions{}.graph_prefill_tokens;  // EngineOptions::graph_prefill_tokens
 };
 
 // UsageError naming the option for unknown shapes, sparsities outside 0..50, batches < 1, lengths < 1, an unknown
-// --cluster-split.
+// --cluster-split, a negative --graph-prefill-tokens.
 void validate_e2e_bench(const E2eBenchOptions& options);
 
 // Runs every case on cuda:0 (random shapes need CUDA; real models run on CUDA when present, else the CPU), printing a

@@ -184,11 +184,18 @@ std::int64_t batch_bucket(std::int64_t batch) {
   return (batch + 15) / 16 * 16;
 }
 
+std::int64_t prefill_bucket(std::int64_t tokens, std::int64_t max_tokens) {
+  const std::int64_t step = tokens <= 256 ? 16 : 64;
+  const std::int64_t bucket = (tokens + step - 1) / step * step;
+  return tokens >= 1 && bucket <= max_tokens ? bucket : 0;
+}
+
 #if PATCHLM_HAVE_CUDA
 struct Engine::Graph {
   at::cuda::CUDAGraph graph;
-  at::Tensor inputs;  // int64 [3, bucket]: tokens, positions, slots
-  at::Tensor logits;  // float [bucket, vocab], written by every replay
+  // int64; decode: [3, bucket] tokens, positions, slots; prefill: [3 · bucket + 1], the same rows and the last real row
+  at::Tensor inputs;
+  at::Tensor logits;  // float [bucket, vocab] (decode) or [1, vocab] (prefill), written by every replay
 };
 #else
 struct Engine::Graph {};
@@ -302,6 +309,12 @@ at::Tensor Engine::prefill(const std::vector<std::int64_t>& slots, const std::ve
     for (std::int64_t t = 0; t < T; ++t) positions.push_back(t), row_slots.push_back(slot);
     last_rows.push_back(static_cast<std::int64_t>(ids.size()) - 1);
   }
+#if PATCHLM_HAVE_CUDA
+  if (prompts.size() == 1 && model_->device().is_cuda() && options_.cuda_graphs) {
+    const std::int64_t bucket = prefill_bucket(rows[0].length, std::min(options_.graph_prefill_tokens, cache_.length()));
+    if (bucket > 0) return replay_prefill(bucket, slots[0], prompts[0]);
+  }
+#endif
   const at::Device device = model_->device();
   const at::Tensor h = forward(host_ids(ids, device), host_ids(positions, device), host_ids(row_slots, device),
                                prompt_batches(rows, device));
@@ -367,5 +380,58 @@ Engine::Graph& Engine::graph_for(std::int64_t bucket) {
   throw Error("engine: CUDA graphs need a CUDA build");
 #endif
 }
+
+#if PATCHLM_HAVE_CUDA
+at::Tensor Engine::prefill_logits(const Graph& g, std::int64_t bucket) {
+  PromptBatch whole;  // one prompt of `bucket` rows: causal, so its real rows never see the padding after them
+  whole.length = bucket;
+  const at::Tensor h = forward(g.inputs.narrow(0, 0, bucket), g.inputs.narrow(0, bucket, bucket),
+                               g.inputs.narrow(0, 2 * bucket, bucket), {whole});
+  return model_->logits_from_hidden(model_->final_norm(h.index_select(0, g.inputs.narrow(0, 3 * bucket, 1))));
+}
+
+Engine::Graph& Engine::prefill_graph_for(std::int64_t bucket) {
+  auto it = prefill_graphs_.find(bucket);
+  if (it != prefill_graphs_.end()) return *it->second;
+  auto g = std::make_unique<Graph>();
+  const at::Device device = model_->device();
+  c10::cuda::CUDAGuard device_guard(device);
+  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool(false, device.index());
+  {
+    at::cuda::CUDAStreamGuard stream_guard(stream);
+    const auto options = at::TensorOptions().dtype(at::kLong).device(device);
+    g->inputs = at::zeros({3 * bucket + 1}, options);
+    g->inputs.narrow(0, bucket, bucket).copy_(at::arange(bucket, options));
+    g->inputs.narrow(0, 2 * bucket, bucket).fill_(cache_.spare_slot());
+    // Warm-up outside the capture (libraries, the hybrid kernels' workspaces for this stream and row count), into the
+    // spare slot only.
+    for (int i = 0; i < 2; ++i) prefill_logits(*g, bucket);
+    stream.synchronize();
+    // One pool for all prefill graphs: they replay one at a time, and only their inputs and logits outlive a replay.
+    if (prefill_pool_ == c10::MempoolId_t{0, 0}) prefill_pool_ = at::cuda::graph_pool_handle();
+    g->graph.capture_begin(prefill_pool_);
+    g->logits = prefill_logits(*g, bucket);
+    g->graph.capture_end();
+  }
+  stream.synchronize();
+  return *prefill_graphs_.emplace(bucket, std::move(g)).first->second;
+}
+
+// Rows past the prompt: token 0 into the spare slot at their positions (below the context: bucket ≤ max_context).
+at::Tensor Engine::replay_prefill(std::int64_t bucket, std::int64_t slot, const std::vector<std::int64_t>& prompt) {
+  Graph& g = prefill_graph_for(bucket);
+  const auto T = static_cast<std::int64_t>(prompt.size());
+  std::vector<std::int64_t> host(static_cast<std::size_t>(3 * bucket + 1), 0);
+  for (std::int64_t t = 0; t < bucket; ++t) {
+    host[t] = t < T ? prompt[t] : 0;
+    host[bucket + t] = t;
+    host[2 * bucket + t] = t < T ? slot : cache_.spare_slot();
+  }
+  host[3 * bucket] = T - 1;
+  g.inputs.copy_(at::tensor(host, at::TensorOptions().dtype(at::kLong)));
+  g.graph.replay();
+  return g.logits.clone();  // the next replay of this bucket rewrites g.logits
+}
+#endif
 
 }  // namespace patchlm

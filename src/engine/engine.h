@@ -3,7 +3,8 @@
 // projections fused into one GEMM each (dense weights concatenated; hybrid weights' packed row blocks concatenated,
 // so the hybrid kernel runs them in one call), a preallocated KV cache of `max_batch` sequence slots, the fused
 // decode kernels (kernels/decode_ops), and on CUDA every decode step captured once per batch-size bucket as a CUDA
-// graph and replayed. The same code runs on the CPU (ATen references), where tests check it against the Decoder.
+// graph and replayed, as is every one-prompt prefill pass of up to 512 tokens per token bucket (padded rows go to the
+// cache's spare slot; a causal query never sees the padding after it). The same code runs on the CPU (ATen references), where tests check it against the Decoder.
 //
 //   prefill(slots, prompts)         several prompts' tokens in one pass, each into its slot — every projection runs
 //                                   once over all their rows; logits of each one's last token
@@ -24,7 +25,11 @@ namespace patchlm {
 struct EngineOptions {
   std::int64_t max_batch = 1;     // sequence slots
   std::int64_t max_context = 0;   // tokens per slot; 0 = the model's max_position_embeddings (at most 8192)
-  bool cuda_graphs = true;        // capture decode steps on CUDA
+  bool cuda_graphs = true;        // capture decode steps and one-prompt prefill passes on CUDA
+  // One-prompt prefill passes of up to this many tokens replay a CUDA graph per token bucket (prefill_bucket): short
+  // prompts' passes are paced by the host's launches, not the GPU. Longer prompts, and passes of several prompts,
+  // run eagerly. 0: every prefill eager.
+  std::int64_t graph_prefill_tokens = 512;
 };
 
 // Error naming `id` unless 0 <= id < vocab: the engine's check of every token it is fed, and generation's of a
@@ -72,13 +77,14 @@ class Engine {
   std::int64_t max_batch() const { return options_.max_batch; }
   std::int64_t max_context() const { return cache_.length(); }
   int graphs_captured() const { return static_cast<int>(graphs_.size()); }
+  int prefill_graphs_captured() const { return static_cast<int>(prefill_graphs_.size()); }
 
  private:
   struct Layer {
     FusedProj qkv, o, gate_up, down;
     at::Tensor input_norm, post_attention_norm, pre_feedforward_norm, post_feedforward_norm, q_norm, k_norm;
   };
-  struct Graph;  // a captured decode step of one batch bucket (CUDA)
+  struct Graph;  // a captured decode step of one batch bucket, or prefill pass of one token bucket (CUDA)
 
   // One forward of n rows (tokens) at `positions` into cache `slots` (device int64 [n]); no `prompts`: decode, one row
   // per sequence (attention over its cache); else the prompts' rows (causal attention within each prompt, one call per
@@ -89,6 +95,10 @@ class Engine {
                        const std::vector<PromptBatch>& prompts);
   at::Tensor decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots);
   Graph& graph_for(std::int64_t bucket);
+  // A one-prompt prefill pass of `bucket` rows from the graph's inputs (tokens, positions, slots, last real row).
+  at::Tensor prefill_logits(const Graph& g, std::int64_t bucket);
+  Graph& prefill_graph_for(std::int64_t bucket);
+  at::Tensor replay_prefill(std::int64_t bucket, std::int64_t slot, const std::vector<std::int64_t>& prompt);
 
   std::unique_ptr<Decoder> model_;
   EngineOptions options_;
@@ -96,9 +106,15 @@ class Engine {
   StaticKvCache cache_;
   at::Tensor cos_global_, sin_global_, cos_local_, sin_local_;  // fp32 [max_context, head_dim]
   std::map<std::int64_t, std::unique_ptr<Graph>> graphs_;
+  std::map<std::int64_t, std::unique_ptr<Graph>> prefill_graphs_;
+  c10::MempoolId_t prefill_pool_{0, 0};  // the prefill graphs' shared memory pool ({0, 0}: none yet)
 };
 
 // Batch buckets the CUDA graphs are captured for: 1, 2, 4, 8, 16, then multiples of 16.
 std::int64_t batch_bucket(std::int64_t batch);
+
+// Token buckets of the one-prompt prefill graphs: `tokens` rounded up to a multiple of 16 up to 256 tokens, of 64
+// beyond (at most 15 or 63 padding rows; 20 graphs up to 512 tokens); 0 where that exceeds `max_tokens` (no graph).
+std::int64_t prefill_bucket(std::int64_t tokens, std::int64_t max_tokens);
 
 }  // namespace patchlm

@@ -166,6 +166,22 @@ TEST(Engine, PrefillPassBudgetDoesNotChangeWhatIsGenerated) {
   EXPECT_THROW(Batcher(engine, 0), Error);
 }
 
+// The prefill graphs' token buckets: steps of 16 up to 256, of 64 beyond, none past the limit; every bucket holds
+// its prompt with fewer padding rows than one step.
+TEST(Engine, PrefillBucketsRoundUpWithinTheLimit) {
+  const std::vector<std::pair<std::int64_t, std::int64_t>> cases = {{1, 16},    {16, 16},   {17, 32},  {100, 112},
+                                                                    {256, 256}, {257, 320}, {500, 512}, {512, 512}};
+  for (const auto& [tokens, bucket] : cases) EXPECT_EQ(prefill_bucket(tokens, 512), bucket) << tokens << " tokens";
+  EXPECT_EQ(prefill_bucket(513, 512), 0);
+  EXPECT_EQ(prefill_bucket(100, 100), 0);  // 112 rows would pass the limit (e.g. the context)
+  EXPECT_EQ(prefill_bucket(5, 0), 0);      // graphs off
+  EXPECT_EQ(prefill_bucket(0, 512), 0);
+  for (std::int64_t t = 1; t <= 512; ++t) {
+    const std::int64_t b = prefill_bucket(t, 512);
+    EXPECT_TRUE(b >= t && b - t < (t <= 256 ? 16 : 64)) << t << " tokens -> " << b;
+  }
+}
+
 TEST(Engine, BadRequestsAreErrors) {
   const Checkpoint c = tiny_checkpoint(Family::llama, 4);
   const EngineOptions o = engine_options(2, 8);

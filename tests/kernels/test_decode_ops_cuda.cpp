@@ -123,14 +123,48 @@ TEST_P(EngineCuda, Bf16WithGraphsMatchesTheCpuEngineAndEagerCuda) {
   o.max_context = 32;
   Engine cpu(std::make_unique<Decoder>(c, at::kFloat, at::kCPU), o);
   Engine graphs(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
+  o.graph_prefill_tokens = 0;
+  Engine decode_graphs(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
   o.cuda_graphs = false;
   Engine eager(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
   const std::vector<std::int64_t> prompt = {5, 17, 3, 44, 9, 12}, next = {7, 8, 90, 2, 33};
   const at::Tensor want = engine_logits(cpu, prompt, next);
+  const at::Tensor with_eager = engine_logits(eager, prompt, next);
+  // Decode graphs replay exactly what the eager steps compute; a prefill graph runs the prompt padded to 16 rows,
+  // whose GEMMs may sum in another order than 6 rows' — bf16 noise, not more.
+  EXPECT_TRUE(at::equal(engine_logits(decode_graphs, prompt, next), with_eager)) << "decode graph replay differs from eager";
+  EXPECT_EQ(decode_graphs.prefill_graphs_captured(), 0);
   const at::Tensor with_graphs = engine_logits(graphs, prompt, next);
-  EXPECT_TRUE(at::equal(with_graphs, engine_logits(eager, prompt, next))) << "graph replay differs from eager";
+  EXPECT_EQ(graphs.prefill_graphs_captured(), 1);
   EXPECT_GE(graphs.graphs_captured(), 1);
+  expect_close(with_graphs, with_eager, 2e-2, "prefill graph vs eager");
   expect_close(with_graphs, want, 5e-2, "bf16 CUDA vs f32 CPU");
+}
+
+// Prompts of one token bucket share its prefill graph: each into its own slot, the padding rows into the spare slot
+// only — two sequences prefilled by the graph then decode together as after eager prefills; a prompt past the graphs'
+// limit runs eagerly.
+TEST_P(EngineCuda, PrefillGraphsKeepEverySlotApart) {
+  SKIP_WITHOUT_GPU();
+  const Checkpoint c = testing::tiny_checkpoint(GetParam(), 8, /*head_dim=*/64);
+  EngineOptions o;
+  o.max_batch = 3;
+  o.max_context = 40;
+  o.graph_prefill_tokens = 16;
+  Engine graphs(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
+  o.cuda_graphs = false;
+  Engine eager(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
+  const std::vector<std::vector<std::int64_t>> prompts = {{4, 8, 15, 16, 23, 42}, {9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19},
+                                                          std::vector<std::int64_t>(20, 7)};
+  const std::vector<std::int64_t> slots = {2, 0, 1};
+  for (int round = 0; round < 2; ++round)  // the first captures, the second replays
+    for (std::size_t i = 0; i < prompts.size(); ++i)
+      expect_close(cpu_f32(graphs.prefill(slots[i], prompts[i])), cpu_f32(eager.prefill(slots[i], prompts[i])), 2e-2,
+                   str_cat("prefill of prompt ", i, ", round ", round));
+  EXPECT_EQ(graphs.prefill_graphs_captured(), 1);  // 6 and 11 tokens: bucket 16; 20 tokens: past the limit, eager
+  const std::vector<std::int64_t> tokens = {3, 5, 7}, positions = {6, 11, 20};
+  expect_close(cpu_f32(graphs.decode(tokens, positions, slots)), cpu_f32(eager.decode(tokens, positions, slots)), 2e-2,
+               "decode of the three after their prefills");
 }
 
 // Several prompts in one prefill pass (shared and separate attention batches, the sliding window) on the GPU in bf16:
@@ -173,13 +207,20 @@ TEST(EngineCuda, HybridCheckpointMatchesTheMaskedDenseModel) {
     hybrid.hybrid[name] = packed;
   }
   EngineOptions o;
-  o.max_context = 32;
+  o.max_context = 64;
   Engine reference(std::make_unique<Decoder>(dense, at::kFloat, at::kCPU), o);
   int packed = 0;
   Engine engine(std::make_unique<Decoder>(hybrid, at::kBFloat16, kCuda, kernels::hybrid_proj_builder(hybrid, kCuda, &packed)), o);
   EXPECT_EQ(packed, 7 * dense.config.num_layers);
-  const std::vector<std::int64_t> prompt = {3, 14, 15, 92, 65}, next = {35, 89, 79};
-  expect_close(engine_logits(engine, prompt, next), engine_logits(reference, prompt, next), 5e-2, "hybrid engine");
+  // 5 tokens: the decode kernel in a prefill graph of 16 rows; 40: the prefill kernel in one of 48 (sm_90a: wgmma).
+  for (const std::int64_t length : {5, 40}) {
+    std::vector<std::int64_t> prompt;
+    for (std::int64_t t = 0; t < length; ++t) prompt.push_back((t * 37 + 3) % 96);
+    const std::vector<std::int64_t> next = {35, 89, 79};
+    expect_close(engine_logits(engine, prompt, next), engine_logits(reference, prompt, next), 5e-2,
+                 str_cat("hybrid engine, ", length, "-token prompt"));
+  }
+  EXPECT_EQ(engine.prefill_graphs_captured(), 2);
 }
 
 }  // namespace
