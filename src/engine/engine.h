@@ -3,8 +3,8 @@
 // projections fused into one GEMM each (dense weights concatenated; hybrid weights' packed row blocks concatenated,
 // so the hybrid kernel runs them in one call), a preallocated KV cache of `max_batch` sequence slots, the fused
 // decode kernels (kernels/decode_ops), and on CUDA every decode step captured once per batch-size bucket as a CUDA
-// graph and replayed, as is every one-prompt prefill pass of up to 512 tokens per token bucket (padded rows go to the
-// cache's spare slot; a causal query never sees the padding after it). The same code runs on the CPU (ATen references), where tests check it against the Decoder.
+// graph and replayed; optionally (EngineOptions::graph_prefill_tokens) so is every short one-prompt prefill pass, per
+// token bucket (padded rows go to the cache's spare slot; a causal query never sees the padding after it). The same code runs on the CPU (ATen references), where tests check it against the Decoder.
 //
 //   prefill(slots, prompts)         several prompts' tokens in one pass, each into its slot — every projection runs
 //                                   once over all their rows; logits of each one's last token
@@ -25,11 +25,12 @@ namespace patchlm {
 struct EngineOptions {
   std::int64_t max_batch = 1;     // sequence slots
   std::int64_t max_context = 0;   // tokens per slot; 0 = the model's max_position_embeddings (at most 8192)
-  bool cuda_graphs = true;        // capture decode steps and one-prompt prefill passes on CUDA
+  bool cuda_graphs = true;        // capture decode steps (and short one-prompt prefill passes, below) on CUDA
   // One-prompt prefill passes of up to this many tokens replay a CUDA graph per token bucket (prefill_bucket): short
   // prompts' passes are paced by the host's launches, not the GPU. Longer prompts, and passes of several prompts,
-  // run eagerly. 0: every prefill eager.
-  std::int64_t graph_prefill_tokens = 512;
+  // run eagerly. 0: every prefill eager — the default until a GPU run has measured and checked the graphs (written
+  // without one; `bench e2e --graph-prefill-tokens 512` and the EngineCuda tests do both); 512 is the intended value.
+  std::int64_t graph_prefill_tokens = 0;
 };
 
 // Error naming `id` unless 0 <= id < vocab: the engine's check of every token it is fed, and generation's of a

@@ -121,6 +121,7 @@ TEST_P(EngineCuda, Bf16WithGraphsMatchesTheCpuEngineAndEagerCuda) {
   const Checkpoint c = testing::tiny_checkpoint(GetParam(), 5, /*head_dim=*/64);
   EngineOptions o;
   o.max_context = 32;
+  o.graph_prefill_tokens = 512;  // whatever the default
   Engine cpu(std::make_unique<Decoder>(c, at::kFloat, at::kCPU), o);
   Engine graphs(std::make_unique<Decoder>(c, at::kBFloat16, kCuda), o);
   o.graph_prefill_tokens = 0;
@@ -208,6 +209,7 @@ TEST(EngineCuda, HybridCheckpointMatchesTheMaskedDenseModel) {
   }
   EngineOptions o;
   o.max_context = 64;
+  o.graph_prefill_tokens = 512;
   Engine reference(std::make_unique<Decoder>(dense, at::kFloat, at::kCPU), o);
   int packed = 0;
   Engine engine(std::make_unique<Decoder>(hybrid, at::kBFloat16, kCuda, kernels::hybrid_proj_builder(hybrid, kCuda, &packed)), o);
