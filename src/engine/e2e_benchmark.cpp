@@ -261,6 +261,10 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
 #endif
   const std::int64_t batch_max = *std::max_element(o.batches.begin(), o.batches.end());
   const std::int64_t context = o.prompt + o.new_tokens + 8;
+  EngineOptions engine_options;
+  engine_options.max_batch = batch_max;
+  engine_options.max_context = context;
+  engine_options.graph_prefill_tokens = o.graph_prefill_tokens;
   std::printf("| model | σ %% | batch | prefill tok/s (one by one) | decode tok/s | ms/step (device) | vs own dense | transformers decode tok/s | speedup | peak GiB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, const Timing& t, double dense_decode,
@@ -309,11 +313,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
         decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
                                             sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
       }
-      EngineOptions eo;
-      eo.max_batch = batch_max;
-      eo.max_context = context;
-      eo.graph_prefill_tokens = o.graph_prefill_tokens;
-      Engine engine(std::move(decoder), eo);
+      Engine engine(std::move(decoder), engine_options);
       for (int batch : o.batches) {
         const Timing t = time_generation(engine, batch, o.prompt, o.new_tokens);
         if (sigma == 0) dense_decode[batch] = t.decode_tokens_per_s;
@@ -323,11 +323,8 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
   }
   for (const std::string& path : o.models) {
     reset_peak(device);
-    EngineOptions eo;
-    eo.max_batch = batch_max;
-    eo.max_context = context;
-    eo.graph_prefill_tokens = o.graph_prefill_tokens;
-    Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device), eo);
+    Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
+                  engine_options);
     for (int batch : o.batches) add_row(path, -1, batch, time_generation(engine, batch, o.prompt, o.new_tokens), 0, nullptr, peak_gib(device));
   }
   return rows;

@@ -1,6 +1,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -357,23 +358,13 @@ Engine::Graph& Engine::graph_for(std::int64_t bucket) {
   auto it = graphs_.find(bucket);
   if (it != graphs_.end()) return *it->second;
 #if PATCHLM_HAVE_CUDA
-  auto g = std::make_unique<Graph>();
   const at::Device device = model_->device();
-  c10::cuda::CUDAGuard device_guard(device);
-  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool(false, device.index());
-  {
-    at::cuda::CUDAStreamGuard stream_guard(stream);
-    g->inputs = at::zeros({3, bucket}, at::TensorOptions().dtype(at::kLong).device(device));
-    g->inputs[2].fill_(cache_.spare_slot());
-    // Warm-up outside the capture: lazy initialisation of libraries and of the hybrid kernels' workspaces for this
-    // stream; it writes only into the spare slot.
-    for (int i = 0; i < 2; ++i) decode_logits(g->inputs[0], g->inputs[1], g->inputs[2]);
-    stream.synchronize();
-    g->graph.capture_begin();
-    g->logits = decode_logits(g->inputs[0], g->inputs[1], g->inputs[2]);
-    g->graph.capture_end();
-  }
-  stream.synchronize();
+  auto g = capture(
+      [&](Graph& g) {
+        g.inputs = at::zeros({3, bucket}, at::TensorOptions().dtype(at::kLong).device(device));
+        g.inputs[2].fill_(cache_.spare_slot());
+      },
+      [&](const Graph& g) { return decode_logits(g.inputs[0], g.inputs[1], g.inputs[2]); }, /*private pool*/ {0, 0});
   return *graphs_.emplace(bucket, std::move(g)).first->second;
 #else
   (void)bucket;
@@ -382,6 +373,27 @@ Engine::Graph& Engine::graph_for(std::int64_t bucket) {
 }
 
 #if PATCHLM_HAVE_CUDA
+std::unique_ptr<Engine::Graph> Engine::capture(const std::function<void(Graph&)>& prepare,
+                                               const std::function<at::Tensor(const Graph&)>& pass, c10::MempoolId_t pool) {
+  auto g = std::make_unique<Graph>();
+  const at::Device device = model_->device();
+  c10::cuda::CUDAGuard device_guard(device);
+  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool(false, device.index());
+  {
+    at::cuda::CUDAStreamGuard stream_guard(stream);
+    prepare(*g);
+    // Warm-up outside the capture: lazy initialisation of libraries and of the hybrid kernels' workspaces for this
+    // stream and row count; the inputs write only into the spare slot.
+    for (int i = 0; i < 2; ++i) pass(*g);
+    stream.synchronize();
+    g->graph.capture_begin(pool);
+    g->logits = pass(*g);
+    g->graph.capture_end();
+  }
+  stream.synchronize();
+  return g;
+}
+
 at::Tensor Engine::prefill_logits(const Graph& g, std::int64_t bucket) {
   PromptBatch whole;  // one prompt of `bucket` rows: causal, so its real rows never see the padding after them
   whole.length = bucket;
@@ -393,27 +405,16 @@ at::Tensor Engine::prefill_logits(const Graph& g, std::int64_t bucket) {
 Engine::Graph& Engine::prefill_graph_for(std::int64_t bucket) {
   auto it = prefill_graphs_.find(bucket);
   if (it != prefill_graphs_.end()) return *it->second;
-  auto g = std::make_unique<Graph>();
-  const at::Device device = model_->device();
-  c10::cuda::CUDAGuard device_guard(device);
-  at::cuda::CUDAStream stream = at::cuda::getStreamFromPool(false, device.index());
-  {
-    at::cuda::CUDAStreamGuard stream_guard(stream);
-    const auto options = at::TensorOptions().dtype(at::kLong).device(device);
-    g->inputs = at::zeros({3 * bucket + 1}, options);
-    g->inputs.narrow(0, bucket, bucket).copy_(at::arange(bucket, options));
-    g->inputs.narrow(0, 2 * bucket, bucket).fill_(cache_.spare_slot());
-    // Warm-up outside the capture (libraries, the hybrid kernels' workspaces for this stream and row count), into the
-    // spare slot only.
-    for (int i = 0; i < 2; ++i) prefill_logits(*g, bucket);
-    stream.synchronize();
-    // One pool for all prefill graphs: they replay one at a time, and only their inputs and logits outlive a replay.
-    if (prefill_pool_ == c10::MempoolId_t{0, 0}) prefill_pool_ = at::cuda::graph_pool_handle();
-    g->graph.capture_begin(prefill_pool_);
-    g->logits = prefill_logits(*g, bucket);
-    g->graph.capture_end();
-  }
-  stream.synchronize();
+  // One pool for all prefill graphs: they replay one at a time, and only their inputs and logits outlive a replay.
+  if (prefill_pool_ == c10::MempoolId_t{0, 0}) prefill_pool_ = at::cuda::graph_pool_handle();
+  const auto options = at::TensorOptions().dtype(at::kLong).device(model_->device());
+  auto g = capture(
+      [&](Graph& g) {
+        g.inputs = at::zeros({3 * bucket + 1}, options);
+        g.inputs.narrow(0, bucket, bucket).copy_(at::arange(bucket, options));
+        g.inputs.narrow(0, 2 * bucket, bucket).fill_(cache_.spare_slot());
+      },
+      [&](const Graph& g) { return prefill_logits(g, bucket); }, prefill_pool_);
   return *prefill_graphs_.emplace(bucket, std::move(g)).first->second;
 }
 

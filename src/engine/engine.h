@@ -4,13 +4,15 @@
 // so the hybrid kernel runs them in one call), a preallocated KV cache of `max_batch` sequence slots, the fused
 // decode kernels (kernels/decode_ops), and on CUDA every decode step captured once per batch-size bucket as a CUDA
 // graph and replayed; optionally (EngineOptions::graph_prefill_tokens) so is every short one-prompt prefill pass, per
-// token bucket (padded rows go to the cache's spare slot; a causal query never sees the padding after it). The same code runs on the CPU (ATen references), where tests check it against the Decoder.
+// token bucket (padded rows go to the cache's spare slot; a causal query never sees the padding after it). The same
+// code runs on the CPU (ATen references), where tests check it against the Decoder.
 //
 //   prefill(slots, prompts)         several prompts' tokens in one pass, each into its slot — every projection runs
 //                                   once over all their rows; logits of each one's last token
 //   prefill(slot, prompt)           the same for one prompt
 //   decode(tokens, positions, slots) one token for each of B sequences at their own positions; logits [B, vocab]
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <vector>
@@ -96,6 +98,10 @@ class Engine {
                        const std::vector<PromptBatch>& prompts);
   at::Tensor decode_logits(const at::Tensor& ids, const at::Tensor& positions, const at::Tensor& slots);
   Graph& graph_for(std::int64_t bucket);
+  // A graph of `pass` (its logits) on a side stream of the model's device: `prepare` makes the graph's inputs there,
+  // two warm-up passes run outside the capture, then the capture into `pool` ({0, 0}: a private pool).
+  std::unique_ptr<Graph> capture(const std::function<void(Graph&)>& prepare,
+                                 const std::function<at::Tensor(const Graph&)>& pass, c10::MempoolId_t pool);
   // A one-prompt prefill pass of `bucket` rows from the graph's inputs (tokens, positions, slots, last real row).
   at::Tensor prefill_logits(const Graph& g, std::int64_t bucket);
   Graph& prefill_graph_for(std::int64_t bucket);

@@ -27,13 +27,13 @@
 #include <utility>
 
 #include "kernels/async_copy.h"
+#include "kernels/cluster_occupancy.h"
 #include "kernels/cluster_reduce.h"
 #include "kernels/dense_tile_layout.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/hybrid_prefill.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
-#include "kernels/relaxed_capture.h"
 #include "kernels/shared_memory_limit.h"
 #include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
@@ -469,35 +469,6 @@ std::string encode_x_map(CUtensorMap* map, const void* x, std::int64_t tokens, s
   return r == CUDA_SUCCESS ? std::string() : "hybrid prefill: cuTensorMapEncodeTiled failed (" + std::to_string(r) + ")";
 }
 
-cudaLaunchAttribute cluster_attribute(int cluster) {
-  cudaLaunchAttribute a = {};
-  a.id = cudaLaunchAttributeClusterDimension;
-  a.val.clusterDim.x = static_cast<unsigned>(cluster);
-  a.val.clusterDim.y = a.val.clusterDim.z = 1;
-  return a;
-}
-
-// How many clusters of `cluster` CTAs of `kernel` the device runs at once; 0 if the runtime cannot say.
-template <class Kernel>
-int clusters_that_fit(Kernel kernel, int cluster, int threads, int shared_bytes, cudaStream_t stream) {
-  cudaLaunchConfig_t config = {};
-  config.gridDim = dim3(static_cast<unsigned>(cluster));
-  config.blockDim = dim3(static_cast<unsigned>(threads));
-  config.dynamicSmemBytes = static_cast<std::size_t>(shared_bytes);
-  config.stream = stream;
-  cudaLaunchAttribute a = cluster_attribute(cluster);
-  config.attrs = &a;
-  config.numAttrs = 1;
-  int count = 0;
-  const RelaxedCapture relaxed;
-  if (cudaOccupancyMaxActiveClusters(&count, kernel, &config) != cudaSuccess) {
-    (void)cudaGetLastError();  // not the launch's error
-    return 0;
-  }
-  return count;
-}
-
-
 template <int TH, int TW, int N, bool Cluster>
 std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, PrefillWork work, void* y, std::int64_t tokens,
                           cudaStream_t stream) {
@@ -509,17 +480,8 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
   if constexpr (Cluster) {
     // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
     // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
-    // Per device (GPU models differ in SMs per cluster-capable GPC) and cluster size: the count + 1; 0: not asked yet.
-    constexpr int kDevicesKnown = 16;
-    static std::atomic<int> known[kDevicesKnown][kMaxClusterCtas + 1] = {};
-    int device = 0;
-    if (cudaGetDevice(&device) != cudaSuccess) (void)cudaGetLastError();
-    std::atomic<int>* slot = device >= 0 && device < kDevicesKnown ? &known[device][work.cluster] : nullptr;
-    int fit = slot != nullptr ? slot->load(std::memory_order_relaxed) - 1 : -1;
-    if (fit < 0) {
-      fit = clusters_that_fit(kernel, work.cluster, S::kThreads, S::kSharedBytes, stream);
-      if (slot != nullptr) slot->store(fit + 1, std::memory_order_relaxed);
-    }
+    static ResidentClusters<kMaxClusterCtas> resident;
+    const int fit = resident_clusters(kernel, work.cluster, S::kThreads, S::kSharedBytes, stream, resident);
     if (fit > 0 && fit * work.cluster < work.ctas) {
       HybridPrefillPlan fewer = p;
       fewer.multiprocessors = fit * work.cluster;
