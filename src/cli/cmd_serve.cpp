@@ -1,6 +1,6 @@
 // `patchlm serve MODEL [--host 127.0.0.1] [--port 8080] [--device cuda] [--max-batch N] [--max-context T]
-// [--api-key KEY]`: the OpenAI-compatible server (serve/server.h). SIGINT / SIGTERM stop accepting, let every request
-// in flight finish, and exit 0.
+// [--api-key KEY] [--graph-prefill-tokens N]`: the OpenAI-compatible server (serve/server.h). SIGINT / SIGTERM stop
+// accepting, let every request in flight finish, and exit 0.
 #include <signal.h>
 
 #include <filesystem>
@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/options.h"
 #include "engine/chat_template.h"
+#include "engine/engine.h"
 #include "io/tokenizer/tokenizer.h"
 #include "kernels/hybrid_model.h"
 #if PATCHLM_HAVE_SERVE
@@ -36,6 +37,7 @@ struct ServeOptions {
 struct ServeFlags {
   std::string model, tokenizer, dtype = "auto", device = "cpu";
   std::int64_t max_batch = 8, max_context = 2048;
+  std::int64_t graph_prefill_tokens = EngineOptions{}.graph_prefill_tokens;
   ServeOptions options;
 };
 
@@ -66,6 +68,7 @@ int run_serve(ServeFlags& f) {
   EngineOptions eo;
   eo.max_batch = f.max_batch;
   eo.max_context = f.max_context;
+  eo.graph_prefill_tokens = f.graph_prefill_tokens;
   Engine engine(kernels::load_model(f.model, parse_model_dtype("--dtype", f.dtype), parse_device("--device", f.device)), eo);
   serve::Server server(engine, tok, chat, f.options);
   const int port = server.bind();
@@ -95,6 +98,12 @@ Command add_serve_command(CLI::App& root, const GlobalOptions&) {
   app->add_option("--model-name", f->options.model_name, "The model id clients use (default: MODEL's file or folder name)");
   app->add_option("--max-batch", f->max_batch, "Sequences decoded together (slots)")->capture_default_str();
   app->add_option("--max-context", f->max_context, "Tokens per sequence, prompt included")->capture_default_str();
+  // A server prefills the same few prompt lengths over and over, so each bucket's capture pays off; `generate` and
+  // `chat` prefill once per length, where a capture would cost more than the eager pass it replaces.
+  app->add_option("--graph-prefill-tokens", f->graph_prefill_tokens,
+                  "A prompt of up to this many tokens prefilled alone replays a CUDA graph per token bucket (0: every "
+                  "prefill eager)")
+      ->capture_default_str();
   app->add_option("--max-queue", f->options.max_queue, "Requests that may wait for a slot (more: 429)")->capture_default_str();
   app->add_option("--tokenizer", f->tokenizer, "Tokenizer (and chat template) from this source instead");
   app->add_option("--dtype", f->dtype, "Compute dtype: auto (bf16 for a hybrid checkpoint on CUDA, else f32), f32, bf16")
@@ -104,6 +113,9 @@ Command add_serve_command(CLI::App& root, const GlobalOptions&) {
             if (f->options.port < 0 || f->options.port > 65535) throw UsageError(str_cat("--port: ", f->options.port, " is not a port"));
             if (f->max_batch < 1 || f->max_batch > 1024) throw UsageError("--max-batch: must be in 1..1024");
             if (f->max_context < 2) throw UsageError("--max-context: must be at least 2");
+            if (f->graph_prefill_tokens < 0 || f->graph_prefill_tokens > f->max_context)
+              throw UsageError(str_cat("--graph-prefill-tokens: ", f->graph_prefill_tokens, " is outside 0..", f->max_context,
+                                       " (--max-context)"));
             return run_serve(*f);
           }};
 }

@@ -216,6 +216,9 @@ def test_small_usage_errors(models_dir, model_copy, tmp_path, patchlm_bin):
                           (["--max-new-tokens", "-1"], "--max-new-tokens")]:
         fails(gen + extra, 2, needle)
     fails([patchlm_bin, "generate", model_copy, "--prompt", ""], 2, "--prompt")
+    serve = [patchlm_bin, "serve", smol, "--max-context", "256", "--graph-prefill-tokens"]
+    for value in ["-1", "257"]:
+        fails(serve + [value], 2, f"--graph-prefill-tokens: {value} is outside 0..256 (--max-context)")
     fails([patchlm_bin, "eval", model_copy, "--seq-len", "0"], 2, "--seq-len")
     fails([patchlm_bin, "eval", model_copy, "--tasks", "", "--task-dir", tmp_path], 2, "--tasks")
     fails([patchlm_bin, "prune", model_copy, "--method", "magnitude", "--pattern", "2:4", "--sparsity", "0.3", "--out",
