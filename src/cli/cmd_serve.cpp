@@ -3,7 +3,6 @@
 // accepting, let every request in flight finish, and exit 0.
 #include <signal.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <thread>
@@ -38,7 +37,7 @@ struct ServeOptions {
 struct ServeFlags {
   std::string model, tokenizer, dtype = "auto", device = "cpu";
   std::int64_t max_batch = 8, max_context = 2048;
-  std::int64_t graph_prefill_tokens = 512;  // at most --max-context unless given
+  std::int64_t graph_prefill_tokens = 512;  // the engine takes at most its context; a larger value given is refused
   ServeOptions options;
 };
 
@@ -69,7 +68,7 @@ int run_serve(ServeFlags& f) {
   EngineOptions eo;
   eo.max_batch = f.max_batch;
   eo.max_context = f.max_context;
-  eo.graph_prefill_tokens = std::min(f.graph_prefill_tokens, f.max_context);
+  eo.graph_prefill_tokens = f.graph_prefill_tokens;
   Engine engine(kernels::load_model(f.model, parse_model_dtype("--dtype", f.dtype), parse_device("--device", f.device)), eo);
   serve::Server server(engine, tok, chat, f.options);
   const int port = server.bind();
