@@ -96,6 +96,18 @@ def kernel_shapes(fn):
     return shapes
 
 
+def write_json_atomically(path, rows):
+    """A temporary file of its own next to `path`, then renamed: no reader ever sees half a file."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(rows, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def main():
     a = parse_args()
     if not torch.cuda.is_available():
@@ -134,10 +146,7 @@ def main():
                     print(f"{label:28s} {r['us_per_op']:8.1f} us  grid {r.get('grid')} block {r.get('block')} "
                           f"regs {r.get('registers per thread')} smem {r.get('shared memory')}  {r['kernel'][:150]}")
     if a.json:
-        tmp = a.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(out, f, indent=1)
-        os.replace(tmp, a.json)
+        write_json_atomically(a.json, out)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """scripts/baseline_kernels.py without a GPU: the fully 2:4 weight it hands cuSPARSELt keeps exactly the two largest
-magnitudes of every four inputs, and bad arguments or a machine without CUDA end in one clear line and exit code != 0."""
+magnitudes of every four inputs, its JSON is written whole or not at all, and bad arguments or a machine without CUDA
+end in one clear line and exit code != 0."""
 import importlib.util
 import subprocess
 import sys
@@ -49,3 +50,18 @@ def test_no_cuda_is_one_line_and_nonzero():
     r = run("--shapes", "128x128", "--tokens", "16")
     assert r.returncode != 0
     assert r.stderr.strip() == "baseline_kernels: error: no CUDA device"
+
+
+def test_json_is_written_whole_or_not_at_all(tmp_path):
+    module = load()
+    target = tmp_path / "rows.json"
+    module.write_json_atomically(str(target), [{"lib": "cublas", "us_per_op": 1.5}])
+    assert target.read_text().startswith("[")
+    try:
+        module.write_json_atomically(str(target), [{"bad": object()}])  # not JSON: the old file must stay
+    except TypeError:
+        pass
+    else:
+        raise AssertionError("an unserialisable row was written")
+    assert "cublas" in target.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]
