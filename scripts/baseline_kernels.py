@@ -28,10 +28,11 @@ def parse_args():
     p.add_argument("--json", help="also write the rows to this file")
     a = p.parse_args()
     try:
-        a.shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
-        a.tokens = [int(t) for t in a.tokens.split(",")]
+        shapes = [tuple(int(v) for v in s.split("x")) for s in a.shapes.split(",")]
+        tokens = [int(t) for t in a.tokens.split(",")]
     except ValueError:
         p.error(f"--shapes takes OUTxIN,... and --tokens N,...: got '{a.shapes}' / '{a.tokens}'")
+    a.shapes, a.tokens = shapes, tokens
     if any(len(s) != 2 or min(s) <= 0 for s in a.shapes) or min(a.tokens) <= 0 or a.repeats <= 0:
         p.error("shapes, token counts and --repeats must be positive")
     return a
@@ -45,38 +46,18 @@ def two_four(w):
 
 
 def profile(fn, repeats, label, nvtx):
+    """One profiled run of `repeats` calls (after 3 warm-ups), inside an NVTX range `label` where asked; its Kineto
+    trace's kernel events, per kernel name: calls and device µs per op, grid, block, registers, shared memory."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    acts = [torch.profiler.ProfilerActivity.CUDA]
-    with torch.profiler.profile(activities=acts) as prof:
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         if nvtx:
             torch.cuda.nvtx.range_push(label)
         for _ in range(repeats):
             fn()
         if nvtx:
             torch.cuda.nvtx.range_pop()
-        torch.cuda.synchronize()
-    kernels = {}
-    for e in prof.events():
-        if e.device_type != torch.autograd.DeviceType.CUDA or "memcpy" in e.name.lower() or "memset" in e.name.lower():
-            continue
-        k = kernels.setdefault(e.name, {"calls": 0, "us": 0.0})
-        k["calls"] += 1
-        k["us"] += e.device_time_total if hasattr(e, "device_time_total") else e.cuda_time_total
-    rows = []
-    for name, k in kernels.items():
-        rows.append({"kernel": name, "calls_per_op": k["calls"] / repeats, "us_per_op": k["us"] / repeats})
-    return rows
-
-
-def kernel_shapes(fn):
-    """Grid, block, registers and shared memory of each kernel of one call, from the Kineto trace's args."""
-
-    fn()
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        fn()
         torch.cuda.synchronize()
     fd, path = tempfile.mkstemp(suffix=".json")
     os.close(fd)
@@ -86,14 +67,27 @@ def kernel_shapes(fn):
             trace = json.load(f)
     finally:
         os.unlink(path)
-    shapes = {}
+    return kernels_of_trace(trace, repeats)
+
+
+LAUNCH_ARGS = ("grid", "block", "registers per thread", "shared memory", "blocks per SM", "warps per SM",
+               "est. achieved occupancy %")
+
+
+def kernels_of_trace(trace, repeats):
+    """A row per kernel name of a Chrome trace's kernel events (`cat` "kernel", `dur` in µs, launch args)."""
+    rows = {}
     for ev in trace.get("traceEvents", []):
         if ev.get("cat") != "kernel":
             continue
-        a = ev.get("args", {})
-        shapes[ev["name"]] = {k: a.get(k) for k in ("grid", "block", "registers per thread", "shared memory",
-                                                    "blocks per SM", "warps per SM", "est. achieved occupancy %")}
-    return shapes
+        r = rows.setdefault(ev["name"], {"kernel": ev["name"], "calls": 0, "us": 0.0})
+        r["calls"] += 1
+        r["us"] += ev.get("dur", 0)
+        args = ev.get("args", {})
+        r.update({k: args.get(k) for k in LAUNCH_ARGS})
+    for r in rows.values():
+        r["calls_per_op"], r["us_per_op"] = r.pop("calls") / repeats, r.pop("us") / repeats
+    return list(rows.values())
 
 
 def write_json_atomically(path, rows):
@@ -135,11 +129,8 @@ def main():
                                                                        alg_id=alg)))
             for lib, fn in cases:
                 label = f"{lib} {rows_out}x{cols_in} t{m}"  # no "@": ncu reads it as an NVTX domain separator
-                rows = profile(fn, a.repeats, label, a.nvtx)
-                shapes = kernel_shapes(fn)
-                for r in rows:
+                for r in profile(fn, a.repeats, label, a.nvtx):
                     r.update({"gpu": gpu, "lib": lib, "shape": f"{rows_out}x{cols_in}", "tokens": m})
-                    r.update(shapes.get(r["kernel"], {}))
                     tflops = 2.0 * rows_out * cols_in * m / (r["us_per_op"] * 1e-6) / 1e12 if r["us_per_op"] else 0
                     r["tflops_if_alone"] = round(tflops, 1)
                     out.append(r)

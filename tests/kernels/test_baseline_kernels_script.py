@@ -1,6 +1,6 @@
 """scripts/baseline_kernels.py without a GPU: the fully 2:4 weight it hands cuSPARSELt keeps exactly the two largest
-magnitudes of every four inputs, its JSON is written whole or not at all, and bad arguments or a machine without CUDA
-end in one clear line and exit code != 0."""
+magnitudes of every four inputs, its rows are the trace's kernel events, its JSON is written whole or not at all, and bad
+arguments or a machine without CUDA end in one clear line and exit code != 0."""
 import importlib.util
 import subprocess
 import sys
@@ -65,3 +65,20 @@ def test_json_is_written_whole_or_not_at_all(tmp_path):
         raise AssertionError("an unserialisable row was written")
     assert "cublas" in target.read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]
+
+
+def test_kernel_rows_come_from_the_trace_kernel_events():
+    launch = {"grid": [2, 66, 1], "block": [384, 1, 1], "registers per thread": 168, "shared memory": 213188}
+    trace = {"traceEvents": [
+        {"cat": "kernel", "name": "gemm", "dur": 10.0, "args": launch},
+        {"cat": "kernel", "name": "gemm", "dur": 14.0, "args": launch},
+        {"cat": "kernel", "name": "finish", "dur": 1.0, "args": {"grid": [1, 1, 1]}},
+        {"cat": "gpu_memcpy", "name": "Memcpy HtoD", "dur": 50.0},
+        {"cat": "cpu_op", "name": "aten::mm", "dur": 99.0},
+    ]}
+    rows = {r["kernel"]: r for r in load().kernels_of_trace(trace, repeats=2)}
+    assert sorted(rows) == ["finish", "gemm"]
+    assert rows["gemm"]["calls_per_op"] == 1 and rows["gemm"]["us_per_op"] == 12.0
+    assert rows["gemm"]["grid"] == [2, 66, 1] and rows["gemm"]["shared memory"] == 213188
+    assert rows["finish"]["calls_per_op"] == 0.5 and rows["finish"]["us_per_op"] == 0.5
+    assert rows["finish"]["registers per thread"] is None
