@@ -177,6 +177,7 @@ void reschedule(HybridWeight& w, const hybrid::PackedHybrid& packed, int ctas, i
   at::Device device = w.data.device();
   std::vector<std::int32_t> desc(s.tile_desc.begin(), s.tile_desc.end());  // bit patterns kept
   w.tile_desc = to_device_int32(desc, device);
+  w.tile_desc_by_column = to_device_int32(std::vector<std::int32_t>(s.tile_desc_by_column.begin(), s.tile_desc_by_column.end()), device);
   w.cta_first_tile = to_device_int32(s.cta_first_tile, device);
   w.contributors = to_device_int32(s.contributors, device);
   w.shared_row_blocks = std::any_of(s.contributors.begin(), s.contributors.end(), [](std::int32_t c) { return c > 1; });
@@ -282,6 +283,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.tokens_per_tile = w.prefill_tokens_per_tile;
   p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
+  p.tile_desc_by_column = reinterpret_cast<const std::uint32_t*>(w.tile_desc_by_column.data_ptr<std::int32_t>());
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   const bool asked = cudaStreamIsCapturing(stream, &capture) == cudaSuccess;

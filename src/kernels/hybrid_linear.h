@@ -65,6 +65,7 @@ struct HybridWeight {
   PrefillSplit prefill_split = PrefillSplit::rule;  // the last wave's split: the rule, or forced (benchmarks)
   bool prefill_kernel = false;  // the wgmma prefill kernel runs here (compute capability 9.0, a tile it was built for)
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
+  at::Tensor tile_desc_by_column;  // tile_desc in column order (int32): the prefill's x-multicast split (hybrid_schedule.h)
   std::vector<std::int32_t> row_cost_prefix;  // host: each row block's K-step costs, summed (the prefill's stream-K split)
   // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
   // CUDA for the tile shapes the kernels take — which read them only so.

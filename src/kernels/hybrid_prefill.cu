@@ -15,7 +15,9 @@
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
 // other CTAs' partial sums where stream-K split it (prefill_work.h); a contribution goes to the CTA's partial slot.
 // Where a thread-block cluster split it (PrefillSplit::cluster), the ranks add up their sums through distributed
-// shared memory and each writes a slice of the tile's tokens (kernels/cluster_reduce.h).
+// shared memory and each writes a slice of the tile's tokens (kernels/cluster_reduce.h). With x multicast
+// (PrefillSplit::multicast_2 / multicast_4) a cluster's CTAs compute neighbouring row blocks together and share each
+// x panel: every producer loads a slice of it into every rank's ring (kernels/x_multicast.h).
 #include <cudaTypedefs.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -32,11 +34,13 @@
 #include "kernels/dense_tile_layout.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/hybrid_prefill.h"
+#include "kernels/prefill_epilogue.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
 #include "kernels/shared_memory_limit.h"
 #include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
+#include "kernels/x_multicast.h"
 
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define PATCHLM_WGMMA 1
@@ -109,11 +113,6 @@ constexpr int kAllowNextMaxTokens = 128;
 template <int Threads>
 constexpr int kMmaRegisters = Threads == 384 ? 232 : 0;
 
-__device__ __forceinline__ std::uint32_t bf16_pair(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const std::uint32_t*>(&v);
-}
-
 // wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
 // 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
@@ -130,12 +129,12 @@ __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
 // and nothing with part 1.
 template <int TH, int TW, int N>
 __device__ __forceinline__ void issue_slot_weight(const HybridPrefillPlan& p, const TileRef& t, int part,
-                                                  std::uint32_t slot, std::uint32_t bar) {
+                                                  std::uint32_t slot, std::uint32_t bar, std::uint32_t x_bytes) {
   using S = Shape<TH, TW, N>;
   const std::uint8_t* tile = p.data + t.offset;
   if constexpr (S::kPartSlots) {
     const int tile_bytes = !t.sparse ? S::kTileBytes / S::kPanels : part == 0 ? S::kSparseTileBytes : 0;
-    mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+    mbarrier_arrive_expect(bar, x_bytes + tile_bytes);
     if (!t.sparse) {
 #pragma unroll
       for (int g = 0; g < TH / 64; ++g)
@@ -145,7 +144,7 @@ __device__ __forceinline__ void issue_slot_weight(const HybridPrefillPlan& p, co
     }
   } else {
     const int tile_bytes = t.sparse ? S::kSparseTileBytes : S::kTileBytes;
-    mbarrier_arrive_expect(bar, S::kXBytes + tile_bytes);
+    mbarrier_arrive_expect(bar, x_bytes + tile_bytes);
     bulk_copy(slot + S::kXBytes, tile, tile_bytes, bar);
   }
 }
@@ -161,6 +160,23 @@ __device__ __forceinline__ void issue_slot_x(const CUtensorMap* xmap, int column
     for (int panel = 0; panel < S::kPanels; ++panel)
       tensor_copy(slot + panel * S::kPanelBytes, xmap, column * TW + 64 * panel, static_cast<int>(tok0), bar);
   }
+}
+
+// The x-multicast split's x copies of one slot (kernels/x_multicast.h): this rank's slice of each panel the slot
+// holds, into every rank's ring (none where the slice lies past the last token).
+template <int TH, int TW, int N>
+__device__ __forceinline__ void issue_slot_x_slice(const CUtensorMap* xmap, int column, int part, std::int64_t tok0,
+                                                   std::uint32_t slot, std::uint32_t bar, const XSlices& x, int rank,
+                                                   int multicast) {
+  using S = Shape<TH, TW, N>;
+  if (rank >= x.live) return;
+  const std::uint32_t offset = static_cast<std::uint32_t>(rank * x.rows * kPanelRowBytes);
+  const int row = static_cast<int>(tok0) + rank * x.rows;
+  const auto everyone = static_cast<std::uint16_t>((1u << multicast) - 1);
+#pragma unroll
+  for (int panel = 0; panel < S::kPanelsPerSlot; ++panel)
+    tensor_copy_multicast(slot + panel * S::kPanelBytes + offset, xmap,
+                          column * TW + 64 * (S::kPartSlots ? part : panel), row, bar, everyone);
 }
 
 // One warp's A operand of a 2:4 tile's 64-column part: 2 sparse k32 steps and their metadata word.
@@ -217,38 +233,12 @@ __device__ __forceinline__ void run_dense_slot(float* acc, std::uint32_t slot, i
   wgmma::wait<1>();
 }
 
-// One 8-token group j of an output tile → y: the accumulators acc[4j … 4j + 3] = v (row 16·w + g (+8), token 8·j + 2·t
-// (+1)). Neighbouring rows g, g + 1 swap one value (lanes 4 apart) so that each thread stores bf16 pairs of adjacent
-// rows.
-__device__ __forceinline__ void store_group(float4 v, int j, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
-                                            std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
-  const int g = lane / 4, t = lane % 4, odd = g & 1;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const float v0 = h == 0 ? v.x : v.z, v1 = h == 0 ? v.y : v.w;  // (row, n), (row, n + 1)
-    const float other = __shfl_xor_sync(0xFFFFFFFF, odd ? v0 : v1, 4);
-    const std::int64_t tok = tok0 + 8 * j + 2 * t + odd;
-    const std::int64_t row = row0 + 16 * warp + (g & ~1) + 8 * h;
-    if (tok < tokens)
-      *reinterpret_cast<std::uint32_t*>(y + tok * rows + row) = odd ? bf16_pair(other, v1) : bf16_pair(v0, other);
-  }
-}
-
-// A whole output tile → y.
-template <int N>
-__device__ __forceinline__ void store_tile(const float* acc, std::uint16_t* y, std::int64_t rows, std::int64_t row0,
-                                           std::int64_t tok0, std::int64_t tokens, int warp, int lane) {
-#pragma unroll
-  for (int j = 0; j < N / 8; ++j)
-    store_group(make_float4(acc[4 * j], acc[4 * j + 1], acc[4 * j + 2], acc[4 * j + 3]), j, y, rows, row0, tok0, tokens,
-                warp, lane);
-}
-
 #endif
 
 // Cluster: the kernel for a cluster split (PrefillWork::cluster > 1), built apart so that the others compile exactly as
 // without it (same SASS), and only where prefill_cluster_kernel_built says.
-template <int TH, int TW, int N, bool Cluster>
+// Multicast: the kernel for the x-multicast split (PrefillWork::multicast > 1; kernels/x_multicast.h), likewise apart.
+template <int TH, int TW, int N, bool Cluster, bool Multicast = false>
 __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     prefill_kernel(HybridPrefillPlan p, const __grid_constant__ CUtensorMap xmap, const __grid_constant__ PrefillWork work,
                    std::uint16_t* y, std::int64_t tokens) {
@@ -262,12 +252,15 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // MMA warp w (warpgroup w / 4): slice w of a tile. Read through a shuffle so the compiler sees it warp-uniform:
   // otherwise it takes the warp-role branch for a divergent one and serialises the wgmmas after it.
   const int warp = __shfl_sync(0xFFFFFFFF, static_cast<int>(threadIdx.x / 32), 0), lane = threadIdx.x % 32;
+  // The x-multicast split walks each row block's tiles in column order, the same columns on every rank.
+  const std::uint32_t* tile_desc = Multicast ? p.tile_desc_by_column : p.tile_desc;
+  const int multicast = Multicast ? work.multicast : 1;
 
   if (threadIdx.x == 0) trace(kTraceEntryTime, trace_time()), trace(kTraceEntryClock, trace_clock());
   if (threadIdx.x == 0) {
     for (int s = 0; s < kStages; ++s) {
       mbarrier_init(full + 8 * s, 1);
-      mbarrier_init(empty + 8 * s, S::kMmaWarps);
+      mbarrier_init(empty + 8 * s, S::kMmaWarps * multicast);  // every rank's MMA warps release it
     }
     mbarrier_init(gathered, 1);
     if constexpr (Cluster) {
@@ -279,30 +272,36 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   __syncthreads();  // the last block-wide barrier: the producer warp's other lanes leave
   // A cluster split: every thread of the cluster arrives now, before any leaves; the MMA warps wait for the others'
   // barriers to be set up (cluster_wait) only when they first use them, at the exchange.
-  if constexpr (Cluster) cluster_arrive_relaxed();
+  if constexpr (Cluster || Multicast) cluster_arrive_relaxed();
 
   if (warp >= S::kMmaWarps) {  // the producer warpgroup: thread 0 issues
     if constexpr (kMmaRegisters<S::kThreads> > 0)
       asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(kProducerRegisters));
     if (warp != S::kMmaWarps || lane != 0) return;
+    if constexpr (Multicast) cluster_wait_this_thread();  // this rank's copies signal every rank's barriers
+    const int rank = Multicast ? cluster_rank() : 0;
     // The first slot's weight bytes go out before the previous kernel in the stream has finished (it may still be
     // writing x), its x after it; every later slot gets both at once. (The first four slots' weights ahead of the
     // wait, their x after it, ran slower: the first slot then completes behind the other three's weights.)
     PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
     PrefillSegment seg;
-    for (int i = 0; walk.next(seg);) {
+    int i = 0;
+    while (walk.next(seg)) {
       const OutputTile out = output_tile(work, seg.output);
       const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
       const std::int64_t first = static_cast<std::int64_t>(out.row_block) * work.tiles;
+      const XSlices x = Multicast ? x_slices<N>(tok0, tokens, multicast) : XSlices{};
+      const std::uint32_t x_bytes = Multicast ? x.panel_bytes * S::kPanelsPerSlot : S::kXBytes;
       for (int k = seg.k_begin; k < seg.k_end; ++k) {
-        const TileRef t = tile_ref(p.tile_desc, first + k);
+        const TileRef t = tile_ref(tile_desc, first + k);
         for (int part = 0; part < S::kSlotsPerTile; ++part, ++i) {
           const int slot = i % kStages;
           const std::uint32_t slot_addr = base + slot * S::kSlotBytes, bar = full + 8 * slot;
           if (i >= kStages) mbarrier_wait(empty + 8 * slot, static_cast<std::uint32_t>(i / kStages - 1) & 1);
-          issue_slot_weight<TH, TW, N>(p, t, part, slot_addr, bar);
+          issue_slot_weight<TH, TW, N>(p, t, part, slot_addr, bar, x_bytes);
           if (i == 0) wait_for_previous_kernel();
-          issue_slot_x<TH, TW, N>(&xmap, t.column, part, tok0, slot_addr, bar);
+          if constexpr (Multicast) issue_slot_x_slice<TH, TW, N>(&xmap, t.column, part, tok0, slot_addr, bar, x, rank, multicast);
+          else issue_slot_x<TH, TW, N>(&xmap, t.column, part, tok0, slot_addr, bar);
           if (i == 0) trace(kTraceFirstIssue, trace_clock());
         }
       }
@@ -312,6 +311,10 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     // of GEMMs (docs/performance.md, step 19): 1.04-1.15x at 64-128 tokens, but up to 7 % slower at 256-512 tokens on
     // some weights (why was not found); without it a dependent still starts as this grid's last CTAs exit.
     if (tokens <= kAllowNextMaxTokens) allow_next_kernel();
+    // The other ranks release this CTA's slots remotely: it stays until each slot's last release has arrived.
+    if constexpr (Multicast)
+      for (int j = i > kStages ? i - kStages : 0; j < i; ++j)
+        mbarrier_wait(empty + 8 * (j % kStages), static_cast<std::uint32_t>(j / kStages) & 1);
     return;
   }
 
@@ -320,11 +323,17 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // y, the partial sums and the flags may still be in use by the previous kernel in the stream: the MMA warps touch
   // nothing before it has finished (their first slot's x comes after that anyway).
   wait_for_previous_kernel();
+  if constexpr (Multicast) cluster_wait();  // the other ranks' barriers are set up before the first release
   PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
   PrefillSegment seg;
   float acc[N / 2];
   PartFragments f0, f1;
   // Waits until slot i % stages has been filled for the (i / stages)-th time; its shared-memory address.
+  // One arrival per warp on the slot's `empty` barrier; with x multicast on every rank's (the slot is refilled by all).
+  const auto release_slot = [&](std::uint32_t bar) {
+    if constexpr (Multicast) release_slot_on_every_rank(bar, multicast, lane);
+    else if (lane == 0) mbarrier_arrive(bar);
+  };
   const auto wait_slot = [&](int i) {
     mbarrier_wait(full + 8 * (i % kStages), static_cast<std::uint32_t>(i / kStages) & 1);
     if (i == 0 && threadIdx.x == 0) trace(kTraceFirstData, trace_clock());
@@ -344,13 +353,13 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     for (int v = 0; v < N / 2; ++v) acc[v] = 0.f;
     // Each tile's kind is read one step ahead: the global load's latency then hides behind a whole tile's wgmmas
     // instead of sitting between the slot's barrier and its first wgmma.
-    bool next_sparse = seg.k_begin < seg.k_end && tile_ref(p.tile_desc, first + seg.k_begin).sparse;
+    bool next_sparse = seg.k_begin < seg.k_end && tile_ref(tile_desc, first + seg.k_begin).sparse;
     for (int k = seg.k_begin; k < seg.k_end; ++k) {
       // Through a shuffle, as `warp`: a branch the compiler takes for divergent also serialises the wgmmas.
       const bool sparse = __shfl_sync(0xFFFFFFFF, static_cast<int>(next_sparse), 0) != 0;
-      if (k + 1 < seg.k_end) next_sparse = tile_ref(p.tile_desc, first + k + 1).sparse;
+      if (k + 1 < seg.k_end) next_sparse = tile_ref(tile_desc, first + k + 1).sparse;
       // Once a slot's group is issued and all but it have completed, the previous slot is free to be refilled.
-      const bool release = k > seg.k_begin && lane == 0;
+      const bool release = k > seg.k_begin;
       if constexpr (S::kPartSlots) {
         // K-half slots: part 1 of a 2:4 tile takes its fragments from the slot before (which holds the whole tile)
         // and releases that slot only after loading them.
@@ -364,7 +373,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
             run_sparse_part<TH, TW, N>(acc, part == 0 ? f0 : f1,
                                        part == 0 ? slot_addr : base + previous_slot * S::kSlotBytes, slot_addr, part,
                                        warp, lane);
-          if (release || (part > 0 && lane == 0)) mbarrier_arrive(empty + 8 * previous_slot);
+          if (release || part > 0) release_slot(empty + 8 * previous_slot);
         }
         continue;
       }
@@ -372,23 +381,23 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
       if (!sparse) {
         run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
-        if (release) mbarrier_arrive(previous);
+        if (release) release_slot(previous);
       } else if constexpr (S::kPanels == 2) {
         run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
-        if (release) mbarrier_arrive(previous);
+        if (release) release_slot(previous);
         run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr + S::kPanelBytes, 1, warp, lane);
       } else {
         // One part per tile: the register sets alternate with the tile's parity (the tile still running holds the
         // other set, or none if it is dense).
         if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
         else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr, 0, warp, lane);
-        if (release) mbarrier_arrive(previous);
+        if (release) release_slot(previous);
       }
       ++i;
     }
     wgmma::wait<0>();
     if (threadIdx.x == 0) trace(event + 1, trace_clock());
-    if (seg.k_end > seg.k_begin && lane == 0) mbarrier_arrive(empty + 8 * ((i + kStages - 1) % kStages));
+    if (seg.k_end > seg.k_begin) release_slot(empty + 8 * ((i + kStages - 1) % kStages));
     constexpr int kMmaThreads = 32 * S::kMmaWarps;
     if (seg.kind == PrefillSegment::contribute) {
       contribute<kMmaThreads, N>(acc, contribution_slot<kMmaThreads, N>(p.partials, blockIdx.x),
@@ -443,14 +452,21 @@ PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n
                       prefill_rule_model(p.graph, p.cluster_split));
 }
 
-// The split a launch runs: its shares weighed by cost where the plan has the weight's step costs.
+// The split a launch runs: its shares weighed by cost where the plan has the weight's step costs; whole tiles in
+// place of x multicast where the plan lacks the column-order tile table.
 PrefillWork work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
   PrefillWork w = even_work_for(p, tokens, n);
+  if (w.multicast > 1 && p.tile_desc_by_column == nullptr) {
+    HybridPrefillPlan whole = p;
+    whole.split = PrefillSplit::whole;
+    w = even_work_for(whole, tokens, n);
+  }
   if (p.row_cost_prefix != nullptr) weigh_stream_k_split(w, p.row_cost_prefix);
   return w;
 }
 
-// x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × N tokens.
+// x [tokens, cols] bf16 as TMA sees it: boxes of 64 columns (128 bytes, one swizzle atom row) × n tokens (N, or an
+// x-multicast rank's slice of N).
 std::string encode_x_map(CUtensorMap* map, const void* x, std::int64_t tokens, std::int64_t cols, int n) {
   static const auto encode = [] {
     void* fn = nullptr;
@@ -469,11 +485,11 @@ std::string encode_x_map(CUtensorMap* map, const void* x, std::int64_t tokens, s
   return r == CUDA_SUCCESS ? std::string() : "hybrid prefill: cuTensorMapEncodeTiled failed (" + std::to_string(r) + ")";
 }
 
-template <int TH, int TW, int N, bool Cluster>
+template <int TH, int TW, int N, bool Cluster, bool Multicast = false>
 std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, PrefillWork work, void* y, std::int64_t tokens,
                           cudaStream_t stream) {
   using S = Shape<TH, TW, N>;
-  auto kernel = prefill_kernel<TH, TW, N, Cluster>;
+  auto kernel = prefill_kernel<TH, TW, N, Cluster, Multicast>;
   static std::atomic<std::uint64_t> shared_memory_set_on{0};
   if (const cudaError_t e = allow_shared_memory(kernel, S::kSharedBytes, shared_memory_set_on); e != cudaSuccess)
     return std::string("hybrid prefill: ") + cudaGetErrorString(e);
@@ -494,16 +510,42 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
   cudaLaunchConfig_t config =
       dependent_launch_config(dim3(static_cast<unsigned>(work.ctas)), dim3(S::kThreads), S::kSharedBytes, stream, attributes);
   if (Cluster) attributes[config.numAttrs++] = cluster_attribute(work.cluster);
+  if (Multicast) attributes[config.numAttrs++] = cluster_attribute(work.multicast);
   cudaLaunchKernelEx(&config, kernel, p, xmap, work, static_cast<std::uint16_t*>(y), tokens);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }
 
+// The x-multicast split for as many whole clusters as the GPU holds at once (GPCs differ in SMs, so clusters of 2 or 4
+// may leave some idle): `work` again with fewer CTAs where fewer fit.
+template <int TH, int TW, int N>
+PrefillWork multicast_work_that_fits(const HybridPrefillPlan& p, PrefillWork work, std::int64_t tokens, cudaStream_t stream) {
+  using S = Shape<TH, TW, N>;
+  auto kernel = prefill_kernel<TH, TW, N, false, true>;
+  static std::atomic<std::uint64_t> shared_memory_set_on{0};
+  static ResidentClusters<kMaxClusterCtas> resident;
+  if (allow_shared_memory(kernel, S::kSharedBytes, shared_memory_set_on) != cudaSuccess) return work;  // the launch says why
+  const int fit = resident_clusters(kernel, work.multicast, S::kThreads, S::kSharedBytes, stream, resident);
+  if (fit <= 0 || fit * work.multicast >= work.ctas) return work;
+  HybridPrefillPlan fewer = p;
+  fewer.multiprocessors = fit * work.multicast;
+  fewer.split = work.multicast == 2 ? PrefillSplit::multicast_2 : PrefillSplit::multicast_4;  // this call has no stream-K workspace
+  return work_for(fewer, tokens, N);
+}
+
 template <int TH, int TW, int N>
 std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
+  PrefillWork work = work_for(p, tokens, N);
+  if (work.multicast > 1) {
+    if constexpr (prefill_multicast_kernel_built(TH, TW, N)) work = multicast_work_that_fits<TH, TW, N>(p, work, tokens, stream);
+    else return "hybrid prefill: no x-multicast kernel with " + std::to_string(N) + " tokens per tile";
+  }
   CUtensorMap xmap;
-  if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N); !why.empty()) return why;
-  const PrefillWork work = work_for(p, tokens, N);
+  if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N / work.multicast); !why.empty()) return why;
+  if (work.multicast > 1) {
+    if constexpr (prefill_multicast_kernel_built(TH, TW, N))
+      return launch_kernel<TH, TW, N, false, true>(p, xmap, work, y, tokens, stream);
+  }
   if (work.cluster > 1) {
     if constexpr (prefill_cluster_kernel_built(TH, TW, N)) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);
     return "hybrid prefill: no cluster split kernel with " + std::to_string(N) + " tokens per tile";

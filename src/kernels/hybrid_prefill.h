@@ -21,6 +21,9 @@ namespace patchlm::kernels {
 struct HybridPrefillPlan {
   const std::uint8_t* data = nullptr;        // packed tiles (device), dense tiles in the device layout
   const std::uint32_t* tile_desc = nullptr;  // [2 · tile_count] (device): kernels/hybrid_schedule.h's tile_desc
+  // The same in column order (device; hybrid_schedule.h's tile_desc_by_column), which the x-multicast split walks;
+  // null: that split is not taken (whole tiles instead).
+  const std::uint32_t* tile_desc_by_column = nullptr;
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
   int multiprocessors = 132;  // of the device: the persistent CTAs

@@ -23,6 +23,12 @@ Schedule make_schedule(const PackedHybrid& packed, int ctas) {
     s.tile_desc.push_back(static_cast<std::uint32_t>(packed.columns[i]) |
                           (k < packed.sparse_tiles[rb] ? 1u << 31 : 0u));
   }
+  s.tile_desc_by_column.assign(s.tile_desc.size(), 0);
+  for (std::int64_t i = 0; i < tiles; ++i) {
+    const std::int64_t at = (i / per_row * per_row + packed.columns[i]) * 2;
+    s.tile_desc_by_column[at] = s.tile_desc[2 * i];
+    s.tile_desc_by_column[at + 1] = s.tile_desc[2 * i + 1];
+  }
   // CTA c begins at the first tile that starts at or after c/ctas of the bytes.
   const std::int64_t total = start[tiles];
   for (int c = 0; c <= ctas; ++c) {

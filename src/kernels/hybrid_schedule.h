@@ -17,6 +17,10 @@ struct Schedule {
   // fetch a tile, in one 8-byte load.
   std::vector<std::uint32_t> tile_desc;
   std::uint32_t offset16(std::int64_t tile) const { return tile_desc[2 * tile]; }
+  // [2 · tiles]: the same entries in column order — row block rb's tile of column k at rb · tiles_per_row + k — for
+  // the prefill kernel's x-multicast split, whose CTAs walk neighbouring row blocks' tiles column by column together
+  // (a row block stores its 2:4 tiles first).
+  std::vector<std::uint32_t> tile_desc_by_column;
   std::vector<std::int32_t> cta_first_tile;  // [ctas + 1], non-decreasing, from 0 to tiles
   std::vector<std::int32_t> contributors;    // [row_blocks]: CTAs whose run meets the row block
 };

@@ -54,7 +54,7 @@ struct TimedCallBuilder {
   // writes prefill_rule_has_cluster_split; rows timed before the rule had it do not).
   PrefillCostModel rule_model = kPrefillCostModel;
 
-  // key: "N" (the rule's split) or "N/whole" / "N/stream-k" / "N/cluster"; "rule/…" is skipped.
+  // key: "N" (the rule's split) or "N/whole" / "N/stream-k" / "N/cluster" / "N/multicast-2|4"; "rule/…" is skipped.
   void add(const std::string& key, const nlohmann::json& value, const std::string& where) {
     const std::size_t slash = key.find('/');
     const std::string n_text = key.substr(0, slash);
@@ -66,7 +66,7 @@ struct TimedCallBuilder {
     if (slash != std::string::npos) {
       const std::string s = key.substr(slash + 1);
       if (!forced_prefill_split(s, split))
-        throw Error(str_cat(where, ": '", key, "': the split must be whole, stream-k or cluster"));
+        throw Error(str_cat(where, ": '", key, "': the split must be ", kForcedPrefillSplitNames));
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
@@ -74,7 +74,11 @@ struct TimedCallBuilder {
     // cluster fits, runs whole; the rule's is rule_model's.
     const PrefillWork ran = prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile,
                                          call.multiprocessors, split, rule_model);
-    const PrefillSplit ran_as = !ran.split_tail ? PrefillSplit::whole : ran.cluster > 1 ? PrefillSplit::cluster : PrefillSplit::stream_k;
+    const PrefillSplit ran_as = ran.multicast == 2   ? PrefillSplit::multicast_2
+                                : ran.multicast == 4 ? PrefillSplit::multicast_4
+                                : !ran.split_tail    ? PrefillSplit::whole
+                                : ran.cluster > 1    ? PrefillSplit::cluster
+                                                     : PrefillSplit::stream_k;
     auto& [sum, count] = sums[{static_cast<int>(*n), ran_as}];
     sum += value.get<double>();
     ++count;
@@ -221,6 +225,7 @@ PrefillSplitBests best_by_split(const PrefillTimedCall& call) {
   bests.whole.split = PrefillSplit::whole, bests.stream_k.split = PrefillSplit::stream_k;
   bests.cluster.split = PrefillSplit::cluster;
   for (const PrefillVariant& v : call.variants) {
+    if (v.split == PrefillSplit::multicast_2 || v.split == PrefillSplit::multicast_4) continue;  // not a last-wave split
     PrefillVariant& best = v.split == PrefillSplit::stream_k ? bests.stream_k
                            : v.split == PrefillSplit::cluster ? bests.cluster
                                                               : bests.whole;
@@ -232,9 +237,11 @@ PrefillSplitBests best_by_split(const PrefillTimedCall& call) {
 std::string prefill_shape_text(const PrefillTimedCall& call) { return str_cat(call.rows, "x", call.cols); }
 
 std::string prefill_variant_text(const PrefillVariant& variant) {
-  return str_cat(variant.tokens_per_tile, variant.split == PrefillSplit::stream_k ? "/stream-k"
-                                          : variant.split == PrefillSplit::cluster  ? "/cluster"
-                                                                                    : "/whole");
+  return str_cat(variant.tokens_per_tile, variant.split == PrefillSplit::stream_k      ? "/stream-k"
+                                          : variant.split == PrefillSplit::cluster     ? "/cluster"
+                                          : variant.split == PrefillSplit::multicast_2 ? "/multicast-2"
+                                          : variant.split == PrefillSplit::multicast_4 ? "/multicast-4"
+                                                                                       : "/whole");
 }
 
 }  // namespace patchlm::kernels

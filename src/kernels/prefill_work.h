@@ -75,6 +75,12 @@ constexpr int kMaxClusterCtas = 4;
 constexpr bool prefill_cluster_kernel_built(int tile_height, int tile_width, int n) {
   return prefill_has_small_and_large_tiles(tile_height, tile_width) && prefill_tokens_per_tile_built(tile_height, tile_width, n);
 }
+// The x-multicast split (PrefillSplit::multicast_2 / multicast_4) has kernels for 128x128 weight tiles at N = 128,
+// 160, …, 256: each rank of a cluster of 2 or 4 loads N / 2 or N / 4 of a tile's x rows (whole 8-row swizzle atoms).
+constexpr bool prefill_multicast_kernel_built(int tile_height, int tile_width, int n) {
+  return prefill_has_small_and_large_tiles(tile_height, tile_width) && n >= 128 && n % 32 == 0 &&
+         prefill_tokens_per_tile_built(tile_height, tile_width, n);
+}
 
 // A work split's sizes: all that the cost model prices (prefill_cost). PrefillWork adds the shares' boundaries; the
 // rule prices three candidates for each of the 25 N, so it builds these and the boundaries only for the split it
@@ -94,6 +100,13 @@ struct PrefillWorkSizes {
   // stream_ctas = tail_tiles · cluster of them, in CTA order. The CTAs add up their sums through distributed shared
   // memory (kernels/cluster_reduce.h): no workspace, no flags, no CTA waiting for one outside its cluster.
   int cluster = 1;
+  // > 1: x multicast (PrefillSplit::multicast_2 / multicast_4): the CTAs of a cluster of `multicast` walk the K steps
+  // of `multicast` neighbouring row blocks of one token tile together, in column order, and each x panel comes once
+  // from L2 for all of them — every rank loads 1 / multicast of its token rows into every rank's ring. The work is
+  // then cluster tiles (multicast row blocks × one token tile) in waves of ctas / multicast clusters: full_waves and
+  // tail_tiles count cluster tiles, the tail whole (split_tail false). Output tile o is rank o % multicast of cluster
+  // tile o / multicast (output_tile).
+  int multicast = 1;
 };
 
 struct PrefillWork : PrefillWorkSizes {
@@ -112,17 +125,22 @@ constexpr int kMinStreamSteps = 4;
 // (prefill_cost), and the cluster split too where it is cheaper and PrefillCostModel::cluster_in_rule (off in the
 // landed model; ClusterSplitUse says where the rule takes it: prefill_rule_model). Forced splits are for benchmarks
 // mapping that rule. Tiles that fill whole waves are never split.
-enum class PrefillSplit { rule, whole, stream_k, cluster };
+// multicast_2 / multicast_4: whole tiles in clusters of 2 / 4 CTAs that share each x panel (PrefillWorkSizes::multicast;
+// the rule takes them only where PrefillCostModel::multicast_in_rule).
+enum class PrefillSplit { rule, whole, stream_k, cluster, multicast_2, multicast_4 };
 
-// A forced split by its name ("whole", "stream-k", "cluster": bench gemm --prefill-split and the sweeps' "N/<split>"
-// keys); false for any other name.
+// A forced split by its name ("whole", "stream-k", "cluster", "multicast-2", "multicast-4": bench gemm --prefill-split
+// and the sweeps' "N/<split>" keys); false for any other name.
 inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
   if (name == "whole") split = PrefillSplit::whole;
   else if (name == "stream-k") split = PrefillSplit::stream_k;
   else if (name == "cluster") split = PrefillSplit::cluster;
+  else if (name == "multicast-2") split = PrefillSplit::multicast_2;
+  else if (name == "multicast-4") split = PrefillSplit::multicast_4;
   else return false;
   return true;
 }
+inline constexpr const char* kForcedPrefillSplitNames = "whole, stream-k, cluster, multicast-2 or multicast-4";
 
 namespace detail {
 inline PrefillWorkSizes prefill_sizes_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
@@ -179,6 +197,23 @@ inline PrefillWorkSizes prefill_sizes_cluster(std::int64_t tokens, int n, std::i
   return w;
 }
 
+// The x-multicast split in clusters of c: whole cluster tiles (c row blocks × one token tile) in waves of at most
+// multiprocessors / c clusters; whole tiles without multicast where the row blocks do not split into groups of c, N
+// not into c slices of whole swizzle atoms, or no multicast kernel was built for the tiles and N.
+inline PrefillWorkSizes prefill_sizes_multicast(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols,
+                                                int tile_height, int tile_width, int multiprocessors, int c) {
+  PrefillWorkSizes w = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
+  if (!prefill_multicast_kernel_built(tile_height, tile_width, n) || w.row_blocks % c != 0 || n % (8 * c) != 0) return w;
+  const std::int64_t cluster_tiles = static_cast<std::int64_t>(w.token_tiles) * (w.row_blocks / c);
+  const std::int64_t clusters = std::min<std::int64_t>(std::max(1, multiprocessors) / c, cluster_tiles);
+  if (clusters < 1) return w;
+  w.multicast = c;
+  w.ctas = static_cast<int>(clusters * c);
+  w.full_waves = static_cast<int>(cluster_tiles / clusters);
+  w.tail_tiles = static_cast<int>(cluster_tiles % clusters);
+  return w;
+}
+
 // The split with its shares in equal steps: a stream-K tail's steps evenly over its CTAs, a cluster split's tiles
 // each evenly over the ranks of its cluster.
 inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
@@ -225,6 +260,8 @@ struct PrefillCostModel {
   double cluster_step_cost = 1.00;         // a cluster share's step, relative to a whole tile's
   double cluster_exchange = 6;             // the sums' exchange in a cluster, in 64-token steps
   bool cluster_in_rule = false;            // whether the rule may pick the cluster split
+  double multicast_step_cost[2] = {1.0, 1.0};  // a step of the x-multicast split in clusters of 2, 4, relative to a whole tile's
+  bool multicast_in_rule = false;              // whether the rule may pick the x-multicast split
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 
@@ -267,6 +304,7 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
+  if (w.multicast > 1) steps *= model.multicast_step_cost[w.multicast == 2 ? 0 : 1];
   if (w.split_tail && w.cluster > 1) {
     steps += model.cluster_step_cost * static_cast<double>((w.tiles + w.cluster - 1) / w.cluster) + model.cluster_exchange;
   } else if (w.split_tail) {
@@ -282,6 +320,9 @@ namespace detail {
 inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                       int tile_width, int multiprocessors, PrefillSplit split, const PrefillCostModel& model) {
   if (split == PrefillSplit::cluster) return prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
+  if (split == PrefillSplit::multicast_2 || split == PrefillSplit::multicast_4)
+    return prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
+                                   split == PrefillSplit::multicast_2 ? 2 : 4);
   if (split != PrefillSplit::rule)
     return prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
   const PrefillWorkSizes whole = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
@@ -290,6 +331,14 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
   if (model.cluster_in_rule) {
     const PrefillWorkSizes clustered = prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
     if (clustered.cluster > 1 && prefill_cost(clustered, n, model) < prefill_cost(cheaper, n, model)) return clustered;
+  }
+  if (model.multicast_in_rule) {
+    PrefillWorkSizes best = cheaper;
+    for (int c : {2, 4}) {
+      const PrefillWorkSizes shared = prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, c);
+      if (shared.multicast > 1 && prefill_cost(shared, n, model) < prefill_cost(best, n, model)) best = shared;
+    }
+    return best;
   }
   return cheaper;
 }
@@ -334,12 +383,15 @@ constexpr int kTokenTilesPerBand = 8;
 struct OutputTile {
   int row_block = 0, token_tile = 0;
 };
+// With x multicast the bands order cluster tiles (groups of `multicast` row blocks), and output tile o is row block
+// rank = o % multicast of cluster tile o / multicast.
 PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
-  const int band_outputs = kTokenTilesPerBand * w.row_blocks;
-  const int band = o / band_outputs, r = o % band_outputs;
+  const int c = w.multicast, rank = o % c, tile = o / c;
+  const int band_outputs = kTokenTilesPerBand * (w.row_blocks / c);
+  const int band = tile / band_outputs, r = tile % band_outputs;
   const int left = w.token_tiles - band * kTokenTilesPerBand;  // token tiles from this band on
   const int width = left < kTokenTilesPerBand ? left : kTokenTilesPerBand;
-  return {r / width, band * kTokenTilesPerBand + r % width};
+  return {r / width * c + rank, band * kTokenTilesPerBand + r % width};
 }
 
 // Relative cost of one K step by its tile's kind (docs/performance.md, issue 21 step 14): a 2:4 tile moves 56 % of a
@@ -433,6 +485,13 @@ class PrefillWalk {
   }
 
   PATCHLM_HOST_DEVICE bool next(PrefillSegment& s) {
+    if (w_->multicast > 1) {  // whole cluster tiles: cluster g's g, g + clusters, …; rank r its row block r of each
+      const int c = w_->multicast, g = cta_ / c, clusters = w_->ctas / c;
+      if (wave_ > w_->full_waves || (wave_ == w_->full_waves && g >= w_->tail_tiles)) return false;
+      s = PrefillSegment{(wave_ * clusters + g) * c + cta_ % c, 0, w_->tiles};
+      ++wave_;
+      return true;
+    }
     if (wave_ < w_->full_waves || (!w_->split_tail && wave_ == w_->full_waves && cta_ < w_->tail_tiles)) {
       s = PrefillSegment{wave_ * w_->ctas + cta_, 0, w_->tiles};
       ++wave_;

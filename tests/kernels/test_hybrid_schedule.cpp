@@ -49,5 +49,28 @@ TEST(HybridSchedule, EveryTileOnceBalancedByBytesWithConsistentContributors) {
   EXPECT_THROW(hybrid::make_schedule(p, 0), Error);
 }
 
+// The column-order table (the x-multicast split's) holds each stored tile's entry at its row block and column: every
+// column of every row block once, with the stored entry of the tile that has that column.
+TEST(HybridSchedule, ColumnOrderTableHoldsEveryTileAtItsColumn) {
+  auto c = random_hybrid(512, 2048, 128, 128, 0.5, 17);
+  PackedHybrid p = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
+  const hybrid::Schedule s = hybrid::make_schedule(p, 4);
+  const std::int64_t per_row = c.grid.tiles_per_row();
+  ASSERT_EQ(s.tile_desc_by_column.size(), s.tile_desc.size());
+  bool reordered = false;  // the fixture stores some row block's 2:4 tiles ahead of a dense one of a lower column
+  for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb)
+    for (std::int64_t k = 0; k < per_row; ++k) {
+      const std::uint32_t where = s.tile_desc_by_column[2 * (rb * per_row + k) + 1];
+      EXPECT_EQ(where & 0x7FFFFFFFu, static_cast<std::uint32_t>(k)) << "row block " << rb;
+      const std::int64_t stored = rb * per_row +
+          (std::find(p.columns.begin() + rb * per_row, p.columns.begin() + (rb + 1) * per_row, k) - (p.columns.begin() + rb * per_row));
+      ASSERT_LT(stored, (rb + 1) * per_row) << "column " << k << " of row block " << rb << " is not stored";
+      EXPECT_EQ(s.tile_desc_by_column[2 * (rb * per_row + k)], s.tile_desc[2 * stored]);
+      EXPECT_EQ(where, s.tile_desc[2 * stored + 1]);
+      reordered = reordered || stored != rb * per_row + k;
+    }
+  EXPECT_TRUE(reordered) << "the fixture must store tiles out of column order";
+}
+
 }  // namespace
 }  // namespace patchlm

@@ -220,7 +220,7 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
                "'multiprocessors' is 0");
   const std::string row = R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_kernel_us_by_variant": )";
   EXPECT_PRED2(has, error_of(row + R"({"100/whole": 1, "64/whole": 2}}])"), "'100/whole': tokens per tile must be one of 64, 72");
-  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k or cluster");
+  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k, cluster, multicast-2 or multicast-4");
   EXPECT_PRED2(has, error_of(row + R"({"64/whole": 0, "128/whole": 2}}])"), "'64/whole' is 0, not a positive time");
   EXPECT_PRED2(has, error_of(row + R"([1, 2]}])"), "is not an object");
   EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_rule_has_cluster_split": "yes", )" + ok_times + "}]"),

@@ -379,6 +379,84 @@ TEST(PrefillWork, ClusterSplitSharesEachTailTileInsideOneCluster) {
   EXPECT_DOUBLE_EQ(kernels::prefill_cost(even, t.n), kernels::prefill_step_cost(t.n) * (m.cluster_step_cost * 8 + m.cluster_exchange));
 }
 
+// The x-multicast split (PrefillSplit::multicast_2 / multicast_4): whole clusters of c CTAs, each walking whole output
+// tiles in lockstep with its cluster — at every segment the same token tile on every rank, rank r on row block r of
+// the same group of c — every (row block, token tile) exactly once, and whole tiles without multicast where the row
+// blocks do not group by c, N does not slice into whole 8-row atoms or no kernel was built for N.
+TEST(PrefillWork, MulticastClustersWalkNeighbouringRowBlocksOfOneTokenTileTogether) {
+  struct MulticastCase {
+    Case t;
+    kernels::PrefillSplit split;
+    int multicast, ctas;
+  };
+  using kernels::PrefillSplit;
+  const MulticastCase cases[] = {
+      {{2048, 11008, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_2, 2, 132},  // 344 cluster tiles: 5 waves + 14
+      {{2048, 4096, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_4, 4, 132},   // 64 cluster tiles on 33 clusters
+      {{8192, 14336, 4096, 224, 128, 128, 120}, PrefillSplit::multicast_4, 4, 120},  // several bands
+      {{1031, 512, 2048, 160, 128, 128, 8}, PrefillSplit::multicast_4, 4, 8},
+      {{40, 512, 2048, 128, 128, 128, 8}, PrefillSplit::multicast_4, 4, 4},          // one cluster tile
+      {{301, 768, 2048, 192, 128, 128, 7}, PrefillSplit::multicast_2, 2, 6},         // 7 SMs: 3 clusters of 2
+      {{2048, 640, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_2, 1, 40},     // 5 row blocks: whole tiles
+      {{2048, 4096, 4096, 240, 128, 128, 132}, PrefillSplit::multicast_2, 1, 132},   // no kernel at N = 240
+      {{2048, 4096, 4096, 256, 128, 64, 132}, PrefillSplit::multicast_2, 1, 132},    // no kernel for 128x64 tiles
+  };
+  for (const MulticastCase& m : cases) {
+    const Case& t = m.t;
+    SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", N " << t.n << ", " << t.mp
+                                    << " SMs, clusters of " << m.multicast);
+    const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, m.split);
+    ASSERT_EQ(w.multicast, m.multicast);
+    ASSERT_EQ(w.ctas, m.ctas);
+    if (w.multicast == 1) continue;
+    EXPECT_FALSE(w.split_tail);
+    const int c = w.multicast, clusters = w.ctas / c;
+    ASSERT_EQ(w.ctas % c, 0);
+    EXPECT_EQ(w.full_waves * clusters + w.tail_tiles, w.token_tiles * w.row_blocks / c);
+    std::vector<int> seen(static_cast<std::size_t>(w.row_blocks) * w.token_tiles, 0);
+    for (int g = 0; g < clusters; ++g) {
+      std::vector<std::vector<kernels::OutputTile>> by_rank(static_cast<std::size_t>(c));
+      for (int r = 0; r < c; ++r) {
+        kernels::PrefillWalk walk(w, g * c + r);
+        PrefillSegment s;
+        while (walk.next(s)) {
+          EXPECT_EQ(s.kind, PrefillSegment::whole);
+          EXPECT_EQ(s.k_begin, 0);
+          EXPECT_EQ(s.k_end, w.tiles);
+          const kernels::OutputTile o = kernels::output_tile(w, s.output);
+          ASSERT_TRUE(o.row_block >= 0 && o.row_block < w.row_blocks && o.token_tile >= 0 && o.token_tile < w.token_tiles);
+          ++seen[static_cast<std::size_t>(o.row_block) * w.token_tiles + o.token_tile];
+          by_rank[r].push_back(o);
+        }
+      }
+      for (int r = 1; r < c; ++r) {
+        ASSERT_EQ(by_rank[r].size(), by_rank[0].size()) << "cluster " << g << ": every rank walks as many tiles";
+        for (std::size_t i = 0; i < by_rank[0].size(); ++i) {
+          EXPECT_EQ(by_rank[r][i].token_tile, by_rank[0][i].token_tile) << "cluster " << g << ", tile " << i;
+          EXPECT_EQ(by_rank[r][i].row_block, by_rank[0][i].row_block + r) << "cluster " << g << ", tile " << i;
+        }
+      }
+      for (const kernels::OutputTile& o : by_rank[0]) EXPECT_EQ(o.row_block % c, 0);
+    }
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<std::ptrdiff_t>(seen.size()));
+  }
+}
+
+// The rule takes x multicast only where the model allows it and prices it lower: whole waves of clusters cost the
+// model's multicast step cost per step.
+TEST(PrefillWork, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
+  const Case t{2048, 4096, 4096, 256, 128, 128, 132};  // 128 output tiles: one wave either way
+  kernels::PrefillCostModel model = kernels::kPrefillCostModel;
+  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model).multicast, 1);
+  model.multicast_in_rule = true;
+  model.multicast_step_cost[0] = 0.9, model.multicast_step_cost[1] = 0.8;
+  const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model);
+  EXPECT_EQ(w.multicast, 4);
+  EXPECT_DOUBLE_EQ(kernels::prefill_cost(w, t.n, model), kernels::prefill_step_cost(t.n, model) * 0.8 * 2 * t.cols / 128);
+  model.multicast_step_cost[0] = model.multicast_step_cost[1] = 1.1;
+  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model).multicast, 1);
+}
+
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
   // Every (row block, token tile) exactly once, whatever the counts (a last band narrower than the others included);
   // a wave's C CTAs hold consecutive output tiles: at most one band's token tiles of a few row blocks (weights read
