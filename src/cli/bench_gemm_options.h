@@ -29,8 +29,8 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                  "Also time the wgmma kernel at these tokens per output tile (multiples of 8 from 64 to 256), whatever its rule picks")
       ->delimiter(',');
   app.add_option("--prefill-split", a.options.prefill_splits,
-                 "Also time the wgmma kernel with the last wave's split forced (whole,stream-k,cluster), at each "
-                 "--prefill-tile-tokens (or the rule's)")
+                 "Also time the wgmma kernel with its work split forced (whole,stream-k,cluster: the last wave's; "
+                 "multicast-2,multicast-4: whole tiles in clusters sharing x), at each --prefill-tile-tokens (or the rule's)")
       ->delimiter(',');
   app.add_option("--settle-ms", a.options.settle_ms,
                  "Run each op this long before timing it (0..10000), so every op is timed at its own steady clocks")
