@@ -56,9 +56,13 @@ __device__ __forceinline__ XSlices x_slices(std::int64_t tok0, std::int64_t toke
 }
 
 // One MMA warp's release of a ring slot (the slot's `empty` barrier at `bar`) on every rank of the cluster: lane r
-// arrives on rank r's.
+// arrives on rank r's. With the default .release.cta semantics, as CUTLASS's cluster barriers: the slot's readers were
+// this warp's wgmmas, already waited for, so nothing needs publishing — cluster_reduce.h's arrive_on_peer
+// (.release.cluster, for sums written to shared memory) compiles to MEMBAR.ALL.GPU before every arrival, which made
+// the multicast kernel 1.3–2.5× slower than the plain one on an H100 (docs/performance.md, step 26).
 __device__ __forceinline__ void release_slot_on_every_rank(std::uint32_t bar, int multicast, int lane) {
-  if (lane < multicast) arrive_on_peer(bar, lane);
+  if (lane < multicast)
+    asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];" ::"r"(peer_shared_address(bar, lane)) : "memory");
 }
 
 }  // namespace patchlm::kernels
