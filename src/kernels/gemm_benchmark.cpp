@@ -199,7 +199,7 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
           {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
           {"forced", n != 0}, {"split", split_name}, {"ctas", work.ctas}, {"full_waves", work.full_waves},
           {"tail_tiles", work.tail_tiles}, {"split_tail", work.split_tail}, {"stream_ctas", work.stream_ctas},
-          {"cluster", work.cluster}, {"steps_per_tile", work.tiles}, {"events_per_cta", kTraceEvents}, {"events", events}};
+          {"cluster", work.cluster}, {"multicast", work.multicast}, {"steps_per_tile", work.tiles}, {"events_per_cta", kTraceEvents}, {"events", events}};
       write_json_file(std::filesystem::path(o.prefill_trace_dir) /
                           str_cat("trace_", s.rows, "x", s.cols, "_m", m, "_s", sigma, "_", n != 0 ? std::to_string(n) : "rule",
                                   split_name == "rule" ? "" : "_" + split_name, ".json"),
