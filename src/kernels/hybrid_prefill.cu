@@ -283,11 +283,11 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     // The first slot's weight bytes go out before the previous kernel in the stream has finished (it may still be
     // writing x), its x after it; every later slot gets both at once. (The first four slots' weights ahead of the
     // wait, their x after it, ran slower: the first slot then completes behind the other three's weights.)
-    PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
+    PrefillWalk<Cluster, Multicast> walk(work, static_cast<int>(blockIdx.x));
     PrefillSegment seg;
     int i = 0;
     while (walk.next(seg)) {
-      const OutputTile out = output_tile(work, seg.output);
+      const OutputTile out = output_tile<Multicast>(work, seg.output);
       const std::int64_t tok0 = static_cast<std::int64_t>(out.token_tile) * N;
       const std::int64_t first = static_cast<std::int64_t>(out.row_block) * work.tiles;
       const XSlices x = Multicast ? x_slices<N>(tok0, tokens, multicast) : XSlices{};
@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   // nothing before it has finished (their first slot's x comes after that anyway).
   wait_for_previous_kernel();
   if constexpr (Multicast) cluster_wait();  // the other ranks' barriers are set up before the first release
-  PrefillWalk<Cluster> walk(work, static_cast<int>(blockIdx.x));
+  PrefillWalk<Cluster, Multicast> walk(work, static_cast<int>(blockIdx.x));
   PrefillSegment seg;
   float acc[N / 2];
   PartFragments f0, f1;
@@ -340,7 +340,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     return base + (i % kStages) * S::kSlotBytes;
   };
   for (int i = 0, traced = 0; walk.next(seg); ++traced) {
-    const OutputTile out = output_tile(work, seg.output);
+    const OutputTile out = output_tile<Multicast>(work, seg.output);
     const int rb = out.row_block;
     const int event = traced < kTraceMaxSegments ? kTraceSegments + 4 * traced : kTraceEvents;
     if (threadIdx.x == 0)

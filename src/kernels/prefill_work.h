@@ -385,8 +385,10 @@ struct OutputTile {
 };
 // With x multicast the bands order cluster tiles (groups of `multicast` row blocks), and output tile o is row block
 // rank = o % multicast of cluster tile o / multicast.
+// MaybeMulticast = false: for kernels built without the x-multicast split (the divisions by 1 then compile away).
+template <bool MaybeMulticast = true>
 PATCHLM_HOST_DEVICE inline OutputTile output_tile(const PrefillWork& w, int o) {
-  const int c = w.multicast, rank = o % c, tile = o / c;
+  const int c = MaybeMulticast ? w.multicast : 1, rank = o % c, tile = o / c;
   const int band_outputs = kTokenTilesPerBand * (w.row_blocks / c);
   const int band = tile / band_outputs, r = tile % band_outputs;
   const int left = w.token_tiles - band * kTokenTilesPerBand;  // token tiles from this band on
@@ -472,8 +474,9 @@ struct PrefillSegment {
 
 // The segments of one CTA, in the order it computes them (the producer warp and the MMA warps each walk their own).
 // ClusterSplit: whether the work is a cluster split (PrefillWork::cluster > 1) — known when the code is built, so that
-// the kernels built without the cluster split walk exactly as before it existed.
-template <bool ClusterSplit = false>
+// the kernels built without the cluster split walk exactly as before it existed; MaybeMulticast likewise: false for
+// kernels built without the x-multicast split (PrefillWork::multicast is then 1).
+template <bool ClusterSplit = false, bool MaybeMulticast = true>
 class PrefillWalk {
  public:
   // Keeps a pointer to `w` (in the kernel, its __grid_constant__ parameter: the share table is not copied).
@@ -485,7 +488,7 @@ class PrefillWalk {
   }
 
   PATCHLM_HOST_DEVICE bool next(PrefillSegment& s) {
-    if (w_->multicast > 1) {  // whole cluster tiles: cluster g's g, g + clusters, …; rank r its row block r of each
+    if (MaybeMulticast && w_->multicast > 1) {  // whole cluster tiles: cluster g's g, g + clusters, …; rank r its row block r of each
       const int c = w_->multicast, g = cta_ / c, clusters = w_->ctas / c;
       if (wave_ > w_->full_waves || (wave_ == w_->full_waves && g >= w_->tail_tiles)) return false;
       s = PrefillSegment{(wave_ * clusters + g) * c + cta_ % c, 0, w_->tiles};
