@@ -493,17 +493,22 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
   static std::atomic<std::uint64_t> shared_memory_set_on{0};
   if (const cudaError_t e = allow_shared_memory(kernel, S::kSharedBytes, shared_memory_set_on); e != cudaSuccess)
     return std::string("hybrid prefill: ") + cudaGetErrorString(e);
-  if constexpr (Cluster) {
-    // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest: split the tail
-    // for as many CTAs as there are, in whole clusters (the new split's cluster size may differ; it is not re-checked).
+  if constexpr (Cluster || Multicast) {
+    // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest (GPCs differ in
+    // SMs): the split again for as many CTAs as there are, in whole clusters — the cluster split's tail (the new split's
+    // cluster size may differ; it is not re-checked), or the x-multicast split's waves (same cluster size, so the x
+    // map's box of N / multicast rows stays right).
+    const int size = Cluster ? work.cluster : work.multicast;
     static ResidentClusters<kMaxClusterCtas> resident;
-    const int fit = resident_clusters(kernel, work.cluster, S::kThreads, S::kSharedBytes, stream, resident);
-    if (fit > 0 && fit * work.cluster < work.ctas) {
+    const int fit = resident_clusters(kernel, size, S::kThreads, S::kSharedBytes, stream, resident);
+    if (fit > 0 && fit * size < work.ctas) {
       HybridPrefillPlan fewer = p;
-      fewer.multiprocessors = fit * work.cluster;
-      fewer.split = PrefillSplit::cluster;  // or whole tiles: this call has no stream-K workspace
+      fewer.multiprocessors = fit * size;
+      // The same kind of split (or whole tiles): this call has no stream-K workspace.
+      fewer.split = Cluster ? PrefillSplit::cluster : size == 2 ? PrefillSplit::multicast_2 : PrefillSplit::multicast_4;
       work = work_for(fewer, tokens, N);
-      if (work.cluster == 1) return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
+      if constexpr (Cluster)
+        if (work.cluster == 1) return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
     }
   }
   cudaLaunchAttribute attributes[2];
@@ -516,35 +521,15 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
   return e == cudaSuccess ? std::string() : std::string("hybrid prefill: ") + cudaGetErrorString(e);
 }
 
-// The x-multicast split for as many whole clusters as the GPU holds at once (GPCs differ in SMs, so clusters of 2 or 4
-// may leave some idle): `work` again with fewer CTAs where fewer fit.
-template <int TH, int TW, int N>
-PrefillWork multicast_work_that_fits(const HybridPrefillPlan& p, PrefillWork work, std::int64_t tokens, cudaStream_t stream) {
-  using S = Shape<TH, TW, N>;
-  auto kernel = prefill_kernel<TH, TW, N, false, true>;
-  static std::atomic<std::uint64_t> shared_memory_set_on{0};
-  static ResidentClusters<kMaxClusterCtas> resident;
-  if (allow_shared_memory(kernel, S::kSharedBytes, shared_memory_set_on) != cudaSuccess) return work;  // the launch says why
-  const int fit = resident_clusters(kernel, work.multicast, S::kThreads, S::kSharedBytes, stream, resident);
-  if (fit <= 0 || fit * work.multicast >= work.ctas) return work;
-  HybridPrefillPlan fewer = p;
-  fewer.multiprocessors = fit * work.multicast;
-  fewer.split = work.multicast == 2 ? PrefillSplit::multicast_2 : PrefillSplit::multicast_4;  // this call has no stream-K workspace
-  return work_for(fewer, tokens, N);
-}
-
 template <int TH, int TW, int N>
 std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int64_t tokens, cudaStream_t stream) {
-  PrefillWork work = work_for(p, tokens, N);
-  if (work.multicast > 1) {
-    if constexpr (prefill_multicast_kernel_built(TH, TW, N)) work = multicast_work_that_fits<TH, TW, N>(p, work, tokens, stream);
-    else return "hybrid prefill: no x-multicast kernel with " + std::to_string(N) + " tokens per tile";
-  }
+  const PrefillWork work = work_for(p, tokens, N);
   CUtensorMap xmap;
   if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N / work.multicast); !why.empty()) return why;
   if (work.multicast > 1) {
     if constexpr (prefill_multicast_kernel_built(TH, TW, N))
       return launch_kernel<TH, TW, N, false, true>(p, xmap, work, y, tokens, stream);
+    return "hybrid prefill: no x-multicast kernel with " + std::to_string(N) + " tokens per tile";
   }
   if (work.cluster > 1) {
     if constexpr (prefill_cluster_kernel_built(TH, TW, N)) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);

@@ -327,20 +327,21 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
     return prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
   const PrefillWorkSizes whole = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   const PrefillWorkSizes streamed = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, true);
-  const PrefillWorkSizes& cheaper = prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
+  // The cheapest candidate, the earlier one on a tie; the cluster and multicast candidates only where they formed.
+  PrefillWorkSizes best = prefill_cost(streamed, n, model) < prefill_cost(whole, n, model) ? streamed : whole;
+  const auto take_if_cheaper = [&](const PrefillWorkSizes& candidate) {
+    if (prefill_cost(candidate, n, model) < prefill_cost(best, n, model)) best = candidate;
+  };
   if (model.cluster_in_rule) {
     const PrefillWorkSizes clustered = prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
-    if (clustered.cluster > 1 && prefill_cost(clustered, n, model) < prefill_cost(cheaper, n, model)) return clustered;
+    if (clustered.cluster > 1) take_if_cheaper(clustered);
   }
-  if (model.multicast_in_rule) {
-    PrefillWorkSizes best = cheaper;
+  if (model.multicast_in_rule)
     for (int c : {2, 4}) {
       const PrefillWorkSizes shared = prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, c);
-      if (shared.multicast > 1 && prefill_cost(shared, n, model) < prefill_cost(best, n, model)) best = shared;
+      if (shared.multicast > 1) take_if_cheaper(shared);
     }
-    return best;
-  }
-  return cheaper;
+  return best;
 }
 }  // namespace detail
 
