@@ -1,7 +1,7 @@
 // The prefill kernel's cost model (kernels/prefill_work.h) against timed sweeps: how far the landed model's picks
 // are from the fastest variant timed, and which constants of a grid would pick best.
 //   bench_fit_prefill_cost [--multiprocessors 132] [--sparsity 25,50] [--top 10] [--leave-one-shape-out] SWEEP.json...
-// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster] --json`
+// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster,multicast-2] --json`
 // file (or one under docs/perf/ made from one); every call of every file is one case. Prints regrets (the picked
 // variant's time ÷ the fastest's), never timings of its own.
 #include <CLI/CLI.hpp>
@@ -20,15 +20,18 @@ namespace {
 
 using namespace patchlm::kernels;
 
-// The cluster split's constants only where the sweeps timed it (else they price nothing).
-bool with_cluster = false;
+// The cluster split's and the x-multicast split's constants only where the sweeps timed them (else they price nothing).
+bool with_cluster = false, with_multicast = false;
 
 std::string model_text(const PrefillCostModel& m) {
-  char text[160];
-  const int n = std::snprintf(text, sizeof text, "slope 1/%-5.1f stream-K x%.2f exchange %4.1f", 1.0 / m.step_cost_per_token,
-                              m.stream_k_step_cost, m.stream_k_exchange);
+  char text[200];
+  int n = std::snprintf(text, sizeof text, "slope 1/%-5.1f stream-K x%.2f exchange %4.1f", 1.0 / m.step_cost_per_token,
+                        m.stream_k_step_cost, m.stream_k_exchange);
   if (with_cluster)
-    std::snprintf(text + n, sizeof text - n, " cluster x%.2f exchange %4.1f", m.cluster_step_cost, m.cluster_exchange);
+    n += std::snprintf(text + n, sizeof text - n, " cluster x%.2f exchange %4.1f", m.cluster_step_cost, m.cluster_exchange);
+  if (with_multicast)
+    std::snprintf(text + n, sizeof text - n, " multicast-2 x%.2f (2:4 x%.2f) + %4.1f", m.multicast_step_cost[0],
+                  m.multicast_two_four_step_cost[0], m.multicast_prologue);
   return text;
 }
 
@@ -80,7 +83,7 @@ void print_picks(const std::vector<PrefillTimedCall>& calls) {
 }
 
 // Each shape's calls picked by the grid's best model for the other shapes' calls.
-void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls) {
+void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid) {
   std::map<std::string, std::vector<PrefillTimedCall>> by_shape;
   for (const PrefillTimedCall& c : calls) by_shape[prefill_shape_text(c)].push_back(c);
   std::printf("\nleave one shape out (fit on the other shapes, regret on this one):\n");
@@ -89,7 +92,7 @@ void leave_one_shape_out(const std::vector<PrefillTimedCall>& calls) {
     for (const PrefillTimedCall& c : calls)
       if (prefill_shape_text(c) != shape) rest.push_back(c);
     if (rest.empty()) continue;
-    const PrefillCostModel fitted = fit_prefill_cost_model(rest, default_prefill_cost_grid(with_cluster)).front().model;
+    const PrefillCostModel fitted = fit_prefill_cost_model(rest, grid).front().model;
     print_regret((shape + ": " + model_text(fitted)).c_str(), held, fitted);
   }
 }
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> files;
   int sms = 132, top = 10;
   std::vector<double> sparsities;
-  bool cross_validate = false, picks = false;
+  bool cross_validate = false, picks = false, only_multicast = false;
   app.add_option("sweeps", files, "bench gemm --json files with several tokens-per-tile / split variants per call")
       ->required()
       ->check(CLI::ExistingFile);
@@ -111,10 +114,16 @@ int main(int argc, char** argv) {
   app.add_option("--top", top, "How many of the grid's best models to print")->check(CLI::Range(1, 1000));
   app.add_flag("--leave-one-shape-out", cross_validate, "Also fit without each shape and price that shape's calls");
   app.add_flag("--picks", picks, "Also print the landed model's pick, the fastest variant and the regret of every call");
+  app.add_flag("--only-multicast", only_multicast,
+               "Fit the x-multicast split's constants only, the others held at the landed model's (for sweeps of one N)");
   CLI11_PARSE(app, argc, argv);
   try {
     std::vector<PrefillTimedCall> all;
-    for (const std::string& file : files) with_cluster = with_cluster || has_cluster_variants(load_prefill_timings(file, sms));
+    for (const std::string& file : files) {
+      const std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
+      with_cluster = with_cluster || has_cluster_variants(calls);
+      with_multicast = with_multicast || has_multicast_variants(calls);
+    }
     std::printf("the landed model (%s):\n", model_text(kPrefillCostModel).c_str());
     for (const std::string& file : files) {
       std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
@@ -129,7 +138,15 @@ int main(int argc, char** argv) {
     }
     if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
     if (files.size() > 1) print_regret("all", all, kPrefillCostModel);
-    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, default_prefill_cost_grid(with_cluster));
+    PrefillCostGrid grid = default_prefill_cost_grid(with_cluster, with_multicast);
+    if (only_multicast) {
+      grid.tokens_per_slope_step = {1.0 / kPrefillCostModel.step_cost_per_token};
+      grid.stream_k_step_cost = {kPrefillCostModel.stream_k_step_cost};
+      grid.stream_k_exchange = {kPrefillCostModel.stream_k_exchange};
+      grid.cluster_step_cost = {kPrefillCostModel.cluster_step_cost};
+      grid.cluster_exchange = {kPrefillCostModel.cluster_exchange};
+    }
+    const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, grid);
     std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
       std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
@@ -139,12 +156,15 @@ int main(int argc, char** argv) {
              f.model.stream_k_step_cost == kPrefillCostModel.stream_k_step_cost &&
              f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange &&
              f.model.cluster_step_cost == kPrefillCostModel.cluster_step_cost &&
-             f.model.cluster_exchange == kPrefillCostModel.cluster_exchange;
+             f.model.cluster_exchange == kPrefillCostModel.cluster_exchange &&
+             f.model.multicast_step_cost[0] == kPrefillCostModel.multicast_step_cost[0] &&
+             f.model.multicast_two_four_step_cost[0] == kPrefillCostModel.multicast_two_four_step_cost[0] &&
+             f.model.multicast_prologue == kPrefillCostModel.multicast_prologue;
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
     if (with_cluster) compare_cluster_split(all);
     if (picks) print_picks(all);
-    if (cross_validate) leave_one_shape_out(all);
+    if (cross_validate) leave_one_shape_out(all, grid);
   } catch (const patchlm::Error& e) {
     std::fprintf(stderr, "bench_fit_prefill_cost: error: %s\n", e.what());
     return 1;

@@ -46,6 +46,10 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                  "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
                  "default), always, or never (the rule without it, for A/Bs)")
       ->capture_default_str();
+  app.add_flag("--x-multicast,!--no-x-multicast", a.options.x_multicast,
+               "Let the wgmma kernel's rule share x panels in clusters of 2 CTAs (default); --no-x-multicast: the rule "
+               "without it, for A/Bs")
+      ->capture_default_str();
   app.add_flag("--eager", a.options.eager,
                "Time every op as eager launches from the host, as the engine's prefill launches them, not in a CUDA "
                "graph (rows then also give the wgmma kernel's host issue time per call)");

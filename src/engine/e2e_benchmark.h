@@ -28,6 +28,7 @@ struct E2eBenchOptions {
   // Where the wgmma kernel's rule may take the cluster split: "graphs" (the engine's decode and short one-prompt
   // prefill passes; the default), "always" (its eager passes too) or "never" (kernels/prefill_work.h ClusterSplitUse).
   std::string cluster_split = kernels::cluster_split_use_name(kernels::kClusterSplitUse);
+  bool x_multicast = true;  // whether the wgmma kernel's rule may take the x-multicast split (false: for A/Bs)
   std::int64_t graph_prefill_tokens = EngineOptions{}.graph_prefill_tokens;  // EngineOptions::graph_prefill_tokens
 };
 

@@ -192,7 +192,8 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
       const std::vector<std::uint64_t> events = prefill_trace_take();
       for (auto& w : ws) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
       const int sms = ws[0].multiprocessors;
-      const PrefillCostModel eager = prefill_rule_model(false, cluster_split_use());
+      const PrefillCostModel eager =
+          prefill_rule_model(false, cluster_split_use(), ws[0].two_four_tile_share, prefill_multicast_use());
       const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, eager);
       const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split, eager);
       const nlohmann::ordered_json trace = {
@@ -207,6 +208,13 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
     }
 }
 #endif
+
+// The split the rule runs for m tokens of shape s: "whole", "stream-k", "cluster" or "multicast-2".
+std::string rule_split_name(int m, const GemmShape& s, int sms, const PrefillCostModel& rule) {
+  const PrefillWork w = prefill_work(m, prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule), s.rows, s.cols,
+                                     128, 128, sms, PrefillSplit::rule, rule);
+  return w.multicast > 1 ? str_cat("multicast-", w.multicast) : !w.split_tail ? "whole" : w.cluster > 1 ? "cluster" : "stream-k";
+}
 
 struct Config {
   int tile_rows, tile_cols, ctas_per_sm, stages;
@@ -251,13 +259,14 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
   const ClusterSplitUse cluster_split = cluster_split_use_option(options.cluster_split);
   set_cluster_split_use(cluster_split);
-  const PrefillCostModel rule = prefill_rule_model(!options.eager, cluster_split);
+  set_prefill_multicast_use(options.x_multicast);
   set_dependent_launch(options.dependent_launch);
   std::printf(
       "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; %s; median of 7; hybrid kernels %s; cluster "
-      "split: %s\n",
+      "split: %s; x multicast: %s\n",
       prop->name, sms, l2 / 1e6, options.eager ? "eager launches from the host" : "CUDA graphs",
-      options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)", options.cluster_split.c_str());
+      options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)", options.cluster_split.c_str(),
+      options.x_multicast ? "on" : "off");
   const std::vector<Config> configs = candidate_configs(options.quick);
   // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
   const std::int64_t sm_bytes = device_shared_bytes_per_multiprocessor();
@@ -282,6 +291,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
     }
     for (int sigma : options.sparsities) {
       const double share = 2.0 * sigma / 100.0;
+      const PrefillCostModel rule = prefill_rule_model(!options.eager, cluster_split, share, options.x_multicast);
       std::vector<std::uint8_t> keep = patch_like_mask(s.rows, s.cols, share, 1000 + sigma);
       std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
       for (const Config& c : configs)
@@ -400,6 +410,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"two_four_tile_share", share},
                            {"dependent_launch", options.dependent_launch},
                            {"cluster_split", options.cluster_split},
+                           {"x_multicast", options.x_multicast},
                            {"timed_as", options.eager ? "eager launches" : "CUDA graph"},
                            {"cublas_us", dense_us},
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
@@ -408,7 +419,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"prefill_kernel_host_issue_us", options.eager && prefill_us > 0 ? nlohmann::ordered_json(prefill_host_us) : nullptr},
                            {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule) : 0},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
+                           {"prefill_split", ws128[0].prefill_kernel ? rule_split_name(m, s, sms, rule) : ""},
                            {"prefill_rule_has_cluster_split", rule.cluster_in_rule},
+                           {"prefill_rule_has_multicast", rule.multicast_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},

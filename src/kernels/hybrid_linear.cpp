@@ -116,7 +116,11 @@ const char* hybrid_path_name(HybridPath path) {
 
 namespace {
 std::atomic<ClusterSplitUse> cluster_split_setting{kClusterSplitUse};
+std::atomic<bool> multicast_setting{true};
 }  // namespace
+
+bool prefill_multicast_use() { return multicast_setting.load(std::memory_order_relaxed); }
+void set_prefill_multicast_use(bool use) { multicast_setting.store(use, std::memory_order_relaxed); }
 
 ClusterSplitUse cluster_split_use() { return cluster_split_setting.load(std::memory_order_relaxed); }
 void set_cluster_split_use(ClusterSplitUse use) { cluster_split_setting.store(use, std::memory_order_relaxed); }
@@ -194,7 +198,8 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   w.grid = packed.grid;
   const bool large_token_tiles =
       prefill_has_small_and_large_tiles(static_cast<int>(packed.grid.tile.rows), static_cast<int>(packed.grid.tile.cols));
-  w.unpack_from_tokens = unpack_from_tokens(packed.two_four_tile_share(), packed.grid.cols, large_token_tiles);
+  w.two_four_tile_share = packed.two_four_tile_share();
+  w.unpack_from_tokens = unpack_from_tokens(w.two_four_tile_share, packed.grid.cols, large_token_tiles);
   w.prefill_from_tokens = wgmma_from_tokens(packed.grid.tile.rows, packed.grid.tile.cols);
   // The stream-K split's step costs, from the tiles' kinds (a row block stores its 2:4 tiles first); the autotuner's
   // reschedules leave them as they are.
@@ -283,6 +288,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.tokens_per_tile = w.prefill_tokens_per_tile;
   p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
+  p.two_four_share = w.two_four_tile_share;
   p.tile_desc_by_column = reinterpret_cast<const std::uint32_t*>(w.tile_desc_by_column.data_ptr<std::int32_t>());
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
@@ -290,6 +296,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   if (!asked) (void)cudaGetLastError();  // not the launch's error; taken as eager
   p.graph = asked && capture == cudaStreamCaptureStatusActive;
   p.cluster_split = cluster_split_use();
+  p.multicast = prefill_multicast_use();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));

@@ -55,6 +55,10 @@ ClusterSplitUse cluster_split_use();
 void set_cluster_split_use(ClusterSplitUse use);
 // The benchmarks' --cluster-split value: "never", "graphs" or "always"; UsageError naming the option otherwise.
 ClusterSplitUse cluster_split_use_option(const std::string& name);
+// Whether the wgmma kernel's rule may take the x-multicast split in this process (kernels/prefill_work.h): yes unless
+// set (`patchlm bench gemm|e2e --no-x-multicast`, to A/B the rule in one binary).
+bool prefill_multicast_use();
+void set_prefill_multicast_use(bool use);
 
 struct HybridWeight {
   TileGrid grid;
@@ -67,6 +71,7 @@ struct HybridWeight {
   at::Tensor tile_desc, cta_first_tile, contributors;            // schedule (int32); tile_desc also the prefill's and unpack's
   at::Tensor tile_desc_by_column;  // tile_desc in column order (int32): the prefill's x-multicast split (hybrid_schedule.h)
   std::vector<std::int32_t> row_cost_prefix;  // host: each row block's K-step costs, summed (the prefill's stream-K split)
+  double two_four_tile_share = 0;             // of the tiles (the prefill rule prices x multicast by it)
   // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
   // CUDA for the tile shapes the kernels take — which read them only so.
   bool dense_swizzled = false;

@@ -36,6 +36,8 @@ struct HybridPrefillPlan {
   // in graphs only; kernels/prefill_work.h prefill_rule_model). hybrid_prefill_workspace must be asked with the same plan.
   bool graph = false;
   ClusterSplitUse cluster_split = kClusterSplitUse;
+  double two_four_share = 0;  // of the weight's tiles: the x-multicast split's step cost depends on it (prefill_rule_model)
+  bool multicast = true;      // whether the rule may take the x-multicast split (prefill_rule_model)
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

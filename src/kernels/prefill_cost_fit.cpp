@@ -22,6 +22,14 @@ std::int64_t positive_integer(const nlohmann::json& row, const char* field, cons
   return v.get<std::int64_t>();
 }
 
+// The row's true / false `field`; false where it has none (rows timed before the rule had the split it names).
+bool optional_flag(const nlohmann::json& row, const char* field, const std::string& where) {
+  const auto it = row.find(field);
+  if (it == row.end()) return false;
+  if (!it->is_boolean()) throw Error(str_cat(where, ": '", field, "' is ", it->dump(), ", not true or false"));
+  return it->get<bool>();
+}
+
 // rows × cols from `rows` and `cols`, or from `shape` ("4096x11008").
 std::pair<std::int64_t, std::int64_t> weight_shape(const nlohmann::json& row, const std::string& where) {
   if (!row.contains("shape")) return {positive_integer(row, "rows", where), positive_integer(row, "cols", where)};
@@ -67,6 +75,7 @@ struct TimedCallBuilder {
       const std::string s = key.substr(slash + 1);
       if (!forced_prefill_split(s, split))
         throw Error(str_cat(where, ": '", key, "': the split must be ", kForcedPrefillSplitNames));
+      if (split == PrefillSplit::multicast_4) return;  // not a candidate of the rule
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
@@ -108,11 +117,15 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
       if (!row.at("sparsity").is_number()) throw Error(str_cat(where, ": 'sparsity' is ", row.at("sparsity").dump(), ", not a number"));
       b.call.sparsity = row.at("sparsity").get<double>();
     }
-    b.rule_model.cluster_in_rule = false;
-    if (const auto it = row.find("prefill_rule_has_cluster_split"); it != row.end()) {
-      if (!it->is_boolean()) throw Error(str_cat(where, ": 'prefill_rule_has_cluster_split' is ", it->dump(), ", not true or false"));
-      b.rule_model.cluster_in_rule = it->get<bool>();
+    b.call.two_four_share = std::clamp(b.call.sparsity / 50, 0.0, 1.0);
+    if (const auto it = row.find("two_four_tile_share"); it != row.end()) {
+      if (!it->is_number() || !(it->get<double>() >= 0 && it->get<double>() <= 1))
+        throw Error(str_cat(where, ": 'two_four_tile_share' is ", it->dump(), ", not a number from 0 to 1"));
+      b.call.two_four_share = it->get<double>();
     }
+    b.rule_model.two_four_share = b.call.two_four_share;
+    b.rule_model.cluster_in_rule = optional_flag(row, "prefill_rule_has_cluster_split", where);
+    b.rule_model.multicast_in_rule = optional_flag(row, "prefill_rule_has_multicast", where);
     std::string field;
     for (auto fields : {std::initializer_list<const char*>{"prefill_kernel_us_by_variant", "wgmma_us_by_tokens_per_tile_and_split"},
                         std::initializer_list<const char*>{"prefill_kernel_us_by_tile_tokens", "us_by_tokens_per_tile"}})
@@ -137,8 +150,9 @@ std::vector<PrefillWork> works_of(const PrefillTimedCall& call) {
   return works;
 }
 
-PrefillPick pick_with(const PrefillTimedCall& call, const std::vector<PrefillWork>& works, const PrefillCostModel& model) {
+PrefillPick pick_with(const PrefillTimedCall& call, const std::vector<PrefillWork>& works, PrefillCostModel model) {
   if (call.variants.empty()) throw Error(str_cat(call.source, ": no variant timed"));
+  model.two_four_share = call.two_four_share;
   PrefillPick pick;
   double best_cost = 0;
   for (std::size_t i = 0; i < call.variants.size(); ++i) {  // in (N, whole, stream-K, cluster) order: the first of a tie stays
@@ -182,7 +196,7 @@ PrefillRegret prefill_regret(const std::vector<PrefillTimedCall>& calls, const P
   return regret_with(calls, works_of(calls), model);
 }
 
-PrefillCostGrid default_prefill_cost_grid(bool with_cluster) {
+PrefillCostGrid default_prefill_cost_grid(bool with_cluster, bool with_multicast) {
   PrefillCostGrid grid{{60, 80, 90, 100, 110, 120, 125, 130, 140, 160, 180, 200, 250, 300},
                        {1.0, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.4, 1.5, 1.6, 1.8},
                        {0, 2, 4, 6, 8, 10, 12, 15, 20, 30}};
@@ -190,7 +204,19 @@ PrefillCostGrid default_prefill_cost_grid(bool with_cluster) {
     grid.cluster_step_cost = {1.0, 1.1, 1.2, 1.3, 1.4, 1.6};
     grid.cluster_exchange = {0, 1, 2, 3, 4, 6, 8, 12};
   }
+  if (with_multicast) {
+    grid.multicast_step_cost = {0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15};
+    grid.multicast_two_four_step_cost = {0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0, 1.05};
+    grid.multicast_prologue = {0, 2, 4, 6, 8, 12, 16, 24};
+  }
   return grid;
+}
+
+bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls) {
+  for (const PrefillTimedCall& call : calls)
+    for (const PrefillVariant& v : call.variants)
+      if (v.split == PrefillSplit::multicast_2) return true;
+  return false;
 }
 
 bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls) {
@@ -208,10 +234,19 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
     for (double stream_k : grid.stream_k_step_cost)
       for (double exchange : grid.stream_k_exchange)
         for (double cluster_step : grid.cluster_step_cost)
-          for (double cluster_exchange : grid.cluster_exchange) {
-            const PrefillCostModel model{1.0 / tokens_per_step, stream_k, exchange, cluster_step, cluster_exchange};
-            fits.push_back({model, regret_with(calls, works, model)});
-          }
+          for (double cluster_exchange : grid.cluster_exchange)
+            for (double multicast_step : grid.multicast_step_cost)
+              for (double multicast_two_four_step : grid.multicast_two_four_step_cost)
+                for (double multicast_prologue : grid.multicast_prologue) {
+                PrefillCostModel model;
+                model.step_cost_per_token = 1.0 / tokens_per_step;
+                model.stream_k_step_cost = stream_k, model.stream_k_exchange = exchange;
+                model.cluster_step_cost = cluster_step, model.cluster_exchange = cluster_exchange;
+                model.multicast_step_cost[0] = multicast_step;
+                model.multicast_two_four_step_cost[0] = multicast_two_four_step;
+                model.multicast_prologue = multicast_prologue;
+                fits.push_back({model, regret_with(calls, works, model)});
+              }
   }
   std::stable_sort(fits.begin(), fits.end(), [](const PrefillFit& a, const PrefillFit& b) {
     if (a.regret.geometric_mean != b.regret.geometric_mean) return a.regret.geometric_mean < b.regret.geometric_mean;

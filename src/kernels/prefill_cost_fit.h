@@ -35,13 +35,15 @@ struct PrefillTimedCall {
   int multiprocessors = 0;  // of the GPU it was timed on
   std::vector<PrefillVariant> variants;
   std::string source;   // "<file>: row <i>", for messages
+  double two_four_share = 0;  // of the weight's tiles (the row's two_four_tile_share, else σ / 50 %)
 };
 
 // The calls of a `bench gemm --json` file or a docs/perf sweep (a JSON array of rows). A row's weight is `rows` and
 // `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
 // wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k", "N/cluster"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
 // or us_by_tokens_per_tile ("N", at the rule's split — with the cluster split only where the row's
-// prefill_rule_has_cluster_split says so). A variant timed more than once in a row takes the mean. Rows
+// prefill_rule_has_cluster_split says so, x multicast where prefill_rule_has_multicast does). "N/multicast-4" is left
+// out: the rule never weighs clusters of 4 (prefill_work.h). A variant timed more than once in a row takes the mean. Rows
 // with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
 // `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
 // anything else malformed.
@@ -70,12 +72,17 @@ struct PrefillCostGrid {
   std::vector<double> stream_k_exchange;
   std::vector<double> cluster_step_cost = {kPrefillCostModel.cluster_step_cost};
   std::vector<double> cluster_exchange = {kPrefillCostModel.cluster_exchange};
+  std::vector<double> multicast_step_cost = {kPrefillCostModel.multicast_step_cost[0]};  // clusters of 2
+  std::vector<double> multicast_two_four_step_cost = {kPrefillCostModel.multicast_two_four_step_cost[0]};
+  std::vector<double> multicast_prologue = {kPrefillCostModel.multicast_prologue};
 };
 // Around the landed model, wide enough to leave it; with_cluster: the cluster split's constants too (for sweeps with
-// "N/cluster" variants — else they price nothing and stay the landed ones).
-PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false);
-// Whether any call has a cluster-split variant.
+// "N/cluster" variants — else they price nothing and stay the landed ones); with_multicast: likewise the x-multicast
+// split's in clusters of 2 ("N/multicast-2").
+PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false, bool with_multicast = false);
+// Whether any call has a cluster-split variant; an x-multicast one.
 bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls);
+bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls);
 
 struct PrefillFit {
   PrefillCostModel model;

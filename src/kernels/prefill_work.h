@@ -43,6 +43,9 @@ namespace patchlm::kernels {
 constexpr int kTokensPerTile = 128;
 constexpr int kSmallTokensPerTile = 64;
 constexpr int kLargeTokensPerTile = 256;
+// The rule weighs x multicast only where it was timed: N = 256, from 1024 tokens.
+constexpr int kMulticastRuleTokensPerTile = 256;
+constexpr std::int64_t kMulticastRuleMinTokens = 1024;
 inline constexpr int kTokensPerTileChoices[] = {64,  72,  80,  88,  96,  104, 112, 120, 128, 136, 144, 152, 160,
                                                 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256};
 
@@ -253,6 +256,12 @@ inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
 // 2 large ones' tails, docs/perf/gemm_prefill_cluster4_sweep_h200.json; over it and the three sweeps above, 347 calls,
 // mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K only where
 // cluster_in_rule, which is off in the landed model — prefill_rule_model says where the rule takes it.
+// The x-multicast split (clusters of 2, N = 256, from 1024 tokens) is priced as whole waves of cluster tiles, each
+// step multicast_step_factor× a whole tile's — 0.95 for a dense weight, 0.85 for an all-2:4 one, in proportion to the
+// weight's 2:4 tile share in between (a 2:4 step halves the MMA and the weight's bytes, not x's, which the pair
+// shares) — plus multicast_prologue steps once; fitted with the other constants held (step 27: `bench/fit_prefill_cost
+// --only-multicast` over docs/perf/gemm_prefill_multicast_{unfenced,rule_ab}_h100.json, 129 H100 cases, mean regret
+// 1.0043 — the grid's best, tied with 0.90 / 0.70 / 12 and 0.95 / 0.75 / 8).
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
@@ -260,8 +269,15 @@ struct PrefillCostModel {
   double cluster_step_cost = 1.00;         // a cluster share's step, relative to a whole tile's
   double cluster_exchange = 6;             // the sums' exchange in a cluster, in 64-token steps
   bool cluster_in_rule = false;            // whether the rule may pick the cluster split
-  double multicast_step_cost[2] = {1.0, 1.0};  // a step of the x-multicast split in clusters of 2, 4, relative to a whole tile's
-  bool multicast_in_rule = false;              // whether the rule may pick the x-multicast split
+  // A step of the x-multicast split in clusters of 2 and of 4, relative to a whole tile's: for a weight of dense tiles
+  // only, and of 2:4 tiles only; between them in proportion to the weight's 2:4 tile share (two_four_share). Clusters
+  // of 4 are not fitted (the rule never weighs them).
+  double multicast_step_cost[2] = {0.95, 1.0};
+  double multicast_two_four_step_cost[2] = {0.85, 1.0};
+  double multicast_prologue = 6;  // in 64-token steps, once per call: the cluster's set-up before its first x panel
+  bool multicast_in_rule = true;  // whether the rule may pick the x-multicast split (clusters of 2, N = 256 only)
+  // Not a constant of the model: the 2:4 share of the weight tiles being priced (prefill_rule_model sets it).
+  double two_four_share = 0;
 };
 inline constexpr PrefillCostModel kPrefillCostModel{};
 
@@ -287,13 +303,23 @@ constexpr const char* cluster_split_use_name(ClusterSplitUse use) {
 }
 
 // The model the dispatch rule prices a launch with: `model`, and the cluster split too where `use` allows it for this
-// launch (`graph`: it is being captured into a CUDA graph). The workspace and the launch must ask alike: their N and
-// split then agree.
-constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = kClusterSplitUse,
-                                              const PrefillCostModel& model = kPrefillCostModel) {
+// launch (`graph`: it is being captured into a CUDA graph), x multicast only where `multicast` (A/Bs: `patchlm bench
+// gemm|e2e --no-x-multicast`), at the weight's 2:4 tile share (the multicast step cost depends on it). The workspace
+// and the launch must ask alike: their N and split then agree.
+constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = kClusterSplitUse, double two_four_share = 0,
+                                              bool multicast = true, const PrefillCostModel& model = kPrefillCostModel) {
   PrefillCostModel m = model;
   m.cluster_in_rule = m.cluster_in_rule || use == ClusterSplitUse::always || (graph && use == ClusterSplitUse::in_graphs);
+  m.multicast_in_rule = m.multicast_in_rule && multicast;
+  m.two_four_share = two_four_share;
   return m;
+}
+
+// A multicast step's cost relative to a whole tile's, in clusters of c (2 or 4), at the model's 2:4 tile share.
+constexpr double multicast_step_factor(const PrefillCostModel& model, int c) {
+  const int i = c == 2 ? 0 : 1;
+  return model.multicast_step_cost[i] +
+         (model.multicast_two_four_step_cost[i] - model.multicast_step_cost[i]) * model.two_four_share;
 }
 
 constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefillCostModel) {
@@ -304,7 +330,7 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
-  if (w.multicast > 1) steps *= model.multicast_step_cost[w.multicast == 2 ? 0 : 1];
+  if (w.multicast > 1) steps = steps * multicast_step_factor(model, w.multicast) + model.multicast_prologue;
   if (w.split_tail && w.cluster > 1) {
     steps += model.cluster_step_cost * static_cast<double>((w.tiles + w.cluster - 1) / w.cluster) + model.cluster_exchange;
   } else if (w.split_tail) {
@@ -336,11 +362,13 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
     const PrefillWorkSizes clustered = prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
     if (clustered.cluster > 1) take_if_cheaper(clustered);
   }
-  if (model.multicast_in_rule)
-    for (int c : {2, 4}) {
-      const PrefillWorkSizes shared = prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, c);
-      if (shared.multicast > 1) take_if_cheaper(shared);
-    }
+  // x multicast in clusters of 2 at N = 256 from 1024 tokens only: the cases timed (clusters of 4 do not all fit at once
+  // on an H100 — fewer than multiprocessors / 4, so a wave the model counts as one ran as two — and lost almost
+  // everywhere).
+  if (model.multicast_in_rule && n == kMulticastRuleTokensPerTile && tokens >= kMulticastRuleMinTokens) {
+    const PrefillWorkSizes shared = prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2);
+    if (shared.multicast > 1) take_if_cheaper(shared);
+  }
   return best;
 }
 }  // namespace detail

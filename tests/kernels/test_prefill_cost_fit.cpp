@@ -81,6 +81,68 @@ TEST(PrefillCostFit, LandedModelKeepsItsRegretOnTheH200Sweeps) {
             cluster_fits.front().regret.geometric_mean * 1.001);
 }
 
+// The multicast constants only (the others held, as `bench/fit_prefill_cost --only-multicast` grids them).
+kernels::PrefillCostGrid multicast_only_grid() {
+  kernels::PrefillCostGrid grid = kernels::default_prefill_cost_grid(false, true);
+  grid.tokens_per_slope_step = {1.0 / kernels::kPrefillCostModel.step_cost_per_token};
+  grid.stream_k_step_cost = {kernels::kPrefillCostModel.stream_k_step_cost};
+  grid.stream_k_exchange = {kernels::kPrefillCostModel.stream_k_exchange};
+  return grid;
+}
+
+TEST(PrefillCostFit, LandedMulticastConstantsAreTheFitOfTheH100Timings) {
+  // Step 27: the unfenced sweep (N = 256 at the rule's split, forced multicast-2 and -4; the latter left out) and the
+  // rule with / without multicast (each row's two variants), 129 calls: mean regret 1.0043, the grid's best.
+  std::vector<PrefillTimedCall> calls = load_docs_sweep("gemm_prefill_multicast_unfenced_h100.json");
+  ASSERT_EQ(calls.size(), 36u);
+  EXPECT_TRUE(kernels::has_multicast_variants(calls));
+  const std::vector<PrefillTimedCall> ab = load_docs_sweep("gemm_prefill_multicast_rule_ab_h100.json");
+  ASSERT_EQ(ab.size(), 93u);  // of 102 rows: those where both rules took the same variant have one, so nothing to pick
+  calls.insert(calls.end(), ab.begin(), ab.end());
+  for (const PrefillTimedCall& call : calls) EXPECT_DOUBLE_EQ(call.two_four_share, call.sparsity / 50) << call.source;
+  const double landed = kernels::prefill_regret(calls, kernels::kPrefillCostModel).geometric_mean;
+  EXPECT_LT(landed, 1.005);
+  const auto fits = kernels::fit_prefill_cost_model(calls, multicast_only_grid());
+  EXPECT_LT(landed, fits.front().regret.geometric_mean * 1.0001);
+  // Without multicast in the model's prices (steps as dear as a whole tile's, nothing once) the picks are worse.
+  PrefillCostModel flat = kernels::kPrefillCostModel;
+  flat.multicast_step_cost[0] = flat.multicast_two_four_step_cost[0] = 1, flat.multicast_prologue = 0;
+  EXPECT_GT(kernels::prefill_regret(calls, flat).geometric_mean, landed * 1.02);
+}
+
+TEST(PrefillCostFit, GridFitFindsTheMulticastConstantsTheTimingsFollow) {
+  // N = 256 whole, stream-K and multicast-2 at 2:4 shares 0 / 0.5 / 1, timed as a model off the landed multicast
+  // constants prices them: the multicast-only grid finds a model that always picks the fastest, by the share.
+  PrefillCostModel truth = kernels::kPrefillCostModel;
+  truth.multicast_step_cost[0] = 1.05, truth.multicast_two_four_step_cost[0] = 0.75, truth.multicast_prologue = 16;
+  std::vector<PrefillTimedCall> calls;
+  for (auto [rows, cols] : {std::pair{4096, 4096}, std::pair{11008, 4096}, std::pair{4096, 11008}, std::pair{22016, 4096}})
+    for (std::int64_t tokens : {1024, 1536, 2048, 4096, 8192})
+      for (double share : {0.0, 0.5, 1.0}) {
+        PrefillTimedCall call{rows, cols, tokens, 50 * share, kH200Sms, {}, "synthetic", share};
+        PrefillCostModel priced = truth;
+        priced.two_four_share = share;
+        for (auto split : {kernels::PrefillSplit::whole, kernels::PrefillSplit::stream_k, kernels::PrefillSplit::multicast_2}) {
+          const kernels::PrefillWork w = kernels::prefill_work(tokens, 256, rows, cols, 128, 128, kH200Sms, split);
+          if (split == kernels::PrefillSplit::stream_k && !w.split_tail) continue;
+          if (split == kernels::PrefillSplit::multicast_2 && w.multicast != 2) continue;
+          call.variants.push_back({256, split, kernels::prefill_cost(w, 256, priced)});
+        }
+        calls.push_back(call);
+      }
+  ASSERT_TRUE(kernels::has_multicast_variants(calls));
+  EXPECT_GT(kernels::prefill_regret(calls, kernels::kPrefillCostModel).worst, 1.0);
+  const auto fits = kernels::fit_prefill_cost_model(calls, multicast_only_grid());
+  EXPECT_DOUBLE_EQ(fits.front().regret.worst, 1.0);
+  int multicast_picks = 0, other_picks = 0;
+  for (const PrefillTimedCall& call : calls) {
+    const bool multicast = kernels::pick_by_cost_model(call, fits.front().model).picked.split == kernels::PrefillSplit::multicast_2;
+    (multicast ? multicast_picks : other_picks) += 1;
+  }
+  EXPECT_GT(multicast_picks, 0);
+  EXPECT_GT(other_picks, 0);
+}
+
 TEST(PrefillCostFit, GridFitFindsTheModelTheTimingsFollow) {
   const PrefillCostModel truth{1.0 / 90, 1.5, 4};  // on the default grid, away from the landed model
   const std::vector<PrefillTimedCall> calls = synthetic_sweep(truth);
@@ -192,6 +254,23 @@ TEST(PrefillCostFit, LoadsBenchRowsAndDocsRows) {
   EXPECT_EQ(docs[0].multiprocessors, kH200Sms);  // the row does not say: the caller's
   EXPECT_EQ(kernels::prefill_variant_text(docs[0].variants[0]), "64/stream-k");
   EXPECT_EQ(kernels::prefill_variant_text(docs[1].variants[0]), "64/cluster");
+  EXPECT_DOUBLE_EQ(docs[0].two_four_share, 0.5);  // σ / 50 % where the row does not say
+
+  // x multicast: "N/multicast-2" kept, "N/multicast-4" left out (never the rule's); "N" alone at the rule's split with
+  // multicast where the row says its rule had it, at the row's 2:4 tile share. 4096×4096 @2048 on 132 SMs: 256 tiles of
+  // 256 tokens, 2 waves either way — the rule with multicast takes it for an all-2:4 weight.
+  testing::write_file(dir / "multicast.json", R"([{"shape": "4096x4096", "tokens": 2048, "sparsity": 50,
+    "two_four_tile_share": 1.0, "prefill_rule_has_multicast": true, "prefill_kernel_us_by_tile_tokens": {"256": 80},
+    "prefill_kernel_us_by_variant": {"256/whole": 90, "256/multicast-4": 70, "128/whole": 100}}])");
+  const std::vector<PrefillTimedCall> multicast = kernels::load_prefill_timings(dir / "multicast.json", kH200Sms);
+  ASSERT_EQ(multicast.size(), 1u);
+  EXPECT_DOUBLE_EQ(multicast[0].two_four_share, 1.0);
+  ASSERT_EQ(multicast[0].variants.size(), 3u);
+  EXPECT_EQ(kernels::prefill_variant_text(multicast[0].variants[0]), "128/whole");
+  EXPECT_EQ(kernels::prefill_variant_text(multicast[0].variants[1]), "256/whole");
+  EXPECT_EQ(kernels::prefill_variant_text(multicast[0].variants[2]), "256/multicast-2");
+  EXPECT_DOUBLE_EQ(multicast[0].variants[2].us, 80);
+  EXPECT_TRUE(kernels::has_multicast_variants(multicast));
 }
 
 TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
@@ -225,6 +304,10 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
   EXPECT_PRED2(has, error_of(row + R"([1, 2]}])"), "is not an object");
   EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_rule_has_cluster_split": "yes", )" + ok_times + "}]"),
                "'prefill_rule_has_cluster_split' is \"yes\", not true or false");
+  EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "two_four_tile_share": 1.5, )" + ok_times + "}]"),
+               "'two_four_tile_share' is 1.5, not a number from 0 to 1");
+  EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_rule_has_multicast": 1, )" + ok_times + "}]"),
+               "'prefill_rule_has_multicast' is 1, not true or false");
   EXPECT_PRED2(has, error_of("[1]"), "row 0: not an object");
   EXPECT_THROW(kernels::load_prefill_timings(dir / "missing.json", kH200Sms), Error);
 }

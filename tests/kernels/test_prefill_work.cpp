@@ -25,6 +25,14 @@ struct Case {
   int n, th, tw, mp;
 };
 
+// The rule without x multicast: the walks of whole tiles and of the last wave's splits (the multicast split's walk has
+// its own test, MulticastClustersWalkNeighbouringRowBlocksOfOneTokenTileTogether).
+kernels::PrefillCostModel without_multicast() {
+  kernels::PrefillCostModel model = kernels::kPrefillCostModel;
+  model.multicast_in_rule = false;
+  return model;
+}
+
 // A weight's row_step_cost_prefix with a share of its tiles 2:4, placed by a fixed pseudo-random sequence.
 std::vector<std::int32_t> random_costs(const Case& t, double sparse_share, std::uint32_t seed) {
   std::vector<bool> sparse(static_cast<std::size_t>(t.rows / t.th * (t.cols / t.tw)));
@@ -40,7 +48,7 @@ void check_walk(const Case& t, const std::vector<std::int32_t>* costs = nullptr,
                 kernels::PrefillSplit split = kernels::PrefillSplit::rule) {
   SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", " << t.mp << " SMs"
                                   << (costs ? ", weighed" : "") << ", split " << static_cast<int>(split));
-  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split);
+  kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split, without_multicast());
   if (costs) kernels::weigh_stream_k_split(w, costs->data());
   const int outputs = w.token_tiles * w.row_blocks;
   ASSERT_GE(w.ctas, 1);
@@ -442,19 +450,58 @@ TEST(PrefillWork, MulticastClustersWalkNeighbouringRowBlocksOfOneTokenTileTogeth
   }
 }
 
-// The rule takes x multicast only where the model allows it and prices it lower: whole waves of clusters cost the
-// model's multicast step cost per step.
+// The rule weighs x multicast in clusters of 2 at N = 256 only, where the model allows it, and takes it where it
+// prices lower: whole waves of clusters at the multicast step cost per step, which goes from multicast_step_cost (a
+// dense weight) to multicast_two_four_step_cost (all 2:4 tiles) with the weight's 2:4 tile share, plus
+// multicast_prologue steps once.
 TEST(PrefillWork, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
-  const Case t{2048, 4096, 4096, 256, 128, 128, 132};  // 128 output tiles: one wave either way
+  const Case t{2048, 4096, 4096, 256, 128, 128, 132};  // 256 output tiles: 2 waves whole, 2 of 66 clusters of 2
+  const auto rule = [&](const kernels::PrefillCostModel& model, int n) {
+    return kernels::prefill_work(t.tokens, n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model);
+  };
   kernels::PrefillCostModel model = kernels::kPrefillCostModel;
-  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model).multicast, 1);
-  model.multicast_in_rule = true;
-  model.multicast_step_cost[0] = 0.9, model.multicast_step_cost[1] = 0.8;
-  const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model);
-  EXPECT_EQ(w.multicast, 4);
-  EXPECT_DOUBLE_EQ(kernels::prefill_cost(w, t.n, model), kernels::prefill_step_cost(t.n, model) * 0.8 * 2 * t.cols / 128);
-  model.multicast_step_cost[0] = model.multicast_step_cost[1] = 1.1;
-  EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model).multicast, 1);
+  model.multicast_step_cost[0] = 1.1, model.multicast_two_four_step_cost[0] = 0.7;
+  model.two_four_share = 0.5;  // a step at 0.9
+  const kernels::PrefillWork w = rule(model, t.n);
+  EXPECT_EQ(w.multicast, 2);
+  EXPECT_EQ(w.ctas, 132);
+  EXPECT_NEAR(kernels::prefill_cost(w, t.n, model),
+              kernels::prefill_step_cost(t.n, model) * (0.9 * 2 * t.cols / 128 + model.multicast_prologue), 1e-9);
+  EXPECT_EQ(rule(model, 128).multicast, 1);  // only at N = 256
+  model.two_four_share = 0;                  // a step at 1.1: dearer than whole tiles
+  EXPECT_EQ(rule(model, t.n).multicast, 1);
+  model.two_four_share = 1;
+  EXPECT_EQ(rule(model, t.n).multicast, 2);
+  model.multicast_in_rule = false;
+  EXPECT_EQ(rule(model, t.n).multicast, 1);
+  // prefill_rule_model: the share it is given, multicast only where asked (bench --no-x-multicast).
+  EXPECT_DOUBLE_EQ(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0.25).two_four_share, 0.25);
+  EXPECT_TRUE(kernels::prefill_rule_model(true).multicast_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 1, false).multicast_in_rule);
+}
+
+// The landed model (docs/performance.md step 27, fitted to the H100 timings docs/perf/gemm_prefill_multicast_*_h100.json):
+// x multicast for weights of 2:4 tiles from 2048 tokens on the LLaMA shapes; never below 1024 tokens (not timed);
+// not for one wave of 4096×4096 at 1024 tokens (0.96× as timed at σ = 50 %).
+TEST(PrefillWork, TheLandedRuleSharesXWhereItWasTimedFaster) {
+  const auto rule = [](std::int64_t tokens, std::int64_t rows, std::int64_t cols, double share) {
+    const kernels::PrefillCostModel model = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, share);
+    const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, 132, model);
+    return kernels::prefill_work(tokens, n, rows, cols, 128, 128, 132, kernels::PrefillSplit::rule, model);
+  };
+  for (const auto& [rows, cols] : {std::pair{4096, 4096}, std::pair{12288, 4096}, std::pair{11008, 4096}, std::pair{22016, 4096},
+                                   std::pair{4096, 11008}, std::pair{6144, 4096}, std::pair{28672, 4096}, std::pair{4096, 14336}})
+    for (double share : {0.0, 0.5, 1.0}) {
+      SCOPED_TRACE(testing::Message() << rows << "x" << cols << ", 2:4 share " << share);
+      for (int tokens : {64, 256, 512, 768, 1000}) EXPECT_EQ(rule(tokens, rows, cols, share).multicast, 1) << tokens;
+      if (share == 1)
+        for (int tokens : {2048, 8192}) {
+          const kernels::PrefillWork w = rule(tokens, rows, cols, share);
+          EXPECT_EQ(w.multicast, 2) << tokens;
+          EXPECT_FALSE(w.split_tail) << tokens;
+        }
+    }
+  EXPECT_EQ(rule(1024, 4096, 4096, 1.0).multicast, 1);
 }
 
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
@@ -463,7 +510,8 @@ TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
   // from DRAM once per wave, the band's x kept in L2 while the row blocks pass over it).
   for (const auto& [tokens, n, rows] : {std::tuple{8192, 256, 4096}, std::tuple{8192, 256, 11008}, std::tuple{4096, 256, 4096},
                                         std::tuple{2600, 256, 640}, std::tuple{1031, 128, 384}, std::tuple{300, 64, 128}}) {
-    const kernels::PrefillWork w = kernels::prefill_work(tokens, n, rows, 4096, 128, 128, 132);
+    const kernels::PrefillWork w = kernels::prefill_work(tokens, n, rows, 4096, 128, 128, 132, kernels::PrefillSplit::rule,
+                                                         without_multicast());
     std::vector<int> seen(static_cast<std::size_t>(w.row_blocks) * w.token_tiles, 0);
     for (int o = 0; o < w.row_blocks * w.token_tiles; ++o) {
       const kernels::OutputTile t = kernels::output_tile(w, o);
