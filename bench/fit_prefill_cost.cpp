@@ -30,8 +30,8 @@ std::string model_text(const PrefillCostModel& m) {
   if (with_cluster)
     n += std::snprintf(text + n, sizeof text - n, " cluster x%.2f exchange %4.1f", m.cluster_step_cost, m.cluster_exchange);
   if (with_multicast)
-    std::snprintf(text + n, sizeof text - n, " multicast-2 x%.2f (2:4 x%.2f) + %4.1f", m.multicast_step_cost[0],
-                  m.multicast_two_four_step_cost[0], m.multicast_prologue);
+    std::snprintf(text + n, sizeof text - n, " multicast-2 x%.2f (2:4 x%.2f) + %4.1f", m.multicast_step_cost,
+                  m.multicast_two_four_step_cost, m.multicast_prologue);
   return text;
 }
 
@@ -118,15 +118,18 @@ int main(int argc, char** argv) {
                "Fit the x-multicast split's constants only, the others held at the landed model's (for sweeps of one N)");
   CLI11_PARSE(app, argc, argv);
   try {
-    std::vector<PrefillTimedCall> all;
+    // Each file once; which splits any of them timed decides what the model text shows.
+    std::vector<std::vector<PrefillTimedCall>> loaded;
     for (const std::string& file : files) {
-      const std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
-      with_cluster = with_cluster || has_cluster_variants(calls);
-      with_multicast = with_multicast || has_multicast_variants(calls);
+      loaded.push_back(load_prefill_timings(file, sms));
+      with_cluster = with_cluster || has_cluster_variants(loaded.back());
+      with_multicast = with_multicast || has_multicast_variants(loaded.back());
     }
     std::printf("the landed model (%s):\n", model_text(kPrefillCostModel).c_str());
-    for (const std::string& file : files) {
-      std::vector<PrefillTimedCall> calls = load_prefill_timings(file, sms);
+    std::vector<PrefillTimedCall> all;
+    for (std::size_t f = 0; f < files.size(); ++f) {
+      const std::string& file = files[f];
+      std::vector<PrefillTimedCall>& calls = loaded[f];
       if (calls.empty()) throw patchlm::Error(file + ": no call with two or more prefill variants timed");
       if (!sparsities.empty())
         std::erase_if(calls, [&](const PrefillTimedCall& c) {
@@ -138,14 +141,8 @@ int main(int argc, char** argv) {
     }
     if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
     if (files.size() > 1) print_regret("all", all, kPrefillCostModel);
-    PrefillCostGrid grid = default_prefill_cost_grid(with_cluster, with_multicast);
-    if (only_multicast) {
-      grid.tokens_per_slope_step = {1.0 / kPrefillCostModel.step_cost_per_token};
-      grid.stream_k_step_cost = {kPrefillCostModel.stream_k_step_cost};
-      grid.stream_k_exchange = {kPrefillCostModel.stream_k_exchange};
-      grid.cluster_step_cost = {kPrefillCostModel.cluster_step_cost};
-      grid.cluster_exchange = {kPrefillCostModel.cluster_exchange};
-    }
+    const PrefillCostGrid grid =
+        only_multicast ? multicast_only_prefill_cost_grid() : default_prefill_cost_grid(with_cluster, with_multicast);
     const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, grid);
     std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
@@ -157,8 +154,8 @@ int main(int argc, char** argv) {
              f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange &&
              f.model.cluster_step_cost == kPrefillCostModel.cluster_step_cost &&
              f.model.cluster_exchange == kPrefillCostModel.cluster_exchange &&
-             f.model.multicast_step_cost[0] == kPrefillCostModel.multicast_step_cost[0] &&
-             f.model.multicast_two_four_step_cost[0] == kPrefillCostModel.multicast_two_four_step_cost[0] &&
+             f.model.multicast_step_cost == kPrefillCostModel.multicast_step_cost &&
+             f.model.multicast_two_four_step_cost == kPrefillCostModel.multicast_two_four_step_cost &&
              f.model.multicast_prologue == kPrefillCostModel.multicast_prologue;
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());

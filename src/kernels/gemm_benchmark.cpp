@@ -209,13 +209,6 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
 }
 #endif
 
-// The split the rule runs for m tokens of shape s: "whole", "stream-k", "cluster" or "multicast-2".
-std::string rule_split_name(int m, const GemmShape& s, int sms, const PrefillCostModel& rule) {
-  const PrefillWork w = prefill_work(m, prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule), s.rows, s.cols,
-                                     128, 128, sms, PrefillSplit::rule, rule);
-  return w.multicast > 1 ? str_cat("multicast-", w.multicast) : !w.split_tail ? "whole" : w.cluster > 1 ? "cluster" : "stream-k";
-}
-
 struct Config {
   int tile_rows, tile_cols, ctas_per_sm, stages;
   std::string str() const {
@@ -401,6 +394,12 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         else
           std::printf("%9s %7s\n", "-", "-");
         std::fflush(stdout);
+        // The rule's N and split for this call, as its launch computes them.
+        const int rule_n = ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule) : 0;
+        const char* rule_split =
+            rule_n > 0 ? prefill_split_name(split_as_run(prefill_work(m, rule_n, s.rows, s.cols, 128, 128, sms,
+                                                                      PrefillSplit::rule, rule)))
+                       : "";
         results.push_back({{"gpu", prop->name},
                            {"multiprocessors", sms},
                            {"rows", s.rows},
@@ -417,9 +416,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
                            {"prefill_kernel_host_issue_us", options.eager && prefill_us > 0 ? nlohmann::ordered_json(prefill_host_us) : nullptr},
-                           {"prefill_tokens_per_tile", ws128[0].prefill_kernel ? prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, rule) : 0},
+                           {"prefill_tokens_per_tile", rule_n},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
-                           {"prefill_split", ws128[0].prefill_kernel ? rule_split_name(m, s, sms, rule) : ""},
+                           {"prefill_split", rule_split},
                            {"prefill_rule_has_cluster_split", rule.cluster_in_rule},
                            {"prefill_rule_has_multicast", rule.multicast_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},

@@ -83,12 +83,7 @@ struct TimedCallBuilder {
     // cluster fits, runs whole; the rule's is rule_model's.
     const PrefillWork ran = prefill_work(call.tokens, static_cast<int>(*n), call.rows, call.cols, kTile, kTile,
                                          call.multiprocessors, split, rule_model);
-    const PrefillSplit ran_as = ran.multicast == 2   ? PrefillSplit::multicast_2
-                                : ran.multicast == 4 ? PrefillSplit::multicast_4
-                                : !ran.split_tail    ? PrefillSplit::whole
-                                : ran.cluster > 1    ? PrefillSplit::cluster
-                                                     : PrefillSplit::stream_k;
-    auto& [sum, count] = sums[{static_cast<int>(*n), ran_as}];
+    auto& [sum, count] = sums[{static_cast<int>(*n), split_as_run(ran)}];
     sum += value.get<double>();
     ++count;
   }
@@ -212,6 +207,14 @@ PrefillCostGrid default_prefill_cost_grid(bool with_cluster, bool with_multicast
   return grid;
 }
 
+PrefillCostGrid multicast_only_prefill_cost_grid() {
+  PrefillCostGrid grid = default_prefill_cost_grid(false, true);
+  grid.tokens_per_slope_step = {1.0 / kPrefillCostModel.step_cost_per_token};
+  grid.stream_k_step_cost = {kPrefillCostModel.stream_k_step_cost};
+  grid.stream_k_exchange = {kPrefillCostModel.stream_k_exchange};
+  return grid;
+}
+
 bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls) {
   for (const PrefillTimedCall& call : calls)
     for (const PrefillVariant& v : call.variants)
@@ -242,8 +245,8 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
                 model.step_cost_per_token = 1.0 / tokens_per_step;
                 model.stream_k_step_cost = stream_k, model.stream_k_exchange = exchange;
                 model.cluster_step_cost = cluster_step, model.cluster_exchange = cluster_exchange;
-                model.multicast_step_cost[0] = multicast_step;
-                model.multicast_two_four_step_cost[0] = multicast_two_four_step;
+                model.multicast_step_cost = multicast_step;
+                model.multicast_two_four_step_cost = multicast_two_four_step;
                 model.multicast_prologue = multicast_prologue;
                 fits.push_back({model, regret_with(calls, works, model)});
               }
@@ -272,11 +275,9 @@ PrefillSplitBests best_by_split(const PrefillTimedCall& call) {
 std::string prefill_shape_text(const PrefillTimedCall& call) { return str_cat(call.rows, "x", call.cols); }
 
 std::string prefill_variant_text(const PrefillVariant& variant) {
-  return str_cat(variant.tokens_per_tile, variant.split == PrefillSplit::stream_k      ? "/stream-k"
-                                          : variant.split == PrefillSplit::cluster     ? "/cluster"
-                                          : variant.split == PrefillSplit::multicast_2 ? "/multicast-2"
-                                          : variant.split == PrefillSplit::multicast_4 ? "/multicast-4"
-                                                                                       : "/whole");
+  // A variant's split is one it ran as, never the rule's (which has no name here): "whole" for that too, as before.
+  const PrefillSplit split = variant.split == PrefillSplit::rule ? PrefillSplit::whole : variant.split;
+  return str_cat(variant.tokens_per_tile, "/", prefill_split_name(split));
 }
 
 }  // namespace patchlm::kernels

@@ -72,14 +72,17 @@ struct PrefillCostGrid {
   std::vector<double> stream_k_exchange;
   std::vector<double> cluster_step_cost = {kPrefillCostModel.cluster_step_cost};
   std::vector<double> cluster_exchange = {kPrefillCostModel.cluster_exchange};
-  std::vector<double> multicast_step_cost = {kPrefillCostModel.multicast_step_cost[0]};  // clusters of 2
-  std::vector<double> multicast_two_four_step_cost = {kPrefillCostModel.multicast_two_four_step_cost[0]};
+  std::vector<double> multicast_step_cost = {kPrefillCostModel.multicast_step_cost};  // clusters of 2
+  std::vector<double> multicast_two_four_step_cost = {kPrefillCostModel.multicast_two_four_step_cost};
   std::vector<double> multicast_prologue = {kPrefillCostModel.multicast_prologue};
 };
 // Around the landed model, wide enough to leave it; with_cluster: the cluster split's constants too (for sweeps with
 // "N/cluster" variants — else they price nothing and stay the landed ones); with_multicast: likewise the x-multicast
 // split's in clusters of 2 ("N/multicast-2").
 PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false, bool with_multicast = false);
+// The x-multicast split's constants alone, every other one held at the landed model's (for sweeps of one N:
+// `bench/fit_prefill_cost --only-multicast`).
+PrefillCostGrid multicast_only_prefill_cost_grid();
 // Whether any call has a cluster-split variant; an x-multicast one.
 bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls);
 bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls);

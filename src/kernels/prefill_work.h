@@ -144,6 +144,27 @@ inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
   return true;
 }
 inline constexpr const char* kForcedPrefillSplitNames = "whole, stream-k, cluster, multicast-2 or multicast-4";
+// The split a work split runs (what bench rows and the cost fit name it by): x multicast in clusters of 2 or 4, whole
+// tiles, a cluster split or stream-K.
+constexpr PrefillSplit split_as_run(const PrefillWorkSizes& w) {
+  return w.multicast == 2   ? PrefillSplit::multicast_2
+         : w.multicast == 4 ? PrefillSplit::multicast_4
+         : !w.split_tail    ? PrefillSplit::whole
+         : w.cluster > 1    ? PrefillSplit::cluster
+                            : PrefillSplit::stream_k;
+}
+// forced_prefill_split's name of a split; "rule" for the rule.
+constexpr const char* prefill_split_name(PrefillSplit split) {
+  switch (split) {
+    case PrefillSplit::whole: return "whole";
+    case PrefillSplit::stream_k: return "stream-k";
+    case PrefillSplit::cluster: return "cluster";
+    case PrefillSplit::multicast_2: return "multicast-2";
+    case PrefillSplit::multicast_4: return "multicast-4";
+    case PrefillSplit::rule: break;
+  }
+  return "rule";
+}
 
 namespace detail {
 inline PrefillWorkSizes prefill_sizes_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
@@ -269,11 +290,11 @@ struct PrefillCostModel {
   double cluster_step_cost = 1.00;         // a cluster share's step, relative to a whole tile's
   double cluster_exchange = 6;             // the sums' exchange in a cluster, in 64-token steps
   bool cluster_in_rule = false;            // whether the rule may pick the cluster split
-  // A step of the x-multicast split in clusters of 2 and of 4, relative to a whole tile's: for a weight of dense tiles
-  // only, and of 2:4 tiles only; between them in proportion to the weight's 2:4 tile share (two_four_share). Clusters
-  // of 4 are not fitted (the rule never weighs them).
-  double multicast_step_cost[2] = {0.95, 1.0};
-  double multicast_two_four_step_cost[2] = {0.85, 1.0};
+  // A step of the x-multicast split, relative to a whole tile's: for a weight of dense tiles only, and of 2:4 tiles
+  // only; between them in proportion to the weight's 2:4 tile share (two_four_share). Fitted in clusters of 2; clusters
+  // of 4 (forced only: the rule never weighs them) are priced alike.
+  double multicast_step_cost = 0.95;
+  double multicast_two_four_step_cost = 0.85;
   double multicast_prologue = 6;  // in 64-token steps, once per call: the cluster's set-up before its first x panel
   bool multicast_in_rule = true;  // whether the rule may pick the x-multicast split (clusters of 2, N = 256 only)
   // Not a constant of the model: the 2:4 share of the weight tiles being priced (prefill_rule_model sets it).
@@ -315,11 +336,9 @@ constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = 
   return m;
 }
 
-// A multicast step's cost relative to a whole tile's, in clusters of c (2 or 4), at the model's 2:4 tile share.
-constexpr double multicast_step_factor(const PrefillCostModel& model, int c) {
-  const int i = c == 2 ? 0 : 1;
-  return model.multicast_step_cost[i] +
-         (model.multicast_two_four_step_cost[i] - model.multicast_step_cost[i]) * model.two_four_share;
+// A multicast step's cost relative to a whole tile's at the model's 2:4 tile share.
+constexpr double multicast_step_factor(const PrefillCostModel& model) {
+  return model.multicast_step_cost + (model.multicast_two_four_step_cost - model.multicast_step_cost) * model.two_four_share;
 }
 
 constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefillCostModel) {
@@ -330,7 +349,7 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
   double steps = static_cast<double>(waves) * w.tiles;
-  if (w.multicast > 1) steps = steps * multicast_step_factor(model, w.multicast) + model.multicast_prologue;
+  if (w.multicast > 1) steps = steps * multicast_step_factor(model) + model.multicast_prologue;
   if (w.split_tail && w.cluster > 1) {
     steps += model.cluster_step_cost * static_cast<double>((w.tiles + w.cluster - 1) / w.cluster) + model.cluster_exchange;
   } else if (w.split_tail) {

@@ -81,15 +81,6 @@ TEST(PrefillCostFit, LandedModelKeepsItsRegretOnTheH200Sweeps) {
             cluster_fits.front().regret.geometric_mean * 1.001);
 }
 
-// The multicast constants only (the others held, as `bench/fit_prefill_cost --only-multicast` grids them).
-kernels::PrefillCostGrid multicast_only_grid() {
-  kernels::PrefillCostGrid grid = kernels::default_prefill_cost_grid(false, true);
-  grid.tokens_per_slope_step = {1.0 / kernels::kPrefillCostModel.step_cost_per_token};
-  grid.stream_k_step_cost = {kernels::kPrefillCostModel.stream_k_step_cost};
-  grid.stream_k_exchange = {kernels::kPrefillCostModel.stream_k_exchange};
-  return grid;
-}
-
 TEST(PrefillCostFit, LandedMulticastConstantsAreTheFitOfTheH100Timings) {
   // Step 27: the unfenced sweep (N = 256 at the rule's split, forced multicast-2 and -4; the latter left out) and the
   // rule with / without multicast (each row's two variants), 129 calls: mean regret 1.0043, the grid's best.
@@ -102,11 +93,11 @@ TEST(PrefillCostFit, LandedMulticastConstantsAreTheFitOfTheH100Timings) {
   for (const PrefillTimedCall& call : calls) EXPECT_DOUBLE_EQ(call.two_four_share, call.sparsity / 50) << call.source;
   const double landed = kernels::prefill_regret(calls, kernels::kPrefillCostModel).geometric_mean;
   EXPECT_LT(landed, 1.005);
-  const auto fits = kernels::fit_prefill_cost_model(calls, multicast_only_grid());
+  const auto fits = kernels::fit_prefill_cost_model(calls, kernels::multicast_only_prefill_cost_grid());
   EXPECT_LT(landed, fits.front().regret.geometric_mean * 1.0001);
   // Without multicast in the model's prices (steps as dear as a whole tile's, nothing once) the picks are worse.
   PrefillCostModel flat = kernels::kPrefillCostModel;
-  flat.multicast_step_cost[0] = flat.multicast_two_four_step_cost[0] = 1, flat.multicast_prologue = 0;
+  flat.multicast_step_cost = flat.multicast_two_four_step_cost = 1, flat.multicast_prologue = 0;
   EXPECT_GT(kernels::prefill_regret(calls, flat).geometric_mean, landed * 1.02);
 }
 
@@ -114,7 +105,7 @@ TEST(PrefillCostFit, GridFitFindsTheMulticastConstantsTheTimingsFollow) {
   // N = 256 whole, stream-K and multicast-2 at 2:4 shares 0 / 0.5 / 1, timed as a model off the landed multicast
   // constants prices them: the multicast-only grid finds a model that always picks the fastest, by the share.
   PrefillCostModel truth = kernels::kPrefillCostModel;
-  truth.multicast_step_cost[0] = 1.05, truth.multicast_two_four_step_cost[0] = 0.75, truth.multicast_prologue = 16;
+  truth.multicast_step_cost = 1.05, truth.multicast_two_four_step_cost = 0.75, truth.multicast_prologue = 16;
   std::vector<PrefillTimedCall> calls;
   for (auto [rows, cols] : {std::pair{4096, 4096}, std::pair{11008, 4096}, std::pair{4096, 11008}, std::pair{22016, 4096}})
     for (std::int64_t tokens : {1024, 1536, 2048, 4096, 8192})
@@ -132,7 +123,7 @@ TEST(PrefillCostFit, GridFitFindsTheMulticastConstantsTheTimingsFollow) {
       }
   ASSERT_TRUE(kernels::has_multicast_variants(calls));
   EXPECT_GT(kernels::prefill_regret(calls, kernels::kPrefillCostModel).worst, 1.0);
-  const auto fits = kernels::fit_prefill_cost_model(calls, multicast_only_grid());
+  const auto fits = kernels::fit_prefill_cost_model(calls, kernels::multicast_only_prefill_cost_grid());
   EXPECT_DOUBLE_EQ(fits.front().regret.worst, 1.0);
   int multicast_picks = 0, other_picks = 0;
   for (const PrefillTimedCall& call : calls) {

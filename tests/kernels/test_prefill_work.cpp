@@ -460,7 +460,7 @@ TEST(PrefillWork, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
     return kernels::prefill_work(t.tokens, n, t.rows, t.cols, t.th, t.tw, t.mp, kernels::PrefillSplit::rule, model);
   };
   kernels::PrefillCostModel model = kernels::kPrefillCostModel;
-  model.multicast_step_cost[0] = 1.1, model.multicast_two_four_step_cost[0] = 0.7;
+  model.multicast_step_cost = 1.1, model.multicast_two_four_step_cost = 0.7;
   model.two_four_share = 0.5;  // a step at 0.9
   const kernels::PrefillWork w = rule(model, t.n);
   EXPECT_EQ(w.multicast, 2);
