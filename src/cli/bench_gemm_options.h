@@ -30,7 +30,8 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
       ->delimiter(',');
   app.add_option("--prefill-split", a.options.prefill_splits,
                  "Also time the wgmma kernel with its work split forced (whole,stream-k,cluster: the last wave's; "
-                 "multicast-2,multicast-4: whole tiles in clusters sharing x), at each --prefill-tile-tokens (or the rule's)")
+                 "multicast-2,multicast-4: whole tiles in clusters sharing x; multicast-2-stream-k,multicast-4-stream-k: "
+                 "the same, the last wave by stream-K over the clusters), at each --prefill-tile-tokens (or the rule's)")
       ->delimiter(',');
   app.add_option("--settle-ms", a.options.settle_ms,
                  "Run each op this long before timing it (0..10000), so every op is timed at its own steady clocks")
@@ -49,6 +50,10 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_flag("--x-multicast,!--no-x-multicast", a.options.x_multicast,
                "Let the wgmma kernel's rule share x panels in clusters of 2 CTAs (default); --no-x-multicast: the rule "
                "without it, for A/Bs")
+      ->capture_default_str();
+  app.add_flag("--multicast-stream-k,!--no-multicast-stream-k", a.options.multicast_stream_k,
+               "Let the rule split the x-multicast split's last wave by stream-K over the clusters (default); "
+               "--no-multicast-stream-k: whole cluster tiles only, for A/Bs")
       ->capture_default_str();
   app.add_flag("--eager", a.options.eager,
                "Time every op as eager launches from the host, as the engine's prefill launches them, not in a CUDA "

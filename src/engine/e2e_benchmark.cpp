@@ -257,6 +257,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     kernels::set_dependent_launch(o.dependent_launch);
     kernels::set_cluster_split_use(kernels::cluster_split_use_option(o.cluster_split));
     kernels::set_prefill_multicast_use(o.x_multicast);
+    kernels::set_prefill_multicast_stream_k_use(o.multicast_stream_k);
     at::empty({1}, at::TensorOptions().device(device));  // the caching allocator's statistics exist from here on
   }
 #endif
@@ -279,6 +280,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"dependent_launch", o.dependent_launch},
                                   {"cluster_split", o.cluster_split},
                                   {"x_multicast", o.x_multicast},
+                                  {"multicast_stream_k", o.multicast_stream_k},
                                   {"graph_prefill_tokens", o.graph_prefill_tokens}};
     const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
     if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;

@@ -29,6 +29,7 @@ struct E2eBenchOptions {
   // prefill passes; the default), "always" (its eager passes too) or "never" (kernels/prefill_work.h ClusterSplitUse).
   std::string cluster_split = kernels::cluster_split_use_name(kernels::kClusterSplitUse);
   bool x_multicast = true;  // whether the wgmma kernel's rule may take the x-multicast split (false: for A/Bs)
+  bool multicast_stream_k = true;  // and split that split's last wave by stream-K (false: for A/Bs)
   std::int64_t graph_prefill_tokens = EngineOptions{}.graph_prefill_tokens;  // EngineOptions::graph_prefill_tokens
 };
 

@@ -193,7 +193,8 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
       for (auto& w : ws) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
       const int sms = ws[0].multiprocessors;
       const PrefillCostModel eager =
-          prefill_rule_model(false, cluster_split_use(), ws[0].two_four_tile_share, prefill_multicast_use());
+          prefill_rule_model(false, cluster_split_use(), ws[0].two_four_tile_share, prefill_multicast_use(),
+                             prefill_multicast_stream_k_use());
       const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, eager);
       const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split, eager);
       const nlohmann::ordered_json trace = {
@@ -253,13 +254,14 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const ClusterSplitUse cluster_split = cluster_split_use_option(options.cluster_split);
   set_cluster_split_use(cluster_split);
   set_prefill_multicast_use(options.x_multicast);
+  set_prefill_multicast_stream_k_use(options.multicast_stream_k);
   set_dependent_launch(options.dependent_launch);
   std::printf(
       "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; %s; median of 7; hybrid kernels %s; cluster "
-      "split: %s; x multicast: %s\n",
+      "split: %s; x multicast: %s%s\n",
       prop->name, sms, l2 / 1e6, options.eager ? "eager launches from the host" : "CUDA graphs",
       options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)", options.cluster_split.c_str(),
-      options.x_multicast ? "on" : "off");
+      options.x_multicast ? "on" : "off", options.x_multicast && !options.multicast_stream_k ? " (last wave whole)" : "");
   const std::vector<Config> configs = candidate_configs(options.quick);
   // A configuration is tried for M tokens when all its CTAs fit on the SMs at once with the ring depth asked for.
   const std::int64_t sm_bytes = device_shared_bytes_per_multiprocessor();
@@ -284,7 +286,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
     }
     for (int sigma : options.sparsities) {
       const double share = 2.0 * sigma / 100.0;
-      const PrefillCostModel rule = prefill_rule_model(!options.eager, cluster_split, share, options.x_multicast);
+      const PrefillCostModel rule =
+          prefill_rule_model(!options.eager, cluster_split, share, options.x_multicast, options.multicast_stream_k);
       std::vector<std::uint8_t> keep = patch_like_mask(s.rows, s.cols, share, 1000 + sigma);
       std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
       for (const Config& c : configs)
@@ -421,6 +424,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"prefill_split", rule_split},
                            {"prefill_rule_has_cluster_split", rule.cluster_in_rule},
                            {"prefill_rule_has_multicast", rule.multicast_in_rule},
+                           {"prefill_rule_has_multicast_stream_k", rule.multicast_in_rule && rule.multicast_stream_k_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},

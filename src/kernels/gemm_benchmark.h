@@ -46,6 +46,7 @@ struct GemmBenchOptions {
   // default), "always" or "never" (the rule without it).
   std::string cluster_split = cluster_split_use_name(kClusterSplitUse);
   bool x_multicast = true;  // whether the rule may take the x-multicast split (false: the rule without it, for A/Bs)
+  bool multicast_stream_k = true;  // and split that split's last wave by stream-K (false: for A/Bs)
   // Time every op as eager launches from the host, one by one (as the engine's prefill launches its GEMMs), instead of
   // in a CUDA graph; rows then also give the host's time to issue one call of the wgmma kernel.
   bool eager = false;

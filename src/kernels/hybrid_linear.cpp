@@ -117,7 +117,11 @@ const char* hybrid_path_name(HybridPath path) {
 namespace {
 std::atomic<ClusterSplitUse> cluster_split_setting{kClusterSplitUse};
 std::atomic<bool> multicast_setting{true};
+std::atomic<bool> multicast_stream_k_setting{true};
 }  // namespace
+
+bool prefill_multicast_stream_k_use() { return multicast_stream_k_setting.load(std::memory_order_relaxed); }
+void set_prefill_multicast_stream_k_use(bool use) { multicast_stream_k_setting.store(use, std::memory_order_relaxed); }
 
 bool prefill_multicast_use() { return multicast_setting.load(std::memory_order_relaxed); }
 void set_prefill_multicast_use(bool use) { multicast_setting.store(use, std::memory_order_relaxed); }
@@ -297,6 +301,7 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.graph = asked && capture == cudaStreamCaptureStatusActive;
   p.cluster_split = cluster_split_use();
   p.multicast = prefill_multicast_use();
+  p.multicast_stream_k = prefill_multicast_stream_k_use();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));

@@ -59,6 +59,10 @@ ClusterSplitUse cluster_split_use_option(const std::string& name);
 // set (`patchlm bench gemm|e2e --no-x-multicast`, to A/B the rule in one binary).
 bool prefill_multicast_use();
 void set_prefill_multicast_use(bool use);
+// Whether it may also split that split's last wave by stream-K (prefill_work.h PrefillSplit::multicast_2_stream_k): yes
+// unless set (`--no-multicast-stream-k`, likewise).
+bool prefill_multicast_stream_k_use();
+void set_prefill_multicast_stream_k_use(bool use);
 
 struct HybridWeight {
   TileGrid grid;

@@ -400,8 +400,8 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
     if (seg.k_end > seg.k_begin) release_slot(empty + 8 * ((i + kStages - 1) % kStages));
     constexpr int kMmaThreads = 32 * S::kMmaWarps;
     if (seg.kind == PrefillSegment::contribute) {
-      contribute<kMmaThreads, N>(acc, contribution_slot<kMmaThreads, N>(p.partials, blockIdx.x),
-                                 p.flags + blockIdx.x);
+      const int own = walk.exchange_slot();  // this CTA's slot; with x multicast by rank, then cluster
+      contribute<kMmaThreads, N>(acc, contribution_slot<kMmaThreads, N>(p.partials, own), p.flags + own);
       if (threadIdx.x == 0) trace(event + 2, trace_clock());
       continue;
     }
@@ -438,7 +438,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (p.tokens_per_tile != 0) return p.tokens_per_tile;
   return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors,
-                                 prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast));
+                                 prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k));
 }
 
 bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
@@ -449,7 +449,7 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
 // with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
 PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
   return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split,
-                      prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast));
+                      prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k));
 }
 
 // The split a launch runs: its shares weighed by cost where the plan has the weight's step costs; whole tiles in
@@ -497,7 +497,8 @@ std::string launch_kernel(const HybridPrefillPlan& p, const CUtensorMap& xmap, P
     // Clusters never wait for each other, but those the GPU cannot hold at once would run after the rest (GPCs differ in
     // SMs): the split again for as many CTAs as there are, in whole clusters — the cluster split's tail (the new split's
     // cluster size may differ; it is not re-checked), or the x-multicast split's waves (same cluster size, so the x
-    // map's box of N / multicast rows stays right).
+    // map's box of N / multicast rows stays right), its last wave whole: the stream-K workspace was sized for the split
+    // asked for, and a multicast stream-K finisher must not wait for a cluster that is not running.
     const int size = Cluster ? work.cluster : work.multicast;
     static ResidentClusters<kMaxClusterCtas> resident;
     const int fit = resident_clusters(kernel, size, S::kThreads, S::kSharedBytes, stream, resident);
@@ -526,6 +527,8 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
   const PrefillWork work = work_for(p, tokens, N);
   CUtensorMap xmap;
   if (std::string why = encode_x_map(&xmap, x, tokens, p.cols, N / work.multicast); !why.empty()) return why;
+  if (work.split_tail && work.cluster == 1 && (p.partials == nullptr || p.flags == nullptr))
+    return "hybrid prefill: stream-K needs the partial-sum slots and flags";
   if (work.multicast > 1) {
     if constexpr (prefill_multicast_kernel_built(TH, TW, N))
       return launch_kernel<TH, TW, N, false, true>(p, xmap, work, y, tokens, stream);
@@ -535,8 +538,6 @@ std::string launch(const HybridPrefillPlan& p, const void* x, void* y, std::int6
     if constexpr (prefill_cluster_kernel_built(TH, TW, N)) return launch_kernel<TH, TW, N, true>(p, xmap, work, y, tokens, stream);
     return "hybrid prefill: no cluster split kernel with " + std::to_string(N) + " tokens per tile";
   }
-  if (work.split_tail && (p.partials == nullptr || p.flags == nullptr))
-    return "hybrid prefill: stream-K needs the partial-sum slots and flags";
   return launch_kernel<TH, TW, N, false>(p, xmap, work, y, tokens, stream);
 }
 

@@ -38,6 +38,7 @@ struct HybridPrefillPlan {
   ClusterSplitUse cluster_split = kClusterSplitUse;
   double two_four_share = 0;  // of the weight's tiles: the x-multicast split's step cost depends on it (prefill_rule_model)
   bool multicast = true;      // whether the rule may take the x-multicast split (prefill_rule_model)
+  bool multicast_stream_k = true;  // and split its last wave by stream-K (prefill_rule_model)
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

@@ -62,7 +62,7 @@ struct TimedCallBuilder {
   // writes prefill_rule_has_cluster_split; rows timed before the rule had it do not).
   PrefillCostModel rule_model = kPrefillCostModel;
 
-  // key: "N" (the rule's split) or "N/whole" / "N/stream-k" / "N/cluster" / "N/multicast-2|4"; "rule/…" is skipped.
+  // key: "N" (the rule's split) or "N/<split>" (forced_prefill_split's names); "rule/…" is skipped.
   void add(const std::string& key, const nlohmann::json& value, const std::string& where) {
     const std::size_t slash = key.find('/');
     const std::string n_text = key.substr(0, slash);
@@ -75,7 +75,7 @@ struct TimedCallBuilder {
       const std::string s = key.substr(slash + 1);
       if (!forced_prefill_split(s, split))
         throw Error(str_cat(where, ": '", key, "': the split must be ", kForcedPrefillSplitNames));
-      if (split == PrefillSplit::multicast_4) return;  // not a candidate of the rule
+      if (multicast_cluster_size(split) == 4) return;  // not a candidate of the rule
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))
       throw Error(str_cat(where, ": '", key, "' is ", value.dump(), ", not a positive time in µs"));
@@ -121,6 +121,7 @@ std::vector<PrefillTimedCall> load_prefill_timings(const std::filesystem::path& 
     b.rule_model.two_four_share = b.call.two_four_share;
     b.rule_model.cluster_in_rule = optional_flag(row, "prefill_rule_has_cluster_split", where);
     b.rule_model.multicast_in_rule = optional_flag(row, "prefill_rule_has_multicast", where);
+    b.rule_model.multicast_stream_k_in_rule = optional_flag(row, "prefill_rule_has_multicast_stream_k", where);
     std::string field;
     for (auto fields : {std::initializer_list<const char*>{"prefill_kernel_us_by_variant", "wgmma_us_by_tokens_per_tile_and_split"},
                         std::initializer_list<const char*>{"prefill_kernel_us_by_tile_tokens", "us_by_tokens_per_tile"}})
@@ -218,7 +219,7 @@ PrefillCostGrid multicast_only_prefill_cost_grid() {
 bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls) {
   for (const PrefillTimedCall& call : calls)
     for (const PrefillVariant& v : call.variants)
-      if (v.split == PrefillSplit::multicast_2) return true;
+      if (multicast_cluster_size(v.split) == 2) return true;
   return false;
 }
 
@@ -263,7 +264,7 @@ PrefillSplitBests best_by_split(const PrefillTimedCall& call) {
   bests.whole.split = PrefillSplit::whole, bests.stream_k.split = PrefillSplit::stream_k;
   bests.cluster.split = PrefillSplit::cluster;
   for (const PrefillVariant& v : call.variants) {
-    if (v.split == PrefillSplit::multicast_2 || v.split == PrefillSplit::multicast_4) continue;  // not a last-wave split
+    if (multicast_cluster_size(v.split) > 0) continue;  // not a last-wave split
     PrefillVariant& best = v.split == PrefillSplit::stream_k ? bests.stream_k
                            : v.split == PrefillSplit::cluster ? bests.cluster
                                                               : bests.whole;

@@ -42,8 +42,9 @@ struct PrefillTimedCall {
 // `cols` or `shape` ("4096x11008"); its variants are the keys of prefill_kernel_us_by_variant or
 // wgmma_us_by_tokens_per_tile_and_split ("N/whole", "N/stream-k", "N/cluster"; "rule/…" skipped), prefill_kernel_us_by_tile_tokens
 // or us_by_tokens_per_tile ("N", at the rule's split — with the cluster split only where the row's
-// prefill_rule_has_cluster_split says so, x multicast where prefill_rule_has_multicast does). "N/multicast-4" is left
-// out: the rule never weighs clusters of 4 (prefill_work.h). A variant timed more than once in a row takes the mean. Rows
+// prefill_rule_has_cluster_split says so, x multicast where prefill_rule_has_multicast does, its stream-K tail where
+// prefill_rule_has_multicast_stream_k does). "N/multicast-4" and "N/multicast-4-stream-k" are left out: the rule never
+// weighs clusters of 4 (prefill_work.h). A variant timed more than once in a row takes the mean. Rows
 // with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
 // `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
 // anything else malformed.
@@ -78,7 +79,7 @@ struct PrefillCostGrid {
 };
 // Around the landed model, wide enough to leave it; with_cluster: the cluster split's constants too (for sweeps with
 // "N/cluster" variants — else they price nothing and stay the landed ones); with_multicast: likewise the x-multicast
-// split's in clusters of 2 ("N/multicast-2").
+// split's in clusters of 2 ("N/multicast-2", "N/multicast-2-stream-k").
 PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false, bool with_multicast = false);
 // The x-multicast split's constants alone, every other one held at the landed model's (for sweeps of one N:
 // `bench/fit_prefill_cost --only-multicast`).

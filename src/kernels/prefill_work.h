@@ -103,24 +103,33 @@ struct PrefillWorkSizes {
   // stream_ctas = tail_tiles · cluster of them, in CTA order. The CTAs add up their sums through distributed shared
   // memory (kernels/cluster_reduce.h): no workspace, no flags, no CTA waiting for one outside its cluster.
   int cluster = 1;
-  // > 1: x multicast (PrefillSplit::multicast_2 / multicast_4): the CTAs of a cluster of `multicast` walk the K steps
-  // of `multicast` neighbouring row blocks of one token tile together, in column order, and each x panel comes once
-  // from L2 for all of them — every rank loads 1 / multicast of its token rows into every rank's ring. The work is
-  // then cluster tiles (multicast row blocks × one token tile) in waves of ctas / multicast clusters: full_waves and
-  // tail_tiles count cluster tiles, the tail whole (split_tail false). Output tile o is rank o % multicast of cluster
-  // tile o / multicast (output_tile).
+  // > 1: x multicast (PrefillSplit::multicast_2 / multicast_4 and their -stream-k forms): the CTAs of a cluster of
+  // `multicast` walk the K steps of `multicast` neighbouring row blocks of one token tile together, in column order,
+  // and each x panel comes once from L2 for all of them — every rank loads 1 / multicast of its token rows into every
+  // rank's ring. The work is then cluster tiles (multicast row blocks × one token tile) in waves of ctas / multicast
+  // clusters: full_waves and tail_tiles count cluster tiles. Output tile o is rank o % multicast of cluster tile
+  // o / multicast (output_tile). The tail is whole cluster tiles, or (split_tail) stream-K by whole clusters: the
+  // tail's cluster-tile steps in shares, one per cluster of the first stream_ctas / multicast, every rank of a
+  // cluster taking the same steps of its own row block (so the ranks stay in lockstep on the shared x panels); each
+  // rank's contributions are exchanged with the same rank of other clusters (PrefillWalk::exchange_slot).
   int multicast = 1;
 };
 
 struct PrefillWork : PrefillWorkSizes {
-  // Share p — CTA stream_ctas − 1 − p's — is the tail's steps [share_begin[p], share_begin[p + 1]), the tail's step
-  // q · tiles + k being step k of its output tile q (in order from full_waves · ctas). Strictly increasing: no share
-  // is empty (a finisher waits for every share that starts inside its tile).
+  // Share p — CTA stream_ctas − 1 − p's; with x multicast every rank's of cluster stream_shares − 1 − p — is the
+  // tail's steps [share_begin[p], share_begin[p + 1]), the tail's step q · tiles + k being step k of its output tile
+  // (or cluster tile) q, in order from the first after the whole waves. Strictly increasing: no share is empty (a
+  // finisher waits for every share that starts inside its tile).
   std::int32_t share_begin[kMaxStreamCtas + 1] = {};
 };
 
 // A stream-K share gets at least this many steps (fewer CTAs otherwise), so that a share is not mostly epilogue.
 constexpr int kMinStreamSteps = 4;
+
+// How many stream-K shares a split's tail has: one per stream-K CTA, with x multicast one per cluster of them.
+PATCHLM_HOST_DEVICE constexpr int stream_shares(const PrefillWorkSizes& w) {
+  return w.multicast > 1 ? w.stream_ctas / w.multicast : w.stream_ctas;
+}
 
 // How the last wave is shared: whole tiles (CTAs past the tail idle), stream-K, or split along K inside thread-block
 // clusters (in a call of less than one wave, each tile by the largest cluster of at most kMaxClusterCtas CTAs for
@@ -129,30 +138,20 @@ constexpr int kMinStreamSteps = 4;
 // landed model; ClusterSplitUse says where the rule takes it: prefill_rule_model). Forced splits are for benchmarks
 // mapping that rule. Tiles that fill whole waves are never split.
 // multicast_2 / multicast_4: whole tiles in clusters of 2 / 4 CTAs that share each x panel (PrefillWorkSizes::multicast;
-// the rule takes them only where PrefillCostModel::multicast_in_rule).
-enum class PrefillSplit { rule, whole, stream_k, cluster, multicast_2, multicast_4 };
+// the rule takes them only where PrefillCostModel::multicast_in_rule); multicast_2_stream_k / multicast_4_stream_k
+// the same with the last wave's cluster tiles split by stream-K over the clusters.
+enum class PrefillSplit { rule, whole, stream_k, cluster, multicast_2, multicast_4, multicast_2_stream_k, multicast_4_stream_k };
 
-// A forced split by its name ("whole", "stream-k", "cluster", "multicast-2", "multicast-4": bench gemm --prefill-split
-// and the sweeps' "N/<split>" keys); false for any other name.
-inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
-  if (name == "whole") split = PrefillSplit::whole;
-  else if (name == "stream-k") split = PrefillSplit::stream_k;
-  else if (name == "cluster") split = PrefillSplit::cluster;
-  else if (name == "multicast-2") split = PrefillSplit::multicast_2;
-  else if (name == "multicast-4") split = PrefillSplit::multicast_4;
-  else return false;
-  return true;
+// The x-multicast splits' cluster size (0 for the others) and whether they split the tail by stream-K.
+constexpr int multicast_cluster_size(PrefillSplit split) {
+  return split == PrefillSplit::multicast_2 || split == PrefillSplit::multicast_2_stream_k   ? 2
+         : split == PrefillSplit::multicast_4 || split == PrefillSplit::multicast_4_stream_k ? 4
+                                                                                             : 0;
 }
-inline constexpr const char* kForcedPrefillSplitNames = "whole, stream-k, cluster, multicast-2 or multicast-4";
-// The split a work split runs (what bench rows and the cost fit name it by): x multicast in clusters of 2 or 4, whole
-// tiles, a cluster split or stream-K.
-constexpr PrefillSplit split_as_run(const PrefillWorkSizes& w) {
-  return w.multicast == 2   ? PrefillSplit::multicast_2
-         : w.multicast == 4 ? PrefillSplit::multicast_4
-         : !w.split_tail    ? PrefillSplit::whole
-         : w.cluster > 1    ? PrefillSplit::cluster
-                            : PrefillSplit::stream_k;
+constexpr bool multicast_stream_k(PrefillSplit split) {
+  return split == PrefillSplit::multicast_2_stream_k || split == PrefillSplit::multicast_4_stream_k;
 }
+
 // forced_prefill_split's name of a split; "rule" for the rule.
 constexpr const char* prefill_split_name(PrefillSplit split) {
   switch (split) {
@@ -161,11 +160,32 @@ constexpr const char* prefill_split_name(PrefillSplit split) {
     case PrefillSplit::cluster: return "cluster";
     case PrefillSplit::multicast_2: return "multicast-2";
     case PrefillSplit::multicast_4: return "multicast-4";
+    case PrefillSplit::multicast_2_stream_k: return "multicast-2-stream-k";
+    case PrefillSplit::multicast_4_stream_k: return "multicast-4-stream-k";
     case PrefillSplit::rule: break;
   }
   return "rule";
 }
+inline constexpr PrefillSplit kForcedPrefillSplits[] = {
+    PrefillSplit::whole,       PrefillSplit::stream_k,    PrefillSplit::cluster, PrefillSplit::multicast_2,
+    PrefillSplit::multicast_4, PrefillSplit::multicast_2_stream_k, PrefillSplit::multicast_4_stream_k};
 
+// A forced split by its name (prefill_split_name's: bench gemm --prefill-split and the sweeps' "N/<split>" keys);
+// false for any other name.
+inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
+  for (PrefillSplit s : kForcedPrefillSplits)
+    if (name == prefill_split_name(s)) return split = s, true;
+  return false;
+}
+inline constexpr const char* kForcedPrefillSplitNames =
+    "whole, stream-k, cluster, multicast-2, multicast-4, multicast-2-stream-k or multicast-4-stream-k";
+// The split a work split runs (what bench rows and the cost fit name it by): x multicast in clusters of 2 or 4 (the
+// tail whole or by stream-K), whole tiles, a cluster split or stream-K.
+constexpr PrefillSplit split_as_run(const PrefillWorkSizes& w) {
+  if (w.multicast == 2) return w.split_tail ? PrefillSplit::multicast_2_stream_k : PrefillSplit::multicast_2;
+  if (w.multicast == 4) return w.split_tail ? PrefillSplit::multicast_4_stream_k : PrefillSplit::multicast_4;
+  return !w.split_tail ? PrefillSplit::whole : w.cluster > 1 ? PrefillSplit::cluster : PrefillSplit::stream_k;
+}
 namespace detail {
 inline PrefillWorkSizes prefill_sizes_as(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                          int tile_width, int multiprocessors, bool split) {
@@ -222,19 +242,31 @@ inline PrefillWorkSizes prefill_sizes_cluster(std::int64_t tokens, int n, std::i
 }
 
 // The x-multicast split in clusters of c: whole cluster tiles (c row blocks × one token tile) in waves of at most
-// multiprocessors / c clusters; whole tiles without multicast where the row blocks do not split into groups of c, N
-// not into c slices of whole swizzle atoms, or no multicast kernel was built for the tiles and N.
+// multiprocessors / c clusters, the last wave whole or (split) by stream-K over the clusters as prefill_sizes_as splits
+// over CTAs; whole tiles without multicast where the row blocks do not split into groups of c, N not into c slices of
+// whole swizzle atoms, or no multicast kernel was built for the tiles and N.
 inline PrefillWorkSizes prefill_sizes_multicast(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols,
-                                                int tile_height, int tile_width, int multiprocessors, int c) {
+                                                int tile_height, int tile_width, int multiprocessors, int c, bool split) {
   PrefillWorkSizes w = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
   if (!prefill_multicast_kernel_built(tile_height, tile_width, n) || w.row_blocks % c != 0 || n % (8 * c) != 0) return w;
   const std::int64_t cluster_tiles = static_cast<std::int64_t>(w.token_tiles) * (w.row_blocks / c);
-  const std::int64_t clusters = std::min<std::int64_t>(std::max(1, multiprocessors) / c, cluster_tiles);
-  if (clusters < 1) return w;
+  const std::int64_t most = std::max(1, multiprocessors) / c;  // clusters
+  if (most < 1) return w;
   w.multicast = c;
+  w.split_tail = false;
+  std::int64_t clusters = std::min(most, cluster_tiles);
+  if (split && cluster_tiles % most != 0) {
+    w.split_tail = true;
+    if (cluster_tiles < most) clusters = std::clamp<std::int64_t>(cluster_tiles * w.tiles / kMinStreamSteps, 1, most);
+  }
   w.ctas = static_cast<int>(clusters * c);
-  w.full_waves = static_cast<int>(cluster_tiles / clusters);
-  w.tail_tiles = static_cast<int>(cluster_tiles % clusters);
+  w.full_waves = static_cast<int>(w.split_tail && cluster_tiles < most ? 0 : cluster_tiles / clusters);
+  w.tail_tiles = static_cast<int>(cluster_tiles - static_cast<std::int64_t>(w.full_waves) * clusters);
+  w.stream_ctas = 0;
+  if (w.split_tail) {
+    const std::int64_t steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
+    w.stream_ctas = c * static_cast<int>(std::clamp<std::int64_t>(steps / kMinStreamSteps, 1, std::min<std::int64_t>(clusters, kMaxStreamCtas / c)));
+  }
   return w;
 }
 
@@ -250,7 +282,8 @@ inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
         w.share_begin[q * c + r] = static_cast<std::int32_t>(static_cast<std::int64_t>(q) * w.tiles + w.tiles * r / c);
   } else if (w.split_tail) {
     const std::int64_t steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
-    for (int p = 0; p <= w.stream_ctas; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / w.stream_ctas);
+    const int shares = stream_shares(w);
+    for (int p = 0; p <= shares; ++p) w.share_begin[p] = static_cast<std::int32_t>(steps * p / shares);
   }
   return w;
 }
@@ -297,6 +330,9 @@ struct PrefillCostModel {
   double multicast_two_four_step_cost = 0.85;
   double multicast_prologue = 6;  // in 64-token steps, once per call: the cluster's set-up before its first x panel
   bool multicast_in_rule = true;  // whether the rule may pick the x-multicast split (clusters of 2, N = 256 only)
+  // whether it may also split that split's last wave by stream-K (PrefillSplit::multicast_2_stream_k), priced as a
+  // stream-K tail (stream_k_step_cost, stream_k_exchange) of multicast steps
+  bool multicast_stream_k_in_rule = true;
   // Not a constant of the model: the 2:4 share of the weight tiles being priced (prefill_rule_model sets it).
   double two_four_share = 0;
 };
@@ -325,13 +361,16 @@ constexpr const char* cluster_split_use_name(ClusterSplitUse use) {
 
 // The model the dispatch rule prices a launch with: `model`, and the cluster split too where `use` allows it for this
 // launch (`graph`: it is being captured into a CUDA graph), x multicast only where `multicast` (A/Bs: `patchlm bench
-// gemm|e2e --no-x-multicast`), at the weight's 2:4 tile share (the multicast step cost depends on it). The workspace
-// and the launch must ask alike: their N and split then agree.
+// gemm|e2e --no-x-multicast`) and its stream-K tail only where `multicast_stream_k` too (`--no-multicast-stream-k`), at
+// the weight's 2:4 tile share (the multicast step cost depends on it). The workspace and the launch must ask alike:
+// their N and split then agree.
 constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = kClusterSplitUse, double two_four_share = 0,
-                                              bool multicast = true, const PrefillCostModel& model = kPrefillCostModel) {
+                                              bool multicast = true, bool multicast_stream_k = true,
+                                              const PrefillCostModel& model = kPrefillCostModel) {
   PrefillCostModel m = model;
   m.cluster_in_rule = m.cluster_in_rule || use == ClusterSplitUse::always || (graph && use == ClusterSplitUse::in_graphs);
   m.multicast_in_rule = m.multicast_in_rule && multicast;
+  m.multicast_stream_k_in_rule = m.multicast_stream_k_in_rule && multicast_stream_k;
   m.two_four_share = two_four_share;
   return m;
 }
@@ -348,14 +387,16 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
 // The cost of a work split with N tokens per tile, in 64-token K steps.
 inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
-  double steps = static_cast<double>(waves) * w.tiles;
-  if (w.multicast > 1) steps = steps * multicast_step_factor(model) + model.multicast_prologue;
+  // With x multicast every step, a stream-K share's too, at the multicast step's cost.
+  const double step = w.multicast > 1 ? multicast_step_factor(model) : 1.0;
+  double steps = static_cast<double>(waves) * w.tiles * step;
+  if (w.multicast > 1) steps += model.multicast_prologue;
   if (w.split_tail && w.cluster > 1) {
     steps += model.cluster_step_cost * static_cast<double>((w.tiles + w.cluster - 1) / w.cluster) + model.cluster_exchange;
   } else if (w.split_tail) {
     const std::int64_t tail_steps = static_cast<std::int64_t>(w.tail_tiles) * w.tiles;
-    const std::int64_t share_steps = (tail_steps + w.stream_ctas - 1) / w.stream_ctas;
-    steps += model.stream_k_step_cost * static_cast<double>(share_steps) + model.stream_k_exchange;
+    const std::int64_t share_steps = (tail_steps + stream_shares(w) - 1) / stream_shares(w);
+    steps += model.stream_k_step_cost * static_cast<double>(share_steps) * step + model.stream_k_exchange;
   }
   return prefill_step_cost(n, model) * steps;
 }
@@ -365,9 +406,9 @@ namespace detail {
 inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols, int tile_height,
                                       int tile_width, int multiprocessors, PrefillSplit split, const PrefillCostModel& model) {
   if (split == PrefillSplit::cluster) return prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
-  if (split == PrefillSplit::multicast_2 || split == PrefillSplit::multicast_4)
+  if (multicast_cluster_size(split) > 0)
     return prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors,
-                                   split == PrefillSplit::multicast_2 ? 2 : 4);
+                                   multicast_cluster_size(split), multicast_stream_k(split));
   if (split != PrefillSplit::rule)
     return prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, split == PrefillSplit::stream_k);
   const PrefillWorkSizes whole = prefill_sizes_as(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, false);
@@ -385,8 +426,12 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
   // on an H100 — fewer than multiprocessors / 4, so a wave the model counts as one ran as two — and lost almost
   // everywhere).
   if (model.multicast_in_rule && n == kMulticastRuleTokensPerTile && tokens >= kMulticastRuleMinTokens) {
-    const PrefillWorkSizes shared = prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2);
-    if (shared.multicast > 1) take_if_cheaper(shared);
+    for (bool split_tail : {false, true}) {
+      if (split_tail && !model.multicast_stream_k_in_rule) continue;
+      const PrefillWorkSizes shared =
+          prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2, split_tail);
+      if (shared.multicast > 1) take_if_cheaper(shared);
+    }
   }
   return best;
 }
@@ -482,10 +527,11 @@ inline void weigh_cluster_split(PrefillWork& w, const std::int32_t* row_cost_pre
 // having the same number of steps: a share with more dense tiles takes longer, and the finisher waiting for it with
 // it. Measured on an H200: 1.02× at 64–512 tokens (up to 1.075×), unchanged at 2048 (docs/performance.md step 14).
 // `row_cost_prefix`: row_step_cost_prefix of the weight. Keeps every share non-empty. A cluster split's shares go to
-// weigh_cluster_split.
+// weigh_cluster_split. An x-multicast split's stay in equal steps: its ranks walk their row blocks in column order, in
+// lockstep, where the 2:4 tiles are not sorted first and each step lasts as long as the slowest rank's.
 inline void weigh_stream_k_split(PrefillWork& w, const std::int32_t* row_cost_prefix) {
   if (w.split_tail && w.cluster > 1) return weigh_cluster_split(w, row_cost_prefix);
-  if (!w.split_tail || w.stream_ctas < 2) return;
+  if (!w.split_tail || w.stream_ctas < 2 || w.multicast > 1) return;
   const std::int64_t tiles = w.tiles, steps = static_cast<std::int64_t>(w.tail_tiles) * tiles;
   auto row_of = [&](int q) { return row_cost_prefix + output_tile(w, w.full_waves * w.ctas + q).row_block * (tiles + 1); };
   std::vector<std::int64_t> before(static_cast<std::size_t>(w.tail_tiles) + 1, 0);  // cost of the tail tiles before q
@@ -536,14 +582,14 @@ class PrefillWalk {
   }
 
   PATCHLM_HOST_DEVICE bool next(PrefillSegment& s) {
-    if (MaybeMulticast && w_->multicast > 1) {  // whole cluster tiles: cluster g's g, g + clusters, …; rank r its row block r of each
+    if (multicast()) {  // whole cluster tiles: cluster g's g, g + clusters, …; rank r its row block r of each
       const int c = w_->multicast, g = cta_ / c, clusters = w_->ctas / c;
-      if (wave_ > w_->full_waves || (wave_ == w_->full_waves && g >= w_->tail_tiles)) return false;
-      s = PrefillSegment{(wave_ * clusters + g) * c + cta_ % c, 0, w_->tiles};
-      ++wave_;
-      return true;
-    }
-    if (wave_ < w_->full_waves || (!w_->split_tail && wave_ == w_->full_waves && cta_ < w_->tail_tiles)) {
+      if (wave_ < w_->full_waves || (!w_->split_tail && wave_ == w_->full_waves && g < w_->tail_tiles)) {
+        s = PrefillSegment{(wave_ * clusters + g) * c + cta_ % c, 0, w_->tiles};
+        ++wave_;
+        return true;
+      }
+    } else if (wave_ < w_->full_waves || (!w_->split_tail && wave_ == w_->full_waves && cta_ < w_->tail_tiles)) {
       s = PrefillSegment{wave_ * w_->ctas + cta_, 0, w_->tiles};
       ++wave_;
       return true;
@@ -551,7 +597,10 @@ class PrefillWalk {
     if (step_ >= end_) return false;
     const int q = static_cast<int>(step_ / w_->tiles), k = static_cast<int>(step_ % w_->tiles);
     const int k_end = static_cast<int>(k + end_ - step_ < w_->tiles ? k + end_ - step_ : w_->tiles);
-    s = PrefillSegment{w_->full_waves * w_->ctas + q, k, k_end};
+    // Tail tile q: with x multicast this rank's row block of tail cluster tile q.
+    const int output = multicast() ? (w_->full_waves * (w_->ctas / w_->multicast) + q) * w_->multicast + cta_ % w_->multicast
+                                   : w_->full_waves * w_->ctas + q;
+    s = PrefillSegment{output, k, k_end};
     if constexpr (ClusterSplit) {
       s.kind = PrefillSegment::cluster_part;
       s.cluster_rank = cta_ % w_->cluster;
@@ -561,21 +610,31 @@ class PrefillWalk {
       s.kind = PrefillSegment::finish;
       const std::int64_t tile_end = static_cast<std::int64_t>(q + 1) * w_->tiles;
       int next = position(cta_) + 1;
-      while (next < w_->stream_ctas && share_start(next) < tile_end) ++next;
-      s.end_contributor = cta_;
-      s.first_contributor = cta_ - (next - position(cta_) - 1);
+      while (next < stream_shares(*w_) && share_start(next) < tile_end) ++next;
+      s.end_contributor = exchange_slot();
+      s.first_contributor = s.end_contributor - (next - position(cta_) - 1);
     }
     step_ += k_end - k;
     return true;
   }
 
+  // This CTA's stream-K partial slot and flag (PrefillSegment::contribute; a finisher's contributors are the slots
+  // [first_contributor, end_contributor) before its own): its index, or with x multicast rank · shares + cluster, so
+  // that the same rank of neighbouring clusters — whose output tiles it shares — holds neighbouring slots.
+  PATCHLM_HOST_DEVICE int exchange_slot() const {
+    if (multicast()) return cta_ % w_->multicast * stream_shares(*w_) + cta_ / w_->multicast;
+    return cta_;
+  }
+
  private:
+  PATCHLM_HOST_DEVICE bool multicast() const { return MaybeMulticast && w_->multicast > 1; }
   // Shares are handed out in reverse CTA order (CTA stream_ctas − 1 takes the first), so that the CTAs a finisher
   // waits for — the holders of the following shares — have lower indices: dispatched before it, they are running or
   // done even when other kernels hold some SMs, and their contribution is the first thing each computes. A cluster
   // split's go in CTA order: share q · cluster + r to rank r of cluster q (a cluster's CTAs are scheduled together).
   PATCHLM_HOST_DEVICE int position(int cta) const {
     if constexpr (ClusterSplit) return cta;
+    if (multicast()) return stream_shares(*w_) - 1 - cta / w_->multicast;  // by clusters, every rank the same share
     return w_->stream_ctas - 1 - cta;
   }
   PATCHLM_HOST_DEVICE std::int64_t share_start(int position) const { return w_->share_begin[position]; }

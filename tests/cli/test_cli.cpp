@@ -116,7 +116,7 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--shapes 4096by4096", "expected OUTxIN, got '4096by4096'"},
                                      {"--shapes 4096x4096x2", "expected OUTxIN"},
                                      {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 152, 160, 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256"},
-                                     {"--prefill-split halves", "--prefill-split: 'halves' is not whole, stream-k, cluster, multicast-2 or multicast-4"},
+                                     {"--prefill-split halves", "--prefill-split: 'halves' is not whole, stream-k, cluster, multicast-2, multicast-4, multicast-2-stream-k or multicast-4-stream-k"},
                                      {"--cluster-split sometimes", "--cluster-split: 'sometimes' is not never, graphs or always"},
                                      {"--settle-ms -5", "--settle-ms"}}) {
     Result r = run("bench gemm " + args);

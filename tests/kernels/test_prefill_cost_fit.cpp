@@ -168,9 +168,9 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule (as
-  // in a launch captured into a graph, where bench gemm times: prefill_rule_model(true)): the fit's pick is the
-  // dispatch rule's.
-  const PrefillCostModel model = kernels::prefill_rule_model(true);
+  // in a launch captured into a graph, where bench gemm times: prefill_rule_model(true)), x multicast out (the sweep
+  // has no multicast variants): the fit's pick is the dispatch rule's.
+  const PrefillCostModel model = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0, false);
   ASSERT_TRUE(model.cluster_in_rule);
   int clustered = 0;
   for (const PrefillTimedCall& call : synthetic_sweep(model, true)) {
@@ -188,10 +188,12 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   }
   EXPECT_GT(clustered, 0) << "the rule must take the cluster split somewhere in the sweep";
   // Without it (the rule of an eager launch), on the variants it chooses from.
-  for (const PrefillTimedCall& call : synthetic_sweep(kernels::kPrefillCostModel)) {
-    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, kernels::kPrefillCostModel);
-    const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms);
-    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms);
+  const PrefillCostModel eager = kernels::prefill_rule_model(false, kernels::kClusterSplitUse, 0, false);
+  for (const PrefillTimedCall& call : synthetic_sweep(eager)) {
+    const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, eager);
+    const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms, eager);
+    const kernels::PrefillWork w = kernels::prefill_work(call.tokens, n, call.rows, call.cols, 128, 128, kH200Sms,
+                                                         kernels::PrefillSplit::rule, eager);
     EXPECT_EQ(pick.picked.tokens_per_tile, n) << kernels::prefill_shape_text(call) << " @" << call.tokens;
     EXPECT_EQ(pick.picked.split == kernels::PrefillSplit::stream_k, w.split_tail) << kernels::prefill_shape_text(call) << " @" << call.tokens;
     EXPECT_EQ(w.cluster, 1);
@@ -290,7 +292,7 @@ TEST(PrefillCostFit, MalformedSweepsNameFileRowAndField) {
                "'multiprocessors' is 0");
   const std::string row = R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_kernel_us_by_variant": )";
   EXPECT_PRED2(has, error_of(row + R"({"100/whole": 1, "64/whole": 2}}])"), "'100/whole': tokens per tile must be one of 64, 72");
-  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k, cluster, multicast-2 or multicast-4");
+  EXPECT_PRED2(has, error_of(row + R"({"64/split-k": 1, "64/whole": 2}}])"), "the split must be whole, stream-k, cluster, multicast-2, multicast-4, multicast-2-stream-k or multicast-4-stream-k");
   EXPECT_PRED2(has, error_of(row + R"({"64/whole": 0, "128/whole": 2}}])"), "'64/whole' is 0, not a positive time");
   EXPECT_PRED2(has, error_of(row + R"([1, 2]}])"), "is not an object");
   EXPECT_PRED2(has, error_of(R"([{"rows": 4096, "cols": 4096, "tokens": 64, "prefill_rule_has_cluster_split": "yes", )" + ok_times + "}]"),

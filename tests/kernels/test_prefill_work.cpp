@@ -244,8 +244,8 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
   // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model(true); steps 23–24);
   // then the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more
   // than the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and in eager launches (the landed model) never
-  // a cluster split.
-  const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model(true);
+  // a cluster split. (x multicast apart: TheRuleTakesMulticast… below.)
+  const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0, false);
   ASSERT_TRUE(with_cluster.cluster_in_rule);
   EXPECT_FALSE(kernels::prefill_rule_model(false).cluster_in_rule);
   auto rule_cluster = [&](std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols) {
@@ -269,7 +269,7 @@ TEST(PrefillWork, TheSplitIsTheCheaperByTheCostModel) {
     const double cheapest = std::min(cheaper_of_two, cluster.cluster > 1 ? cost(PrefillSplit::cluster, with_cluster) : 1e300);
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, with_cluster), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     clustered += rule.cluster > 1;
-    const kernels::PrefillCostModel eager = kernels::prefill_rule_model(false);
+    const kernels::PrefillCostModel eager = kernels::prefill_rule_model(false, kernels::kClusterSplitUse, 0, false);
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, eager), cheaper_of_two) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, eager).cluster, 1)
         << "not in an eager launch";
@@ -450,6 +450,111 @@ TEST(PrefillWork, MulticastClustersWalkNeighbouringRowBlocksOfOneTokenTileTogeth
   }
 }
 
+// The x-multicast split's last wave by stream-K over the clusters (PrefillSplit::multicast_2_stream_k /
+// multicast_4_stream_k): every (output tile, K step) exactly once; the ranks of a cluster walk the same K steps of the
+// same token tile, rank r on row block r of the cluster tile (lockstep on the shared x panels); each CTA contributes at
+// most once, with its first stream-K piece, into a slot of its own; a finisher waits for exactly the slots of its
+// tile's contributors — the same rank of earlier clusters (dispatched first: no cycle) —; the clusters' shares are
+// even in steps.
+TEST(PrefillWork, MulticastStreamKSplitsTheLastWaveByWholeClusters) {
+  using kernels::PrefillSplit;
+  const std::pair<Case, PrefillSplit> cases[] = {
+      {{2048, 11008, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_2_stream_k},  // 5 waves + 14 of 66 clusters
+      {{1024, 22016, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_2_stream_k},  // 5 waves + 14
+      {{2048, 4096, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_2_stream_k},   // 1 wave + 62
+      {{2048, 4096, 4096, 256, 128, 128, 132}, PrefillSplit::multicast_4_stream_k},   // 1 wave + 31 of 33
+      {{1031, 512, 2048, 256, 128, 128, 64}, PrefillSplit::multicast_2_stream_k},     // 10 cluster tiles on 32 clusters
+      {{1031, 512, 2048, 160, 128, 128, 8}, PrefillSplit::multicast_4_stream_k},      // 7 on 2: 3 waves + 1
+      {{301, 768, 2048, 192, 128, 128, 8}, PrefillSplit::multicast_2_stream_k},       // 6 on 4 clusters: 1 wave + 2
+      {{40 * 256, 256, 256, 256, 128, 128, 66}, PrefillSplit::multicast_2_stream_k},  // 2 steps a tile: fewer shares
+  };
+  for (const auto& [t, split] : cases) {
+    SCOPED_TRACE(testing::Message() << t.tokens << " tokens, " << t.rows << "x" << t.cols << ", N " << t.n << ", " << t.mp
+                                    << " SMs, " << kernels::prefill_split_name(split));
+    const kernels::PrefillWork w = kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, split);
+    ASSERT_GT(w.multicast, 1);
+    ASSERT_TRUE(w.split_tail);
+    EXPECT_EQ(kernels::split_as_run(w), split);
+    const int c = w.multicast, clusters = w.ctas / c, shares = kernels::stream_shares(w);
+    ASSERT_EQ(w.ctas % c, 0);
+    ASSERT_LE(w.ctas, t.mp);
+    ASSERT_EQ(w.stream_ctas, shares * c);
+    ASSERT_LE(shares, clusters);
+    EXPECT_EQ(w.full_waves * clusters + w.tail_tiles, w.token_tiles * w.row_blocks / c);
+    const int outputs = w.token_tiles * w.row_blocks;
+    std::vector<int> times(static_cast<std::size_t>(outputs) * w.tiles, 0), finishers(outputs, 0);
+    std::vector<std::set<int>> contributors(outputs), awaited(outputs);
+    std::set<int> slots;
+    std::vector<std::int64_t> share_steps;
+    for (int g = 0; g < clusters; ++g) {
+      std::vector<std::vector<PrefillSegment>> by_rank(static_cast<std::size_t>(c));
+      for (int r = 0; r < c; ++r) {
+        const int cta = g * c + r;
+        kernels::PrefillWalk walk(w, cta);
+        const int own = walk.exchange_slot();
+        PrefillSegment s;
+        int segments = 0;
+        std::int64_t streamed = 0;
+        while (walk.next(s)) {
+          ASSERT_LT(s.output, outputs);
+          ASSERT_LT(s.k_begin, s.k_end);
+          const kernels::OutputTile o = kernels::output_tile(w, s.output);
+          for (int k = s.k_begin; k < s.k_end; ++k)
+            ++times[(static_cast<std::size_t>(o.row_block) * w.token_tiles + o.token_tile) * w.tiles + k];
+          if (segments >= w.full_waves) streamed += s.k_end - s.k_begin;
+          if (s.kind == PrefillSegment::contribute) {
+            EXPECT_EQ(segments, w.full_waves) << "a contribution is the CTA's first stream-K piece";
+            EXPECT_TRUE(own >= 0 && own < w.stream_ctas && slots.insert(own).second) << "a slot of its own: " << own;
+            contributors[s.output].insert(own);
+          }
+          if (s.kind == PrefillSegment::finish) {
+            EXPECT_EQ(s.end_contributor, own);
+            for (int slot = s.first_contributor; slot < s.end_contributor; ++slot) {
+              awaited[s.output].insert(slot);
+              EXPECT_EQ(slot / shares, r) << "the same rank's slots";
+              EXPECT_LT(slot % shares, g) << "an earlier cluster's";
+            }
+            ++finishers[s.output];
+          }
+          by_rank[r].push_back(s);
+          ++segments;
+        }
+        if (cta < w.stream_ctas) share_steps.push_back(streamed);
+      }
+      for (int r = 1; r < c; ++r) {
+        ASSERT_EQ(by_rank[r].size(), by_rank[0].size()) << "cluster " << g;
+        for (std::size_t i = 0; i < by_rank[0].size(); ++i) {
+          const PrefillSegment &a = by_rank[0][i], &b = by_rank[r][i];
+          const kernels::OutputTile oa = kernels::output_tile(w, a.output), ob = kernels::output_tile(w, b.output);
+          EXPECT_TRUE(a.kind == b.kind && a.k_begin == b.k_begin && a.k_end == b.k_end) << "cluster " << g << ", segment " << i;
+          EXPECT_EQ(ob.token_tile, oa.token_tile) << "cluster " << g << ", segment " << i;
+          EXPECT_EQ(ob.row_block, oa.row_block + r) << "cluster " << g << ", segment " << i;
+          EXPECT_EQ(oa.row_block % c, 0);
+        }
+      }
+    }
+    for (int v : times) EXPECT_EQ(v, 1);
+    for (int o = 0; o < outputs; ++o) {
+      EXPECT_EQ(awaited[o], contributors[o]) << "output tile " << o;
+      EXPECT_EQ(finishers[o], contributors[o].empty() ? 0 : 1) << "output tile " << o;
+    }
+    ASSERT_EQ(static_cast<int>(share_steps.size()), w.stream_ctas);
+    const auto [lo, hi] = std::minmax_element(share_steps.begin(), share_steps.end());
+    EXPECT_LE(*hi - *lo, 1);
+    EXPECT_GE(*lo, std::min<std::int64_t>(kernels::kMinStreamSteps, static_cast<std::int64_t>(w.tail_tiles) * w.tiles));
+    // Weighing leaves these shares in even steps (the ranks walk in column order, in lockstep).
+    kernels::PrefillWork weighed = w;
+    const std::vector<std::int32_t> costs = random_costs(t, 0.5, 3);
+    kernels::weigh_stream_k_split(weighed, costs.data());
+    for (int p = 0; p <= shares; ++p) EXPECT_EQ(weighed.share_begin[p], w.share_begin[p]);
+  }
+  // Where the cluster tiles fill whole waves there is nothing to split: whole waves, as multicast_2.
+  const kernels::PrefillWork full = kernels::prefill_work(2048, 256, 16896, 4096, 128, 128, 132, PrefillSplit::multicast_2_stream_k);
+  EXPECT_EQ(full.multicast, 2);  // 132 row blocks × 8 token tiles = 528 cluster tiles = 8 waves of 66
+  EXPECT_FALSE(full.split_tail);
+  EXPECT_EQ(full.tail_tiles, 0);
+}
+
 // The rule weighs x multicast in clusters of 2 at N = 256 only, where the model allows it, and takes it where it
 // prices lower: whole waves of clusters at the multicast step cost per step, which goes from multicast_step_cost (a
 // dense weight) to multicast_two_four_step_cost (all 2:4 tiles) with the weight's 2:4 tile share, plus
@@ -474,15 +579,39 @@ TEST(PrefillWork, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
   EXPECT_EQ(rule(model, t.n).multicast, 2);
   model.multicast_in_rule = false;
   EXPECT_EQ(rule(model, t.n).multicast, 1);
-  // prefill_rule_model: the share it is given, multicast only where asked (bench --no-x-multicast).
+  // The last wave by stream-K over the clusters where that prices lower: 11008×4096 at 2048 tokens is 344 cluster
+  // tiles on 66 clusters, 5 waves and 14 tiles of 32 steps — whole, a sixth wave; by stream-K, 7 steps a cluster at
+  // stream_k_step_cost each, the multicast step's cost, and the exchange.
+  const Case tall{2048, 11008, 4096, 256, 128, 128, 132};
+  model = kernels::kPrefillCostModel;
+  model.two_four_share = 1;
+  const double f = kernels::multicast_step_factor(model);
+  const kernels::PrefillWork streamed =
+      kernels::prefill_work(tall.tokens, tall.n, tall.rows, tall.cols, tall.th, tall.tw, tall.mp, kernels::PrefillSplit::rule, model);
+  EXPECT_EQ(kernels::split_as_run(streamed), kernels::PrefillSplit::multicast_2_stream_k);
+  EXPECT_EQ(streamed.stream_ctas, 132);
+  EXPECT_NEAR(kernels::prefill_cost(streamed, tall.n, model),
+              kernels::prefill_step_cost(tall.n, model) * (5 * 32 * f + model.multicast_prologue +
+                                                           model.stream_k_step_cost * 7 * f + model.stream_k_exchange),
+              1e-9);
+  model.multicast_stream_k_in_rule = false;  // bench --no-multicast-stream-k: whole cluster tiles
+  EXPECT_EQ(kernels::split_as_run(kernels::prefill_work(tall.tokens, tall.n, tall.rows, tall.cols, tall.th, tall.tw, tall.mp,
+                                                        kernels::PrefillSplit::rule, model)),
+            kernels::PrefillSplit::multicast_2);
+  // prefill_rule_model: the share it is given, multicast only where asked (bench --no-x-multicast), its stream-K tail
+  // likewise (--no-multicast-stream-k).
   EXPECT_DOUBLE_EQ(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0.25).two_four_share, 0.25);
   EXPECT_TRUE(kernels::prefill_rule_model(true).multicast_in_rule);
+  EXPECT_TRUE(kernels::prefill_rule_model(true).multicast_stream_k_in_rule);
   EXPECT_FALSE(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 1, false).multicast_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 1, true, false).multicast_stream_k_in_rule);
 }
 
 // The landed model (docs/performance.md step 27, fitted to the H100 timings docs/perf/gemm_prefill_multicast_*_h100.json):
 // x multicast for weights of 2:4 tiles from 2048 tokens on the LLaMA shapes; never below 1024 tokens (not timed);
-// not for one wave of 4096×4096 at 1024 tokens (0.96× as timed at σ = 50 %).
+// not for one wave of 4096×4096 at 1024 tokens (0.96× as timed at σ = 50 %). Its last wave by stream-K over the
+// clusters where whole cluster tiles would leave most of a wave idle (11008×4096 at 2048 tokens: 5.2 waves of cluster
+// tiles) — priced, like the plain stream-K tail, by stream_k_step_cost and stream_k_exchange.
 TEST(PrefillWork, TheLandedRuleSharesXWhereItWasTimedFaster) {
   const auto rule = [](std::int64_t tokens, std::int64_t rows, std::int64_t cols, double share) {
     const kernels::PrefillCostModel model = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, share);
@@ -498,7 +627,8 @@ TEST(PrefillWork, TheLandedRuleSharesXWhereItWasTimedFaster) {
         for (int tokens : {2048, 8192}) {
           const kernels::PrefillWork w = rule(tokens, rows, cols, share);
           EXPECT_EQ(w.multicast, 2) << tokens;
-          EXPECT_FALSE(w.split_tail) << tokens;
+          const bool short_last_wave = (rows == 11008 || rows == 22016) ? tokens == 2048 : rows == 12288 || rows == 28672 ? tokens == 8192 : false;
+          EXPECT_EQ(w.split_tail, short_last_wave) << tokens;
         }
     }
   EXPECT_EQ(rule(1024, 4096, 4096, 1.0).multicast, 1);
