@@ -315,7 +315,12 @@ inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
 // weight's 2:4 tile share in between (a 2:4 step halves the MMA and the weight's bytes, not x's, which the pair
 // shares) — plus multicast_prologue steps once; fitted with the other constants held (step 27: `bench/fit_prefill_cost
 // --only-multicast` over docs/perf/gemm_prefill_multicast_{unfenced,rule_ab}_h100.json, 129 H100 cases, mean regret
-// 1.0043 — the grid's best, tied with 0.90 / 0.70 / 12 and 0.95 / 0.75 / 8).
+// 1.0043 — the grid's best, tied with 0.90 / 0.70 / 12 and 0.95 / 0.75 / 8). Its last wave may go by stream-K over
+// the clusters instead, priced as the plain stream-K tail (stream_k_step_cost, stream_k_exchange) of multicast steps
+// (step 28: with docs/perf/gemm_prefill_multicast_stream_k_sweep_h100.json, 201 H100 cases, mean regret 1.0060, still
+// the grid's best; on an H200, gemm_prefill_multicast_stream_k_sweep_h200.json, 1.0050). It gains little — 0.2–0.8 %
+// over the rule without it on those sweeps, up to 3–4 % where a wave of cluster tiles is 5.1–5.2 or 10.2–10.4 deep:
+// a short last wave of whole tiles costs less than a full one (fewer SMs share L2 and power).
 struct PrefillCostModel {
   double step_cost_per_token = 1.0 / 125;  // a K step's cost grows by this per token of N past 64
   double stream_k_step_cost = 1.30;        // a stream-K share's step, relative to a whole tile's
