@@ -231,26 +231,42 @@ bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls) {
 }
 
 std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCall>& calls, const PrefillCostGrid& grid) {
+  for (double tokens_per_step : grid.tokens_per_slope_step)
+    if (!(tokens_per_step > 0)) throw Error(str_cat("cost grid: tokens per slope step ", tokens_per_step, " is not positive"));
+  // One axis per constant: the values the grid gives it and where it goes in the model.
+  struct Axis {
+    const std::vector<double>& values;
+    void (*set)(PrefillCostModel&, double);
+  };
+  const Axis axes[] = {
+      {grid.tokens_per_slope_step, [](PrefillCostModel& m, double v) { m.step_cost_per_token = 1.0 / v; }},
+      {grid.stream_k_step_cost, [](PrefillCostModel& m, double v) { m.stream_k_step_cost = v; }},
+      {grid.stream_k_exchange, [](PrefillCostModel& m, double v) { m.stream_k_exchange = v; }},
+      {grid.cluster_step_cost, [](PrefillCostModel& m, double v) { m.cluster_step_cost = v; }},
+      {grid.cluster_exchange, [](PrefillCostModel& m, double v) { m.cluster_exchange = v; }},
+      {grid.multicast_step_cost, [](PrefillCostModel& m, double v) { m.multicast_step_cost = v; }},
+      {grid.multicast_two_four_step_cost, [](PrefillCostModel& m, double v) { m.multicast_two_four_step_cost = v; }},
+      {grid.multicast_prologue, [](PrefillCostModel& m, double v) { m.multicast_prologue = v; }},
+  };
+  constexpr std::size_t kAxes = std::size(axes);
   const std::vector<std::vector<PrefillWork>> works = works_of(calls);
   std::vector<PrefillFit> fits;
-  for (double tokens_per_step : grid.tokens_per_slope_step) {
-    if (!(tokens_per_step > 0)) throw Error(str_cat("cost grid: tokens per slope step ", tokens_per_step, " is not positive"));
-    for (double stream_k : grid.stream_k_step_cost)
-      for (double exchange : grid.stream_k_exchange)
-        for (double cluster_step : grid.cluster_step_cost)
-          for (double cluster_exchange : grid.cluster_exchange)
-            for (double multicast_step : grid.multicast_step_cost)
-              for (double multicast_two_four_step : grid.multicast_two_four_step_cost)
-                for (double multicast_prologue : grid.multicast_prologue) {
-                PrefillCostModel model;
-                model.step_cost_per_token = 1.0 / tokens_per_step;
-                model.stream_k_step_cost = stream_k, model.stream_k_exchange = exchange;
-                model.cluster_step_cost = cluster_step, model.cluster_exchange = cluster_exchange;
-                model.multicast_step_cost = multicast_step;
-                model.multicast_two_four_step_cost = multicast_two_four_step;
-                model.multicast_prologue = multicast_prologue;
-                fits.push_back({model, regret_with(calls, works, model)});
-              }
+  for (const Axis& axis : axes)
+    if (axis.values.empty()) return fits;
+  // Every combination, the last axis fastest (as nested loops in the axes' order would go: ties keep that order).
+  std::size_t at[kAxes] = {};
+  for (bool more = true; more;) {
+    PrefillCostModel model;
+    for (std::size_t a = 0; a < kAxes; ++a) axes[a].set(model, axes[a].values[at[a]]);
+    fits.push_back({model, regret_with(calls, works, model)});
+    more = false;
+    for (std::size_t a = kAxes; a-- > 0;) {
+      if (++at[a] < axes[a].values.size()) {
+        more = true;
+        break;
+      }
+      at[a] = 0;
+    }
   }
   std::stable_sort(fits.begin(), fits.end(), [](const PrefillFit& a, const PrefillFit& b) {
     if (a.regret.geometric_mean != b.regret.geometric_mean) return a.regret.geometric_mean < b.regret.geometric_mean;
