@@ -46,6 +46,11 @@ constexpr int kLargeTokensPerTile = 256;
 // The rule weighs x multicast only where it was timed: N = 256, from 1024 tokens.
 constexpr int kMulticastRuleTokensPerTile = 256;
 constexpr std::int64_t kMulticastRuleMinTokens = 1024;
+// …and its last wave by stream-K only behind this many whole waves of cluster tiles: there the tail took 0.998–1.04×
+// the whole last wave's time wherever the model priced it lower (docs/performance.md step 28: 11008×4096 at 2048 tokens,
+// 12288×4096 and 14336×4096 at 1536, 22016×4096 at 1024–2048, 28672×4096 at 1536–8192; H100 and H200), while behind
+// one wave it lost what the model priced as a gain (4096×14336 at 1536 tokens: 1.06–1.09× the rule without it).
+constexpr int kMulticastStreamKMinWaves = 4;
 inline constexpr int kTokensPerTileChoices[] = {64,  72,  80,  88,  96,  104, 112, 120, 128, 136, 144, 152, 160,
                                                 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256};
 
@@ -436,7 +441,7 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
       if (split_tail && !model.multicast_stream_k_in_rule) continue;
       const PrefillWorkSizes shared =
           prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2, split_tail);
-      if (shared.multicast > 1) take_if_cheaper(shared);
+      if (shared.multicast > 1 && (!shared.split_tail || shared.full_waves >= kMulticastStreamKMinWaves)) take_if_cheaper(shared);
     }
   }
   return best;

@@ -632,6 +632,12 @@ TEST(PrefillWork, TheLandedRuleSharesXWhereItWasTimedFaster) {
         }
     }
   EXPECT_EQ(rule(1024, 4096, 4096, 1.0).multicast, 1);
+  // The stream-K tail only behind kMulticastStreamKMinWaves whole waves: 4096×14336 at 1536 tokens is one wave of 66
+  // cluster tiles and 30 more, which the model prices cheaper by stream-K but ran 1.06–1.09× slower that way.
+  for (double share : {0.5, 1.0}) {
+    const kernels::PrefillWork w = rule(1536, 4096, 14336, share);
+    EXPECT_FALSE(w.multicast > 1 && w.split_tail) << share;
+  }
 }
 
 TEST(PrefillWork, OutputTilesGoInBandsOfTokenTiles) {
