@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/engine.h"
-#include "kernels/prefill_work.h"
+#include "kernels/prefill_cost.h"
 
 namespace patchlm {
 
@@ -26,7 +26,7 @@ struct E2eBenchOptions {
   std::string baseline_script;     // bench/e2e_transformers.py (found next to the binary's source tree if empty)
   bool dependent_launch = true;    // the GEMM kernels as dependent launches (kernels/dependent_launch.h)
   // Where the wgmma kernel's rule may take the cluster split: "graphs" (the engine's decode and short one-prompt
-  // prefill passes; the default), "always" (its eager passes too) or "never" (kernels/prefill_work.h ClusterSplitUse).
+  // prefill passes; the default), "always" (its eager passes too) or "never" (kernels/prefill_cost.h ClusterSplitUse).
   std::string cluster_split = kernels::cluster_split_use_name(kernels::kClusterSplitUse);
   bool x_multicast = true;  // whether the wgmma kernel's rule may take the x-multicast split (false: for A/Bs)
   bool multicast_stream_k = true;  // and split that split's last wave by stream-K (false: for A/Bs)

@@ -1,5 +1,5 @@
 #pragma once
-// The cluster split's exchange (prefill_work.h, PrefillSplit::cluster) in the prefill kernel (hybrid_prefill.cu): the
+// The cluster split's exchange (prefill_split.h, PrefillSplit::cluster) in the prefill kernel (hybrid_prefill.cu): the
 // CTAs of one thread-block cluster each computed a run of one output tile's K steps. Each leaves its fp32 sums in its
 // own copy ring (idle by then: a cluster part is a CTA's last segment) and tells the other ranks; each rank then adds
 // one slice of the tile's token columns from every rank through distributed shared memory — in rank order, so the
@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "kernels/async_copy.h"
-#include "kernels/prefill_work.h"
+#include "kernels/prefill_split.h"
 #include "kernels/stream_k_exchange.h"
 
 namespace patchlm::kernels {

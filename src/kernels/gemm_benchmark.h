@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/prefill_work.h"
+#include "kernels/prefill_cost.h"
 
 namespace patchlm::kernels {
 
@@ -42,7 +42,7 @@ struct GemmBenchOptions {
   // Launch the hybrid kernels as dependents (kernels/dependent_launch.h): in the timed graph each call then streams
   // its first weight tiles while the call before it finishes, as in a model. false: every call on its own.
   bool dependent_launch = true;
-  // Where the wgmma kernel's rule may take the cluster split (kernels/prefill_work.h ClusterSplitUse): "graphs" (the
+  // Where the wgmma kernel's rule may take the cluster split (kernels/prefill_cost.h ClusterSplitUse): "graphs" (the
   // default), "always" or "never" (the rule without it).
   std::string cluster_split = cluster_split_use_name(kClusterSplitUse);
   bool x_multicast = true;  // whether the rule may take the x-multicast split (false: the rule without it, for A/Bs)

@@ -14,7 +14,7 @@
 #include <ATen/ATen.h>
 
 #include "io/hybrid_layout.h"
-#include "kernels/prefill_work.h"
+#include "kernels/prefill_cost.h"
 #include "model/proj.h"
 
 namespace patchlm::kernels {
@@ -48,18 +48,18 @@ constexpr std::int64_t unpack_from_tokens(double two_four_tile_share, std::int64
 enum class HybridPath { decode_kernel, prefill_kernel, unpacked };
 const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefill kernel", "unpack + cuBLAS"
 
-// Where the wgmma kernel's rule may take the cluster split in this process (kernels/prefill_work.h ClusterSplitUse):
+// Where the wgmma kernel's rule may take the cluster split in this process (kernels/prefill_cost.h ClusterSplitUse):
 // kClusterSplitUse — in launches captured into a CUDA graph — unless set (`patchlm bench gemm|e2e --cluster-split`,
 // to A/B the rule in one binary).
 ClusterSplitUse cluster_split_use();
 void set_cluster_split_use(ClusterSplitUse use);
 // The benchmarks' --cluster-split value: "never", "graphs" or "always"; UsageError naming the option otherwise.
 ClusterSplitUse cluster_split_use_option(const std::string& name);
-// Whether the wgmma kernel's rule may take the x-multicast split in this process (kernels/prefill_work.h): yes unless
+// Whether the wgmma kernel's rule may take the x-multicast split in this process (kernels/prefill_cost.h): yes unless
 // set (`patchlm bench gemm|e2e --no-x-multicast`, to A/B the rule in one binary).
 bool prefill_multicast_use();
 void set_prefill_multicast_use(bool use);
-// Whether it may also split that split's last wave by stream-K (prefill_work.h PrefillSplit::multicast_2_stream_k): yes
+// Whether it may also split that split's last wave by stream-K (prefill_split.h PrefillSplit::multicast_2_stream_k): yes
 // unless set (`--no-multicast-stream-k`, likewise).
 bool prefill_multicast_stream_k_use();
 void set_prefill_multicast_stream_k_use(bool use);

@@ -27,13 +27,13 @@ struct HybridPrefillPlan {
   std::int64_t rows = 0, cols = 0;
   int tile_height = 128, tile_width = 128;
   int multiprocessors = 132;  // of the device: the persistent CTAs
-  // Tokens per output tile: 0 — the measured rule (kernels/prefill_work.h prefill_tokens_per_tile); one of
+  // Tokens per output tile: 0 — the measured rule (kernels/prefill_cost.h prefill_tokens_per_tile); one of
   // kTokensPerTileChoices forces it (benchmarks mapping that rule; other than 128 for 128x128 tiles only).
   int tokens_per_tile = 0;
-  // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_work.h.
+  // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_split.h.
   PrefillSplit split = PrefillSplit::rule;
   // Whether the launch is being captured into a CUDA graph, and where the rule may take the cluster split (by default
-  // in graphs only; kernels/prefill_work.h prefill_rule_model). hybrid_prefill_workspace must be asked with the same plan.
+  // in graphs only; kernels/prefill_cost.h prefill_rule_model). hybrid_prefill_workspace must be asked with the same plan.
   bool graph = false;
   ClusterSplitUse cluster_split = kClusterSplitUse;
   double two_four_share = 0;  // of the weight's tiles: the x-multicast split's step cost depends on it (prefill_rule_model)

@@ -100,7 +100,7 @@ struct Mma;
 #define PATCHLM_D124 PATCHLM_D120 ", %120, %121, %122, %123"
 #define PATCHLM_D128 PATCHLM_D124 ", %124, %125, %126, %127"
 
-// Mma<N> for every N the kernel is built for (prefill_work.h: kTokensPerTileChoices); after the accumulators come
+// Mma<N> for every N the kernel is built for (prefill_split.h: kTokensPerTileChoices); after the accumulators come
 // the A registers, the descriptor and the metadata operands (sparse), or the two descriptors (dense_ss).
 PATCHLM_WGMMA_MMA(256, PATCHLM_ACC128, PATCHLM_D128, "%128, %129, %130, %131", "%132", "%133", "%134", "%135", "%128", "%129", "%130")
 PATCHLM_WGMMA_MMA(248, PATCHLM_ACC124, PATCHLM_D124, "%124, %125, %126, %127", "%128", "%129", "%130", "%131", "%124", "%125", "%126")

@@ -1,10 +1,10 @@
 #pragma once
-// The prefill cost model (prefill_work.h) against measured timings: which variant — tokens per tile N and the last
+// The prefill cost model (prefill_cost.h) against measured timings: which variant — tokens per tile N and the last
 // wave's split — a model picks for each timed call, how much slower that is than the fastest variant timed (its
 // regret), and a grid search for the model constants with the least regret. The timings are `patchlm bench gemm
 // --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster] --json` rows, or the sweeps under docs/perf/
 // made from them. bench/fit_prefill_cost prints all of it; tests/kernels/test_prefill_cost_fit.cpp holds the landed
-// model to the figures prefill_work.h states.
+// model to the figures prefill_cost.h states.
 //
 // A model may only pick among the variants that were timed: for each it prices the work split that variant ran
 // (prefill_work with that N and split) and takes the cheapest. A forced stream-K split that comes out as whole waves
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/prefill_work.h"
+#include "kernels/prefill_cost.h"
 
 namespace patchlm::kernels {
 
@@ -44,7 +44,7 @@ struct PrefillTimedCall {
 // or us_by_tokens_per_tile ("N", at the rule's split — with the cluster split only where the row's
 // prefill_rule_has_cluster_split says so, x multicast where prefill_rule_has_multicast does, its stream-K tail where
 // prefill_rule_has_multicast_stream_k does). "N/multicast-4" and "N/multicast-4-stream-k" are left out: the rule never
-// weighs clusters of 4 (prefill_work.h). A variant timed more than once in a row takes the mean. Rows
+// weighs clusters of 4 (prefill_cost.h). A variant timed more than once in a row takes the mean. Rows
 // with fewer than two variants are left out (nothing to pick among). The GPU's SM count is the row's
 // `multiprocessors` (bench gemm writes it), else `multiprocessors`. Throws Error naming the file, row and field on
 // anything else malformed.

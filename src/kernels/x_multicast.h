@@ -1,5 +1,5 @@
 #pragma once
-// The x-multicast split of the prefill kernel (hybrid_prefill.cu; kernels/prefill_work.h PrefillSplit::multicast_2 /
+// The x-multicast split of the prefill kernel (hybrid_prefill.cu; kernels/prefill_split.h PrefillSplit::multicast_2 /
 // multicast_4): the `multicast` CTAs of a thread-block cluster compute neighbouring row blocks of one token tile and
 // walk their K steps together, column by column, so each step needs the same x panel in every rank's ring. Each
 // rank's producer loads one slice of the panel's token rows (N / multicast rows: whole 8-row swizzle atoms, so the
