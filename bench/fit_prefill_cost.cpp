@@ -1,7 +1,7 @@
-// The prefill kernel's cost model (kernels/prefill_work.h) against timed sweeps: how far the landed model's picks
+// The prefill kernel's cost model (kernels/prefill_cost.h) against timed sweeps: how far the landed model's picks
 // are from the fastest variant timed, and which constants of a grid would pick best.
 //   bench_fit_prefill_cost [--multiprocessors 132] [--sparsity 25,50] [--top 10] [--leave-one-shape-out] SWEEP.json...
-// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster,multicast-2] --json`
+// A sweep is a `patchlm bench gemm --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster,multicast-2,multicast-2-stream-k] --json`
 // file (or one under docs/perf/ made from one); every call of every file is one case. Prints regrets (the picked
 // variant's time ÷ the fastest's), never timings of its own.
 #include <CLI/CLI.hpp>

@@ -15,6 +15,18 @@ struct GemmBenchArgs {
   std::string shapes, json;
 };
 
+// The wgmma kernel's x-multicast switches, for bench gemm and bench e2e alike (A/Bs of the rule in one binary).
+inline void add_x_multicast_flags(CLI::App& app, bool& x_multicast, bool& multicast_stream_k) {
+  app.add_flag("--x-multicast,!--no-x-multicast", x_multicast,
+               "Let the wgmma kernel's rule share x panels in clusters of 2 CTAs (default); --no-x-multicast: the rule "
+               "without it, for A/Bs")
+      ->capture_default_str();
+  app.add_flag("--multicast-stream-k,!--no-multicast-stream-k", multicast_stream_k,
+               "Let the rule split the x-multicast split's last wave by stream-K over the clusters (default); "
+               "--no-multicast-stream-k: whole cluster tiles only, for A/Bs")
+      ->capture_default_str();
+}
+
 inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_option("--shapes", a.shapes, "Weights OUTxIN,... (multiples of 128; default: LLaMA-2-7B / 3.1-8B shapes)");
   app.add_option("--tokens", a.options.tokens, "Token counts, 1..8192 (the decode kernel is timed up to 512)")->delimiter(',')->capture_default_str();
@@ -47,14 +59,7 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
                  "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
                  "default), always, or never (the rule without it, for A/Bs)")
       ->capture_default_str();
-  app.add_flag("--x-multicast,!--no-x-multicast", a.options.x_multicast,
-               "Let the wgmma kernel's rule share x panels in clusters of 2 CTAs (default); --no-x-multicast: the rule "
-               "without it, for A/Bs")
-      ->capture_default_str();
-  app.add_flag("--multicast-stream-k,!--no-multicast-stream-k", a.options.multicast_stream_k,
-               "Let the rule split the x-multicast split's last wave by stream-K over the clusters (default); "
-               "--no-multicast-stream-k: whole cluster tiles only, for A/Bs")
-      ->capture_default_str();
+  add_x_multicast_flags(app, a.options.x_multicast, a.options.multicast_stream_k);
   app.add_flag("--eager", a.options.eager,
                "Time every op as eager launches from the host, as the engine's prefill launches them, not in a CUDA "
                "graph (rows then also give the wgmma kernel's host issue time per call)");

@@ -39,14 +39,7 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
                  "Where the wgmma kernel's rule may split the last wave inside thread-block clusters: graphs (the "
                  "engine's decode and short prefill passes; default), always (every eager launch too) or never")
       ->capture_default_str();
-  app.add_flag("--x-multicast,!--no-x-multicast", a.options.x_multicast,
-               "Let the wgmma kernel's rule share x panels in clusters of 2 CTAs (default); --no-x-multicast: the rule "
-               "without it, for A/Bs")
-      ->capture_default_str();
-  app.add_flag("--multicast-stream-k,!--no-multicast-stream-k", a.options.multicast_stream_k,
-               "Let the rule split the x-multicast split's last wave by stream-K over the clusters (default); "
-               "--no-multicast-stream-k: whole cluster tiles only, for A/Bs")
-      ->capture_default_str();
+  add_x_multicast_flags(app, a.options.x_multicast, a.options.multicast_stream_k);
   app.add_option("--graph-prefill-tokens", a.options.graph_prefill_tokens,
                  "One-prompt prefill passes of up to this many tokens replay a CUDA graph (0: all eager)")
       ->capture_default_str();

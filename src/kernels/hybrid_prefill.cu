@@ -435,10 +435,14 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 #endif
 }
 
+// The model the plan's rule prices with (its launch's capture, switches and weight).
+PrefillCostModel rule_model(const HybridPrefillPlan& p) {
+  return prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k);
+}
+
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {
   if (p.tokens_per_tile != 0) return p.tokens_per_tile;
-  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors,
-                                 prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k));
+  return prefill_tokens_per_tile(p.tile_height, p.tile_width, tokens, p.rows, p.cols, p.multiprocessors, rule_model(p));
 }
 
 bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
@@ -448,8 +452,7 @@ bool tokens_per_tile_supported(const HybridPrefillPlan& p) {
 // The work split at n tokens per tile (tokens_per_tile's, computed once by the caller: it prices every candidate)
 // with the stream-K shares in equal steps: what sizes the workspace (weighing moves boundaries only).
 PrefillWork even_work_for(const HybridPrefillPlan& p, std::int64_t tokens, int n) {
-  return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split,
-                      prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k));
+  return prefill_work(tokens, n, p.rows, p.cols, p.tile_height, p.tile_width, p.multiprocessors, p.split, rule_model(p));
 }
 
 // The split a launch runs: its shares weighed by cost where the plan has the weight's step costs; whole tiles in

@@ -2,7 +2,7 @@
 // The prefill cost model (prefill_cost.h) against measured timings: which variant — tokens per tile N and the last
 // wave's split — a model picks for each timed call, how much slower that is than the fastest variant timed (its
 // regret), and a grid search for the model constants with the least regret. The timings are `patchlm bench gemm
-// --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster] --json` rows, or the sweeps under docs/perf/
+// --prefill-only --prefill-tile-tokens … [--prefill-split whole,stream-k,cluster,multicast-2,…] --json` rows, or the sweeps under docs/perf/
 // made from them. bench/fit_prefill_cost prints all of it; tests/kernels/test_prefill_cost_fit.cpp holds the landed
 // model to the figures prefill_cost.h states.
 //
