@@ -8,10 +8,10 @@
 //               cp.async from the 32 lanes, whose completion also arrives on `full`. A stage is refilled as soon as
 //               every consumer warp has arrived on its `empty` mbarrier.
 //   warp MMA  — consumer warp w owns rows 16w..16w+15 of each tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or
-//               two mma.m16n8k16 (dense tile) per 8 tokens; A from shared memory — a 2:4 tile as packed (16 bytes per
-//               lane), a dense tile by ldmatrix from the device layout (docs/format.md "On the GPU": swizzled rows, so
-//               conflict-free) — and B by ldmatrix from the x slice (token rows padded by 16 bytes: conflict-free;
-//               rows beyond the real tokens stay zero).
+//               two mma.m16n8k16 (dense tile) per 8 tokens; A by ldmatrix from shared memory, where tiles arrive in
+//               the device layout (docs/format.md "On the GPU": swizzled rows, so conflict-free; a 2:4 tile's kept
+//               values so, its metadata words after them) — and B by ldmatrix from the x slice (token rows padded by
+//               16 bytes: conflict-free; rows beyond the real tokens stay zero).
 //   epilogue  — when a warp leaves a row block: rows of a row block the CTA owns alone are written as bf16 directly;
 //               a row block shared with other CTAs gets the fp32 partial sums added into a workspace (fire-and-forget
 //               vector reductions, real tokens only).
@@ -32,6 +32,7 @@
 #include "kernels/dense_tile_layout.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/shared_memory_limit.h"
+#include "kernels/sparse_tile_layout.h"
 
 namespace patchlm::kernels {
 namespace {
@@ -85,6 +86,26 @@ __device__ __forceinline__ uint4 dense_fragment(std::uint32_t lane_address, int 
   return make_uint4(r[0], r[1], r[2], r[3]);
 }
 
+// A 2:4 tile in the device layout (kernels/sparse_tile_layout.h): a k32 step j of the tile is k16 step j % 2 of the
+// kept values of its part j / 2, whose mma.sp.m16n8k32 A fragment is an mma.m16n8k16 one — matrices (rows 0–7 | 8–15)
+// × (kept values 0–7 | 8–15) of the step. This lane's ldmatrix row of warp `warp`'s 16 rows: row lane % 8 (+8 for
+// lanes 8–15 and 24–31), chunk 2 · (j % 2) + lane / 16 of it, swizzled.
+template <int TR>
+struct SparseFragments {
+  std::uint32_t row;
+  int swizzle;
+  __device__ SparseFragments(int warp, int lane) {
+    const int r = 16 * warp + (lane & 7) + 8 * ((lane >> 3) & 1);
+    row = static_cast<std::uint32_t>(sparse_row_offset(r));
+    swizzle = sparse_row_swizzle(r);
+  }
+  __device__ __forceinline__ uint4 at(std::uint32_t tile, int step, int lane) const {
+    std::uint32_t r[4];
+    ldmatrix_x4(tile + sparse_part_offset(step / 2, TR) + row + 16 * ((2 * (step % 2) + (lane >> 4)) ^ swizzle), r);
+    return make_uint4(r[0], r[1], r[2], r[3]);
+  }
+};
+
 __device__ __forceinline__ void mma_dense(float (&c)[4], const uint4& a, std::uint32_t b0, std::uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
@@ -124,8 +145,7 @@ struct Geometry {
   static constexpr int kXStride = TC * 2 + 16;       // bytes per token row of the x slice
   static constexpr int kWeightBytes = TR * TC * 2;   // a stage fits the larger (dense) tile
   static constexpr int kStageBytes = kWeightBytes + kTokens * kXStride;
-  static constexpr int kSparseSlice = 18 * TC;       // bytes of a 16-row slice of a 2:4 tile
-  static constexpr int kMetaWords = TC / 64;         // metadata words per lane per slice
+  static constexpr int kMetaWords = TC / 64;         // metadata words per lane per slice: one per 64-column part
 };
 
 // Tile descriptors are read 32 at a time, one per lane, and handed round by shuffles.
@@ -229,6 +249,7 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
   // ldmatrix row address of this lane: token row lane%8 of the fragment, 8-column chunk lane/8 of 32 columns.
   const std::uint32_t xlane = G::kWeightBytes + (lane & 7) * G::kXStride + (lane >> 3) * 16;
   const std::uint32_t dense_lane = dense_lane_address<TC>(warp, lane);
+  const SparseFragments<TR> sparse_a(warp, lane);
 
   float acc[NF][4];
 #pragma unroll
@@ -238,14 +259,13 @@ __global__ void __launch_bounds__(TR / 16 * 32 + 32, 1)
     const std::uint8_t* weights = smem + stage * G::kStageBytes;
     const std::uint32_t xrow = smem0 + stage * G::kStageBytes + xlane;
     if (sparse) {
-      const std::uint8_t* slice = weights + warp * G::kSparseSlice;
-      std::uint32_t meta[G::kMetaWords];
+      std::uint32_t meta[G::kMetaWords];  // one per 64-column part
 #pragma unroll
       for (int w = 0; w < G::kMetaWords; ++w)
-        meta[w] = reinterpret_cast<const std::uint32_t*>(slice + 16 * TC)[lane * G::kMetaWords + w];
+        meta[w] = reinterpret_cast<const std::uint32_t*>(weights + sparse_metadata_offset(w, warp, TR))[lane];
 #pragma unroll
       for (int j = 0; j < TC / 32; ++j) {
-        const uint4 a = reinterpret_cast<const uint4*>(slice)[j * 32 + lane];
+        const uint4 a = sparse_a.at(smem0 + stage * G::kStageBytes, j, lane);
 #pragma unroll
         for (int f = 0; f < NF; ++f) {
           std::uint32_t b[4];

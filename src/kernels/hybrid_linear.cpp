@@ -69,20 +69,20 @@ at::Tensor to_device_int32(const std::vector<std::int32_t>& v, at::Device device
 }
 
 #if PATCHLM_HAVE_CUDA
-// The dense tiles of the uploaded data rewritten into the device layout (after the schedule: the rewrite finds each
-// tile through tile_desc).
-void swizzle_dense_tiles(HybridWeight& w) {
+// The uploaded tiles rewritten into the device layout (after the schedule: the rewrite finds each tile through
+// tile_desc).
+void to_device_layout(HybridWeight& w) {
   HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
-  if (std::string err = hybrid_swizzle_dense_tiles(p, w.data.data_ptr<std::uint8_t>(),
-                                                   at::cuda::getCurrentCUDAStream().stream());
+  if (std::string err = hybrid_to_device_layout(p, w.data.data_ptr<std::uint8_t>(),
+                                                at::cuda::getCurrentCUDAStream().stream());
       !err.empty())
     throw Error("hybrid weight: " + err);
   // The GEMM kernels are dependent launches that read weights before waiting for the kernel before them
   // (kernels/dependent_launch.h): the rewrite must be complete before one of them can be that next kernel. Once per
   // weight, at upload.
   at::cuda::getCurrentCUDAStream().synchronize();
-  w.dense_swizzled = true;
+  w.device_layout = true;
 }
 
 HybridGemmPlan plan_of(const HybridWeight& w) {
@@ -228,11 +228,11 @@ HybridWeight upload_hybrid(const hybrid::PackedHybrid& packed, at::Device device
   if (stages <= 0) stages = default_stages(packed.grid);
   reschedule(w, packed, ctas, stages);
 #if PATCHLM_HAVE_CUDA
-  // The kernels read dense tiles only in the device layout: every weight they can run is rewritten.
+  // The kernels read tiles only in the device layout: every weight they can run is rewritten.
   const TileShape& tile = packed.grid.tile;
   if (device.is_cuda() && hybrid_tile_supported(static_cast<int>(tile.rows), static_cast<int>(tile.cols))) {
     c10::cuda::CUDAGuard guard(device);
-    swizzle_dense_tiles(w);
+    to_device_layout(w);
   }
 #endif
   return w;
@@ -319,7 +319,7 @@ at::Tensor unpack_on_device(const HybridWeight& w) {
   at::Tensor dense = at::empty({w.grid.rows, w.grid.cols}, at::TensorOptions().dtype(at::kBFloat16).device(w.device()));
   HybridUnpackPlan p = tile_table_plan<HybridUnpackPlan>(w);
   p.tile_count = w.grid.tile_count();
-  p.dense_swizzled = w.dense_swizzled;
+  p.device_layout = w.device_layout;
   if (std::string err = hybrid_unpack(p, dense.data_ptr(), at::cuda::getCurrentCUDAStream().stream()); !err.empty())
     throw Error(err);
   return dense;

@@ -66,7 +66,7 @@ void set_prefill_multicast_stream_k_use(bool use);
 
 struct HybridWeight {
   TileGrid grid;
-  at::Tensor data;                                               // the packed tiles (uint8), see dense_swizzled
+  at::Tensor data;                                               // the packed tiles (uint8), see device_layout
   std::int64_t prefill_from_tokens = kDecodeKernelBelowTokens;   // the dispatch's crossovers (tests move them)
   std::int64_t unpack_from_tokens = kernels::unpack_from_tokens(0, 0, false);  // upload_hybrid: by 2:4 tile share and shape
   int prefill_tokens_per_tile = 0;  // 0: the measured rule; one of kTokensPerTileChoices forces it (benchmarks)
@@ -76,9 +76,9 @@ struct HybridWeight {
   at::Tensor tile_desc_by_column;  // tile_desc in column order (int32): the prefill's x-multicast split (hybrid_schedule.h)
   std::vector<std::int32_t> row_cost_prefix;  // host: each row block's K-step costs, summed (the prefill's stream-K split)
   double two_four_tile_share = 0;             // of the tiles (the prefill rule prices x multicast by it)
-  // `data`'s dense tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on
-  // CUDA for the tile shapes the kernels take — which read them only so.
-  bool dense_swizzled = false;
+  // `data`'s tiles are in the device layout (docs/format.md "On the GPU"), rewritten in place at upload: on CUDA for
+  // the tile shapes the kernels take — which read them only so.
+  bool device_layout = false;
   bool shared_row_blocks = false;  // some row block is split over CTAs (reduced by the finish kernel)
   bool weights_by_threads = false;  // copy tiles with cp.async, not bulk copies (the Ampere path; for tests)
   int ctas = 0, stages = 4;

@@ -5,11 +5,12 @@
 //     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
 //     device, docs/format.md) — counted by the slot's `full` mbarrier. With N > 160 a slot holds one 64-column part of
 //     a tile instead (Shape::kPartSlots), so that four slots still fit.
-//   MMA warps (one warpgroup per 64 weight rows): a dense tile is one group of wgmmas with both operands from shared
-//     memory; a 2:4 tile goes per 64-column part: load the warp's A fragments and metadata from the slot into one of
-//     two register sets, issue the part's wgmmas. After each group: commit, and wait until only it is still running —
-//     so the tensor cores always hold the next group while fragments load; a slot is released (its `empty` mbarrier,
-//     one arrival per warp) as soon as its last group has completed.
+//   MMA warps (one warpgroup per 64 weight rows): every wgmma takes both operands from shared memory through
+//     descriptors (the tiles are in the device layout, docs/format.md). A dense tile is one group of wgmmas; a 2:4
+//     tile goes per 64-column part: load the warp's metadata word from the slot into one of two registers, issue the
+//     part's wgmma.sp. After each group: commit, and wait until only it is still running — so the tensor cores
+//     always hold the next group; a slot is released (its `empty` mbarrier, one arrival per warp) as soon as its last
+//     group has completed.
 // Launched as a dependent (kernels/dependent_launch.h): the producer requests its first weight tile before the kernel
 // before it in the stream has finished and everything else after; the MMA warps wait for that kernel before they start.
 // Epilogue per segment: an output tile goes to y as bf16 pairs straight from the accumulators — after adding the
@@ -38,6 +39,7 @@
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"
 #include "kernels/shared_memory_limit.h"
+#include "kernels/sparse_tile_layout.h"
 #include "kernels/stream_k_exchange.h"
 #include "kernels/tile_desc.h"
 #include "kernels/x_multicast.h"
@@ -67,15 +69,16 @@ struct Shape {
   static constexpr int kPanelBytes = N * kPanelRowBytes;
   static constexpr int kTileBytes = TH * TW * 2;          // a dense tile
   static constexpr int kSparseTileBytes = kTileBytes / 16 * 9;  // a 2:4 tile: kept values and metadata
+  static_assert(kSparseTileBytes == kPanels * sparse_part_bytes(TH), "a 2:4 tile is its parts");
   // With more than 160 tokens a slot holds one 64-column part of a tile (a "K-half"): whole 128-column steps would fit
   // only two slots next to their x panels (docs/performance.md, step 7). At 160 they fit three, which ran 1.03–1.06×
-  // faster than four K-half slots (step 17). A dense tile's part is its warpgroups' 64-column panels; a 2:4 tile (whose
-  // parts interleave in the packed order) comes whole with its first part, the next slot brings only x.
+  // faster than four K-half slots (step 17). A dense tile's part is its warpgroups' 64-column panels, a 2:4 tile's its
+  // part in the device layout (kernels/sparse_tile_layout.h).
   static constexpr bool kPartSlots = N > 160 && kPanels > 1;
   static constexpr int kPanelsPerSlot = kPartSlots ? 1 : kPanels;
   static constexpr int kSlotsPerTile = kPanels / kPanelsPerSlot;
   static constexpr int kXBytes = kPanelsPerSlot * kPanelBytes;
-  static constexpr int kWeightSlotBytes = kPartSlots ? std::max(kTileBytes / kPanels, kSparseTileBytes) : kTileBytes;
+  static constexpr int kWeightSlotBytes = kPartSlots ? kTileBytes / kPanels : kTileBytes;
   static constexpr int kSlotBytes = kXBytes + kWeightSlotBytes;
   static constexpr int kBarrierBytes = 16 * 4 + 3 * 8;  // full and empty per slot, the stream-K gather's, the cluster's two
   static constexpr int kStages = std::min(4, (kMaxSharedBytes - 1024 - kBarrierBytes) / kSlotBytes);
@@ -106,18 +109,22 @@ __device__ __forceinline__ std::uint64_t trace_clock() { return PATCHLM_PREFILL_
 
 // Registers per thread after setmaxnreg (0: left as launched — 256 threads get 255 anyway). 384 threads get 168 each,
 // the producer's needs 40: its share moves to the MMA warps (2 · 128 · 232 + 128 · 40 ≤ 65 536), headroom for the
-// accumulators, two fragment sets and the stream-K exchange.
+// accumulators, two metadata words and the stream-K exchange.
 constexpr int kProducerRegisters = 40;
 // Calls up to this many tokens let the next kernel start early (the producer's allow_next_kernel below).
 constexpr int kAllowNextMaxTokens = 128;
 template <int Threads>
 constexpr int kMmaRegisters = Threads == 384 ? 232 : 0;
 
-// wgmma's descriptor of a K-major operand in 128-byte swizzled atoms of 8 rows × 128 bytes (stride 1024 bytes between
-// 8-row groups): start address, leading offset (unused for swizzled K-major), stride offset, swizzle mode 1.
+// wgmma's descriptor of a K-major operand in swizzled atoms of 8 rows × RowBytes (128: x and dense tiles; 64: the
+// kept values of 2:4 tiles): start address, leading offset (unused for swizzled K-major), stride offset (one atom: 8
+// rows), swizzle mode (1: 128-byte, 2: 64-byte).
+template <int RowBytes = 128>
 __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
+  static_assert(RowBytes == 128 || RowBytes == 64, "wgmma's 128- or 64-byte swizzle");
+  constexpr std::uint64_t kMode = RowBytes == 128 ? 1 : 2;
   return static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4) | static_cast<std::uint64_t>(1) << 16 |
-         static_cast<std::uint64_t>(1024 >> 4) << 32 | static_cast<std::uint64_t>(1) << 62;
+         static_cast<std::uint64_t>(8 * RowBytes >> 4) << 32 | kMode << 62;
 }
 
 // The copies of one slot, in two halves: the tile's bytes (issue_slot_weight, which also tells the slot's `full`
@@ -125,22 +132,21 @@ __device__ __forceinline__ std::uint64_t smem_desc(std::uint32_t addr) {
 // previous kernel has finished (no kernel writes weights: kernels/dependent_launch.h), x only after.
 // x: columns [column · TW + 64 · part, …) of tokens [tok0, tok0 + N) as 64-column swizzled panels (TMA; rows past the
 // tokens arrive as zeros) — all TW / 64 of them, or with K-half slots the one of `part`. The tile's bytes (bulk
-// copies): a whole tile, or with K-half slots a dense tile's warpgroup panels of `part`, a 2:4 tile whole with part 0
-// and nothing with part 1.
+// copies): a whole tile, or with K-half slots part `part` of it (a dense tile's warpgroup panels, a 2:4 tile's part).
 template <int TH, int TW, int N>
 __device__ __forceinline__ void issue_slot_weight(const HybridPrefillPlan& p, const TileRef& t, int part,
                                                   std::uint32_t slot, std::uint32_t bar, std::uint32_t x_bytes) {
   using S = Shape<TH, TW, N>;
   const std::uint8_t* tile = p.data + t.offset;
   if constexpr (S::kPartSlots) {
-    const int tile_bytes = !t.sparse ? S::kTileBytes / S::kPanels : part == 0 ? S::kSparseTileBytes : 0;
+    const int tile_bytes = t.sparse ? sparse_part_bytes(TH) : S::kTileBytes / S::kPanels;
     mbarrier_arrive_expect(bar, x_bytes + tile_bytes);
     if (!t.sparse) {
 #pragma unroll
       for (int g = 0; g < TH / 64; ++g)
         bulk_copy(slot + S::kXBytes + g * kDensePanelBytes, tile + dense_panel_offset(g, part, TW), kDensePanelBytes, bar);
-    } else if (part == 0) {
-      bulk_copy(slot + S::kXBytes, tile, S::kSparseTileBytes, bar);
+    } else {
+      bulk_copy(slot + S::kXBytes, tile + sparse_part_offset(part, TH), sparse_part_bytes(TH), bar);
     }
   } else {
     const int tile_bytes = t.sparse ? S::kSparseTileBytes : S::kTileBytes;
@@ -179,39 +185,29 @@ __device__ __forceinline__ void issue_slot_x_slice(const CUtensorMap* xmap, int 
                           column * TW + 64 * (S::kPartSlots ? part : panel), row, bar, everyone);
 }
 
-// One warp's A operand of a 2:4 tile's 64-column part: 2 sparse k32 steps and their metadata word.
-struct PartFragments {
-  std::uint32_t a[2][4];
-  std::uint32_t e;
-};
-
-// Warp `slice`'s fragments of part `part` of the 2:4 tile in slot `tile_slot` (the decode kernel's order,
-// io/hybrid_layout.h).
-template <int TH, int TW, int N>
-__device__ __forceinline__ void load_part(PartFragments& f, std::uint32_t tile_slot, int part, int slice, int lane) {
-  using S = Shape<TH, TW, N>;
-  const std::uint32_t values = tile_slot + S::kXBytes + slice * 18 * TW;
-#pragma unroll
-  for (int j = 0; j < 2; ++j) {
-    const uint4 v = load_shared_v4(values + 16 * ((2 * part + j) * 32 + lane));
-    f.a[j][0] = v.x, f.a[j][1] = v.y, f.a[j][2] = v.z, f.a[j][3] = v.w;
-  }
-  f.e = load_shared_u32(values + 16 * TW + 4 * (lane * (TW / 64) + part));
-}
-
-// One part of a 2:4 tile: fragments from the tile's slot into `f` (free: the part that used it has completed), its
-// two wgmma.sp (the x panel at `x` as B) as one group, then wait until only they are still running. (Three register
-// sets and wgmma.wait_group 2 — loading a part's fragments while the two before it run — was up to 12 % slower from
-// 96 tokens up: the ring bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
-template <int TH, int TW, int N>
-__device__ __forceinline__ void run_sparse_part(float* acc, PartFragments& f, std::uint32_t tile_slot, std::uint32_t x,
-                                                int part, int slice, int lane) {
-  load_part<TH, TW, N>(f, tile_slot, part, slice, lane);
+// One 64-column part of a 2:4 tile, at `part_addr` in shared memory (kernels/sparse_tile_layout.h): warp `slice`'s
+// metadata word into `e`, the part's two wgmma.sp — A: the kept values of warpgroup slice / 4's 64 rows, B: the x panel
+// at `x` — as one group, then wait until only they are still running. wgmma reads `e` while the group runs (ptxas
+// neither serialises nor warns): the caller alternates two words and keeps both live with keep_metadata_live after
+// every wait, so a word is not overwritten before the wait that retires its group. (Three register sets and
+// wgmma.wait_group 2 — with the A fragments then in registers — was up to 12 % slower from 96 tokens up: the ring
+// bookkeeping per part cost more issue slots than the fence's wait on the loads, ncu.)
+template <int TH, int N>
+__device__ __forceinline__ void run_sparse_part(float* acc, std::uint32_t& e, std::uint32_t part_addr, std::uint32_t x,
+                                                int slice, int lane) {
+  e = load_shared_u32(part_addr + sparse_metadata_offset(0, slice, TH) + 4 * lane);
+  const std::uint32_t values = part_addr + sparse_row_offset(64 * (slice / 4));
   wgmma::fence();
-  wgmma::Mma<N>::template sparse<0>(acc, f.a[0], smem_desc(x), f.e);
-  wgmma::Mma<N>::template sparse<1>(acc, f.a[1], smem_desc(x + 64), f.e);
+  wgmma::Mma<N>::template sparse_ss<0>(acc, smem_desc<kSparseRowBytes>(values), smem_desc(x), e);
+  wgmma::Mma<N>::template sparse_ss<1>(acc, smem_desc<kSparseRowBytes>(values + 32), smem_desc(x + 64), e);
   wgmma::commit();
   wgmma::wait<1>();
+}
+
+// The two metadata words live to here: called after every wait (as CUTLASS's warpgroup_fence_operand keeps
+// accumulators), so the register of a word a running group reads is not given to another value.
+__device__ __forceinline__ void keep_metadata_live(std::uint32_t e0, std::uint32_t e1) {
+  asm volatile("" ::"r"(e0), "r"(e1));
 }
 
 // The dense tile's columns in one slot — all TW / 16 k16 steps, or with K-half slots the 4 of one part — for warpgroup
@@ -327,7 +323,9 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
   PrefillWalk<Cluster, Multicast> walk(work, static_cast<int>(blockIdx.x));
   PrefillSegment seg;
   float acc[N / 2];
-  PartFragments f0, f1;
+  // The metadata words of the last two 2:4 parts' groups (run_sparse_part): a part writes the one the group still
+  // running does not read.
+  std::uint32_t e0 = 0, e1 = 0;
   // Waits until slot i % stages has been filled for the (i / stages)-th time; its shared-memory address.
   // One arrival per warp on the slot's `empty` barrier; with x multicast on every rank's (the slot is refilled by all).
   const auto release_slot = [&](std::uint32_t bar) {
@@ -361,41 +359,42 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
       // Once a slot's group is issued and all but it have completed, the previous slot is free to be refilled.
       const bool release = k > seg.k_begin;
       if constexpr (S::kPartSlots) {
-        // K-half slots: part 1 of a 2:4 tile takes its fragments from the slot before (which holds the whole tile)
-        // and releases that slot only after loading them.
+        // K-half slots: each slot holds one part of the tile.
 #pragma unroll
         for (int part = 0; part < S::kSlotsPerTile; ++part, ++i) {
           const std::uint32_t slot_addr = wait_slot(i);
-          const int previous_slot = (i + kStages - 1) % kStages;
-          if (!sparse)
-            run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
-          else
-            run_sparse_part<TH, TW, N>(acc, part == 0 ? f0 : f1,
-                                       part == 0 ? slot_addr : base + previous_slot * S::kSlotBytes, slot_addr, part,
-                                       warp, lane);
-          if (release || part > 0) release_slot(empty + 8 * previous_slot);
+          if (!sparse) run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
+          else run_sparse_part<TH, N>(acc, part == 0 ? e0 : e1, slot_addr + S::kXBytes, slot_addr, warp, lane);
+          keep_metadata_live(e0, e1);
+          if (release || part > 0) release_slot(empty + 8 * ((i + kStages - 1) % kStages));
         }
         continue;
       }
       const std::uint32_t slot_addr = wait_slot(i);
       const std::uint32_t previous = empty + 8 * ((i + kStages - 1) % kStages);
+      const std::uint32_t weight = slot_addr + S::kXBytes;
       if (!sparse) {
         run_dense_slot<TH, TW, N>(acc, slot_addr, warp / 4);
+        keep_metadata_live(e0, e1);
         if (release) release_slot(previous);
       } else if constexpr (S::kPanels == 2) {
-        run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
+        run_sparse_part<TH, N>(acc, e0, weight, slot_addr, warp, lane);
+        keep_metadata_live(e0, e1);
         if (release) release_slot(previous);
-        run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr + S::kPanelBytes, 1, warp, lane);
+        run_sparse_part<TH, N>(acc, e1, weight + sparse_part_offset(1, TH), slot_addr + S::kPanelBytes, warp, lane);
+        keep_metadata_live(e0, e1);
       } else {
-        // One part per tile: the register sets alternate with the tile's parity (the tile still running holds the
-        // other set, or none if it is dense).
-        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, TW, N>(acc, f0, slot_addr, slot_addr, 0, warp, lane);
-        else run_sparse_part<TH, TW, N>(acc, f1, slot_addr, slot_addr, 0, warp, lane);
+        // One part per tile: the metadata words alternate with the tile's parity (the tile still running reads the
+        // other, or none if it is dense).
+        if ((k - seg.k_begin) % 2 == 0) run_sparse_part<TH, N>(acc, e0, weight, slot_addr, warp, lane);
+        else run_sparse_part<TH, N>(acc, e1, weight, slot_addr, warp, lane);
+        keep_metadata_live(e0, e1);
         if (release) release_slot(previous);
       }
       ++i;
     }
     wgmma::wait<0>();
+    keep_metadata_live(e0, e1);
     if (threadIdx.x == 0) trace(event + 1, trace_clock());
     if (seg.k_end > seg.k_begin) release_slot(empty + 8 * ((i + kStages - 1) % kStages));
     constexpr int kMmaThreads = 32 * S::kMmaWarps;

@@ -1,10 +1,11 @@
 #pragma once
 // The hybrid dense / 2:4 GEMM for many tokens (batched decode, prefill) on Hopper (sm_90a): y[m, rows] = x[m, cols] ·
 // Wᵀ for a weight packed by io/hybrid_layout, as it lies on the device (docs/format.md "On the GPU"). Swap-AB as in
-// the decode kernel: the weight is wgmma's A operand. 2:4 tiles: A from registers in the mma.sync fragment order the
-// layout stores (wgmma.sp m64nNk32 with the stored metadata words, the sparsity selector picking the thread pair);
-// dense tiles, which upload_hybrid rewrote in wgmma's swizzled layout: A from shared memory through a descriptor
-// (wgmma m64nNk16) — no fragment loads, no fence waiting on them. Both accumulate into the same registers.
+// the decode kernel: the weight is wgmma's A operand, from shared memory through a descriptor — upload_hybrid rewrote
+// every tile into wgmma's swizzled layout: dense tiles for wgmma m64nNk16, each 64-column part of a 2:4 tile (its kept
+// values, then its metadata words) for wgmma.sp m64nNk32, the metadata word of each warp's 16 rows the only register
+// operand, the sparsity selector picking the thread pair. No A fragment loads, no fence waiting on them. Both
+// accumulate into the same registers.
 // Persistent CTAs, one per multiprocessor (kernels/prefill_work.h: waves of whole output tiles, the last one whole or
 // stream-K, and the tokens per tile, as a cost model prices them); in each, one thread of a producer warpgroup fills
 // a ring in shared memory by TMA (the tokens' x columns, 128-byte swizzled, read by wgmma through a descriptor) and

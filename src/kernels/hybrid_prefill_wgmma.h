@@ -1,8 +1,8 @@
 #pragma once
-// The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 with A (the weight) from shared memory in the
-// device layout of dense tiles (docs/format.md), and 2:4 sparse m64nNk32 with A from registers in the mma.sync
-// fragment order io/hybrid_layout packs; B (the tokens) from shared memory through a descriptor, fp32 accumulators
-// d[N / 2] per thread, always accumulating (scale-d = 1). For N = 64, 72, …, 256 (the kernel's tokens per tile).
+// The wgmma instructions of hybrid_prefill.cu (sm_90a): dense m64nNk16 and 2:4 sparse m64nNk32, A (the weight) and B
+// (the tokens) both from shared memory through descriptors — A in the device layout of its tile (docs/format.md "On
+// the GPU") — fp32 accumulators d[N / 2] per thread, always accumulating (scale-d = 1). For N = 64, 72, …, 256 (the
+// kernel's tokens per tile).
 #include <cstdint>
 
 // The accumulator operands d[0 .. k − 1] of an inline-PTX statement (PATCHLM_ACC<k>, k a multiple of 4 from 32 to 128),
@@ -48,28 +48,29 @@ __device__ __forceinline__ void wait() {
 template <int N>
 struct Mma;
 
-// Mma<N>::dense_ss: d += A[64×16] · B[16×N] (a dense weight tile's 16-column step), A from shared memory through a
-// descriptor too (the device layout of dense tiles, docs/format.md). Mma<N>::sparse<Selector>: d += A[64×32, 2:4: 16 kept
-// values per row] · B[32×N] (a 2:4 tile's 32-column step), A from registers; e: this thread's metadata word,
-// Selector: which thread pair of each quad supplies it. D: the accumulators' operand numbers, A: the four A
-// registers', B: the descriptor's; C1–C3: sparse's metadata, selector and predicate; SA, SB, SP: dense_ss's two
-// descriptors and predicate (inline PTX numbers operands in order, so the strings must name them literally).
-#define PATCHLM_WGMMA_MMA(N, ACC, D, A, B, C1, C2, C3, SA, SB, SP)                                                  \
+// Mma<N>::dense_ss: d += A[64×16] · B[16×N] (a dense weight tile's 16-column step). Mma<N>::sparse_ss<Selector>:
+// d += A[64×32, 2:4: 16 kept values per row] · B[32×N] (a 2:4 tile's 32-column step); e: this thread's metadata word,
+// Selector: which thread pair of each quad supplies it. Both take A and B from shared memory through descriptors (the
+// device layouts of kernels/dense_tile_layout.h and sparse_tile_layout.h; x as TMA writes it). D: the accumulators'
+// operand numbers; O0–O4: the operands after them — the two descriptors, then dense_ss's predicate or sparse_ss's
+// metadata, selector and predicate (inline PTX numbers operands in order, so the strings must name them literally).
+// wgmma reads e while the group runs: the caller keeps it unchanged until the wait that retires the group.
+#define PATCHLM_WGMMA_MMA(N, ACC, D, O0, O1, O2, O3, O4)                                                           \
   template <>                                                                                                      \
   struct Mma<N> {                                                                                                  \
     __device__ __forceinline__ static void dense_ss(float* d, std::uint64_t desc_a, std::uint64_t desc_b) {       \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " SP ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N           \
-                   "k16.f32.bf16.bf16 {" D "}, " SA ", " SB ", p, 1, 1, 0, 0;\n}\n"                                 \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " O2 ", 0;\nwgmma.mma_async.sync.aligned.m64n" #N           \
+                   "k16.f32.bf16.bf16 {" D "}, " O0 ", " O1 ", p, 1, 1, 0, 0;\n}\n"                                 \
                    : ACC                                                                                           \
                    : "l"(desc_a), "l"(desc_b), "r"(1));                                                            \
     }                                                                                                              \
     template <int Selector>                                                                                        \
-    __device__ __forceinline__ static void sparse(float* d, const std::uint32_t (&a)[4], std::uint64_t desc_b,    \
-                                                  std::uint32_t e) {                                               \
-      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " C3 ", 0;\nwgmma.mma_async.sp.sync.aligned.m64n" #N         \
-                   "k32.f32.bf16.bf16 {" D "}, {" A "}, " B ", " C1 ", " C2 ", p, 1, 1, 0;\n}\n"                   \
+    __device__ __forceinline__ static void sparse_ss(float* d, std::uint64_t desc_a, std::uint64_t desc_b,        \
+                                                     std::uint32_t e) {                                            \
+      asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " O4 ", 0;\nwgmma.mma_async.sp.sync.aligned.m64n" #N         \
+                   "k32.f32.bf16.bf16 {" D "}, " O0 ", " O1 ", " O2 ", " O3 ", p, 1, 1, 0, 0;\n}\n"                 \
                    : ACC                                                                                           \
-                   : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));     \
+                   : "l"(desc_a), "l"(desc_b), "r"(e), "n"(Selector), "r"(1));                                     \
     }                                                                                                              \
   };
 
@@ -100,33 +101,32 @@ struct Mma;
 #define PATCHLM_D124 PATCHLM_D120 ", %120, %121, %122, %123"
 #define PATCHLM_D128 PATCHLM_D124 ", %124, %125, %126, %127"
 
-// Mma<N> for every N the kernel is built for (prefill_split.h: kTokensPerTileChoices); after the accumulators come
-// the A registers, the descriptor and the metadata operands (sparse), or the two descriptors (dense_ss).
-PATCHLM_WGMMA_MMA(256, PATCHLM_ACC128, PATCHLM_D128, "%128, %129, %130, %131", "%132", "%133", "%134", "%135", "%128", "%129", "%130")
-PATCHLM_WGMMA_MMA(248, PATCHLM_ACC124, PATCHLM_D124, "%124, %125, %126, %127", "%128", "%129", "%130", "%131", "%124", "%125", "%126")
-PATCHLM_WGMMA_MMA(240, PATCHLM_ACC120, PATCHLM_D120, "%120, %121, %122, %123", "%124", "%125", "%126", "%127", "%120", "%121", "%122")
-PATCHLM_WGMMA_MMA(232, PATCHLM_ACC116, PATCHLM_D116, "%116, %117, %118, %119", "%120", "%121", "%122", "%123", "%116", "%117", "%118")
-PATCHLM_WGMMA_MMA(224, PATCHLM_ACC112, PATCHLM_D112, "%112, %113, %114, %115", "%116", "%117", "%118", "%119", "%112", "%113", "%114")
-PATCHLM_WGMMA_MMA(216, PATCHLM_ACC108, PATCHLM_D108, "%108, %109, %110, %111", "%112", "%113", "%114", "%115", "%108", "%109", "%110")
-PATCHLM_WGMMA_MMA(208, PATCHLM_ACC104, PATCHLM_D104, "%104, %105, %106, %107", "%108", "%109", "%110", "%111", "%104", "%105", "%106")
-PATCHLM_WGMMA_MMA(200, PATCHLM_ACC100, PATCHLM_D100, "%100, %101, %102, %103", "%104", "%105", "%106", "%107", "%100", "%101", "%102")
-PATCHLM_WGMMA_MMA(192, PATCHLM_ACC96, PATCHLM_D96, "%96, %97, %98, %99", "%100", "%101", "%102", "%103", "%96", "%97", "%98")
-PATCHLM_WGMMA_MMA(184, PATCHLM_ACC92, PATCHLM_D92, "%92, %93, %94, %95", "%96", "%97", "%98", "%99", "%92", "%93", "%94")
-PATCHLM_WGMMA_MMA(176, PATCHLM_ACC88, PATCHLM_D88, "%88, %89, %90, %91", "%92", "%93", "%94", "%95", "%88", "%89", "%90")
-PATCHLM_WGMMA_MMA(168, PATCHLM_ACC84, PATCHLM_D84, "%84, %85, %86, %87", "%88", "%89", "%90", "%91", "%84", "%85", "%86")
-PATCHLM_WGMMA_MMA(160, PATCHLM_ACC80, PATCHLM_D80, "%80, %81, %82, %83", "%84", "%85", "%86", "%87", "%80", "%81", "%82")
-PATCHLM_WGMMA_MMA(152, PATCHLM_ACC76, PATCHLM_D76, "%76, %77, %78, %79", "%80", "%81", "%82", "%83", "%76", "%77", "%78")
-PATCHLM_WGMMA_MMA(144, PATCHLM_ACC72, PATCHLM_D72, "%72, %73, %74, %75", "%76", "%77", "%78", "%79", "%72", "%73", "%74")
-PATCHLM_WGMMA_MMA(136, PATCHLM_ACC68, PATCHLM_D68, "%68, %69, %70, %71", "%72", "%73", "%74", "%75", "%68", "%69", "%70")
-PATCHLM_WGMMA_MMA(128, PATCHLM_ACC64, PATCHLM_D64, "%64, %65, %66, %67", "%68", "%69", "%70", "%71", "%64", "%65", "%66")
-PATCHLM_WGMMA_MMA(120, PATCHLM_ACC60, PATCHLM_D60, "%60, %61, %62, %63", "%64", "%65", "%66", "%67", "%60", "%61", "%62")
-PATCHLM_WGMMA_MMA(112, PATCHLM_ACC56, PATCHLM_D56, "%56, %57, %58, %59", "%60", "%61", "%62", "%63", "%56", "%57", "%58")
-PATCHLM_WGMMA_MMA(104, PATCHLM_ACC52, PATCHLM_D52, "%52, %53, %54, %55", "%56", "%57", "%58", "%59", "%52", "%53", "%54")
-PATCHLM_WGMMA_MMA(96, PATCHLM_ACC48, PATCHLM_D48, "%48, %49, %50, %51", "%52", "%53", "%54", "%55", "%48", "%49", "%50")
-PATCHLM_WGMMA_MMA(88, PATCHLM_ACC44, PATCHLM_D44, "%44, %45, %46, %47", "%48", "%49", "%50", "%51", "%44", "%45", "%46")
-PATCHLM_WGMMA_MMA(80, PATCHLM_ACC40, PATCHLM_D40, "%40, %41, %42, %43", "%44", "%45", "%46", "%47", "%40", "%41", "%42")
-PATCHLM_WGMMA_MMA(72, PATCHLM_ACC36, PATCHLM_D36, "%36, %37, %38, %39", "%40", "%41", "%42", "%43", "%36", "%37", "%38")
-PATCHLM_WGMMA_MMA(64, PATCHLM_ACC32, PATCHLM_D32, "%32, %33, %34, %35", "%36", "%37", "%38", "%39", "%32", "%33", "%34")
+// Mma<N> for every N the kernel is built for (prefill_split.h: kTokensPerTileChoices).
+PATCHLM_WGMMA_MMA(256, PATCHLM_ACC128, PATCHLM_D128, "%128", "%129", "%130", "%131", "%132")
+PATCHLM_WGMMA_MMA(248, PATCHLM_ACC124, PATCHLM_D124, "%124", "%125", "%126", "%127", "%128")
+PATCHLM_WGMMA_MMA(240, PATCHLM_ACC120, PATCHLM_D120, "%120", "%121", "%122", "%123", "%124")
+PATCHLM_WGMMA_MMA(232, PATCHLM_ACC116, PATCHLM_D116, "%116", "%117", "%118", "%119", "%120")
+PATCHLM_WGMMA_MMA(224, PATCHLM_ACC112, PATCHLM_D112, "%112", "%113", "%114", "%115", "%116")
+PATCHLM_WGMMA_MMA(216, PATCHLM_ACC108, PATCHLM_D108, "%108", "%109", "%110", "%111", "%112")
+PATCHLM_WGMMA_MMA(208, PATCHLM_ACC104, PATCHLM_D104, "%104", "%105", "%106", "%107", "%108")
+PATCHLM_WGMMA_MMA(200, PATCHLM_ACC100, PATCHLM_D100, "%100", "%101", "%102", "%103", "%104")
+PATCHLM_WGMMA_MMA(192, PATCHLM_ACC96, PATCHLM_D96, "%96", "%97", "%98", "%99", "%100")
+PATCHLM_WGMMA_MMA(184, PATCHLM_ACC92, PATCHLM_D92, "%92", "%93", "%94", "%95", "%96")
+PATCHLM_WGMMA_MMA(176, PATCHLM_ACC88, PATCHLM_D88, "%88", "%89", "%90", "%91", "%92")
+PATCHLM_WGMMA_MMA(168, PATCHLM_ACC84, PATCHLM_D84, "%84", "%85", "%86", "%87", "%88")
+PATCHLM_WGMMA_MMA(160, PATCHLM_ACC80, PATCHLM_D80, "%80", "%81", "%82", "%83", "%84")
+PATCHLM_WGMMA_MMA(152, PATCHLM_ACC76, PATCHLM_D76, "%76", "%77", "%78", "%79", "%80")
+PATCHLM_WGMMA_MMA(144, PATCHLM_ACC72, PATCHLM_D72, "%72", "%73", "%74", "%75", "%76")
+PATCHLM_WGMMA_MMA(136, PATCHLM_ACC68, PATCHLM_D68, "%68", "%69", "%70", "%71", "%72")
+PATCHLM_WGMMA_MMA(128, PATCHLM_ACC64, PATCHLM_D64, "%64", "%65", "%66", "%67", "%68")
+PATCHLM_WGMMA_MMA(120, PATCHLM_ACC60, PATCHLM_D60, "%60", "%61", "%62", "%63", "%64")
+PATCHLM_WGMMA_MMA(112, PATCHLM_ACC56, PATCHLM_D56, "%56", "%57", "%58", "%59", "%60")
+PATCHLM_WGMMA_MMA(104, PATCHLM_ACC52, PATCHLM_D52, "%52", "%53", "%54", "%55", "%56")
+PATCHLM_WGMMA_MMA(96, PATCHLM_ACC48, PATCHLM_D48, "%48", "%49", "%50", "%51", "%52")
+PATCHLM_WGMMA_MMA(88, PATCHLM_ACC44, PATCHLM_D44, "%44", "%45", "%46", "%47", "%48")
+PATCHLM_WGMMA_MMA(80, PATCHLM_ACC40, PATCHLM_D40, "%40", "%41", "%42", "%43", "%44")
+PATCHLM_WGMMA_MMA(72, PATCHLM_ACC36, PATCHLM_D36, "%36", "%37", "%38", "%39", "%40")
+PATCHLM_WGMMA_MMA(64, PATCHLM_ACC32, PATCHLM_D32, "%32", "%33", "%34", "%35", "%36")
 
 #undef PATCHLM_WGMMA_MMA
 #undef PATCHLM_D32

@@ -1,6 +1,7 @@
 // CUDA kernel of hybrid_unpack.h. It reads the register-ordered layout of io/hybrid_layout.h (the header comment
 // there is the specification; hybrid_layout.cpp's for_each_dense_slot / for_each_sparse_slot are the same walk on
-// the host, which the tests compare against bit for bit).
+// the host, which the tests compare against bit for bit) and the device layout of kernels/dense_tile_layout.h and
+// sparse_tile_layout.h, and rewrites the first into the second.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 
 #include "kernels/dense_tile_layout.h"
 #include "kernels/hybrid_unpack.h"
+#include "kernels/sparse_tile_layout.h"
 #include "kernels/tile_desc.h"
 
 namespace patchlm::kernels {
@@ -34,19 +36,47 @@ __device__ void dense_chunk(const std::uint8_t* in, int width, int k, std::uint1
   }
 }
 
-// Chunk k of a pass over 2:4 slices: slice k / width, then (32-column step j, lane) — groups (row g + 8·(q & 1),
-// group t + 4·(q >> 1)) as (v0, v1); their nibbles sit in the slice's metadata words after its values.
-__device__ void sparse_chunk(const std::uint8_t* in, int width, int k, std::uint16_t* smem) {
+// The packed order of a 2:4 slice (io/hybrid_layout.h): lane (g, t)'s 32-bit word q of 32-column step j — word
+// 4 · (32 · j + lane) + q of the slice — holds the kept pair of group t + 4·(q >> 1) of the step in row g + 8·(q & 1) of
+// the slice: which row of the slice, which group of the row.
+__device__ __forceinline__ int packed_sparse_row(int lane, int q) { return lane / 4 + 8 * (q & 1); }
+__device__ __forceinline__ int packed_sparse_group(int j, int lane, int q) { return 8 * j + lane % 4 + 4 * (q >> 1); }
+
+// The 16 bytes lane `lane` of slice `slice` holds for 32-column step j as packed — read as packed, or gathered from the
+// device layout (kept values 4 bytes per group).
+__device__ uint4 sparse_lane_values(const std::uint8_t* tile, int height, int width, int slice, int j, int lane,
+                                    bool device_layout) {
+  if (!device_layout) return reinterpret_cast<const uint4*>(tile + slice * 18 * width)[j * 32 + lane];
+  std::uint32_t regs[4];
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    const int row = 16 * slice + packed_sparse_row(lane, q), group = packed_sparse_group(j, lane, q);
+    regs[q] = *reinterpret_cast<const std::uint32_t*>(tile + sparse_value_offset(row, group / 4, height) + 4 * (group % 4));
+  }
+  return make_uint4(regs[0], regs[1], regs[2], regs[3]);
+}
+
+// Where metadata word `word` (of width / 64 per lane) of lane `lane` of slice `slice` of a 2:4 tile lies: after the
+// slice's values as packed (lane by lane), with its part's words in the device layout (word = part).
+__device__ int sparse_metadata_word_offset(int height, int width, int slice, int lane, int word, bool device_layout) {
+  if (device_layout) return sparse_metadata_offset(word, slice, height) + 4 * lane;
+  return slice * 18 * width + 16 * width + 4 * (lane * (width / 64) + word);
+}
+
+// Chunk k of a pass over 2:4 slices from slice `first` on: slice first + k / width, then (32-column step j, lane) —
+// groups (row g + 8·(q & 1), group t + 4·(q >> 1)) as (v0, v1); their nibbles sit in the slice's metadata words.
+__device__ void sparse_chunk(const std::uint8_t* tile, int height, int width, int first, int k, bool device_layout,
+                             std::uint16_t* smem) {
   const int slice = k / width, c = k % width;
-  const std::uint8_t* base = in + slice * 18 * width;
-  const uint4 v = reinterpret_cast<const uint4*>(base)[c];
-  const auto* meta = reinterpret_cast<const std::uint32_t*>(base + 16 * width);
-  const int words_per_lane = width / 64;
   const int j = c / 32, lane = c % 32, g = lane / 4, t = lane % 4;
+  const uint4 v = sparse_lane_values(tile, height, width, first + slice, j, lane, device_layout);
   const std::uint32_t regs[4] = {v.x, v.y, v.z, v.w};
-  // Lane (g, t)'s groups t and t + 4 have their nibbles in the words of lanes 4g + 2·(j % 2) + 0 and + 1.
-  const std::uint32_t words[2] = {meta[(4 * g + 2 * (j % 2)) * words_per_lane + j / 2],
-                                  meta[(4 * g + 2 * (j % 2) + 1) * words_per_lane + j / 2]};
+  // Lane (g, t)'s groups t and t + 4 have their nibbles in word j / 2 of lanes 4g + 2·(j % 2) + 0 and + 1.
+  std::uint32_t words[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+    words[h] = *reinterpret_cast<const std::uint32_t*>(
+        tile + sparse_metadata_word_offset(height, width, first + slice, 4 * g + 2 * (j % 2) + h, j / 2, device_layout));
   std::uint16_t* rows = smem + 16 * slice * (width + kPad);
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
@@ -78,28 +108,53 @@ __device__ void copy_swizzled_tile(const std::uint8_t* in, int height, int width
   }
 }
 
-// One CTA per stored tile: passes of as many 16-row slices as the shared buffer holds, decoded into shared memory,
-// then written out row by row in 16-byte chunks — into the matrix `out`, or with `in_place` (dense tiles only, one
-// pass) back over the tile in the device layout.
+// A 2:4 tile rewritten in place from the packed order into the device layout: all its bytes into shared memory, then
+// each group's kept pair to its row of its part's kept values (swizzled), each metadata word to its part.
+__device__ void rewrite_sparse_tile(std::uint8_t* tile, int height, int width, std::uint32_t* smem) {
+  const int words = height * width * 9 / 32;
+  for (int k = threadIdx.x; k < words; k += kThreads) smem[k] = reinterpret_cast<const std::uint32_t*>(tile)[k];
+  __syncthreads();
+  const int words_per_slice = 18 * width / 4, pairs_per_slice = 16 * width / 4;
+  for (int k = threadIdx.x; k < height / 16 * pairs_per_slice; k += kThreads) {
+    const int slice = k / pairs_per_slice, w = k % pairs_per_slice;  // w: packed word (j · 32 + lane) · 4 + q
+    const int q = w % 4, lane = (w / 4) % 32, j = w / 128;
+    const int row = 16 * slice + packed_sparse_row(lane, q), group = packed_sparse_group(j, lane, q);
+    *reinterpret_cast<std::uint32_t*>(tile + sparse_value_offset(row, group / 4, height) + 4 * (group % 4)) =
+        smem[slice * words_per_slice + w];
+  }
+  const int meta_words_per_slice = width / 2, words_per_lane = width / 64;
+  for (int k = threadIdx.x; k < height / 16 * meta_words_per_slice; k += kThreads) {
+    const int slice = k / meta_words_per_slice, w = k % meta_words_per_slice;
+    *reinterpret_cast<std::uint32_t*>(tile + sparse_metadata_word_offset(height, width, slice, w / words_per_lane,
+                                                                         w % words_per_lane, true)) =
+        smem[slice * words_per_slice + pairs_per_slice + w];
+  }
+}
+
+// One CTA per stored tile. Into the matrix `out`: a dense tile in the device layout straight, any other in passes of as
+// many 16-row slices as the shared buffer holds, decoded into shared memory, then written out row by row in 16-byte
+// chunks. With `in_place` (`out` is the packed data, one pass per tile): the tile rewritten into the device layout.
 __global__ void __launch_bounds__(kThreads)
     unpack_kernel(HybridUnpackPlan p, std::uint16_t* out, int slices_per_pass, bool in_place) {
   extern __shared__ __align__(16) std::uint16_t smem[];
   // Tiles are stored row block by row block: the row block is the index over the tiles per row.
   const auto [offset, column, sparse] = tile_ref(p.tile_desc, blockIdx.x);
-  if (in_place && sparse) return;
   const std::int64_t r0 = blockIdx.x / (p.cols / p.tile_width) * p.tile_height,
                      c0 = static_cast<std::int64_t>(column) * p.tile_width;
-  const int width = p.tile_width, stride = width + kPad, slices = p.tile_height / 16;
-  if (!sparse && p.dense_swizzled && !in_place)
-    return copy_swizzled_tile(p.data + offset, p.tile_height, width, out + r0 * p.cols + c0, p.cols);
-  const std::int64_t slice_bytes = (sparse ? 18 : 32) * static_cast<std::int64_t>(width);
+  const int width = p.tile_width, height = p.tile_height, stride = width + kPad, slices = height / 16;
+  const std::uint8_t* tile = p.data + offset;
+  if (in_place && sparse)
+    return rewrite_sparse_tile(reinterpret_cast<std::uint8_t*>(out) + offset, height, width,
+                               reinterpret_cast<std::uint32_t*>(smem));
+  if (!sparse && p.device_layout && !in_place)
+    return copy_swizzled_tile(tile, height, width, out + r0 * p.cols + c0, p.cols);
   for (int first = 0; first < slices; first += slices_per_pass) {
     const int n = min(slices_per_pass, slices - first);
-    const std::uint8_t* in = p.data + offset + first * slice_bytes;
     if (sparse) {
-      for (int k = threadIdx.x; k < n * width; k += kThreads) sparse_chunk(in, width, k, smem);
+      for (int k = threadIdx.x; k < n * width; k += kThreads)
+        sparse_chunk(tile, height, width, first, k, p.device_layout, smem);
     } else {
-      for (int k = threadIdx.x; k < n * 2 * width; k += kThreads) dense_chunk(in, width, k, smem);
+      for (int k = threadIdx.x; k < n * 2 * width; k += kThreads) dense_chunk(tile + first * 32 * width, width, k, smem);
     }
     __syncthreads();
     const int chunks_per_row = width / 8;
@@ -137,9 +192,10 @@ std::string hybrid_unpack(const HybridUnpackPlan& p, void* out, void* stream) {
   return launch_unpack(p, out, false, stream);
 }
 
-std::string hybrid_swizzle_dense_tiles(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
-  if (p.tile_height % 64 != 0) return "hybrid swizzle: the device layout takes tiles of a multiple of 64 rows";
-  if (p.dense_swizzled) return "hybrid swizzle: the dense tiles are already swizzled";
+std::string hybrid_to_device_layout(const HybridUnpackPlan& p, std::uint8_t* data, void* stream) {
+  if (p.tile_height % 64 != 0 || (p.tile_width != 64 && p.tile_width != 128))
+    return "hybrid device layout: takes tiles of a multiple of 64 rows, 64 or 128 columns wide";
+  if (p.device_layout) return "hybrid device layout: the tiles are already in it";
   HybridUnpackPlan q = p;
   q.data = data;
   return launch_unpack(q, data, true, stream);
