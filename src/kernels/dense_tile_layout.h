@@ -5,11 +5,7 @@
 // bytes, 8 KiB), the panels of the first 64 rows first, each in column order; inside a panel row r at byte 128·r, its
 // 16-byte chunk c (columns 8c .. 8c + 7 of the panel) at chunk position c XOR (r mod 8) — the 128-byte swizzle in
 // which TMA writes the tokens too, and in which wgmma reads a K-major operand.
-#ifdef __CUDACC__
-#define PATCHLM_LAYOUT_FN __host__ __device__ __forceinline__ constexpr
-#else
-#define PATCHLM_LAYOUT_FN inline constexpr
-#endif
+#include "util/host_device.h"
 
 namespace patchlm::kernels {
 
@@ -18,13 +14,12 @@ constexpr int kDensePanelRowBytes = 128;  // 64 bf16: one swizzle atom row
 constexpr int kDensePanelBytes = kDensePanelRows * kDensePanelRowBytes;
 
 // Byte offset of the panel of rows [64 · slice, + 64) and columns [64 · panel, + 64) in a tile `width` columns wide.
-PATCHLM_LAYOUT_FN int dense_panel_offset(int slice, int panel, int width) {
+PATCHLM_HOST_DEVICE_INLINE constexpr int dense_panel_offset(int slice, int panel, int width) {
   return (slice * (width / 64) + panel) * kDensePanelBytes;
 }
 
 // Byte offset, inside its panel, of 16-byte chunk `chunk` (0–7) of panel row `row` (0–63).
-PATCHLM_LAYOUT_FN int dense_chunk_offset(int row, int chunk) { return row * kDensePanelRowBytes + 16 * (chunk ^ (row % 8)); }
+PATCHLM_HOST_DEVICE_INLINE constexpr int dense_chunk_offset(int row, int chunk) { return row * kDensePanelRowBytes + 16 * (chunk ^ (row % 8)); }
 
 }  // namespace patchlm::kernels
 
-#undef PATCHLM_LAYOUT_FN

@@ -7,11 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#ifdef __CUDACC__
-#define PATCHLM_HOST_DEVICE __host__ __device__
-#else
-#define PATCHLM_HOST_DEVICE
-#endif
+#include "util/host_device.h"
 
 namespace patchlm::kernels {
 
@@ -271,4 +267,3 @@ inline PrefillWork with_even_shares(const PrefillWorkSizes& sizes) {
 
 }  // namespace patchlm::kernels
 
-#undef PATCHLM_HOST_DEVICE

@@ -24,12 +24,7 @@
 #include <vector>
 
 #include "kernels/prefill_cost.h"
-
-#ifdef __CUDACC__
-#define PATCHLM_HOST_DEVICE __host__ __device__
-#else
-#define PATCHLM_HOST_DEVICE
-#endif
+#include "util/host_device.h"
 
 namespace patchlm::kernels {
 
@@ -211,4 +206,3 @@ class PrefillWalk {
 
 }  // namespace patchlm::kernels
 
-#undef PATCHLM_HOST_DEVICE

@@ -9,11 +9,7 @@
 //   then its metadata: per 16-row slice, the 32 lanes' words of this part (io/hybrid_layout.h: lane l's word `part` of
 //   the packed slice), 128 bytes per slice.
 // A k32 step j of the part is a k16 step of its kept values: 32 bytes at 32 · j into every row.
-#ifdef __CUDACC__
-#define PATCHLM_LAYOUT_FN __host__ __device__ __forceinline__ constexpr
-#else
-#define PATCHLM_LAYOUT_FN inline constexpr
-#endif
+#include "util/host_device.h"
 
 namespace patchlm::kernels {
 
@@ -23,27 +19,26 @@ constexpr int kSparseBlockBytes = kSparseBlockRows * kSparseRowBytes;
 constexpr int kSparseSliceMetadataBytes = 32 * 4;  // a part's metadata words of one 16-row slice
 
 // Bytes of one 64-column part of a tile `height` rows high, and where part `part` starts.
-PATCHLM_LAYOUT_FN int sparse_part_bytes(int height) {
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_part_bytes(int height) {
   return height * kSparseRowBytes + height / 16 * kSparseSliceMetadataBytes;
 }
-PATCHLM_LAYOUT_FN int sparse_part_offset(int part, int height) { return part * sparse_part_bytes(height); }
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_part_offset(int part, int height) { return part * sparse_part_bytes(height); }
 
 // Inside a part: where kept-value row `row` starts, and what its chunk positions are XORed with.
-PATCHLM_LAYOUT_FN int sparse_row_offset(int row) {
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_row_offset(int row) {
   return row / kSparseBlockRows * kSparseBlockBytes + row % kSparseBlockRows * kSparseRowBytes;
 }
-PATCHLM_LAYOUT_FN int sparse_row_swizzle(int row) { return row % 8 / 2; }
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_row_swizzle(int row) { return row % 8 / 2; }
 
 // Byte offset in the tile of 16-byte chunk `chunk` (kept values 8 · chunk .. + 7) of kept-value row `row`.
-PATCHLM_LAYOUT_FN int sparse_value_offset(int row, int chunk, int height) {
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_value_offset(int row, int chunk, int height) {
   return sparse_part_offset(chunk / 4, height) + sparse_row_offset(row) + 16 * (chunk % 4 ^ sparse_row_swizzle(row));
 }
 
 // Byte offset in the tile of part `part`'s metadata words of 16-row slice `slice` (then 4 bytes per lane).
-PATCHLM_LAYOUT_FN int sparse_metadata_offset(int part, int slice, int height) {
+PATCHLM_HOST_DEVICE_INLINE constexpr int sparse_metadata_offset(int part, int slice, int height) {
   return sparse_part_offset(part, height) + height * kSparseRowBytes + slice * kSparseSliceMetadataBytes;
 }
 
 }  // namespace patchlm::kernels
 
-#undef PATCHLM_LAYOUT_FN

@@ -8,6 +8,7 @@
 // C is the candidate table of io/mask_file.h (kTwoFourPatterns: 1100, 1010, 1001, 0110, 0101, 0011), written out
 // here as sums so device code needs no table; fused_mask.cpp checks at compile time that the two agree.
 #include "learn/gumbel_counter.h"
+#include "util/host_device.h"
 
 namespace patchlm::fused {
 
@@ -17,7 +18,7 @@ inline constexpr int kKeepB[6] = {1, 2, 3, 2, 3, 3};
 
 // p = softmax(l·κ/τ + g/τ) of group `group`, its noise drawn from `stream` (elements 6·group … 6·group + 5).
 template <typename T>
-PATCHLM_HOST_DEVICE void candidate_probs(const T* l, std::uint64_t stream, std::int64_t group, T kappa_over_tau,
+PATCHLM_HOST_DEVICE_INLINE void candidate_probs(const T* l, std::uint64_t stream, std::int64_t group, T kappa_over_tau,
                                          T inv_tau, T p[6]) {
   using std::exp;
   const auto first = static_cast<std::uint64_t>(group) * 6;  // even: the group's 6 draws are 3 whole pairs
@@ -40,7 +41,7 @@ PATCHLM_HOST_DEVICE void candidate_probs(const T* l, std::uint64_t stream, std::
 
 // m_j = Σ_c p_c·C[c][j].
 template <typename T>
-PATCHLM_HOST_DEVICE void soft_2to4(const T p[6], T m[4]) {
+PATCHLM_HOST_DEVICE_INLINE void soft_2to4(const T p[6], T m[4]) {
   m[0] = p[0] + p[1] + p[2];
   m[1] = p[0] + p[3] + p[4];
   m[2] = p[1] + p[3] + p[5];
@@ -49,7 +50,7 @@ PATCHLM_HOST_DEVICE void soft_2to4(const T p[6], T m[4]) {
 
 // dl_c from dm (the gradient of the soft 2:4 mask) and p.
 template <typename T>
-PATCHLM_HOST_DEVICE void logit_grads(const T p[6], const T dm[4], T kappa_over_tau, T dl[6]) {
+PATCHLM_HOST_DEVICE_INLINE void logit_grads(const T p[6], const T dm[4], T kappa_over_tau, T dl[6]) {
   const T dp[6] = {dm[0] + dm[1], dm[0] + dm[2], dm[0] + dm[3], dm[1] + dm[2], dm[1] + dm[3], dm[2] + dm[3]};
   T dot = 0;
   for (int c = 0; c < 6; ++c) dot += p[c] * dp[c];

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "learn/gumbel_counter.h"
+#include "util/host_device.h"
 
 namespace patchlm::adamw {
 
@@ -25,17 +26,17 @@ struct StepScalars {
   std::uint64_t element_offset = 0;  // global index of the tensor's first element (a shard of a larger tensor)
 };
 
-PATCHLM_HOST_DEVICE float load(const float* p, std::int64_t i) { return p[i]; }
-PATCHLM_HOST_DEVICE float load(const std::uint16_t* p, std::int64_t i) {
+PATCHLM_HOST_DEVICE_INLINE float load(const float* p, std::int64_t i) { return p[i]; }
+PATCHLM_HOST_DEVICE_INLINE float load(const std::uint16_t* p, std::int64_t i) {
   const std::uint32_t bits = static_cast<std::uint32_t>(p[i]) << 16;
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
 }
 
-PATCHLM_HOST_DEVICE void store(float* p, std::int64_t i, float v, std::uint32_t) { p[i] = v; }
+PATCHLM_HOST_DEVICE_INLINE void store(float* p, std::int64_t i, float v, std::uint32_t) { p[i] = v; }
 // bf16 with stochastic rounding by the 16 random bits `r`.
-PATCHLM_HOST_DEVICE void store(std::uint16_t* p, std::int64_t i, float v, std::uint32_t r) {
+PATCHLM_HOST_DEVICE_INLINE void store(std::uint16_t* p, std::int64_t i, float v, std::uint32_t r) {
   std::uint32_t bits;
   std::memcpy(&bits, &v, sizeof bits);
   // Adding r ∈ [0, 2¹⁶) carries into the kept half with probability (dropped bits) / 2¹⁶; fine for finite values
@@ -43,12 +44,12 @@ PATCHLM_HOST_DEVICE void store(std::uint16_t* p, std::int64_t i, float v, std::u
   p[i] = static_cast<std::uint16_t>((bits + (r & 0xffffu)) >> 16);
 }
 
-PATCHLM_HOST_DEVICE bool finite(float g) { return g - g == 0.f; }  // false for inf and NaN
+PATCHLM_HOST_DEVICE_INLINE bool finite(float g) { return g - g == 0.f; }  // false for inf and NaN
 
 // Element `element` of the tensor, stored at [at] of the three arrays (the CUDA kernel updates registers holding
 // 8 consecutive elements). Returns false (and changes nothing) when g is not finite.
 template <typename P, typename S>
-PATCHLM_HOST_DEVICE bool update_at(P* param, S* exp_avg, S* exp_avg_sq, std::int64_t at, std::int64_t element, float g,
+PATCHLM_HOST_DEVICE_INLINE bool update_at(P* param, S* exp_avg, S* exp_avg_sq, std::int64_t at, std::int64_t element, float g,
                                    const StepScalars& s) {
   using std::sqrt;
   if (!finite(g)) return false;
@@ -67,7 +68,7 @@ PATCHLM_HOST_DEVICE bool update_at(P* param, S* exp_avg, S* exp_avg_sq, std::int
 }
 
 template <typename P, typename S>
-PATCHLM_HOST_DEVICE bool update(P* param, S* exp_avg, S* exp_avg_sq, float g, std::int64_t i, const StepScalars& s) {
+PATCHLM_HOST_DEVICE_INLINE bool update(P* param, S* exp_avg, S* exp_avg_sq, float g, std::int64_t i, const StepScalars& s) {
   return update_at(param, exp_avg, exp_avg_sq, i, i, g, s);
 }
 
