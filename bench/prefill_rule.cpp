@@ -59,8 +59,8 @@ int main(int argc, char** argv) {
   std::printf("LLaMA-2-7B projections, %d SMs: host µs per dispatch decision (one GEMM call makes it twice)\n", sms);
   std::printf("%8s %14s %14s %8s\n", "tokens", "eager (no cl.)", "graph (cl.)", "ratio");
   for (const std::int64_t t : tokens) {
-    const double eager = decision_us(projections, costs, t, sms, prefill_rule_model(false), reps);
-    const double graph = decision_us(projections, costs, t, sms, prefill_rule_model(true), reps);
+    const double eager = decision_us(projections, costs, t, sms, prefill_rule_model({.graph = false}), reps);
+    const double graph = decision_us(projections, costs, t, sms, prefill_rule_model({.graph = true}), reps);
     std::printf("%8lld %14.3f %14.3f %7.2fx\n", static_cast<long long>(t), eager, graph, graph / eager);
   }
   return 0;

@@ -292,16 +292,16 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.tokens_per_tile = w.prefill_tokens_per_tile;
   p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
-  p.two_four_share = w.two_four_tile_share;
+  p.rule.two_four_share = w.two_four_tile_share;
   p.tile_desc_by_column = reinterpret_cast<const std::uint32_t*>(w.tile_desc_by_column.data_ptr<std::int32_t>());
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   const bool asked = cudaStreamIsCapturing(stream, &capture) == cudaSuccess;
   if (!asked) (void)cudaGetLastError();  // not the launch's error; taken as eager
-  p.graph = asked && capture == cudaStreamCaptureStatusActive;
-  p.cluster_split = cluster_split_use();
-  p.multicast = prefill_multicast_use();
-  p.multicast_stream_k = prefill_multicast_stream_k_use();
+  p.rule.graph = asked && capture == cudaStreamCaptureStatusActive;
+  p.rule.cluster_split = cluster_split_use();
+  p.rule.multicast = prefill_multicast_use();
+  p.rule.multicast_stream_k = prefill_multicast_stream_k_use();
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));

@@ -436,7 +436,7 @@ __global__ void __launch_bounds__(Shape<TH, TW, N>::kThreads, 1)
 
 // The model the plan's rule prices with (its launch's capture, switches and weight).
 PrefillCostModel rule_model(const HybridPrefillPlan& p) {
-  return prefill_rule_model(p.graph, p.cluster_split, p.two_four_share, p.multicast, p.multicast_stream_k);
+  return prefill_rule_model(p.rule);
 }
 
 int tokens_per_tile(const HybridPrefillPlan& p, std::int64_t tokens) {

@@ -33,13 +33,10 @@ struct HybridPrefillPlan {
   int tokens_per_tile = 0;
   // The last wave's split: the measured rule, or forced (benchmarks), kernels/prefill_split.h.
   PrefillSplit split = PrefillSplit::rule;
-  // Whether the launch is being captured into a CUDA graph, and where the rule may take the cluster split (by default
-  // in graphs only; kernels/prefill_cost.h prefill_rule_model). hybrid_prefill_workspace must be asked with the same plan.
-  bool graph = false;
-  ClusterSplitUse cluster_split = kClusterSplitUse;
-  double two_four_share = 0;  // of the weight's tiles: the x-multicast split's step cost depends on it (prefill_rule_model)
-  bool multicast = true;      // whether the rule may take the x-multicast split (prefill_rule_model)
-  bool multicast_stream_k = true;  // and split its last wave by stream-K (prefill_rule_model)
+  // What the rule prices this launch with beyond its sizes (kernels/prefill_cost.h prefill_rule_model): whether it is
+  // being captured into a CUDA graph, the switches, the weight's 2:4 tile share. hybrid_prefill_workspace must be asked
+  // with the same plan.
+  PrefillRuleInputs rule;
   // Stream-K's exchange (hybrid_prefill_workspace says how large): fp32 partial sums (uninitialised), and one int flag
   // per CTA, all zero before the call and again after it.
   float* partials = nullptr;

@@ -96,19 +96,28 @@ constexpr const char* cluster_split_use_name(ClusterSplitUse use) {
   return use == ClusterSplitUse::never ? "never" : use == ClusterSplitUse::in_graphs ? "graphs" : "always";
 }
 
-// The model the dispatch rule prices a launch with: `model`, and the cluster split too where `use` allows it for this
-// launch (`graph`: it is being captured into a CUDA graph), x multicast only where `multicast` (A/Bs: `patchlm bench
-// gemm|e2e --no-x-multicast`) and its stream-K tail only where `multicast_stream_k` too (`--no-multicast-stream-k`), at
-// the weight's 2:4 tile share (the multicast step cost depends on it). The workspace and the launch must ask alike:
-// their N and split then agree.
-constexpr PrefillCostModel prefill_rule_model(bool graph, ClusterSplitUse use = kClusterSplitUse, double two_four_share = 0,
-                                              bool multicast = true, bool multicast_stream_k = true,
+// What a launch's rule depends on besides the call's sizes: the launch (captured into a CUDA graph or not), the
+// process's switches for A/Bs in one binary (`patchlm bench gemm|e2e --cluster-split`, `--no-x-multicast`,
+// `--no-multicast-stream-k`) and the weight being priced. HybridPrefillPlan carries it; the workspace and the launch
+// must ask with the same: their N and split then agree.
+struct PrefillRuleInputs {
+  bool graph = false;                                 // the launch is being captured into a CUDA graph
+  ClusterSplitUse cluster_split = kClusterSplitUse;   // where the cluster split may be taken
+  double two_four_share = 0;                          // of the weight's tiles (the multicast step cost depends on it)
+  bool multicast = true;                              // the x-multicast split may be taken
+  bool multicast_stream_k = true;                     // and its last wave split by stream-K
+};
+
+// The model the dispatch rule prices a launch with: `model`, and the cluster split too where the inputs allow it for
+// this launch, x multicast and its stream-K tail only where they are switched on, at the weight's 2:4 tile share.
+constexpr PrefillCostModel prefill_rule_model(const PrefillRuleInputs& in,
                                               const PrefillCostModel& model = kPrefillCostModel) {
   PrefillCostModel m = model;
-  m.cluster_in_rule = m.cluster_in_rule || use == ClusterSplitUse::always || (graph && use == ClusterSplitUse::in_graphs);
-  m.multicast_in_rule = m.multicast_in_rule && multicast;
-  m.multicast_stream_k_in_rule = m.multicast_stream_k_in_rule && multicast_stream_k;
-  m.two_four_share = two_four_share;
+  m.cluster_in_rule = m.cluster_in_rule || in.cluster_split == ClusterSplitUse::always ||
+                      (in.graph && in.cluster_split == ClusterSplitUse::in_graphs);
+  m.multicast_in_rule = m.multicast_in_rule && in.multicast;
+  m.multicast_stream_k_in_rule = m.multicast_stream_k_in_rule && in.multicast_stream_k;
+  m.two_four_share = in.two_four_share;
   return m;
 }
 

@@ -436,7 +436,7 @@ TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
     const double scale = want.abs().max().item<double>();
     EXPECT_LE((replayed - want).abs().max().item<double>(), 1e-2 * scale) << where;  // NaN fails too
     EXPECT_LE((eager.to(at::kFloat) - want).abs().max().item<double>(), 1e-2 * scale) << where;
-    const kernels::PrefillCostModel in_graph = kernels::prefill_rule_model(true);
+    const kernels::PrefillCostModel in_graph = kernels::prefill_rule_model({.graph = true});
     const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, w.multiprocessors, in_graph);
     const kernels::PrefillWork work =
         kernels::prefill_work(tokens, n, rows, cols, 128, 128, w.multiprocessors, kernels::PrefillSplit::rule, in_graph);
@@ -507,9 +507,9 @@ TEST(HybridGemmCuda, TheWorkspaceFollowsTheRuleOfTheLaunch) {
   const std::int64_t tokens = 64;
   for (const ClusterSplitUse use : {ClusterSplitUse::never, ClusterSplitUse::in_graphs, ClusterSplitUse::always})
     for (const bool graph : {false, true}) {
-      p.graph = graph, p.cluster_split = use;
+      p.rule = {.graph = graph, .cluster_split = use};
       const std::string where = std::string(kernels::cluster_split_use_name(use)) + (graph ? ", in a graph" : ", eager");
-      const kernels::PrefillCostModel model = kernels::prefill_rule_model(graph, use);
+      const kernels::PrefillCostModel model = kernels::prefill_rule_model(p.rule);
       const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, p.rows, p.cols, p.multiprocessors, model);
       const kernels::PrefillWork w =
           kernels::prefill_work(tokens, n, p.rows, p.cols, 128, 128, p.multiprocessors, kernels::PrefillSplit::rule, model);

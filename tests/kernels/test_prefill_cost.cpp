@@ -26,13 +26,13 @@ TEST(PrefillCost, TheSplitIsTheCheaperByTheCostModel) {
   EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
   EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
   EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
-  // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model(true); steps 23–24);
+  // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model({.graph = true}); steps 23–24);
   // then the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more
   // than the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and in eager launches (the landed model) never
   // a cluster split. (x multicast apart: TheRuleTakesMulticast… below.)
-  const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0, false);
+  const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model({.graph = true, .multicast = false});
   ASSERT_TRUE(with_cluster.cluster_in_rule);
-  EXPECT_FALSE(kernels::prefill_rule_model(false).cluster_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model({.graph = false}).cluster_in_rule);
   auto rule_cluster = [&](std::int64_t tokens, int n, std::int64_t rows, std::int64_t cols) {
     return kernels::prefill_work(tokens, n, rows, cols, 128, 128, 132, PrefillSplit::rule, with_cluster).cluster;
   };
@@ -54,7 +54,7 @@ TEST(PrefillCost, TheSplitIsTheCheaperByTheCostModel) {
     const double cheapest = std::min(cheaper_of_two, cluster.cluster > 1 ? cost(PrefillSplit::cluster, with_cluster) : 1e300);
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, with_cluster), cheapest) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     clustered += rule.cluster > 1;
-    const kernels::PrefillCostModel eager = kernels::prefill_rule_model(false, kernels::kClusterSplitUse, 0, false);
+    const kernels::PrefillCostModel eager = kernels::prefill_rule_model({.graph = false, .multicast = false});
     EXPECT_DOUBLE_EQ(cost(PrefillSplit::rule, eager), cheaper_of_two) << t.tokens << " tokens, " << t.rows << "x" << t.cols;
     EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, t.th, t.tw, t.mp, PrefillSplit::rule, eager).cluster, 1)
         << "not in an eager launch";
@@ -107,11 +107,11 @@ TEST(PrefillCost, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
             kernels::PrefillSplit::multicast_2);
   // prefill_rule_model: the share it is given, multicast only where asked (bench --no-x-multicast), its stream-K tail
   // likewise (--no-multicast-stream-k).
-  EXPECT_DOUBLE_EQ(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0.25).two_four_share, 0.25);
-  EXPECT_TRUE(kernels::prefill_rule_model(true).multicast_in_rule);
-  EXPECT_TRUE(kernels::prefill_rule_model(true).multicast_stream_k_in_rule);
-  EXPECT_FALSE(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 1, false).multicast_in_rule);
-  EXPECT_FALSE(kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 1, true, false).multicast_stream_k_in_rule);
+  EXPECT_DOUBLE_EQ(kernels::prefill_rule_model({.graph = true, .two_four_share = 0.25}).two_four_share, 0.25);
+  EXPECT_TRUE(kernels::prefill_rule_model({.graph = true}).multicast_in_rule);
+  EXPECT_TRUE(kernels::prefill_rule_model({.graph = true}).multicast_stream_k_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model({.graph = true, .two_four_share = 1, .multicast = false}).multicast_in_rule);
+  EXPECT_FALSE(kernels::prefill_rule_model({.graph = true, .two_four_share = 1, .multicast_stream_k = false}).multicast_stream_k_in_rule);
 }
 
 // The landed model (docs/performance.md step 27, fitted to the H100 timings docs/perf/gemm_prefill_multicast_*_h100.json):
@@ -121,7 +121,7 @@ TEST(PrefillCost, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
 // tiles) — priced, like the plain stream-K tail, by stream_k_step_cost and stream_k_exchange.
 TEST(PrefillCost, TheLandedRuleSharesXWhereItWasTimedFaster) {
   const auto rule = [](std::int64_t tokens, std::int64_t rows, std::int64_t cols, double share) {
-    const kernels::PrefillCostModel model = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, share);
+    const kernels::PrefillCostModel model = kernels::prefill_rule_model({.graph = true, .two_four_share = share});
     const int n = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, 132, model);
     return kernels::prefill_work(tokens, n, rows, cols, 128, 128, 132, kernels::PrefillSplit::rule, model);
   };
@@ -162,7 +162,7 @@ TEST(PrefillCost, TokensPerTileAreTheCheapestByTheCostModel) {
                                          std::tuple{4096, 11008, 132}, std::tuple{1024, 4096, 132},
                                          std::tuple{4096, 4096, 16}}) {
       for (const bool graph : {false, true}) {  // the rule of an eager launch, and of one captured into a graph
-        const kernels::PrefillCostModel model = kernels::prefill_rule_model(graph);
+        const kernels::PrefillCostModel model = kernels::prefill_rule_model({.graph = graph});
         const int picked = kernels::prefill_tokens_per_tile(128, 128, tokens, rows, cols, sms, model);
         auto cost = [&](int n) {
           return kernels::prefill_cost(

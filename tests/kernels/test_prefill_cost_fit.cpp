@@ -189,9 +189,9 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule (as
-  // in a launch captured into a graph, where bench gemm times: prefill_rule_model(true)), x multicast out (the sweep
+  // in a launch captured into a graph, where bench gemm times: prefill_rule_model({.graph = true})), x multicast out (the sweep
   // has no multicast variants): the fit's pick is the dispatch rule's.
-  const PrefillCostModel model = kernels::prefill_rule_model(true, kernels::kClusterSplitUse, 0, false);
+  const PrefillCostModel model = kernels::prefill_rule_model({.graph = true, .multicast = false});
   ASSERT_TRUE(model.cluster_in_rule);
   int clustered = 0;
   for (const PrefillTimedCall& call : synthetic_sweep(model, true)) {
@@ -209,7 +209,7 @@ TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   }
   EXPECT_GT(clustered, 0) << "the rule must take the cluster split somewhere in the sweep";
   // Without it (the rule of an eager launch), on the variants it chooses from.
-  const PrefillCostModel eager = kernels::prefill_rule_model(false, kernels::kClusterSplitUse, 0, false);
+  const PrefillCostModel eager = kernels::prefill_rule_model({.graph = false, .multicast = false});
   for (const PrefillTimedCall& call : synthetic_sweep(eager)) {
     const kernels::PrefillPick pick = kernels::pick_by_cost_model(call, eager);
     const int n = kernels::prefill_tokens_per_tile(128, 128, call.tokens, call.rows, call.cols, kH200Sms, eager);
