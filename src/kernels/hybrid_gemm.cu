@@ -10,8 +10,8 @@
 //   warp MMA  — consumer warp w owns rows 16w..16w+15 of each tile: per 32 columns one mma.sp.m16n8k32 (2:4 tile) or
 //               two mma.m16n8k16 (dense tile) per 8 tokens; A by ldmatrix from shared memory, where tiles arrive in
 //               the device layout (docs/format.md "On the GPU": swizzled rows, so conflict-free; a 2:4 tile's kept
-//               values so, its metadata words after them) — and B by ldmatrix from the x slice (token rows padded by
-//               16 bytes: conflict-free; rows beyond the real tokens stay zero).
+//               values so, part by part, each part's metadata words after its values) — and B by ldmatrix from the x
+//               slice (token rows padded by 16 bytes: conflict-free; rows beyond the real tokens stay zero).
 //   epilogue  — when a warp leaves a row block: rows of a row block the CTA owns alone are written as bf16 directly;
 //               a row block shared with other CTAs gets the fp32 partial sums added into a workspace (fire-and-forget
 //               vector reductions, real tokens only).

@@ -2,9 +2,9 @@
 // each computes), warp-specialised.
 //   producer warpgroup (one thread): for each tile of its segments, waits until the MMA warps released the ring slot,
 //     then issues the tile's copies — the tokens' x columns as TW / 64 TMA panels (N rows × 128 bytes, 128-byte swizzled:
-//     the layout wgmma reads) and the tile's bytes as one bulk copy (a dense tile is already in that layout on the
-//     device, docs/format.md) — counted by the slot's `full` mbarrier. With N > 160 a slot holds one 64-column part of
-//     a tile instead (Shape::kPartSlots), so that four slots still fit.
+//     the layout wgmma reads) and the tile's bytes as one bulk copy (every tile is already in the layout wgmma reads on
+//     the device, docs/format.md "On the GPU") — counted by the slot's `full` mbarrier. With N > 160 a slot holds one
+//     64-column part of a tile instead (Shape::kPartSlots), so that four slots still fit.
 //   MMA warps (one warpgroup per 64 weight rows): every wgmma takes both operands from shared memory through
 //     descriptors (the tiles are in the device layout, docs/format.md). A dense tile is one group of wgmmas; a 2:4
 //     tile goes per 64-column part: load the warp's metadata word from the slot into one of two registers, issue the
