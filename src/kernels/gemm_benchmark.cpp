@@ -192,12 +192,7 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
       const std::vector<std::uint64_t> events = prefill_trace_take();
       for (auto& w : ws) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
       const int sms = ws[0].multiprocessors;
-      PrefillRuleInputs launch;  // eager, with the process's switches
-      launch.cluster_split = cluster_split_use();
-      launch.two_four_share = ws[0].two_four_tile_share;
-      launch.multicast = prefill_multicast_use();
-      launch.multicast_stream_k = prefill_multicast_stream_k_use();
-      const PrefillCostModel eager = prefill_rule_model(launch);
+      const PrefillCostModel eager = prefill_rule_model(prefill_rule_inputs(false, ws[0].two_four_tile_share));
       const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, eager);
       const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split, eager);
       const nlohmann::ordered_json trace = {
@@ -254,8 +249,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const int sms = prop->multiProcessorCount;
   const double l2 = prop->l2CacheSize;
   // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
-  const ClusterSplitUse cluster_split = cluster_split_use_option(options.cluster_split);
-  set_cluster_split_use(cluster_split);
+  set_cluster_split_use(cluster_split_use_option(options.cluster_split));
   set_prefill_multicast_use(options.x_multicast);
   set_prefill_multicast_stream_k_use(options.multicast_stream_k);
   set_dependent_launch(options.dependent_launch);
@@ -289,11 +283,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
     }
     for (int sigma : options.sparsities) {
       const double share = 2.0 * sigma / 100.0;
-      const PrefillCostModel rule = prefill_rule_model({.graph = !options.eager,
-                                                        .cluster_split = cluster_split,
-                                                        .two_four_share = share,
-                                                        .multicast = options.x_multicast,
-                                                        .multicast_stream_k = options.multicast_stream_k});
+      // The process's switches were set from the options above.
+      const PrefillCostModel rule = prefill_rule_model(prefill_rule_inputs(!options.eager, share));
       std::vector<std::uint8_t> keep = patch_like_mask(s.rows, s.cols, share, 1000 + sigma);
       std::map<std::pair<int, int>, hybrid::PackedHybrid> packs;
       for (const Config& c : configs)

@@ -120,6 +120,16 @@ std::atomic<bool> multicast_setting{true};
 std::atomic<bool> multicast_stream_k_setting{true};
 }  // namespace
 
+PrefillRuleInputs prefill_rule_inputs(bool graph, double two_four_share) {
+  PrefillRuleInputs in;
+  in.graph = graph;
+  in.cluster_split = cluster_split_use();
+  in.two_four_share = two_four_share;
+  in.multicast = prefill_multicast_use();
+  in.multicast_stream_k = prefill_multicast_stream_k_use();
+  return in;
+}
+
 bool prefill_multicast_stream_k_use() { return multicast_stream_k_setting.load(std::memory_order_relaxed); }
 void set_prefill_multicast_stream_k_use(bool use) { multicast_stream_k_setting.store(use, std::memory_order_relaxed); }
 
@@ -292,16 +302,12 @@ at::Tensor hybrid_linear_prefill_kernel(const at::Tensor& x, const HybridWeight&
   p.tokens_per_tile = w.prefill_tokens_per_tile;
   p.split = w.prefill_split;
   p.row_cost_prefix = w.row_cost_prefix.data();
-  p.rule.two_four_share = w.two_four_tile_share;
   p.tile_desc_by_column = reinterpret_cast<const std::uint32_t*>(w.tile_desc_by_column.data_ptr<std::int32_t>());
   cudaStream_t stream = at::cuda::getCurrentCUDAStream().stream();
   cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
   const bool asked = cudaStreamIsCapturing(stream, &capture) == cudaSuccess;
   if (!asked) (void)cudaGetLastError();  // not the launch's error; taken as eager
-  p.rule.graph = asked && capture == cudaStreamCaptureStatusActive;
-  p.rule.cluster_split = cluster_split_use();
-  p.rule.multicast = prefill_multicast_use();
-  p.rule.multicast_stream_k = prefill_multicast_stream_k_use();
+  p.rule = prefill_rule_inputs(asked && capture == cudaStreamCaptureStatusActive, w.two_four_tile_share);
   at::Tensor partials;  // stream-K's partial sums, from the caching allocator; its flags stay with the stream
   if (const HybridPrefillWorkspace need = hybrid_prefill_workspace(p, x2.size(0)); need.flags > 0) {
     partials = at::empty({need.partial_floats}, x.options().dtype(at::kFloat));

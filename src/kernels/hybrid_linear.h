@@ -63,6 +63,9 @@ void set_prefill_multicast_use(bool use);
 // unless set (`--no-multicast-stream-k`, likewise).
 bool prefill_multicast_stream_k_use();
 void set_prefill_multicast_stream_k_use(bool use);
+// What the wgmma kernel's rule prices a launch with in this process: the switches above, whether the launch is being
+// captured into a CUDA graph, the weight's 2:4 tile share.
+PrefillRuleInputs prefill_rule_inputs(bool graph, double two_four_share);
 
 struct HybridWeight {
   TileGrid grid;
