@@ -7,8 +7,6 @@
 #include <c10/cuda/CUDAGuard.h>
 
 #include <algorithm>
-#include <array>
-#include <cstring>
 #include <iterator>
 #include <limits>
 #include <sstream>
@@ -16,6 +14,7 @@
 #include <tuple>
 
 #include "hybrid_fixtures.h"
+#include "hybrid_gpu.h"
 #include "kernels/decode_ops.h"
 #include "kernels/dependent_launch.h"
 #include "kernels/hybrid_gemm.h"
@@ -27,15 +26,10 @@
 namespace patchlm {
 namespace {
 
-bool have_gpu() { return at::cuda::is_available() && kernels::hybrid_kernel_unavailable(at::Device("cuda:0")).empty(); }
-
-#define SKIP_WITHOUT_GPU() \
-  if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device"
-
 // Which (row, group) of the 16×32 A fragment each lane's metadata nibble controls must be what the packer writes
 // (io/hybrid_layout.h): lane 4g + t, selector t/2, nibble s → row g + 8·(s/4), group 4·(t%2) + s%4.
 TEST(HybridGemmCuda, MetadataNibblesControlTheGroupsThePackerAssumes) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   std::ostringstream mismatches;
   for (int selector = 0; selector < 2; ++selector)
     for (int lane = 0; lane < 32; ++lane)
@@ -94,7 +88,7 @@ void expect_matches_dense(const GemmCase& g, std::uint64_t seed) {
 }
 
 TEST(HybridGemmCuda, MatchesDenseMaskedGemmForTileShapesSharesAndTokenCounts) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   std::uint64_t seed = 1;
   for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 128}, {64, 64}})
     for (double share : {0.0, 0.5, 1.0})
@@ -103,7 +97,7 @@ TEST(HybridGemmCuda, MatchesDenseMaskedGemmForTileShapesSharesAndTokenCounts) {
 }
 
 TEST(HybridGemmCuda, EveryScheduleAndRingDepthGivesTheSameProduct) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   std::uint64_t seed = 100;
   for (int ctas : {1, 3, 16, 132, 400})
     for (int stages : {3, 4, 6}) expect_matches_dense({1024, 2048, 128, 128, 0.6, 16, ctas, stages}, ++seed);
@@ -112,7 +106,7 @@ TEST(HybridGemmCuda, EveryScheduleAndRingDepthGivesTheSameProduct) {
 }
 
 TEST(HybridGemmCuda, AmpereCopyPathGivesTheSameProduct) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   std::uint64_t seed = 200;
   for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 64}})
     for (int tokens : {1, 16, 64})
@@ -120,7 +114,7 @@ TEST(HybridGemmCuda, AmpereCopyPathGivesTheSameProduct) {
 }
 
 TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   auto c = testing::random_hybrid(256, 512, 128, 128, 0.5, 7);
   auto packed = std::make_shared<hybrid::PackedHybrid>(hybrid::pack(c.weight.data(), c.keep.data(), c.grid));
   at::Device cuda("cuda:0");
@@ -146,95 +140,11 @@ TEST(HybridGemmCuda, LongInputsRunInChunksAndBiasGoesThroughTheSeam) {
   EXPECT_THROW(proj.forward(x.to(at::kFloat)), Error);
 }
 
-// The device unpack is the host unpack, bit for bit, for every tile shape the layout allows up to 256 columns wide and
-// every mix of 2:4 and dense tiles.
-TEST(HybridGemmCuda, UnpackOnTheDeviceEqualsTheHostUnpack) {
-  SKIP_WITHOUT_GPU();
-  std::uint64_t seed = 300;
-  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}, {16, 64}, {32, 256}})
-    for (double share : {0.0, 0.3, 1.0}) {
-      auto c = testing::random_hybrid(256, 1024, tr, tc, share, ++seed, 0.1);
-      const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
-      const std::vector<std::uint16_t> host = hybrid::unpack(packed);
-      const kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));
-      const at::Tensor device = kernels::unpack_on_device(w).cpu();
-      const at::Tensor want = at::from_blob(const_cast<std::uint16_t*>(host.data()), {256, 1024}, at::kBFloat16);
-      EXPECT_TRUE(at::equal(device.view(at::kShort), want.view(at::kShort))) << tr << "x" << tc << " share " << share;
-    }
-}
-
-// The kept positions of a 2:4 group as the format defines them (docs/format.md "Tiles"): the kept ones in ascending
-// order, completed with the lowest unused positions (whose values are zeros).
-std::array<int, 2> kept_positions(const std::uint8_t* keep) {
-  std::array<int, 2> at{};
-  int n = 0;
-  for (int i = 0; i < 4 && n < 2; ++i)
-    if (keep[i]) at[n++] = i;
-  for (int i = 0; i < 4 && n < 2; ++i)
-    if (!keep[i] && (n == 0 || at[0] != i)) at[n++] = i;
-  if (at[0] > at[1]) std::swap(at[0], at[1]);
-  return at;
-}
-
-// On the device, every tile is rewritten in place into the device layout (docs/format.md "On the GPU"), byte for byte:
-// a dense tile's rows (the host unpack's) moved to (64-row slice, 64-column panel) blocks of 64 × 128 bytes with
-// 16-byte chunk c of row r at chunk c XOR r % 8; a 2:4 tile as one part per 64 columns (tile rows × 72 bytes each): the
-// part's kept pairs (from the weight and its mask) in rows of 64 bytes, blocks of 64 rows, chunk c of row r at
-// c XOR (r % 8) / 2, then per 16-row slice each lane's packed metadata word of that part; every offset as packed — for
-// every tile shape the kernels take and mixes of 2:4 and dense tiles.
-TEST(HybridGemmCuda, TilesAreRewrittenIntoTheDeviceLayout) {
-  SKIP_WITHOUT_GPU();
-  std::uint64_t seed = 350;
-  for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {128, 64}, {64, 128}, {64, 64}})
-    for (double share : {0.0, 0.5, 1.0}) {
-      auto c = testing::random_hybrid(256, 512, tr, tc, share, ++seed, 0.1);
-      const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
-      const kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));
-      EXPECT_TRUE(w.device_layout);
-      const std::vector<std::uint16_t> dense = hybrid::unpack(packed);
-      const std::vector<std::uint16_t> masked = testing::masked(c);
-      std::vector<std::uint8_t> want = packed.data;
-      const std::int64_t per_row = c.grid.tiles_per_row();
-      for (std::int64_t rb = 0; rb < c.grid.row_blocks(); ++rb)
-        for (std::int64_t k = 0; k < per_row; ++k) {
-          const std::int64_t r0 = rb * tr, c0 = std::int64_t{packed.columns[rb * per_row + k]} * tc;
-          std::uint8_t* tile = want.data() + packed.tile_offset(rb, k);
-          if (k >= packed.sparse_tiles[rb]) {
-            for (int row = 0; row < tr; ++row)
-              for (int chunk = 0; chunk < tc / 8; ++chunk) {
-                const int block = row / 64 * (tc / 64) + chunk / 8, r = row % 64;
-                std::memcpy(tile + block * 8192 + r * 128 + 16 * ((chunk % 8) ^ (r % 8)),
-                            &dense[(r0 + row) * 512 + c0 + 8 * chunk], 16);
-              }
-            continue;
-          }
-          const std::vector<std::uint8_t> packed_tile(tile, tile + tr * tc * 9 / 8);
-          for (int row = 0; row < tr; ++row)
-            for (int group = 0; group < tc / 4; ++group) {
-              const std::int64_t at = (r0 + row) * 512 + c0 + 4 * group;
-              const std::array<int, 2> kept = kept_positions(&c.keep[at]);
-              const std::uint16_t pair[2] = {masked[at + kept[0]], masked[at + kept[1]]};
-              const int part = group / 16, r = row % 64, chunk = group % 16 / 4;
-              std::memcpy(tile + part * tr * 72 + row / 64 * 4096 + r * 64 + 16 * (chunk ^ (r % 8 / 2)) + 4 * (group % 4),
-                          pair, 4);
-            }
-          for (int slice = 0; slice < tr / 16; ++slice)
-            for (int lane = 0; lane < 32; ++lane)
-              for (int part = 0; part < tc / 64; ++part)
-                std::memcpy(tile + part * tr * 72 + tr * 64 + slice * 128 + 4 * lane,
-                            packed_tile.data() + slice * 18 * tc + 16 * tc + 4 * (lane * (tc / 64) + part), 4);
-        }
-      const at::Tensor got = w.data.cpu();
-      ASSERT_EQ(got.numel(), static_cast<std::int64_t>(want.size()));
-      EXPECT_TRUE(std::equal(want.begin(), want.end(), got.data_ptr<std::uint8_t>())) << tr << "x" << tc << " share " << share;
-    }
-}
-
 // Every path at every token count against the dense GEMM of the masked weight — the decode kernel, the wgmma prefill
 // kernel (Hopper), unpack + cuBLAS, and the dispatch between them — with odd token counts on both sides of the
 // crossover, a long K, 0 / 50 / 100 % of the tiles 2:4 and every tile shape the prefill kernel was built for.
 TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   std::uint64_t seed = 400;
   at::Device cuda("cuda:0");
   for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 128}, {128, 64}, {64, 64}})
@@ -265,7 +175,7 @@ TEST(HybridGemmCuda, EveryPathAndTokenCountMatchesTheDenseMaskedGemm) {
 // kTokensPerTileChoices for 128x128 tiles, 128 for the others), and the last wave's split by the rule, forced whole,
 // forced stream-K and forced cluster split (where a cluster fits, with 128x128 tiles; else whole tiles).
 TEST(HybridGemmCuda, PrefillKernelMatchesUnderEveryWorkSplit) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   std::uint64_t seed = 700;
   for (auto [tr, tc] : {std::pair<int, int>{128, 128}, {64, 64}}) {
@@ -321,7 +231,7 @@ TEST(HybridGemmCuda, StreamKFinishersAddManyContributions) {
     }
     EXPECT_GE(most, 7) << "N " << n << ": the test needs finishers with more contributions than the ring holds";
   }
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   auto c = testing::random_hybrid(rows, cols, 128, 128, 0.5, 811, 0.02);
   const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
@@ -365,7 +275,7 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
     EXPECT_EQ(kernels::prefill_work(t.tokens, t.n, t.rows, t.cols, 128, 128, t.sms, kernels::PrefillSplit::cluster).cluster,
               t.cluster)
         << t.rows << "x" << t.cols << " at " << t.tokens << " tokens, " << t.sms << " SMs";
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   std::uint64_t seed = 900;
   for (const Split& t : splits) {
@@ -402,7 +312,7 @@ TEST(HybridGemmCuda, ClusterSplitMatchesAndIsDeterministic) {
 // against each other bit for bit: the two splits add the K steps in different orders). Run alone (a process of its
 // own), each cluster kernel's first launch — with its one-time host calls in relaxed capture mode — is in the capture.
 TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   std::uint64_t seed = 970;
   for (const auto [rows, cols, tokens] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{2048, 4096, 64},
@@ -450,7 +360,7 @@ TEST(HybridGemmCuda, GraphCapturedPrefillMatchesTheEagerCall) {
 // had (so a step that read its x early, before the kernel before it had finished writing it, shows). Then the same
 // with dependent launch off.
 TEST(HybridGemmCuda, DependentLaunchesReadTheFinishedOutputOfTheKernelBefore) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   auto c = testing::random_hybrid(2048, 2048, 128, 128, 0.5, 950, 0.03);
   const hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
@@ -585,7 +495,7 @@ TEST(HybridGemmCuda, StagesThatFitAreTheDeepestResidentRing) {
 }
 
 TEST(HybridGemmCuda, BadInputsAreClearErrors) {
-  SKIP_WITHOUT_GPU();
+  SKIP_WITHOUT_HYBRID_GPU();
   auto c = testing::random_hybrid(128, 256, 128, 128, 0.5, 9);
   hybrid::PackedHybrid packed = hybrid::pack(c.weight.data(), c.keep.data(), c.grid);
   kernels::HybridWeight w = kernels::upload_hybrid(packed, at::Device("cuda:0"));

@@ -15,16 +15,15 @@
 #include <vector>
 
 #include "hybrid_fixtures.h"
+#include "hybrid_gpu.h"
 #include "kernels/hybrid_linear.h"
 #include "kernels/prefill_work.h"
 
 namespace patchlm {
 namespace {
 
-bool have_gpu() { return at::cuda::is_available() && kernels::hybrid_kernel_unavailable(at::Device("cuda:0")).empty(); }
-
 TEST(PrefillMulticastCuda, MatchesTheDenseMaskedGemmInClustersOfTwoAndFour) {
-  if (!have_gpu()) GTEST_SKIP() << "no usable CUDA device";
+  SKIP_WITHOUT_HYBRID_GPU();
   at::Device cuda("cuda:0");
   std::uint64_t seed = 1300;
   int multicast_calls = 0, stream_k_calls = 0;

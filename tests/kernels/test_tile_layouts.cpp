@@ -1,7 +1,7 @@
 // The device layouts of dense and 2:4 tiles (kernels/dense_tile_layout.h, sparse_tile_layout.h; docs/format.md "On the
 // GPU") as invariants, without a GPU: every byte of a tile has exactly one place, a 2:4 tile's parts are contiguous
 // and keep the packed size, and the 8 rows that one ldmatrix matrix (or one wgmma core matrix) reads fall in 8
-// different 16-byte bank groups. tests/kernels/test_hybrid_gemm_cuda.cpp checks the bytes the GPU writes.
+// different 16-byte bank groups. tests/kernels/test_device_layout_cuda.cpp checks the bytes the GPU writes.
 #include <gtest/gtest.h>
 
 #include <set>
