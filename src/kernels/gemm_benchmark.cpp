@@ -68,7 +68,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
       throw UsageError(str_cat("--prefill-tile-tokens: ", n, " is not one of ", prefill_tokens_per_tile_choices_text()));
   for (const std::string& split : o.prefill_splits)
     if (PrefillSplit forced; !forced_prefill_split(split, forced))
-      throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not ", kForcedPrefillSplitNames));
+      throw UsageError(str_cat("--prefill-split: ", in_quotes(split), " is not ", forced_prefill_split_names()));
   cluster_split_use_option(o.cluster_split);
   if (!o.prefill_trace_dir.empty() && !PATCHLM_PREFILL_TRACE)
     throw UsageError("--prefill-trace: this patchlm was built without the trace (cmake -DPATCHLM_PREFILL_TRACE=ON)");

@@ -74,7 +74,7 @@ struct TimedCallBuilder {
     if (slash != std::string::npos) {
       const std::string s = key.substr(slash + 1);
       if (!forced_prefill_split(s, split))
-        throw Error(str_cat(where, ": '", key, "': the split must be ", kForcedPrefillSplitNames));
+        throw Error(str_cat(where, ": '", key, "': the split must be ", forced_prefill_split_names()));
       if (multicast_cluster_size(split) == 4) return;  // not a candidate of the rule
     }
     if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>()))

@@ -4,7 +4,9 @@
 // whole, by stream-K, by thread-block clusters, or in x-multicast clusters (PrefillSplit). The cost model and the rule
 // that picks among them: prefill_cost.h; each CTA's walk through its part: prefill_work.h.
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 
 #include "util/host_device.h"
@@ -153,8 +155,14 @@ inline bool forced_prefill_split(const std::string& name, PrefillSplit& split) {
     if (name == prefill_split_name(s)) return split = s, true;
   return false;
 }
-inline constexpr const char* kForcedPrefillSplitNames =
-    "whole, stream-k, cluster, multicast-2, multicast-4, multicast-2-stream-k or multicast-4-stream-k";
+// Their names for messages: "whole, stream-k, … or multicast-4-stream-k".
+inline std::string forced_prefill_split_names() {
+  std::string text;
+  constexpr std::size_t count = std::size(kForcedPrefillSplits);
+  for (std::size_t i = 0; i < count; ++i)
+    text += std::string(i == 0 ? "" : i + 1 == count ? " or " : ", ") + prefill_split_name(kForcedPrefillSplits[i]);
+  return text;
+}
 // The split a work split runs (what bench rows and the cost fit name it by): x multicast in clusters of 2 or 4 (the
 // tail whole or by stream-K), whole tiles, a cluster split or stream-K.
 constexpr PrefillSplit split_as_run(const PrefillWorkSizes& w) {
