@@ -26,8 +26,8 @@ TEST(PrefillCost, TheSplitIsTheCheaperByTheCostModel) {
   EXPECT_TRUE(kernels::prefill_work(512, 256, 11008, 4096, 128, 128, 132).split_tail);   // 172 tiles: 82.6 vs 92.8 µs
   EXPECT_FALSE(kernels::prefill_work(640, 64, 1024, 4096, 128, 128, 132).split_tail);    // 80 tiles: 17.4 vs 18.4 µs
   EXPECT_FALSE(kernels::prefill_work(8192, 256, 4096, 11008, 128, 128, 132).split_tail); // 1024 = 7.76 waves
-  // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model({.graph = true}); steps 23–24);
-  // then the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more
+  // The cluster split joins the rule in launches captured into a CUDA graph (prefill_rule_model({.graph = true});
+  // steps 23–24); then the rule takes the cheapest of three by the landed constants — as measured where the splits differ by more
   // than the noise (docs/perf/gemm_prefill_cluster4_sweep_h200.json) — and in eager launches (the landed model) never
   // a cluster split. (x multicast apart: TheRuleTakesMulticast… below.)
   const kernels::PrefillCostModel with_cluster = kernels::prefill_rule_model({.graph = true, .multicast = false});

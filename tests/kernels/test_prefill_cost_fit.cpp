@@ -189,8 +189,8 @@ TEST(PrefillCostFit, GridFitFindsTheClusterConstantsTheTimingsFollow) {
 
 TEST(PrefillCostFit, PickAmongEveryVariantIsTheDispatchRulesPick) {
   // Every N × whole / stream-K / cluster timed as the landed constants price them, the cluster split in the rule (as
-  // in a launch captured into a graph, where bench gemm times: prefill_rule_model({.graph = true})), x multicast out (the sweep
-  // has no multicast variants): the fit's pick is the dispatch rule's.
+  // in a launch captured into a graph, where bench gemm times: prefill_rule_model({.graph = true})), x multicast out
+  // (the sweep has no multicast variants): the fit's pick is the dispatch rule's.
   const PrefillCostModel model = kernels::prefill_rule_model({.graph = true, .multicast = false});
   ASSERT_TRUE(model.cluster_in_rule);
   int clustered = 0;
