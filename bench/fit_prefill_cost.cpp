@@ -30,8 +30,10 @@ std::string model_text(const PrefillCostModel& m) {
   if (with_cluster)
     n += std::snprintf(text + n, sizeof text - n, " cluster x%.2f exchange %4.1f", m.cluster_step_cost, m.cluster_exchange);
   if (with_multicast)
-    std::snprintf(text + n, sizeof text - n, " multicast-2 x%.2f (2:4 x%.2f) + %4.1f", m.multicast_step_cost,
-                  m.multicast_two_four_step_cost, m.multicast_prologue);
+    std::snprintf(text + n, sizeof text - n, " multicast-2 x%.2f (2:4 x%.2f) + %4.1f at N %s from %lld", m.multicast_step_cost,
+                  m.multicast_two_four_step_cost, m.multicast_prologue,
+                  m.multicast_tokens_per_tile == 0 ? "any" : std::to_string(m.multicast_tokens_per_tile).c_str(),
+                  static_cast<long long>(m.multicast_min_tokens));
   return text;
 }
 
@@ -116,6 +118,9 @@ int main(int argc, char** argv) {
   app.add_flag("--picks", picks, "Also print the landed model's pick, the fastest variant and the regret of every call");
   app.add_flag("--only-multicast", only_multicast,
                "Fit the x-multicast split's constants only, the others held at the landed model's (for sweeps of one N)");
+  bool widen = false;
+  app.add_flag("--widen-multicast", widen,
+               "Also let the rule weigh x multicast at every N with a multicast kernel and from 256 tokens (for sweeps that timed it there)");
   CLI11_PARSE(app, argc, argv);
   try {
     // Each file once; which splits any of them timed decides what the model text shows.
@@ -141,22 +146,16 @@ int main(int argc, char** argv) {
     }
     if (all.empty()) throw patchlm::Error("no call at the sparsities asked for");
     if (files.size() > 1) print_regret("all", all, kPrefillCostModel);
-    const PrefillCostGrid grid =
+    PrefillCostGrid grid =
         only_multicast ? multicast_only_prefill_cost_grid() : default_prefill_cost_grid(with_cluster, with_multicast);
+    if (widen) widen_multicast_grid(grid);
     const std::vector<PrefillFit> fits = fit_prefill_cost_model(all, grid);
     std::printf("\nthe grid's best of %zu models on all %zu cases:\n", fits.size(), all.size());
     for (std::size_t i = 0; i < fits.size() && i < static_cast<std::size_t>(top); ++i)
       std::printf("  %3zu. %s  regret: mean %.4f  worst %.3f\n", i + 1, model_text(fits[i].model).c_str(),
                   fits[i].regret.geometric_mean, fits[i].regret.worst);
     const auto landed = std::find_if(fits.begin(), fits.end(), [](const PrefillFit& f) {
-      return f.model.step_cost_per_token == kPrefillCostModel.step_cost_per_token &&
-             f.model.stream_k_step_cost == kPrefillCostModel.stream_k_step_cost &&
-             f.model.stream_k_exchange == kPrefillCostModel.stream_k_exchange &&
-             f.model.cluster_step_cost == kPrefillCostModel.cluster_step_cost &&
-             f.model.cluster_exchange == kPrefillCostModel.cluster_exchange &&
-             f.model.multicast_step_cost == kPrefillCostModel.multicast_step_cost &&
-             f.model.multicast_two_four_step_cost == kPrefillCostModel.multicast_two_four_step_cost &&
-             f.model.multicast_prologue == kPrefillCostModel.multicast_prologue;
+      return same_prefill_cost_model(f.model, kPrefillCostModel);
     });
     if (landed != fits.end()) std::printf("  the landed model is %td. of %zu\n", landed - fits.begin() + 1, fits.size());
     if (with_cluster) compare_cluster_split(all);

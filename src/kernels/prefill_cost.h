@@ -10,10 +10,7 @@
 
 namespace patchlm::kernels {
 
-// The rule weighs x multicast only where it was timed: N = 256, from 1024 tokens.
-constexpr int kMulticastRuleTokensPerTile = 256;
-constexpr std::int64_t kMulticastRuleMinTokens = 1024;
-// …and its last wave by stream-K only behind this many whole waves of cluster tiles: there the tail took 0.998–1.04×
+// The rule weighs x multicast's last wave by stream-K only behind this many whole waves of cluster tiles: there the tail took 0.998–1.04×
 // the whole last wave's time wherever the model priced it lower (docs/performance.md step 28: 11008×4096 at 2048 tokens,
 // 12288×4096 and 14336×4096 at 1536, 22016×4096 at 1024–2048, 28672×4096 at 1536–8192; H100 and H200), while behind
 // one wave it lost what the model priced as a gain (4096×14336 at 1536 tokens: 1.06–1.09× the rule without it).
@@ -65,7 +62,10 @@ struct PrefillCostModel {
   double multicast_step_cost = 0.95;
   double multicast_two_four_step_cost = 0.85;
   double multicast_prologue = 6;  // in 64-token steps, once per call: the cluster's set-up before its first x panel
-  bool multicast_in_rule = true;  // whether the rule may pick the x-multicast split (clusters of 2, N = 256 only)
+  bool multicast_in_rule = true;  // whether the rule may pick the x-multicast split (clusters of 2)
+  // …at this N only (0: at every N with a multicast kernel) and from this many tokens: where it was timed.
+  int multicast_tokens_per_tile = 256;
+  std::int64_t multicast_min_tokens = 1024;
   // whether it may also split that split's last wave by stream-K (PrefillSplit::multicast_2_stream_k), priced as a
   // stream-K tail (stream_k_step_cost, stream_k_exchange) of multicast steps — a constant of its own for that tail's
   // step was not determined by the timings (step 28: 1.0–1.45 all within 0.05 % of mean regret over 255 cases)
@@ -130,6 +130,17 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
   return 1.0 + model.step_cost_per_token * (n - kSmallTokensPerTile);
 }
 
+// Whether the rule weighs the x-multicast split `w` (PrefillWorkSizes::multicast > 1) at N = n for `tokens` tokens:
+// clusters of 2 where the model lets it (multicast_in_rule, its N and token count), the stream-K tail only where
+// multicast_stream_k_in_rule and behind kMulticastStreamKMinWaves whole waves. The rule and the cost fit
+// (prefill_cost_fit.h) ask the same.
+inline bool prefill_rule_weighs_multicast(const PrefillWorkSizes& w, int n, std::int64_t tokens,
+                                          const PrefillCostModel& model) {
+  if (w.multicast != 2 || !model.multicast_in_rule || tokens < model.multicast_min_tokens) return false;
+  if (model.multicast_tokens_per_tile != 0 && n != model.multicast_tokens_per_tile) return false;
+  return !w.split_tail || (model.multicast_stream_k_in_rule && w.full_waves >= kMulticastStreamKMinWaves);
+}
+
 // The cost of a work split with N tokens per tile, in 64-token K steps.
 inline double prefill_cost(const PrefillWorkSizes& w, int n, const PrefillCostModel& model = kPrefillCostModel) {
   const std::int64_t waves = w.full_waves + (!w.split_tail && w.tail_tiles > 0 ? 1 : 0);
@@ -168,17 +179,14 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
     const PrefillWorkSizes clustered = prefill_sizes_cluster(tokens, n, rows, cols, tile_height, tile_width, multiprocessors);
     if (clustered.cluster > 1) take_if_cheaper(clustered);
   }
-  // x multicast in clusters of 2 at N = 256 from 1024 tokens only: the cases timed (clusters of 4 do not all fit at once
-  // on an H100 — fewer than multiprocessors / 4, so a wave the model counts as one ran as two — and lost almost
-  // everywhere).
-  if (model.multicast_in_rule && n == kMulticastRuleTokensPerTile && tokens >= kMulticastRuleMinTokens) {
+  // x multicast in clusters of 2 where the model weighs it (clusters of 4 do not all fit at once on an H100 — fewer
+  // than multiprocessors / 4, so a wave the model counts as one ran as two — and lost almost everywhere).
+  if (model.multicast_in_rule)
     for (bool split_tail : {false, true}) {
-      if (split_tail && !model.multicast_stream_k_in_rule) continue;
       const PrefillWorkSizes shared =
           prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2, split_tail);
-      if (shared.multicast > 1 && (!shared.split_tail || shared.full_waves >= kMulticastStreamKMinWaves)) take_if_cheaper(shared);
+      if (prefill_rule_weighs_multicast(shared, n, tokens, model)) take_if_cheaper(shared);
     }
-  }
   return best;
 }
 }  // namespace detail

@@ -151,12 +151,16 @@ PrefillPick pick_with(const PrefillTimedCall& call, const std::vector<PrefillWor
   model.two_four_share = call.two_four_share;
   PrefillPick pick;
   double best_cost = 0;
+  bool picked = false;
   for (std::size_t i = 0; i < call.variants.size(); ++i) {  // in (N, whole, stream-K, cluster) order: the first of a tie stays
     const PrefillVariant& v = call.variants[i];
-    const double cost = prefill_cost(works[i], v.tokens_per_tile, model);
-    if (i == 0 || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost;
     if (i == 0 || v.us < pick.fastest.us) pick.fastest = v;
+    // An x-multicast split the model's rule does not weigh (its N, token count, tail guard) is only ever the fastest.
+    if (works[i].multicast > 1 && !prefill_rule_weighs_multicast(works[i], v.tokens_per_tile, call.tokens, model)) continue;
+    const double cost = prefill_cost(works[i], v.tokens_per_tile, model);
+    if (!picked || cost < best_cost * (1 - 1e-12)) pick.picked = v, best_cost = cost, picked = true;
   }
+  if (!picked) throw Error(str_cat(call.source, ": no variant the rule weighs was timed"));
   pick.regret = pick.picked.us / pick.fastest.us;
   return pick;
 }
@@ -216,6 +220,21 @@ PrefillCostGrid multicast_only_prefill_cost_grid() {
   return grid;
 }
 
+void widen_multicast_grid(PrefillCostGrid& grid) {
+  grid.multicast_tokens_per_tile = {static_cast<double>(kPrefillCostModel.multicast_tokens_per_tile), 0};
+  grid.multicast_min_tokens = {256, 384, 512, 768, 1024};
+}
+
+bool same_prefill_cost_model(const PrefillCostModel& a, const PrefillCostModel& b) {
+  return a.step_cost_per_token == b.step_cost_per_token && a.stream_k_step_cost == b.stream_k_step_cost &&
+         a.stream_k_exchange == b.stream_k_exchange && a.cluster_step_cost == b.cluster_step_cost &&
+         a.cluster_exchange == b.cluster_exchange && a.cluster_in_rule == b.cluster_in_rule &&
+         a.multicast_step_cost == b.multicast_step_cost && a.multicast_two_four_step_cost == b.multicast_two_four_step_cost &&
+         a.multicast_prologue == b.multicast_prologue && a.multicast_in_rule == b.multicast_in_rule &&
+         a.multicast_tokens_per_tile == b.multicast_tokens_per_tile && a.multicast_min_tokens == b.multicast_min_tokens &&
+         a.multicast_stream_k_in_rule == b.multicast_stream_k_in_rule;
+}
+
 bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls) {
   for (const PrefillTimedCall& call : calls)
     for (const PrefillVariant& v : call.variants)
@@ -247,6 +266,8 @@ std::vector<PrefillFit> fit_prefill_cost_model(const std::vector<PrefillTimedCal
       {grid.multicast_step_cost, [](PrefillCostModel& m, double v) { m.multicast_step_cost = v; }},
       {grid.multicast_two_four_step_cost, [](PrefillCostModel& m, double v) { m.multicast_two_four_step_cost = v; }},
       {grid.multicast_prologue, [](PrefillCostModel& m, double v) { m.multicast_prologue = v; }},
+      {grid.multicast_tokens_per_tile, [](PrefillCostModel& m, double v) { m.multicast_tokens_per_tile = static_cast<int>(v); }},
+      {grid.multicast_min_tokens, [](PrefillCostModel& m, double v) { m.multicast_min_tokens = static_cast<std::int64_t>(v); }},
   };
   constexpr std::size_t kAxes = std::size(axes);
   const std::vector<std::vector<PrefillWork>> works = works_of(calls);

@@ -7,7 +7,8 @@
 // model to the figures prefill_cost.h states.
 //
 // A model may only pick among the variants that were timed: for each it prices the work split that variant ran
-// (prefill_work with that N and split) and takes the cheapest. A forced stream-K split that comes out as whole waves
+// (prefill_work with that N and split) and takes the cheapest — of the x-multicast splits only those its rule weighs
+// (prefill_rule_weighs_multicast: N, token count, the stream-K tail's guard); the others count only as the fastest. A forced stream-K split that comes out as whole waves
 // (the output tiles fill every wave), or a forced cluster split for which no cluster fits, ran as whole tiles and is
 // priced so. A variant timed at the rule's split (an "N"
 // key, no "/split") ran the split the landed constants pick, with the cluster split among the candidates where the
@@ -76,6 +77,9 @@ struct PrefillCostGrid {
   std::vector<double> multicast_step_cost = {kPrefillCostModel.multicast_step_cost};  // clusters of 2
   std::vector<double> multicast_two_four_step_cost = {kPrefillCostModel.multicast_two_four_step_cost};
   std::vector<double> multicast_prologue = {kPrefillCostModel.multicast_prologue};
+  // Where the rule weighs x multicast: its N (0: every N with a multicast kernel) and fewest tokens.
+  std::vector<double> multicast_tokens_per_tile = {static_cast<double>(kPrefillCostModel.multicast_tokens_per_tile)};
+  std::vector<double> multicast_min_tokens = {static_cast<double>(kPrefillCostModel.multicast_min_tokens)};
 };
 // Around the landed model, wide enough to leave it; with_cluster: the cluster split's constants too (for sweeps with
 // "N/cluster" variants — else they price nothing and stay the landed ones); with_multicast: likewise the x-multicast
@@ -84,6 +88,11 @@ PrefillCostGrid default_prefill_cost_grid(bool with_cluster = false, bool with_m
 // The x-multicast split's constants alone, every other one held at the landed model's (for sweeps of one N:
 // `bench/fit_prefill_cost --only-multicast`).
 PrefillCostGrid multicast_only_prefill_cost_grid();
+// A grid that also lets the rule weigh x multicast at every N with a multicast kernel and from fewer tokens (for sweeps
+// that timed it there: `bench/fit_prefill_cost --widen-multicast`).
+void widen_multicast_grid(PrefillCostGrid& grid);
+// Whether two models have the same constants and rule settings (the two_four_share they were last asked at aside).
+bool same_prefill_cost_model(const PrefillCostModel& a, const PrefillCostModel& b);
 // Whether any call has a cluster-split variant; an x-multicast one.
 bool has_cluster_variants(const std::vector<PrefillTimedCall>& calls);
 bool has_multicast_variants(const std::vector<PrefillTimedCall>& calls);
