@@ -62,7 +62,7 @@ TEST(PrefillCost, TheSplitIsTheCheaperByTheCostModel) {
   EXPECT_GE(clustered, 2);
 }
 
-// The rule weighs x multicast in clusters of 2 at N = 256 only, where the model allows it, and takes it where it
+// The rule weighs x multicast in clusters of 2 at the model's N and token counts, where it allows it, and takes it where it
 // prices lower: whole waves of clusters at the multicast step cost per step, which goes from multicast_step_cost (a
 // dense weight) to multicast_two_four_step_cost (all 2:4 tiles) with the weight's 2:4 tile share, plus
 // multicast_prologue steps once.
@@ -79,7 +79,15 @@ TEST(PrefillCost, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
   EXPECT_EQ(w.ctas, 132);
   EXPECT_NEAR(kernels::prefill_cost(w, t.n, model),
               kernels::prefill_step_cost(t.n, model) * (0.9 * 2 * t.cols / 128 + model.multicast_prologue), 1e-9);
-  EXPECT_EQ(rule(model, 128).multicast, 1);  // only at N = 256
+  EXPECT_EQ(rule(model, 128).multicast, 1);  // only at N = 256 (the model's multicast_tokens_per_tile)…
+  model.multicast_tokens_per_tile = 0;        // …or at every N with a multicast kernel
+  EXPECT_EQ(rule(model, 128).multicast, 2);
+  EXPECT_EQ(rule(model, 136).multicast, 1);   // none built: N not a multiple of 32
+  model.multicast_min_tokens = t.tokens + 1;  // and from the model's fewest tokens
+  EXPECT_EQ(rule(model, 128).multicast, 1);
+  EXPECT_EQ(rule(model, t.n).multicast, 1);
+  model.multicast_tokens_per_tile = kernels::kPrefillCostModel.multicast_tokens_per_tile;
+  model.multicast_min_tokens = kernels::kPrefillCostModel.multicast_min_tokens;
   model.two_four_share = 0;                  // a step at 1.1: dearer than whole tiles
   EXPECT_EQ(rule(model, t.n).multicast, 1);
   model.two_four_share = 1;
