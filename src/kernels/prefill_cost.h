@@ -10,10 +10,11 @@
 
 namespace patchlm::kernels {
 
-// The rule weighs x multicast's last wave by stream-K only behind this many whole waves of cluster tiles: there the tail took 0.998–1.04×
-// the whole last wave's time wherever the model priced it lower (docs/performance.md step 28: 11008×4096 at 2048 tokens,
-// 12288×4096 and 14336×4096 at 1536, 22016×4096 at 1024–2048, 28672×4096 at 1536–8192; H100 and H200), while behind
-// one wave it lost what the model priced as a gain (4096×14336 at 1536 tokens: 1.06–1.09× the rule without it).
+// The rule weighs x multicast's last wave by stream-K only behind this many whole waves of cluster tiles: there the
+// tail took 0.998–1.04× the whole last wave's time wherever the model priced it lower (docs/performance.md step 28:
+// 11008×4096 at 2048 tokens, 12288×4096 and 14336×4096 at 1536, 22016×4096 at 1024–2048, 28672×4096 at 1536–8192; H100
+// and H200), while behind one wave it lost what the model priced as a gain (4096×14336 at 1536 tokens: 1.06–1.09× the
+// rule without it).
 constexpr int kMulticastStreamKMinWaves = 4;
 
 // The cost model (docs/performance.md, issue 21 steps 15 and 17), fitted to every N × split timed on an H200 (13
@@ -37,8 +38,9 @@ constexpr int kMulticastStreamKMinWaves = 4;
 // 2 large ones' tails, docs/perf/gemm_prefill_cluster4_sweep_h200.json; over it and the three sweeps above, 347 calls,
 // mean regret 1.0082, the grid's best 1.0081). The rule weighs it against whole tiles and stream-K only where
 // cluster_in_rule, which is off in the landed model — prefill_rule_model says where the rule takes it.
-// The x-multicast split (clusters of 2, N = 256, from 1024 tokens) is priced as whole waves of cluster tiles, each
-// step multicast_step_factor× a whole tile's — 0.95 for a dense weight, 0.85 for an all-2:4 one, in proportion to the
+// The x-multicast split (clusters of 2; weighed at N = 256 from 1024 tokens — multicast_tokens_per_tile,
+// multicast_min_tokens — where it was timed; step 30 timed every N down to 192 tokens and no wider scope fitted) is
+// priced as whole waves of cluster tiles, each step multicast_step_factor× a whole tile's — 0.95 for a dense weight, 0.85 for an all-2:4 one, in proportion to the
 // weight's 2:4 tile share in between (a 2:4 step halves the MMA and the weight's bytes, not x's, which the pair
 // shares) — plus multicast_prologue steps once; fitted with the other constants held (step 27: `bench/fit_prefill_cost
 // --only-multicast` over docs/perf/gemm_prefill_multicast_{unfenced,rule_ab}_h100.json, 129 H100 cases, mean regret
