@@ -45,6 +45,19 @@ def test_summary_numbers_match_the_timeline(tmp_path):
     assert row["contribution_write_us_median"] == 1.0 and row["finisher_gather_us_median"] == 2.0
     assert row["contributors_median"] == 1 and row["stream_k_ctas"] == 2
     assert "finish 6 steps computed 8.00 exchanged 10.00" in p.stdout
+    assert row["gpu"] == "unknown"  # the hand-made trace names none, and no --gpu
+
+
+def test_the_gpu_is_the_traces_own_else_the_option(tmp_path):
+    path = trace(tmp_path)
+    out = tmp_path / "summary.json"
+    assert subprocess.run([sys.executable, SCRIPT, path, "--gpu", "NVIDIA H200", "--json", out]).returncode == 0
+    assert json.loads(out.read_text())[0]["gpu"] == "NVIDIA H200"
+    t = json.loads(path.read_text())
+    t["gpu"] = "NVIDIA H100 80GB HBM3"  # bench gemm --prefill-trace writes the device's name
+    path.write_text(json.dumps(t))
+    assert subprocess.run([sys.executable, SCRIPT, path, "--gpu", "NVIDIA H200", "--json", out]).returncode == 0
+    assert json.loads(out.read_text())[0]["gpu"] == "NVIDIA H100 80GB HBM3"
 
 
 def test_cluster_parts_report_their_exchange(tmp_path):
