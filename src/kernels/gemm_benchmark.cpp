@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "io/mask_file.h"
+#include "kernels/gpu_clocks.h"
 #include "kernels/prefill_trace.h"
 #include "kernels/prefill_work.h"  // torch- and CUDA-free: validate_gemm_bench needs it in every build
 #include "util/error.h"
@@ -98,8 +99,11 @@ namespace {
 // than the same kernel timed again later in the same case (docs/performance.md, step 18).
 // eager (--eager): the same calls launched one by one from the host instead, as the engine's prefill launches them,
 // timed by events around the loop; *host_us then gets the host's median time to issue one call (where it exceeds the
-// device time, the host paces the GPU).
-double time_op(const std::function<void(int)>& op, int copies, double settle_ms, bool eager, double* host_us = nullptr) {
+// device time, the host paces the GPU). *clocks gets the SM clock and power sampled over the second half of the settling
+// and the timing (kernels/gpu_clocks.h: at the power limit each op runs at the clock its own draw allows), where
+// `sampler` can read them.
+double time_op(const std::function<void(int)>& op, int copies, double settle_ms, bool eager, double* host_us = nullptr,
+               GpuClockSampler* sampler = nullptr, ClockSample* clocks = nullptr) {
   at::cuda::CUDAStream stream = at::cuda::getStreamFromPool();
   at::cuda::CUDAStreamGuard guard(stream);
   for (int c = 0; c < copies; ++c) op(c);  // warm up: lazy init, autotune caches, smem attributes
@@ -117,11 +121,17 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
       for (int c = 0; c < copies; ++c) op(c);
     graph.capture_end();
   }
+  const bool sample = sampler != nullptr && clocks != nullptr;
+  bool sampling = false;
   const auto settle_start = std::chrono::steady_clock::now();
   do {
     run();
     stream.synchronize();
-  } while (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - settle_start).count() < settle_ms);
+    const double settled_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - settle_start).count();
+    if (sample && !sampling && settled_ms >= settle_ms / 2) sampler->start(), sampling = true;
+    if (settled_ms >= settle_ms) break;
+  } while (true);
+  if (sample && !sampling) sampler->start();
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
@@ -140,6 +150,7 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
   }
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
+  if (sample) *clocks = sampler->stop();
   std::sort(us.begin(), us.end());
   std::sort(host.begin(), host.end());
   if (host_us) *host_us = host[host.size() / 2];
@@ -147,7 +158,8 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
 }
 
 // cuSPARSELt on the compressed fully-2:4 weights, x padded to 16 tokens as it requires; algorithm from its search.
-double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tensor& x, double settle_ms, bool eager) {
+double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tensor& x, double settle_ms, bool eager,
+                       GpuClockSampler* sampler, ClockSample* clocks) {
   const std::int64_t m = x.size(0);
   at::Tensor xp = at::zeros({std::max<std::int64_t>(16, (m + 15) / 16 * 16), x.size(1)}, x.options());
   xp.narrow(0, 0, m).copy_(x);
@@ -161,7 +173,7 @@ double time_cusparselt(const std::vector<at::Tensor>& compressed, const at::Tens
         at::_cslt_sparse_mm(compressed[c], xp.t(), {}, {}, {},
                             /*transpose_result=*/true, alg);
       },
-      static_cast<int>(compressed.size()), settle_ms, eager);
+      static_cast<int>(compressed.size()), settle_ms, eager, nullptr, sampler, clocks);
 }
 
 // --prefill-split's names (checked by validate); "rule" (and any other name) is the rule.
@@ -248,6 +260,14 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   const cudaDeviceProp* prop = at::cuda::getCurrentDeviceProperties();
   const int sms = prop->multiProcessorCount;
   const double l2 = prop->l2CacheSize;
+  // The SM clock and power of the ops below, where the driver's NVML can read them (no samples elsewhere).
+  char bus_id[32] = {};
+  if (cudaDeviceGetPCIBusId(bus_id, sizeof bus_id, at::cuda::current_device()) != cudaSuccess) (void)cudaGetLastError();
+  GpuClockSampler sampler(bus_id);
+  // The JSON's figures of one op's clocks: {"sm_mhz", "power_w"} medians, or null where none were sampled.
+  const auto clocks_json = [](const ClockSample& c) {
+    return c.samples > 0 ? nlohmann::ordered_json{{"sm_mhz", c.sm_mhz}, {"power_w", c.power_w}} : nlohmann::ordered_json();
+  };
   // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
   set_cluster_split_use(cluster_split_use_option(options.cluster_split));
   set_prefill_multicast_use(options.x_multicast);
@@ -314,8 +334,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
       for (int m : options.tokens) {
         at::Tensor x = at::randn({m, s.cols}, bf16);
         at::Tensor y = at::empty({m, s.rows}, bf16);
+        ClockSample dense_clocks, prefill_clocks, cslt_clocks;
         double dense_us = time_op([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies, options.settle_ms,
-                                  options.eager);
+                                  options.eager, nullptr, &sampler, &dense_clocks);
         // The decode kernel, autotuned, up to kMaxKernelBenchTokens (past that it runs M / 64 chunks of 64 and only
         // gets slower than the unpacked path); then the unpacked weight on cuBLAS; the dispatch takes one of them.
         double best_us = 0;
@@ -342,27 +363,31 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                                  : time_op([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies, options.settle_ms, options.eager);
         // The wgmma kernel with tokens per tile (0: the rule's) and the last wave's split as given, then back to the rule.
         double prefill_host_us = 0;  // --eager: the host's time to issue one call of the rule's variant
-        const auto time_prefill = [&](int n, PrefillSplit split, double* host_us = nullptr) {
+        const auto time_prefill = [&](int n, PrefillSplit split, double* host_us = nullptr, ClockSample* clocks = nullptr) {
           for (auto& w : ws128) w.prefill_tokens_per_tile = n, w.prefill_split = split;
           const double us = time_op([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies, options.settle_ms,
-                                    options.eager, host_us);
+                                    options.eager, host_us, &sampler, clocks);
           for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
           return us;
         };
-        const double prefill_us = ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule, &prefill_host_us) : 0;
+        const double prefill_us =
+            ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule, &prefill_host_us, &prefill_clocks) : 0;
         // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above) ...
         nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
         if (ws128[0].prefill_kernel)
           for (int n : options.prefill_tile_tokens) by_tile_tokens[std::to_string(n)] = time_prefill(n, PrefillSplit::rule);
         // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
-        nlohmann::ordered_json by_variant = nlohmann::ordered_json::object();
+        nlohmann::ordered_json by_variant = nlohmann::ordered_json::object(), clocks_by_variant = by_variant;
         if (ws128[0].prefill_kernel && !options.prefill_splits.empty()) {
           std::vector<int> ns = options.prefill_tile_tokens;
           if (ns.empty()) ns.push_back(0);
           for (int n : ns)
-            for (const std::string& split : options.prefill_splits)
-              by_variant[str_cat(n != 0 ? std::to_string(n) : "rule", "/", split)] =
-                  time_prefill(n, prefill_split_named(split));
+            for (const std::string& split : options.prefill_splits) {
+              const std::string key = str_cat(n != 0 ? std::to_string(n) : "rule", "/", split);
+              ClockSample clocks;
+              by_variant[key] = time_prefill(n, prefill_split_named(split), nullptr, &clocks);
+              clocks_by_variant[key] = clocks_json(clocks);
+            }
         }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)
@@ -375,7 +400,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
                                      : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
                                                                                         : prefill_us;
-        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x, options.settle_ms, options.eager);
+        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &cslt_clocks);
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;
@@ -412,9 +437,11 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"x_multicast", options.x_multicast},
                            {"timed_as", options.eager ? "eager launches" : "CUDA graph"},
                            {"cublas_us", dense_us},
+                           {"cublas_clocks", clocks_json(dense_clocks)},
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
+                           {"prefill_kernel_clocks", clocks_json(prefill_clocks)},
                            {"prefill_kernel_host_issue_us", options.eager && prefill_us > 0 ? nlohmann::ordered_json(prefill_host_us) : nullptr},
                            {"prefill_tokens_per_tile", rule_n},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
@@ -423,6 +450,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"prefill_rule_has_multicast", rule.multicast_in_rule},
                            {"prefill_rule_has_multicast_stream_k", rule.multicast_in_rule && rule.multicast_stream_k_in_rule},
                            {"prefill_kernel_us_by_variant", by_variant},
+                           {"prefill_kernel_clocks_by_variant", clocks_by_variant},
                            {"unpack_cublas_us", unpack_us},
                            {"dispatched", hybrid_path_name(chosen)},
                            {"hybrid_us", dispatched_us},
@@ -431,7 +459,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"hybrid_tb_per_s", hybrid_bytes / dispatched_us / 1e6},
                            {"hybrid_tflops", 2.0 * m * s.rows * s.cols / dispatched_us / 1e6},
                            {"cublas_tflops", 2.0 * m * s.rows * s.cols / dense_us / 1e6},
-                           {"cusparselt_us", cslt_us}});
+                           {"cusparselt_us", cslt_us},
+                           {"cusparselt_clocks", clocks_json(cslt_clocks)}});
       }
     }
   }
