@@ -208,7 +208,8 @@ void write_prefill_traces(const GemmBenchOptions& o, const GemmShape& s, int sig
       const int tokens_per_tile = n != 0 ? n : prefill_tokens_per_tile(128, 128, m, s.rows, s.cols, sms, eager);
       const PrefillWork work = prefill_work(m, tokens_per_tile, s.rows, s.cols, 128, 128, sms, split, eager);
       const nlohmann::ordered_json trace = {
-          {"gpu", at::cuda::getCurrentDeviceProperties()->name}, {"rows", s.rows}, {"cols", s.cols}, {"tokens", m}, {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
+          {"gpu", at::cuda::getCurrentDeviceProperties()->name}, {"rows", s.rows}, {"cols", s.cols}, {"tokens", m},
+          {"sparsity", sigma}, {"tokens_per_tile", tokens_per_tile},
           {"forced", n != 0}, {"split", split_name}, {"ctas", work.ctas}, {"full_waves", work.full_waves},
           {"tail_tiles", work.tail_tiles}, {"split_tail", work.split_tail}, {"stream_ctas", work.stream_ctas},
           {"cluster", work.cluster}, {"multicast", work.multicast}, {"steps_per_tile", work.tiles}, {"events_per_cta", kTraceEvents}, {"events", events}};
