@@ -124,14 +124,13 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
   const bool sample = sampler != nullptr && clocks != nullptr;
   bool sampling = false;
   const auto settle_start = std::chrono::steady_clock::now();
-  do {
+  for (;;) {  // at least once; sampling has started by the time settling ends
     run();
     stream.synchronize();
     const double settled_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - settle_start).count();
     if (sample && !sampling && settled_ms >= settle_ms / 2) sampler->start(), sampling = true;
     if (settled_ms >= settle_ms) break;
-  } while (true);
-  if (sample && !sampling) sampler->start();
+  }
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
@@ -401,7 +400,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
                                      : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
                                                                                         : prefill_us;
-        const double cslt_us = cslt.empty() || options.prefill_only ? 0 : time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &cslt_clocks);
+        const double cslt_us = cslt.empty() || options.prefill_only
+                                   ? 0
+                                   : time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &cslt_clocks);
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;

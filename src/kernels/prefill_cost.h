@@ -40,11 +40,12 @@ constexpr int kMulticastStreamKMinWaves = 4;
 // cluster_in_rule, which is off in the landed model — prefill_rule_model says where the rule takes it.
 // The x-multicast split (clusters of 2; weighed at N = 256 from 1024 tokens — multicast_tokens_per_tile,
 // multicast_min_tokens — where it was timed; step 30 timed every N down to 192 tokens and no wider scope fitted) is
-// priced as whole waves of cluster tiles, each step multicast_step_factor× a whole tile's — 0.95 for a dense weight, 0.85 for an all-2:4 one, in proportion to the
-// weight's 2:4 tile share in between (a 2:4 step halves the MMA and the weight's bytes, not x's, which the pair
-// shares) — plus multicast_prologue steps once; fitted with the other constants held (step 27: `bench/fit_prefill_cost
-// --only-multicast` over docs/perf/gemm_prefill_multicast_{unfenced,rule_ab}_h100.json, 129 H100 cases, mean regret
-// 1.0043 — the grid's best, tied with 0.90 / 0.70 / 12 and 0.95 / 0.75 / 8). Its last wave may go by stream-K over
+// priced as whole waves of cluster tiles, each step multicast_step_factor× a whole tile's — 0.95 for a dense weight,
+// 0.85 for an all-2:4 one, in proportion to the weight's 2:4 tile share in between (a 2:4 step halves the MMA and the
+// weight's bytes, not x's, which the pair shares) — plus multicast_prologue steps once; fitted with the other
+// constants held (step 27: `bench/fit_prefill_cost --only-multicast` over
+// docs/perf/gemm_prefill_multicast_{unfenced,rule_ab}_h100.json, 129 H100 cases, mean regret 1.0043 — the grid's best,
+// tied with 0.90 / 0.70 / 12 and 0.95 / 0.75 / 8). Its last wave may go by stream-K over
 // the clusters instead, priced as the plain stream-K tail (stream_k_step_cost, stream_k_exchange) of multicast steps
 // (step 28: with docs/perf/gemm_prefill_multicast_stream_k_sweep_h100.json, 201 H100 cases, mean regret 1.0060, still
 // the grid's best; on an H200, gemm_prefill_multicast_stream_k_sweep_h200.json, 1.0050). It gains little — up to
@@ -132,15 +133,20 @@ constexpr double prefill_step_cost(int n, const PrefillCostModel& model = kPrefi
   return 1.0 + model.step_cost_per_token * (n - kSmallTokensPerTile);
 }
 
+// Whether the rule weighs x multicast at all at N = n for `tokens` tokens: where the model lets it (multicast_in_rule,
+// its N and token count). Asked before any multicast split is built: the rule prices every N per call.
+constexpr bool prefill_rule_multicast_scope(int n, std::int64_t tokens, const PrefillCostModel& model) {
+  return model.multicast_in_rule && tokens >= model.multicast_min_tokens &&
+         (model.multicast_tokens_per_tile == 0 || n == model.multicast_tokens_per_tile);
+}
+
 // Whether the rule weighs the x-multicast split `w` (PrefillWorkSizes::multicast > 1) at N = n for `tokens` tokens:
-// clusters of 2 where the model lets it (multicast_in_rule, its N and token count), the stream-K tail only where
-// multicast_stream_k_in_rule and behind kMulticastStreamKMinWaves whole waves. The rule and the cost fit
-// (prefill_cost_fit.h) ask the same.
+// clusters of 2 in the model's scope, the stream-K tail only where multicast_stream_k_in_rule and behind
+// kMulticastStreamKMinWaves whole waves. The rule and the cost fit (prefill_cost_fit.h) ask the same.
 inline bool prefill_rule_weighs_multicast(const PrefillWorkSizes& w, int n, std::int64_t tokens,
                                           const PrefillCostModel& model) {
-  if (w.multicast != 2 || !model.multicast_in_rule || tokens < model.multicast_min_tokens) return false;
-  if (model.multicast_tokens_per_tile != 0 && n != model.multicast_tokens_per_tile) return false;
-  return !w.split_tail || (model.multicast_stream_k_in_rule && w.full_waves >= kMulticastStreamKMinWaves);
+  return w.multicast == 2 && prefill_rule_multicast_scope(n, tokens, model) &&
+         (!w.split_tail || (model.multicast_stream_k_in_rule && w.full_waves >= kMulticastStreamKMinWaves));
 }
 
 // The cost of a work split with N tokens per tile, in 64-token K steps.
@@ -183,7 +189,7 @@ inline PrefillWorkSizes prefill_sizes(std::int64_t tokens, int n, std::int64_t r
   }
   // x multicast in clusters of 2 where the model weighs it (clusters of 4 do not all fit at once on an H100 — fewer
   // than multiprocessors / 4, so a wave the model counts as one ran as two — and lost almost everywhere).
-  if (model.multicast_in_rule)
+  if (prefill_rule_multicast_scope(n, tokens, model))
     for (bool split_tail : {false, true}) {
       const PrefillWorkSizes shared =
           prefill_sizes_multicast(tokens, n, rows, cols, tile_height, tile_width, multiprocessors, 2, split_tail);
