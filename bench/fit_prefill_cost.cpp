@@ -120,7 +120,8 @@ int main(int argc, char** argv) {
                "Fit the x-multicast split's constants only, the others held at the landed model's (for sweeps of one N)");
   bool widen = false;
   app.add_flag("--widen-multicast", widen,
-               "Also let the rule weigh x multicast at every N with a multicast kernel and from 256 tokens (for sweeps that timed it there)");
+               "Also let the rule weigh x multicast at every N with a multicast kernel and from 256 tokens "
+               "(for sweeps that timed it there)");
   CLI11_PARSE(app, argc, argv);
   try {
     // Each file once; which splits any of them timed decides what the model text shows.

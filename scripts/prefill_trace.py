@@ -47,7 +47,8 @@ def summary(path, list_ctas, gpu):
     starts = [(c["entry_ns"] - t0) / 1e3 for c in ctas]
     ends = [(c["exit_ns"] - t0) / 1e3 for c in ctas]
     med = statistics.median
-    row = {"gpu": t.get("gpu") or gpu or "unknown", "shape": f"{t['rows']}x{t['cols']}", "tokens": t["tokens"], "sparsity": t["sparsity"],
+    row = {"gpu": t.get("gpu") or gpu or "unknown", "shape": f"{t['rows']}x{t['cols']}", "tokens": t["tokens"],
+           "sparsity": t["sparsity"],
            "tokens_per_tile": t["tokens_per_tile"], "ctas": t["ctas"], "whole_waves": t["full_waves"],
            "tail_tiles": t["tail_tiles"], "split": t.get("split", "rule"), "cluster": t.get("cluster", 1),
            "stream_k_ctas": t["stream_ctas"] if t["split_tail"] and t.get("cluster", 1) == 1 else 0,
@@ -108,7 +109,8 @@ def main():
     parser.add_argument("traces", nargs="+", help="trace_*.json files from bench gemm --prefill-trace")
     parser.add_argument("--ctas", action="store_true", help="also list the five CTAs that ended last")
     parser.add_argument("--json", help="also write the summaries to this JSON file")
-    parser.add_argument("--gpu", help="the GPU of traces that do not name it (bench gemm wrote none before 2026-12-06 stop 56; for --json)")
+    parser.add_argument("--gpu", help="the GPU of traces that do not name it "
+                                      "(bench gemm wrote none before 2026-12-06 stop 56; for --json)")
     args = parser.parse_args()
     rows = []
     for path in args.traces:

@@ -8,10 +8,10 @@
 //
 // A model may only pick among the variants that were timed: for each it prices the work split that variant ran
 // (prefill_work with that N and split) and takes the cheapest — of the x-multicast splits only those its rule weighs
-// (prefill_rule_weighs_multicast: N, token count, the stream-K tail's guard); the others count only as the fastest. A forced stream-K split that comes out as whole waves
-// (the output tiles fill every wave), or a forced cluster split for which no cluster fits, ran as whole tiles and is
-// priced so. A variant timed at the rule's split (an "N"
-// key, no "/split") ran the split the landed constants pick, with the cluster split among the candidates where the
+// (prefill_rule_weighs_multicast: N, token count, the stream-K tail's guard); the others count only as the fastest.
+// A forced stream-K split that comes out as whole waves (the output tiles fill every wave), or a forced cluster split
+// for which no cluster fits, ran as whole tiles and is priced so. A variant timed at the rule's split (an "N" key, no
+// "/split") ran the split the landed constants pick, with the cluster split among the candidates where the
 // row's prefill_rule_has_cluster_split says so (bench gemm writes it from --cluster-split and --eager) — true of sweeps
 // made by a binary with the landed constants.
 #include <cstdint>

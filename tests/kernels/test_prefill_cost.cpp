@@ -119,7 +119,8 @@ TEST(PrefillCost, TheRuleTakesMulticastWhereItsStepsAreCheaper) {
   EXPECT_TRUE(kernels::prefill_rule_model({.graph = true}).multicast_in_rule);
   EXPECT_TRUE(kernels::prefill_rule_model({.graph = true}).multicast_stream_k_in_rule);
   EXPECT_FALSE(kernels::prefill_rule_model({.graph = true, .two_four_share = 1, .multicast = false}).multicast_in_rule);
-  EXPECT_FALSE(kernels::prefill_rule_model({.graph = true, .two_four_share = 1, .multicast_stream_k = false}).multicast_stream_k_in_rule);
+  EXPECT_FALSE(
+      kernels::prefill_rule_model({.graph = true, .two_four_share = 1, .multicast_stream_k = false}).multicast_stream_k_in_rule);
 }
 
 // The landed model (docs/performance.md step 27, fitted to the H100 timings docs/perf/gemm_prefill_multicast_*_h100.json):
