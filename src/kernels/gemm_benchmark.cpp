@@ -264,9 +264,14 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   char bus_id[32] = {};
   if (cudaDeviceGetPCIBusId(bus_id, sizeof bus_id, at::cuda::current_device()) != cudaSuccess) (void)cudaGetLastError();
   GpuClockSampler sampler(bus_id);
-  // The JSON's figures of one op's clocks: {"sm_mhz", "power_w"} medians, or null where none were sampled.
+  // The JSON's figures of one op's clocks: {"sm_mhz", "power_w", "power"} — medians; "power": "instant", or "1 s
+  // average" where NVML has no instantaneous reading (then power_w trails the op by up to a second) — or null where
+  // none were sampled.
   const auto clocks_json = [](const ClockSample& c) {
-    return c.samples > 0 ? nlohmann::ordered_json{{"sm_mhz", c.sm_mhz}, {"power_w", c.power_w}} : nlohmann::ordered_json();
+    return c.samples > 0 ? nlohmann::ordered_json{{"sm_mhz", c.sm_mhz},
+                                                  {"power_w", c.power_w},
+                                                  {"power", c.power_instant ? "instant" : "1 s average"}}
+                         : nlohmann::ordered_json();
   };
   // The prefill rule's picks are those of a launch captured into a graph, or of an eager one (--eager).
   set_cluster_split_use(cluster_split_use_option(options.cluster_split));
