@@ -28,7 +28,9 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--batch", a.options.batches, "Batch sizes")->delimiter(',')->capture_default_str();
-  app.add_option("--prompt", a.options.prompt, "Prompt tokens per sequence")->capture_default_str();
+  app.add_option("--prompt", a.options.prompts, "Prompt tokens per sequence (several: each a case of every model)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--new-tokens", a.options.new_tokens, "Generated tokens per sequence")->capture_default_str();
   app.add_flag("--no-baseline", a.no_baseline, "Do not time transformers' generate");
   app.add_flag("--dependent-launch,!--no-dependent-launch", a.options.dependent_launch,

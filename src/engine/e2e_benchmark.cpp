@@ -221,13 +221,13 @@ Timing time_generation(Engine& engine, std::int64_t batch, std::int64_t prompt, 
 
 // transformers' generate on the dense model of `shape` at each batch size: {batch: {prefill, decode tokens/s}}, or
 // null with the reason in the log when it cannot run.
-nlohmann::json run_baseline(const E2eBenchOptions& o, const Shape& s) {
+nlohmann::json run_baseline(const E2eBenchOptions& o, const Shape& s, std::int64_t prompt) {
   std::string batches;
   for (int b : o.batches) batches += (batches.empty() ? "" : ",") + std::to_string(b);
   return run_python_baseline(o.python, find_baseline_script("bench/e2e_transformers.py", o.baseline_script),
-                             str_cat("--shape ", s.name, " --batches ", batches, " --prompt ", o.prompt,
+                             str_cat("--shape ", s.name, " --batches ", batches, " --prompt ", prompt,
                                      " --new-tokens ", o.new_tokens),
-                             str_cat("transformers generate on ", s.name));
+                             str_cat("transformers generate on ", s.name, " (", prompt, "-token prompts)"));
 }
 
 }  // namespace
@@ -239,7 +239,10 @@ void validate_e2e_bench(const E2eBenchOptions& o) {
     if (sigma < 0 || sigma > 50) throw UsageError(str_cat("--sparsity: ", sigma, " is outside 0..50"));
   for (int b : o.batches)
     if (b < 1) throw UsageError(str_cat("--batch: ", b, " must be positive"));
-  if (o.prompt < 1 || o.new_tokens < 1) throw UsageError("--prompt and --new-tokens must be positive");
+  if (o.prompts.empty()) throw UsageError("--prompt: give at least one length");
+  for (std::int64_t prompt : o.prompts)
+    if (prompt < 1) throw UsageError(str_cat("--prompt: ", prompt, " must be positive"));
+  if (o.new_tokens < 1) throw UsageError(str_cat("--new-tokens: ", o.new_tokens, " must be positive"));
   kernels::cluster_split_use_option(o.cluster_split);
   if (o.graph_prefill_tokens < 0)
     throw UsageError(str_cat("--graph-prefill-tokens: ", o.graph_prefill_tokens, " must be 0 (no prefill graphs) or more"));
@@ -262,17 +265,20 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
   }
 #endif
   const std::int64_t batch_max = *std::max_element(o.batches.begin(), o.batches.end());
-  const std::int64_t context = o.prompt + o.new_tokens + 8;
+  const std::int64_t prompt_max = *std::max_element(o.prompts.begin(), o.prompts.end());
+  const std::int64_t context = prompt_max + o.new_tokens + 8;
   EngineOptions engine_options;
   engine_options.max_batch = batch_max;
   engine_options.max_context = context;
   engine_options.graph_prefill_tokens = o.graph_prefill_tokens;
-  std::printf("| model | σ %% | batch | prefill tok/s (one by one) | decode tok/s | ms/step (device) | vs own dense | transformers decode tok/s | speedup | peak GiB |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
-  auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, const Timing& t, double dense_decode,
-                     const nlohmann::json& baseline, double peak) {
+  std::printf("| model | σ %% | batch | prompt | prefill tok/s (one by one) | prefill vs own dense | decode tok/s | "
+              "ms/step (device) | decode vs own dense | transformers decode tok/s | speedup | peak GiB |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  // dense: the same shape's σ = 0 model at this batch and prompt (nothing where there is none).
+  auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, std::int64_t prompt, const Timing& t,
+                     const Timing* dense, const nlohmann::json& baseline, double peak) {
     nlohmann::ordered_json row = {{"gpu", gpu},          {"model", model},           {"sparsity", sigma},
-                                  {"batch", batch},      {"prompt_tokens", o.prompt}, {"new_tokens", o.new_tokens},
+                                  {"batch", batch},      {"prompt_tokens", prompt}, {"new_tokens", o.new_tokens},
                                   {"prefill_tokens_per_s", t.prefill_tokens_per_s},
                                   {"prefill_one_by_one_tokens_per_s", t.prefill_one_by_one_tokens_per_s},
                                   {"decode_tokens_per_s", t.decode_tokens_per_s}, {"ms_per_step", t.step_ms}, {"device_ms_per_step", t.device_step_ms},
@@ -282,8 +288,9 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"x_multicast", o.x_multicast},
                                   {"multicast_stream_k", o.multicast_stream_k},
                                   {"graph_prefill_tokens", o.graph_prefill_tokens}};
-    const double vs_dense = dense_decode > 0 ? t.decode_tokens_per_s / dense_decode : NAN;
-    if (dense_decode > 0) row["decode_vs_own_dense"] = vs_dense;
+    const double prefill_vs_dense = dense != nullptr ? t.prefill_tokens_per_s / dense->prefill_tokens_per_s : NAN;
+    const double vs_dense = dense != nullptr ? t.decode_tokens_per_s / dense->decode_tokens_per_s : NAN;
+    if (dense != nullptr) row["prefill_vs_own_dense"] = prefill_vs_dense, row["decode_vs_own_dense"] = vs_dense;
     double base = 0;
     if (baseline.is_object() && baseline.contains(std::to_string(batch))) {
       const auto& b = baseline[std::to_string(batch)];
@@ -293,10 +300,11 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
       row["baseline_decode_tokens_per_s"] = base;
       row["speedup"] = t.decode_tokens_per_s / base;  // = baseline time ÷ ours
     }
-    std::printf("| %s | %d | %lld | %.0f (%s) | %.1f | %.3f (%.3f) | %s | %s | %s | %.1f |\n", model.c_str(), sigma,
-                static_cast<long long>(batch), t.prefill_tokens_per_s,
-                batch > 1 ? str_cat(std::round(t.prefill_one_by_one_tokens_per_s)).c_str() : "-", t.decode_tokens_per_s, t.step_ms, t.device_step_ms,
-                dense_decode > 0 ? str_cat(std::round(vs_dense * 1000) / 1000, "x").c_str() : "-",
+    const auto ratio = [&](double r) { return dense != nullptr ? str_cat(std::round(r * 1000) / 1000, "x") : std::string("-"); };
+    std::printf("| %s | %d | %lld | %lld | %.0f (%s) | %s | %.1f | %.3f (%.3f) | %s | %s | %s | %.1f |\n", model.c_str(),
+                sigma, static_cast<long long>(batch), static_cast<long long>(prompt), t.prefill_tokens_per_s,
+                batch > 1 ? str_cat(std::round(t.prefill_one_by_one_tokens_per_s)).c_str() : "-",
+                ratio(prefill_vs_dense).c_str(), t.decode_tokens_per_s, t.step_ms, t.device_step_ms, ratio(vs_dense).c_str(),
                 base > 0 ? str_cat(std::round(base * 10) / 10).c_str() : "-",
                 base > 0 ? str_cat(std::round(t.decode_tokens_per_s / base * 1000) / 1000, "x").c_str() : "-", peak);
     std::fflush(stdout);
@@ -306,8 +314,10 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     if (name == "none") continue;
     if (!device.is_cuda()) throw Error("bench e2e: the random-weight shapes need a CUDA device (give --shapes none --models ...)");
     const Shape& s = shape_named(name);
-    const nlohmann::json baseline = o.baseline ? run_baseline(o, s) : nlohmann::json();
-    std::map<std::int64_t, double> dense_decode;
+    std::map<std::int64_t, nlohmann::json> baseline;  // by prompt length
+    for (std::int64_t prompt : o.prompts)
+      if (o.baseline) baseline[prompt] = run_baseline(o, s, prompt);
+    std::map<std::pair<std::int64_t, std::int64_t>, Timing> dense;  // σ = 0 by batch and prompt
     for (int sigma : o.sparsities) {
       reset_peak(device);
       int packed = 0;
@@ -318,18 +328,24 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                             sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
       }
       Engine engine(std::move(decoder), engine_options);
-      for (int batch : o.batches) {
-        const Timing t = time_generation(engine, batch, o.prompt, o.new_tokens);
-        if (sigma == 0) dense_decode[batch] = t.decode_tokens_per_s;
-        add_row(name, sigma, batch, t, sigma == 0 ? 0 : dense_decode[batch], baseline, peak_gib(device));
-      }
+      for (int batch : o.batches)
+        for (std::int64_t prompt : o.prompts) {
+          const Timing t = time_generation(engine, batch, prompt, o.new_tokens);
+          if (sigma == 0) dense[{batch, prompt}] = t;
+          const auto d = dense.find({batch, prompt});
+          add_row(name, sigma, batch, prompt, t, sigma != 0 && d != dense.end() ? &d->second : nullptr, baseline[prompt],
+                  peak_gib(device));
+        }
     }
   }
   for (const std::string& path : o.models) {
     reset_peak(device);
     Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
                   engine_options);
-    for (int batch : o.batches) add_row(path, -1, batch, time_generation(engine, batch, o.prompt, o.new_tokens), 0, nullptr, peak_gib(device));
+    for (int batch : o.batches)
+      for (std::int64_t prompt : o.prompts)
+        add_row(path, -1, batch, prompt, time_generation(engine, batch, prompt, o.new_tokens), nullptr, nullptr,
+                peak_gib(device));
   }
   return rows;
 }

@@ -1,6 +1,6 @@
 #pragma once
 // `patchlm bench e2e`: whole-model generation speed on the engine — prefill tokens/s and decode tokens/s at each batch
-// size (prompt 512, 256 new tokens by default) for LLaMA-2-7B / LLaMA-3.1-8B shaped models with random bf16 weights,
+// size and prompt length (prompt 512, 256 new tokens by default) for LLaMA-2-7B / LLaMA-3.1-8B shaped models with random bf16 weights,
 // dense and hybrid at each σ (PATCH-like tile patterns: a share 2σ of the 128×128 tiles 2:4), and for real models
 // given by path. The same run times transformers' generate on the dense model of each shape (bf16, sdpa, static
 // cache; bench/e2e_transformers.py, when python3 has torch and transformers) as the baseline users know.
@@ -20,7 +20,8 @@ struct E2eBenchOptions {
   std::vector<std::string> models;                                // real models (HF dir, GGUF, hybrid checkpoint)
   std::vector<int> sparsities{0, 25, 35, 45, 50};                 // σ in %, for the random shapes
   std::vector<int> batches{1, 16};
-  std::int64_t prompt = 512, new_tokens = 256;
+  std::vector<std::int64_t> prompts{512};  // prompt tokens per sequence: each length is a case of each model
+  std::int64_t new_tokens = 256;
   bool baseline = true;            // time transformers too
   std::string python = "python3";  // for the baseline
   std::string baseline_script;     // bench/e2e_transformers.py (found next to the binary's source tree if empty)
@@ -39,7 +40,8 @@ void validate_e2e_bench(const E2eBenchOptions& options);
 
 // Runs every case on cuda:0 (random shapes need CUDA; real models run on CUDA when present, else the CPU), printing a
 // table row per case; returns every row (gpu, model, sparsity, batch, prompt/new tokens, prefill and decode tokens/s,
-// ms per decode step, peak GiB, and the baseline's figures and speedups where measured).
+// ms per decode step, peak GiB, a hybrid model's prefill and decode against its dense model's (σ = 0, same batch and
+// prompt), and the baseline's figures and speedups where measured).
 nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& options);
 
 }  // namespace patchlm

@@ -131,7 +131,8 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
 TEST(Cli, BenchE2eBadInputIsOneLineUsageError) {
   for (const auto& [args, needle] : {std::pair<std::string, std::string>{"--sparsity 60", "--sparsity: 60 is outside 0..50"},
                                      {"--batch 0", "--batch: 0 must be positive"},
-                                     {"--prompt 0", "--prompt and --new-tokens must be positive"},
+                                     {"--prompt 512,0", "--prompt: 0 must be positive"},
+                                     {"--new-tokens 0", "--new-tokens: 0 must be positive"},
                                      {"--cluster-split eager", "--cluster-split: 'eager' is not never, graphs or always"},
                                      {"--graph-prefill-tokens -1", "--graph-prefill-tokens: -1 must be 0 (no prefill graphs) or more"}}) {
     Result r = run("bench e2e --no-baseline " + args);
