@@ -300,7 +300,9 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
       row["baseline_decode_tokens_per_s"] = base;
       row["speedup"] = t.decode_tokens_per_s / base;  // = baseline time ÷ ours
     }
-    const auto ratio = [&](double r) { return dense != nullptr ? str_cat(std::round(r * 1000) / 1000, "x") : std::string("-"); };
+    const auto ratio = [&](double r) {
+      return dense != nullptr ? str_cat(std::round(r * 1000) / 1000, "x") : std::string("-");
+    };
     std::printf("| %s | %d | %lld | %lld | %.0f (%s) | %s | %.1f | %.3f (%.3f) | %s | %s | %s | %.1f |\n", model.c_str(),
                 sigma, static_cast<long long>(batch), static_cast<long long>(prompt), t.prefill_tokens_per_s,
                 batch > 1 ? str_cat(std::round(t.prefill_one_by_one_tokens_per_s)).c_str() : "-",
