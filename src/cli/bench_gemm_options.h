@@ -48,6 +48,10 @@ inline void add_gemm_bench_options(CLI::App& app, GemmBenchArgs& a) {
   app.add_option("--settle-ms", a.options.settle_ms,
                  "Run each op this long before timing it (0..10000), so every op is timed at its own steady clocks")
       ->capture_default_str();
+  app.add_option("--rounds", a.options.rounds,
+                 "Time every op of a case this many times, interleaved (every other round in reverse order), and "
+                 "report each op's median round (1..50; JSON: us_by_round), for A/Bs of a few percent")
+      ->capture_default_str();
   app.add_option("--prefill-trace", a.options.prefill_trace_dir,
                  "Write the wgmma kernel's per-CTA timeline of each case as JSON into this directory (a build with "
                  "-DPATCHLM_PREFILL_TRACE=ON; scripts/prefill_trace.py reads them)");

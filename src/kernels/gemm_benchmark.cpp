@@ -60,6 +60,7 @@ void validate_gemm_bench(const GemmBenchOptions& o) {
   if (o.tokens.empty()) throw UsageError("--tokens: no token counts given");
   if (o.sparsities.empty()) throw UsageError("--sparsity: no sparsities given");
   if (!(o.settle_ms >= 0 && o.settle_ms <= 10000)) throw UsageError(str_cat("--settle-ms: ", o.settle_ms, " is outside 0..10000"));
+  if (o.rounds < 1 || o.rounds > kMaxBenchRounds) throw UsageError(str_cat("--rounds: ", o.rounds, " is outside 1..", kMaxBenchRounds));
   for (int m : o.tokens)
     if (m < 1 || m > kMaxBenchTokens) throw UsageError(str_cat("--tokens: ", m, " is outside 1..", kMaxBenchTokens));
   for (int s : o.sparsities)
@@ -88,6 +89,20 @@ std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, 
       for (std::int64_t c = c0; c < c0 + 128; c += 4) pattern_fill(static_cast<int>(rng() % 6), &keep[r * cols + c]);
   }
   return keep;
+}
+
+std::vector<int> interleaved_round_order(int round, int ops) {
+  std::vector<int> order(static_cast<std::size_t>(std::max(ops, 0)));
+  for (int i = 0; i < ops; ++i) order[i] = round % 2 == 0 ? i : ops - 1 - i;
+  return order;
+}
+
+std::size_t median_index(const std::vector<double>& values) {
+  if (values.empty()) throw Error("median_index: no values");
+  std::vector<std::size_t> order(values.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return values[a] < values[b]; });
+  return order[order.size() / 2];
 }
 
 #if PATCHLM_HAVE_CUDA
@@ -154,6 +169,41 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
   std::sort(host.begin(), host.end());
   if (host_us) *host_us = host[host.size() / 2];
   return us[us.size() / 2];
+}
+
+// One timing of one op: µs per call, the host's µs to issue one (eager prefill only) and its clocks where sampled.
+struct OpReading {
+  double us = 0, host_us = 0;
+  ClockSample clocks;
+};
+
+// One op of a case, named by its key in the JSON's us_by_round.
+struct TimedOp {
+  std::string key;
+  std::function<void(OpReading&)> time;
+};
+
+// An op's timings over the rounds and the median round's reading.
+struct OpRounds {
+  std::vector<double> us;
+  OpReading median;
+};
+
+// Times every op `rounds` times, a round being one timing of each op in interleaved_round_order, and keeps each op's
+// median round: so that two variants compared in one process are timed alike across the minutes the case takes
+// (at the power limit one reading of an op carries up to ~13 % between two readings, docs/performance.md step 31).
+std::vector<OpRounds> time_interleaved(const std::vector<TimedOp>& ops, int rounds) {
+  std::vector<OpRounds> out(ops.size());
+  std::vector<std::vector<OpReading>> readings(ops.size());
+  for (int r = 0; r < rounds; ++r)
+    for (int i : interleaved_round_order(r, static_cast<int>(ops.size()))) {
+      OpReading reading;
+      ops[i].time(reading);
+      readings[i].push_back(reading);
+      out[i].us.push_back(reading.us);
+    }
+  for (std::size_t i = 0; i < ops.size(); ++i) out[i].median = readings[i][median_index(out[i].us)];
+  return out;
 }
 
 // cuSPARSELt on the compressed fully-2:4 weights, x padded to 16 tokens as it requires; algorithm from its search.
@@ -279,9 +329,10 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
   set_prefill_multicast_stream_k_use(options.multicast_stream_k);
   set_dependent_launch(options.dependent_launch);
   std::printf(
-      "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; %s; median of 7; hybrid kernels %s; cluster "
+      "GPU: %s, %d SMs, L2 %.0f MB; weights rotated beyond 4x L2; %s; median of 7%s; hybrid kernels %s; cluster "
       "split: %s; x multicast: %s%s\n",
       prop->name, sms, l2 / 1e6, options.eager ? "eager launches from the host" : "CUDA graphs",
+      options.rounds > 1 ? str_cat(", median round of ", options.rounds, " interleaved").c_str() : "",
       options.dependent_launch ? "as dependent launches" : "each on its own (no dependent launch)", options.cluster_split.c_str(),
       options.x_multicast ? "on" : "off", options.x_multicast && !options.multicast_stream_k ? " (last wave whole)" : "");
   const std::vector<Config> configs = candidate_configs(options.quick);
@@ -339,19 +390,16 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
       for (int m : options.tokens) {
         at::Tensor x = at::randn({m, s.cols}, bf16);
         at::Tensor y = at::empty({m, s.rows}, bf16);
-        ClockSample dense_clocks, prefill_clocks, cslt_clocks;
-        double dense_us = time_op([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies, options.settle_ms,
-                                  options.eager, nullptr, &sampler, &dense_clocks);
         // The decode kernel, autotuned, up to kMaxKernelBenchTokens (past that it runs M / 64 chunks of 64 and only
         // gets slower than the unpacked path); then the unpacked weight on cuBLAS; the dispatch takes one of them.
         double best_us = 0;
         Config best{};
+        const auto time_decode = [&](const Config& cfg, double settle_ms) {
+          auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
+          for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
+          return time_op([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, settle_ms, options.eager);
+        };
         if (m <= kMaxKernelBenchTokens && !options.prefill_only) {
-          const auto time_decode = [&](const Config& cfg, double settle_ms) {
-            auto& ws = weights[{cfg.tile_rows, cfg.tile_cols}];
-            for (auto& w : ws) reschedule(w, packs.at({cfg.tile_rows, cfg.tile_cols}), cfg.ctas_per_sm * sms, cfg.stages);
-            return time_op([&](int c) { hybrid_linear_decode_kernel(x, ws[c]); }, copies, settle_ms, options.eager);
-          };
           best_us = 1e30;
           for (const Config& cfg : configs) {
             if (!fits(cfg, std::min(m, kHybridMaxTokens))) continue;
@@ -359,40 +407,71 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
             if (options.verbose) std::printf("    %-20s %8.2f us\n", cfg.str().c_str(), us);
             if (us < best_us) best_us = us, best = cfg;
           }
-          // The autotune's pick timed again as every other op is, after settling (the search itself does not).
-          if (best_us < 1e30 && options.settle_ms > 0) best_us = time_decode(best, options.settle_ms);
+          if (best_us >= 1e30) best_us = 0;
         }
         auto& ws128 = weights[{128, 128}];
-        const double unpack_us =
-            options.prefill_only ? 0
-                                 : time_op([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies, options.settle_ms, options.eager);
         // The wgmma kernel with tokens per tile (0: the rule's) and the last wave's split as given, then back to the rule.
-        double prefill_host_us = 0;  // --eager: the host's time to issue one call of the rule's variant
-        const auto time_prefill = [&](int n, PrefillSplit split, double* host_us = nullptr, ClockSample* clocks = nullptr) {
+        const auto time_prefill = [&](int n, PrefillSplit split, OpReading& r) {
           for (auto& w : ws128) w.prefill_tokens_per_tile = n, w.prefill_split = split;
-          const double us = time_op([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies, options.settle_ms,
-                                    options.eager, host_us, &sampler, clocks);
+          r.us = time_op([&](int c) { hybrid_linear_prefill_kernel(x, ws128[c]); }, copies, options.settle_ms, options.eager,
+                         &r.host_us, &sampler, &r.clocks);
           for (auto& w : ws128) w.prefill_tokens_per_tile = 0, w.prefill_split = PrefillSplit::rule;
-          return us;
         };
-        const double prefill_us =
-            ws128[0].prefill_kernel ? time_prefill(0, PrefillSplit::rule, &prefill_host_us, &prefill_clocks) : 0;
-        // The wgmma kernel at forced tokens per tile (the rule's choice is prefill_us above) ...
-        nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object();
-        if (ws128[0].prefill_kernel)
-          for (int n : options.prefill_tile_tokens) by_tile_tokens[std::to_string(n)] = time_prefill(n, PrefillSplit::rule);
-        // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
-        nlohmann::ordered_json by_variant = nlohmann::ordered_json::object(), clocks_by_variant = by_variant;
-        if (ws128[0].prefill_kernel && !options.prefill_splits.empty()) {
+        // Every op this case times, in the order of a forward round (interleaved_round_order).
+        std::vector<TimedOp> ops;
+        ops.push_back({"cublas", [&](OpReading& r) {
+                         r.us = time_op([&](int c) { at::mm_out(y, x, dense[c % dense_copies].t()); }, dense_copies,
+                                        options.settle_ms, options.eager, nullptr, &sampler, &r.clocks);
+                       }});
+        // The autotune's pick timed again as every other op is, after settling (the search itself does not).
+        if (best_us > 0 && options.settle_ms > 0)
+          ops.push_back({"decode", [&](OpReading& r) { r.us = time_decode(best, options.settle_ms); }});
+        if (!options.prefill_only)
+          ops.push_back({"unpack", [&](OpReading& r) {
+                           r.us = time_op([&](int c) { hybrid_linear_unpacked(x, ws128[c]); }, copies, options.settle_ms,
+                                          options.eager);
+                         }});
+        if (ws128[0].prefill_kernel) {
+          ops.push_back({"prefill", [&](OpReading& r) { time_prefill(0, PrefillSplit::rule, r); }});
+          // The wgmma kernel at forced tokens per tile (the rule's choice is "prefill") ...
+          for (int n : options.prefill_tile_tokens)
+            ops.push_back({str_cat("tile_tokens/", n), [&, n](OpReading& r) { time_prefill(n, PrefillSplit::rule, r); }});
+          // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
           std::vector<int> ns = options.prefill_tile_tokens;
           if (ns.empty()) ns.push_back(0);
-          for (int n : ns)
-            for (const std::string& split : options.prefill_splits) {
-              const std::string key = str_cat(n != 0 ? std::to_string(n) : "rule", "/", split);
-              ClockSample clocks;
-              by_variant[key] = time_prefill(n, prefill_split_named(split), nullptr, &clocks);
-              clocks_by_variant[key] = clocks_json(clocks);
-            }
+          if (!options.prefill_splits.empty())
+            for (int n : ns)
+              for (const std::string& split : options.prefill_splits)
+                ops.push_back({str_cat("variant/", n != 0 ? std::to_string(n) : "rule", "/", split),
+                               [&, n, split](OpReading& r) { time_prefill(n, prefill_split_named(split), r); }});
+        }
+        if (!cslt.empty() && !options.prefill_only)
+          ops.push_back({"cusparselt", [&](OpReading& r) {
+                           r.us = time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &r.clocks);
+                         }});
+        const std::vector<OpRounds> timed = time_interleaved(ops, options.rounds);
+        const auto reading = [&](const std::string& key) -> const OpReading* {
+          for (std::size_t i = 0; i < ops.size(); ++i)
+            if (ops[i].key == key) return &timed[i].median;
+          return nullptr;
+        };
+        const double dense_us = reading("cublas")->us;
+        if (const OpReading* d = reading("decode")) best_us = d->us;
+        const double unpack_us = reading("unpack") ? reading("unpack")->us : 0;
+        const OpReading no_reading;
+        const OpReading& prefill = reading("prefill") ? *reading("prefill") : no_reading;
+        const double prefill_us = prefill.us, prefill_host_us = prefill.host_us;
+        const ClockSample dense_clocks = reading("cublas")->clocks, prefill_clocks = prefill.clocks;
+        nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object(), by_variant = by_tile_tokens,
+                               clocks_by_variant = by_tile_tokens, us_by_round = by_tile_tokens;
+        for (std::size_t i = 0; i < ops.size(); ++i) {
+          const std::string& key = ops[i].key;
+          if (key.rfind("tile_tokens/", 0) == 0) by_tile_tokens[key.substr(12)] = timed[i].median.us;
+          if (key.rfind("variant/", 0) == 0) {
+            by_variant[key.substr(8)] = timed[i].median.us;
+            clocks_by_variant[key.substr(8)] = clocks_json(timed[i].median.clocks);
+          }
+          us_by_round[key] = timed[i].us;
         }
 #if PATCHLM_PREFILL_TRACE
         if (!options.prefill_trace_dir.empty() && ws128[0].prefill_kernel)
@@ -405,9 +484,8 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
                                      : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
                                                                                         : prefill_us;
-        const double cslt_us = cslt.empty() || options.prefill_only
-                                   ? 0
-                                   : time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &cslt_clocks);
+        const double cslt_us = reading("cusparselt") ? reading("cusparselt")->us : 0;
+        const ClockSample cslt_clocks = reading("cusparselt") ? reading("cusparselt")->clocks : ClockSample{};
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;
@@ -467,7 +545,9 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"hybrid_tflops", 2.0 * m * s.rows * s.cols / dispatched_us / 1e6},
                            {"cublas_tflops", 2.0 * m * s.rows * s.cols / dense_us / 1e6},
                            {"cusparselt_us", cslt_us},
-                           {"cusparselt_clocks", clocks_json(cslt_clocks)}});
+                           {"cusparselt_clocks", clocks_json(cslt_clocks)},
+                           {"rounds", options.rounds},
+                           {"us_by_round", us_by_round}});
       }
     }
   }

@@ -5,6 +5,7 @@
 // inside a CUDA graph cycling through enough weight copies to exceed 4× the L2 cache, so weights stream from HBM as
 // in a real decode step (or, with `eager`, launched one by one from the host over the same copies, as the engine's
 // prefill launches); the kernel is autotuned (packing tile, CTAs per SM, ring depth) per case.
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -19,7 +20,8 @@ struct GemmShape {
 };
 
 inline constexpr int kMaxBenchTokens = 8192;
-inline constexpr int kMaxKernelBenchTokens = 512;  // the decode kernel is timed up to here (chunks of 64 past 64)
+inline constexpr int kMaxKernelBenchTokens = 512;
+inline constexpr int kMaxBenchRounds = 50;  // the decode kernel is timed up to here (chunks of 64 past 64)
 
 struct GemmBenchOptions {
   std::vector<GemmShape> shapes{{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}};
@@ -36,6 +38,9 @@ struct GemmBenchOptions {
   // Each op's graph runs this long before it is timed (every op alike), so that it is timed at its own steady clocks
   // rather than at those the op before it left (0: one run, as before step 18 of docs/performance.md).
   double settle_ms = 200;
+  // Time every op of a case this many times, interleaved (one timing of each op per round, every other round in reverse
+  // order), and report each op's median round: for A/Bs of a few percent, which one reading per op cannot carry.
+  int rounds = 1;
   // Where to write the wgmma kernel's per-CTA timeline of each case (kernels/prefill_trace.h; needs a build with
   // -DPATCHLM_PREFILL_TRACE=ON): one JSON per case and tokens per tile.
   std::string prefill_trace_dir;
@@ -60,7 +65,16 @@ std::vector<std::uint8_t> patch_like_mask(std::int64_t rows, std::int64_t cols, 
 // sides positive multiples of 128 (the PATCH tile).
 std::vector<GemmShape> parse_gemm_shapes(const std::string& flag, const std::string& text);
 
-// UsageError naming the option when a list is empty, a token count is outside 1..8192 or a sparsity outside 0..50.
+// The ops' order in round `round` (from 0) of `ops` ops: forward in even rounds, backward in odd ones, so that what runs
+// just before each op (and so the clocks it starts at) alternates between rounds.
+std::vector<int> interleaved_round_order(int round, int ops);
+
+// The index of the median of `values` (the upper one of an even count, as the bench's median of 7 readings); Error
+// when empty.
+std::size_t median_index(const std::vector<double>& values);
+
+// UsageError naming the option when a list is empty, a token count is outside 1..8192, a sparsity outside 0..50 or
+// --rounds outside 1..50.
 void validate_gemm_bench(const GemmBenchOptions& options);
 
 // Runs every case on cuda:0, printing one table row per case to stdout; returns every measurement (one object per

@@ -118,7 +118,8 @@ TEST(Cli, BenchGemmBadInputIsOneLineUsageError) {
                                      {"--prefill-tile-tokens 100", "--prefill-tile-tokens: 100 is not one of 64, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 152, 160, 168, 176, 184, 192, 200, 208, 216, 224, 232, 240, 248, 256"},
                                      {"--prefill-split halves", "--prefill-split: 'halves' is not whole, stream-k, cluster, multicast-2, multicast-4, multicast-2-stream-k or multicast-4-stream-k"},
                                      {"--cluster-split sometimes", "--cluster-split: 'sometimes' is not never, graphs or always"},
-                                     {"--settle-ms -5", "--settle-ms"}}) {
+                                     {"--settle-ms -5", "--settle-ms"},
+                                     {"--rounds 0", "--rounds: 0 is outside 1..50"}}) {
     Result r = run("bench gemm " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
