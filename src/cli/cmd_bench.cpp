@@ -45,6 +45,10 @@ void add_e2e_options(CLI::App& app, E2eArgs& a) {
   app.add_option("--graph-prefill-tokens", a.options.graph_prefill_tokens,
                  "One-prompt prefill passes of up to this many tokens replay a CUDA graph (0: all eager)")
       ->capture_default_str();
+  app.add_option("--rounds", a.options.rounds,
+                 "Time every model this many rounds (every other round in reverse order), each figure's median round; "
+                 "ratios to the dense model are medians of same-round ratios (1..20)")
+      ->capture_default_str();
   app.add_option("--python", a.options.python, "Python with torch + transformers for the baseline")->capture_default_str();
   app.add_option("--baseline-script", a.options.baseline_script, "Path of bench/e2e_transformers.py");
   app.add_option("--json", a.json, "Also write every row to this JSON file");

@@ -151,6 +151,34 @@ struct Timing {
   double device_step_ms = 0;  // decode steps issued back to back, no host round trip per step
 };
 
+// Each figure's median over the rounds (kernels::median_index: the upper one of an even count).
+Timing median_timing(const std::vector<Timing>& rounds) {
+  const auto median_of = [&](double Timing::*field) {
+    std::vector<double> values;
+    for (const Timing& t : rounds) values.push_back(t.*field);
+    return values[kernels::median_index(values)];
+  };
+  Timing t;
+  t.prefill_tokens_per_s = median_of(&Timing::prefill_tokens_per_s);
+  t.decode_tokens_per_s = median_of(&Timing::decode_tokens_per_s);
+  t.step_ms = median_of(&Timing::step_ms);
+  t.prefill_one_by_one_tokens_per_s = median_of(&Timing::prefill_one_by_one_tokens_per_s);
+  t.device_step_ms = median_of(&Timing::device_step_ms);
+  return t;
+}
+
+// One figure of each round, and its ratio to another model's in the same round.
+std::vector<double> by_round(const std::vector<Timing>& rounds, double Timing::*field) {
+  std::vector<double> values;
+  for (const Timing& t : rounds) values.push_back(t.*field);
+  return values;
+}
+std::vector<double> ratios_by_round(const std::vector<Timing>& rounds, const std::vector<Timing>& other, double Timing::*field) {
+  std::vector<double> ratios;
+  for (std::size_t r = 0; r < rounds.size(); ++r) ratios.push_back(rounds[r].*field / (other[r].*field));
+  return ratios;
+}
+
 // Seconds per pass over every prompt, the median of kPrefillPasses (each pass rewrites the same cache rows). One
 // pass of a batch-1 2048-token prompt takes ~50 ms on an H200 — short enough for one pass to move by ~10 % between runs.
 double median_pass_seconds(Engine& engine, const std::function<void()>& pass) {
@@ -246,6 +274,7 @@ void validate_e2e_bench(const E2eBenchOptions& o) {
   kernels::cluster_split_use_option(o.cluster_split);
   if (o.graph_prefill_tokens < 0)
     throw UsageError(str_cat("--graph-prefill-tokens: ", o.graph_prefill_tokens, " must be 0 (no prefill graphs) or more"));
+  if (o.rounds < 1 || o.rounds > kMaxE2eRounds) throw UsageError(str_cat("--rounds: ", o.rounds, " is outside 1..", kMaxE2eRounds));
 }
 
 nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
@@ -274,9 +303,12 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
   std::printf("| model | σ %% | batch | prompt | prefill tok/s (one by one) | prefill vs own dense | decode tok/s | "
               "ms/step (device) | decode vs own dense | transformers decode tok/s | speedup | peak GiB |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-  // dense: the same shape's σ = 0 model at this batch and prompt (nothing where there is none).
-  auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, std::int64_t prompt, const Timing& t,
-                     const Timing* dense, const nlohmann::json& baseline, double peak) {
+  // One row from a model's rounds of one case; dense: the same shape's σ = 0 model's rounds of it (nothing where there
+  // is none): each ratio is the median of the rounds' ratios.
+  auto add_row = [&](const std::string& model, int sigma, std::int64_t batch, std::int64_t prompt,
+                     const std::vector<Timing>& rounds, const std::vector<Timing>* dense, const nlohmann::json& baseline,
+                     double peak) {
+    const Timing t = median_timing(rounds);
     nlohmann::ordered_json row = {{"gpu", gpu},          {"model", model},           {"sparsity", sigma},
                                   {"batch", batch},      {"prompt_tokens", prompt}, {"new_tokens", o.new_tokens},
                                   {"prefill_tokens_per_s", t.prefill_tokens_per_s},
@@ -287,10 +319,21 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"cluster_split", o.cluster_split},
                                   {"x_multicast", o.x_multicast},
                                   {"multicast_stream_k", o.multicast_stream_k},
-                                  {"graph_prefill_tokens", o.graph_prefill_tokens}};
-    const double prefill_vs_dense = dense != nullptr ? t.prefill_tokens_per_s / dense->prefill_tokens_per_s : NAN;
-    const double vs_dense = dense != nullptr ? t.decode_tokens_per_s / dense->decode_tokens_per_s : NAN;
-    if (dense != nullptr) row["prefill_vs_own_dense"] = prefill_vs_dense, row["decode_vs_own_dense"] = vs_dense;
+                                  {"graph_prefill_tokens", o.graph_prefill_tokens},
+                                  {"rounds", o.rounds}};
+    const auto median = [](const std::vector<double>& v) { return v[kernels::median_index(v)]; };
+    double prefill_vs_dense = NAN, vs_dense = NAN;
+    if (dense != nullptr) {
+      const std::vector<double> prefill = ratios_by_round(rounds, *dense, &Timing::prefill_tokens_per_s),
+                                decode = ratios_by_round(rounds, *dense, &Timing::decode_tokens_per_s);
+      prefill_vs_dense = median(prefill), vs_dense = median(decode);
+      row["prefill_vs_own_dense"] = prefill_vs_dense, row["decode_vs_own_dense"] = vs_dense;
+      if (o.rounds > 1) row["prefill_vs_own_dense_by_round"] = prefill, row["decode_vs_own_dense_by_round"] = decode;
+    }
+    if (o.rounds > 1) {
+      row["prefill_tokens_per_s_by_round"] = by_round(rounds, &Timing::prefill_tokens_per_s);
+      row["decode_tokens_per_s_by_round"] = by_round(rounds, &Timing::decode_tokens_per_s);
+    }
     double base = 0;
     if (baseline.is_object() && baseline.contains(std::to_string(batch))) {
       const auto& b = baseline[std::to_string(batch)];
@@ -319,36 +362,64 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     std::map<std::int64_t, nlohmann::json> baseline;  // by prompt length
     for (std::int64_t prompt : o.prompts)
       if (o.baseline) baseline[prompt] = run_baseline(o, s, prompt);
-    std::map<std::pair<std::int64_t, std::int64_t>, Timing> dense;  // σ = 0 by batch and prompt
-    for (int sigma : o.sparsities) {
-      reset_peak(device);
-      int packed = 0;
-      std::unique_ptr<Decoder> decoder;
-      {
-        const Checkpoint ckpt = random_checkpoint(s, sigma, context, device);
-        decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
-                                            sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
-      }
-      Engine engine(std::move(decoder), engine_options);
+    // Each σ's rounds of each (batch, prompt) case, and its peak GiB (the largest round's).
+    const std::size_t models = o.sparsities.size();
+    std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> timings(models);
+    std::vector<double> peaks(models, 0);
+    const auto dense_at = std::find(o.sparsities.begin(), o.sparsities.end(), 0);
+    const auto emit = [&](std::size_t i) {
       for (int batch : o.batches)
         for (std::int64_t prompt : o.prompts) {
-          const Timing t = time_generation(engine, batch, prompt, o.new_tokens);
-          if (sigma == 0) dense[{batch, prompt}] = t;
-          const auto d = dense.find({batch, prompt});
-          add_row(name, sigma, batch, prompt, t, sigma != 0 && d != dense.end() ? &d->second : nullptr, baseline[prompt],
-                  peak_gib(device));
+          const std::vector<Timing>& mine = timings[i].at({batch, prompt});
+          const std::vector<Timing>* dense = nullptr;  // timed in as many rounds (with one round: before this model)
+          if (o.sparsities[i] != 0 && dense_at != o.sparsities.end()) {
+            const auto& d = timings[dense_at - o.sparsities.begin()];
+            if (const auto it = d.find({batch, prompt}); it != d.end() && it->second.size() == mine.size()) dense = &it->second;
+          }
+          add_row(name, o.sparsities[i], batch, prompt, mine, dense, baseline[prompt], peaks[i]);
         }
-    }
+    };
+    for (int round = 0; round < o.rounds; ++round)
+      for (const int i : kernels::interleaved_round_order(round, static_cast<int>(models))) {
+        const int sigma = o.sparsities[i];
+        reset_peak(device);
+        int packed = 0;
+        std::unique_ptr<Decoder> decoder;
+        {
+          const Checkpoint ckpt = random_checkpoint(s, sigma, context, device);
+          decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
+                                              sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
+        }
+        Engine engine(std::move(decoder), engine_options);
+        for (int batch : o.batches)
+          for (std::int64_t prompt : o.prompts)
+            timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
+        peaks[i] = std::max(peaks[i], peak_gib(device));
+        if (o.rounds == 1) emit(i);  // as it is timed; with rounds, once every round is in
+      }
+    if (o.rounds > 1)
+      for (std::size_t i = 0; i < models; ++i) emit(i);
   }
-  for (const std::string& path : o.models) {
-    reset_peak(device);
-    Engine engine(kernels::load_model(path, device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
-                  engine_options);
+  std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> model_timings(o.models.size());
+  std::vector<double> model_peaks(o.models.size(), 0);
+  const auto emit_model = [&](std::size_t i) {
     for (int batch : o.batches)
       for (std::int64_t prompt : o.prompts)
-        add_row(path, -1, batch, prompt, time_generation(engine, batch, prompt, o.new_tokens), nullptr, nullptr,
-                peak_gib(device));
-  }
+        add_row(o.models[i], -1, batch, prompt, model_timings[i].at({batch, prompt}), nullptr, nullptr, model_peaks[i]);
+  };
+  for (int round = 0; round < o.rounds; ++round)
+    for (const int i : kernels::interleaved_round_order(round, static_cast<int>(o.models.size()))) {
+      reset_peak(device);
+      Engine engine(kernels::load_model(o.models[i], device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
+                    engine_options);
+      for (int batch : o.batches)
+        for (std::int64_t prompt : o.prompts)
+          model_timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
+      model_peaks[i] = std::max(model_peaks[i], peak_gib(device));
+      if (o.rounds == 1) emit_model(i);
+    }
+  if (o.rounds > 1)
+    for (std::size_t i = 0; i < o.models.size(); ++i) emit_model(i);
   return rows;
 }
 

@@ -32,10 +32,16 @@ struct E2eBenchOptions {
   bool x_multicast = true;  // whether the wgmma kernel's rule may take the x-multicast split (false: for A/Bs)
   bool multicast_stream_k = true;  // and split that split's last wave by stream-K (false: for A/Bs)
   std::int64_t graph_prefill_tokens = EngineOptions{}.graph_prefill_tokens;  // EngineOptions::graph_prefill_tokens
+  // Time every model this many rounds, the models in every other round in reverse order (each built afresh per round),
+  // and report each figure's median round; a hybrid model's ratios to its dense model are the median of the rounds'
+  // ratios, each of two models timed in the same round — for model-level A/Bs of a few percent.
+  int rounds = 1;
 };
 
+inline constexpr int kMaxE2eRounds = 20;
+
 // UsageError naming the option for unknown shapes, sparsities outside 0..50, batches < 1, lengths < 1, an unknown
-// --cluster-split, a negative --graph-prefill-tokens.
+// --cluster-split, a negative --graph-prefill-tokens, --rounds outside 1..20.
 void validate_e2e_bench(const E2eBenchOptions& options);
 
 // Runs every case on cuda:0 (random shapes need CUDA; real models run on CUDA when present, else the CPU), printing a

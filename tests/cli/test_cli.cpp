@@ -135,7 +135,8 @@ TEST(Cli, BenchE2eBadInputIsOneLineUsageError) {
                                      {"--prompt 512,0", "--prompt: 0 must be positive"},
                                      {"--new-tokens 0", "--new-tokens: 0 must be positive"},
                                      {"--cluster-split eager", "--cluster-split: 'eager' is not never, graphs or always"},
-                                     {"--graph-prefill-tokens -1", "--graph-prefill-tokens: -1 must be 0 (no prefill graphs) or more"}}) {
+                                     {"--graph-prefill-tokens -1", "--graph-prefill-tokens: -1 must be 0 (no prefill graphs) or more"},
+                                     {"--rounds 21", "--rounds: 21 is outside 1..20"}}) {
     Result r = run("bench e2e --no-baseline " + args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_EQ(r.err.rfind("patchlm: error: ", 0), 0u) << r.err;
