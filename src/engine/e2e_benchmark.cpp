@@ -151,22 +151,6 @@ struct Timing {
   double device_step_ms = 0;  // decode steps issued back to back, no host round trip per step
 };
 
-// Each figure's median over the rounds (kernels::median_index: the upper one of an even count).
-Timing median_timing(const std::vector<Timing>& rounds) {
-  const auto median_of = [&](double Timing::*field) {
-    std::vector<double> values;
-    for (const Timing& t : rounds) values.push_back(t.*field);
-    return values[kernels::median_index(values)];
-  };
-  Timing t;
-  t.prefill_tokens_per_s = median_of(&Timing::prefill_tokens_per_s);
-  t.decode_tokens_per_s = median_of(&Timing::decode_tokens_per_s);
-  t.step_ms = median_of(&Timing::step_ms);
-  t.prefill_one_by_one_tokens_per_s = median_of(&Timing::prefill_one_by_one_tokens_per_s);
-  t.device_step_ms = median_of(&Timing::device_step_ms);
-  return t;
-}
-
 // One figure of each round, and its ratio to another model's in the same round.
 std::vector<double> by_round(const std::vector<Timing>& rounds, double Timing::*field) {
   std::vector<double> values;
@@ -177,6 +161,18 @@ std::vector<double> ratios_by_round(const std::vector<Timing>& rounds, const std
   std::vector<double> ratios;
   for (std::size_t r = 0; r < rounds.size(); ++r) ratios.push_back(rounds[r].*field / (other[r].*field));
   return ratios;
+}
+
+// The median of a figure's rounds (kernels::median_index: the upper one of an even count).
+double median(const std::vector<double>& values) { return values[kernels::median_index(values)]; }
+
+// Each figure's median over the rounds.
+Timing median_timing(const std::vector<Timing>& rounds) {
+  Timing t;
+  for (double Timing::*field : {&Timing::prefill_tokens_per_s, &Timing::decode_tokens_per_s, &Timing::step_ms,
+                                &Timing::prefill_one_by_one_tokens_per_s, &Timing::device_step_ms})
+    t.*field = median(by_round(rounds, field));
+  return t;
 }
 
 // Seconds per pass over every prompt, the median of kPrefillPasses (each pass rewrites the same cache rows). One
@@ -321,7 +317,6 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
                                   {"multicast_stream_k", o.multicast_stream_k},
                                   {"graph_prefill_tokens", o.graph_prefill_tokens},
                                   {"rounds", o.rounds}};
-    const auto median = [](const std::vector<double>& v) { return v[kernels::median_index(v)]; };
     double prefill_vs_dense = NAN, vs_dense = NAN;
     if (dense != nullptr) {
       const std::vector<double> prefill = ratios_by_round(rounds, *dense, &Timing::prefill_tokens_per_s),
