@@ -357,10 +357,11 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     std::map<std::int64_t, nlohmann::json> baseline;  // by prompt length
     for (std::int64_t prompt : o.prompts)
       if (o.baseline) baseline[prompt] = run_baseline(o, s, prompt);
-    // Each σ's rounds of each (batch, prompt) case, and its peak GiB (the largest round's).
+    // Each σ's rounds of each (batch, prompt) case, and its peak GiB by then (the model's cases run in order; the
+    // largest round's).
     const std::size_t models = o.sparsities.size();
     std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> timings(models);
-    std::vector<double> peaks(models, 0);
+    std::vector<std::map<std::pair<std::int64_t, std::int64_t>, double>> peaks(models);
     const auto dense_at = std::find(o.sparsities.begin(), o.sparsities.end(), 0);
     const auto emit = [&](std::size_t i) {
       for (int batch : o.batches)
@@ -371,7 +372,7 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
             const auto& d = timings[dense_at - o.sparsities.begin()];
             if (const auto it = d.find({batch, prompt}); it != d.end() && it->second.size() == mine.size()) dense = &it->second;
           }
-          add_row(name, o.sparsities[i], batch, prompt, mine, dense, baseline[prompt], peaks[i]);
+          add_row(name, o.sparsities[i], batch, prompt, mine, dense, baseline[prompt], peaks[i][{batch, prompt}]);
         }
     };
     for (int round = 0; round < o.rounds; ++round)
@@ -387,20 +388,23 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
         }
         Engine engine(std::move(decoder), engine_options);
         for (int batch : o.batches)
-          for (std::int64_t prompt : o.prompts)
+          for (std::int64_t prompt : o.prompts) {
             timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
-        peaks[i] = std::max(peaks[i], peak_gib(device));
+            double& peak = peaks[i][{batch, prompt}];
+            peak = std::max(peak, peak_gib(device));
+          }
         if (o.rounds == 1) emit(i);  // as it is timed; with rounds, once every round is in
       }
     if (o.rounds > 1)
       for (std::size_t i = 0; i < models; ++i) emit(i);
   }
   std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> model_timings(o.models.size());
-  std::vector<double> model_peaks(o.models.size(), 0);
+  std::vector<std::map<std::pair<std::int64_t, std::int64_t>, double>> model_peaks(o.models.size());
   const auto emit_model = [&](std::size_t i) {
     for (int batch : o.batches)
       for (std::int64_t prompt : o.prompts)
-        add_row(o.models[i], -1, batch, prompt, model_timings[i].at({batch, prompt}), nullptr, nullptr, model_peaks[i]);
+        add_row(o.models[i], -1, batch, prompt, model_timings[i].at({batch, prompt}), nullptr, nullptr,
+                model_peaks[i][{batch, prompt}]);
   };
   for (int round = 0; round < o.rounds; ++round)
     for (const int i : kernels::interleaved_round_order(round, static_cast<int>(o.models.size()))) {
@@ -408,9 +412,11 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
       Engine engine(kernels::load_model(o.models[i], device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
                     engine_options);
       for (int batch : o.batches)
-        for (std::int64_t prompt : o.prompts)
+        for (std::int64_t prompt : o.prompts) {
           model_timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
-      model_peaks[i] = std::max(model_peaks[i], peak_gib(device));
+          double& peak = model_peaks[i][{batch, prompt}];
+          peak = std::max(peak, peak_gib(device));
+        }
       if (o.rounds == 1) emit_model(i);
     }
   if (o.rounds > 1)
