@@ -20,8 +20,8 @@ struct GemmShape {
 };
 
 inline constexpr int kMaxBenchTokens = 8192;
-inline constexpr int kMaxKernelBenchTokens = 512;
-inline constexpr int kMaxBenchRounds = 50;  // the decode kernel is timed up to here (chunks of 64 past 64)
+inline constexpr int kMaxKernelBenchTokens = 512;  // the decode kernel is timed up to here (chunks of 64 past 64)
+inline constexpr int kMaxBenchRounds = 50;         // --rounds
 
 struct GemmBenchOptions {
   std::vector<GemmShape> shapes{{4096, 4096}, {11008, 4096}, {4096, 11008}, {14336, 4096}, {4096, 14336}};
