@@ -186,8 +186,7 @@ double median_pass_seconds(Engine& engine, const std::function<void()>& pass) {
     synchronize(engine.device());
     seconds.push_back(seconds_since(start));
   }
-  std::sort(seconds.begin(), seconds.end());
-  return seconds[kPrefillPasses / 2];
+  return median(seconds);
 }
 
 // `batch` prompts of `prompt` random tokens prefilled as the Batcher does — together, in passes of up to

@@ -165,10 +165,8 @@ double time_op(const std::function<void(int)>& op, int copies, double settle_ms,
   cudaEventDestroy(start);
   cudaEventDestroy(stop);
   if (sample) *clocks = sampler->stop();
-  std::sort(us.begin(), us.end());
-  std::sort(host.begin(), host.end());
-  if (host_us) *host_us = host[host.size() / 2];
-  return us[us.size() / 2];
+  if (host_us) *host_us = host[median_index(host)];
+  return us[median_index(us)];
 }
 
 // One timing of one op: µs per call, the host's µs to issue one (eager prefill only) and its clocks where sampled.
