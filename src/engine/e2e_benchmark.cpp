@@ -175,6 +175,13 @@ Timing median_timing(const std::vector<Timing>& rounds) {
   return t;
 }
 
+// A model's rounds of each (batch, prompt) case, and its peak GiB by the end of that case (the model's cases run in
+// order; the largest round's).
+struct ModelTimings {
+  std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>> rounds;
+  std::map<std::pair<std::int64_t, std::int64_t>, double> peak_gib;
+};
+
 // Seconds per pass over every prompt, the median of kPrefillPasses (each pass rewrites the same cache rows). One
 // pass of a batch-1 2048-token prompt takes ~50 ms on an H200 — short enough for one pass to move by ~10 % between runs.
 double median_pass_seconds(Engine& engine, const std::function<void()>& pass) {
@@ -349,6 +356,27 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     std::fflush(stdout);
     rows.push_back(row);
   };
+  // `count` models, each built by build(i) after the peak statistics are reset, timed at every (batch, prompt) in
+  // o.rounds rounds (every other round in reverse order); emit(i) once model i's rounds are all in — as it is timed with
+  // one round, after the last round otherwise.
+  const auto time_models = [&](std::size_t count, const std::function<std::unique_ptr<Engine>(std::size_t)>& build,
+                               std::vector<ModelTimings>& timings, const std::function<void(std::size_t)>& emit) {
+    timings.assign(count, {});
+    for (int round = 0; round < o.rounds; ++round)
+      for (const int i : kernels::interleaved_round_order(round, static_cast<int>(count))) {
+        reset_peak(device);
+        const std::unique_ptr<Engine> engine = build(i);
+        for (int batch : o.batches)
+          for (std::int64_t prompt : o.prompts) {
+            timings[i].rounds[{batch, prompt}].push_back(time_generation(*engine, batch, prompt, o.new_tokens));
+            double& peak = timings[i].peak_gib[{batch, prompt}];
+            peak = std::max(peak, peak_gib(device));
+          }
+        if (o.rounds == 1) emit(i);
+      }
+    if (o.rounds > 1)
+      for (std::size_t i = 0; i < count; ++i) emit(i);
+  };
   for (const std::string& name : o.shapes) {
     if (name == "none") continue;
     if (!device.is_cuda()) throw Error("bench e2e: the random-weight shapes need a CUDA device (give --shapes none --models ...)");
@@ -356,70 +384,46 @@ nlohmann::ordered_json run_e2e_benchmark(const E2eBenchOptions& o) {
     std::map<std::int64_t, nlohmann::json> baseline;  // by prompt length
     for (std::int64_t prompt : o.prompts)
       if (o.baseline) baseline[prompt] = run_baseline(o, s, prompt);
-    // Each σ's rounds of each (batch, prompt) case, and its peak GiB by then (the model's cases run in order; the
-    // largest round's).
-    const std::size_t models = o.sparsities.size();
-    std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> timings(models);
-    std::vector<std::map<std::pair<std::int64_t, std::int64_t>, double>> peaks(models);
+    std::vector<ModelTimings> timings;
     const auto dense_at = std::find(o.sparsities.begin(), o.sparsities.end(), 0);
     const auto emit = [&](std::size_t i) {
       for (int batch : o.batches)
         for (std::int64_t prompt : o.prompts) {
-          const std::vector<Timing>& mine = timings[i].at({batch, prompt});
+          const std::vector<Timing>& mine = timings[i].rounds.at({batch, prompt});
           const std::vector<Timing>* dense = nullptr;  // timed in as many rounds (with one round: before this model)
           if (o.sparsities[i] != 0 && dense_at != o.sparsities.end()) {
-            const auto& d = timings[dense_at - o.sparsities.begin()];
+            const auto& d = timings[dense_at - o.sparsities.begin()].rounds;
             if (const auto it = d.find({batch, prompt}); it != d.end() && it->second.size() == mine.size()) dense = &it->second;
           }
-          add_row(name, o.sparsities[i], batch, prompt, mine, dense, baseline[prompt], peaks[i][{batch, prompt}]);
+          add_row(name, o.sparsities[i], batch, prompt, mine, dense, baseline[prompt], timings[i].peak_gib[{batch, prompt}]);
         }
     };
-    for (int round = 0; round < o.rounds; ++round)
-      for (const int i : kernels::interleaved_round_order(round, static_cast<int>(models))) {
-        const int sigma = o.sparsities[i];
-        reset_peak(device);
-        int packed = 0;
-        std::unique_ptr<Decoder> decoder;
-        {
-          const Checkpoint ckpt = random_checkpoint(s, sigma, context, device);
-          decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
-                                              sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
-        }
-        Engine engine(std::move(decoder), engine_options);
-        for (int batch : o.batches)
-          for (std::int64_t prompt : o.prompts) {
-            timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
-            double& peak = peaks[i][{batch, prompt}];
-            peak = std::max(peak, peak_gib(device));
-          }
-        if (o.rounds == 1) emit(i);  // as it is timed; with rounds, once every round is in
+    const auto build = [&](std::size_t i) {
+      const int sigma = o.sparsities[i];
+      int packed = 0;
+      std::unique_ptr<Decoder> decoder;
+      {
+        const Checkpoint ckpt = random_checkpoint(s, sigma, context, device);
+        decoder = std::make_unique<Decoder>(ckpt, at::kBFloat16, device,
+                                            sigma > 0 ? kernels::hybrid_proj_builder(ckpt, device, &packed) : ProjBuilder());
       }
-    if (o.rounds > 1)
-      for (std::size_t i = 0; i < models; ++i) emit(i);
+      return std::make_unique<Engine>(std::move(decoder), engine_options);
+    };
+    time_models(o.sparsities.size(), build, timings, emit);
   }
-  std::vector<std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Timing>>> model_timings(o.models.size());
-  std::vector<std::map<std::pair<std::int64_t, std::int64_t>, double>> model_peaks(o.models.size());
+  std::vector<ModelTimings> model_timings;
   const auto emit_model = [&](std::size_t i) {
     for (int batch : o.batches)
       for (std::int64_t prompt : o.prompts)
-        add_row(o.models[i], -1, batch, prompt, model_timings[i].at({batch, prompt}), nullptr, nullptr,
-                model_peaks[i][{batch, prompt}]);
+        add_row(o.models[i], -1, batch, prompt, model_timings[i].rounds.at({batch, prompt}), nullptr, nullptr,
+                model_timings[i].peak_gib[{batch, prompt}]);
   };
-  for (int round = 0; round < o.rounds; ++round)
-    for (const int i : kernels::interleaved_round_order(round, static_cast<int>(o.models.size()))) {
-      reset_peak(device);
-      Engine engine(kernels::load_model(o.models[i], device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
-                    engine_options);
-      for (int batch : o.batches)
-        for (std::int64_t prompt : o.prompts) {
-          model_timings[i][{batch, prompt}].push_back(time_generation(engine, batch, prompt, o.new_tokens));
-          double& peak = model_peaks[i][{batch, prompt}];
-          peak = std::max(peak, peak_gib(device));
-        }
-      if (o.rounds == 1) emit_model(i);
-    }
-  if (o.rounds > 1)
-    for (std::size_t i = 0; i < o.models.size(); ++i) emit_model(i);
+  const auto load = [&](std::size_t i) {
+    return std::make_unique<Engine>(
+        kernels::load_model(o.models[i], device.is_cuda() ? std::optional(at::kBFloat16) : std::nullopt, device),
+        engine_options);
+  };
+  time_models(o.models.size(), load, model_timings, emit_model);
   return rows;
 }
 
