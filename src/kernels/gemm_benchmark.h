@@ -73,6 +73,10 @@ std::vector<int> interleaved_round_order(int round, int ops);
 // when empty.
 std::size_t median_index(const std::vector<double>& values);
 
+// The benchmarks' --cluster-split value (gemm and e2e): "never", "graphs" or "always"; UsageError naming the option
+// otherwise.
+ClusterSplitUse cluster_split_use_option(const std::string& name);
+
 // UsageError naming the option when a list is empty, a token count is outside 1..8192, a sparsity outside 0..50 or
 // --rounds outside 1..50.
 void validate_gemm_bench(const GemmBenchOptions& options);

@@ -139,13 +139,6 @@ void set_prefill_multicast_use(bool use) { multicast_setting.store(use, std::mem
 ClusterSplitUse cluster_split_use() { return cluster_split_setting.load(std::memory_order_relaxed); }
 void set_cluster_split_use(ClusterSplitUse use) { cluster_split_setting.store(use, std::memory_order_relaxed); }
 
-ClusterSplitUse cluster_split_use_option(const std::string& name) {
-  ClusterSplitUse use = kClusterSplitUse;
-  if (!cluster_split_use_named(name, use))
-    throw UsageError(str_cat("--cluster-split: ", in_quotes(name), " is not never, graphs or always"));
-  return use;
-}
-
 HybridPath HybridWeight::path_for(std::int64_t tokens) const {
   if (prefill_kernel && tokens >= prefill_from_tokens)
     return tokens < unpack_from_tokens ? HybridPath::prefill_kernel : HybridPath::unpacked;

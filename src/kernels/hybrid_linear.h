@@ -53,8 +53,6 @@ const char* hybrid_path_name(HybridPath path);  // "decode kernel", "wgmma prefi
 // to A/B the rule in one binary).
 ClusterSplitUse cluster_split_use();
 void set_cluster_split_use(ClusterSplitUse use);
-// The benchmarks' --cluster-split value: "never", "graphs" or "always"; UsageError naming the option otherwise.
-ClusterSplitUse cluster_split_use_option(const std::string& name);
 // Whether the wgmma kernel's rule may take the x-multicast split in this process (kernels/prefill_cost.h): yes unless
 // set (`patchlm bench gemm|e2e --no-x-multicast`, to A/B the rule in one binary).
 bool prefill_multicast_use();
