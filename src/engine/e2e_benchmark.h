@@ -2,8 +2,8 @@
 // `patchlm bench e2e`: whole-model generation speed on the engine — prefill tokens/s and decode tokens/s at each batch
 // size and prompt length (prompt 512, 256 new tokens by default) for LLaMA-2-7B / LLaMA-3.1-8B shaped models with
 // random bf16 weights, dense and hybrid at each σ (PATCH-like tile patterns: a share 2σ of the 128×128 tiles 2:4), and
-// for real models given by path. The same run times transformers' generate on the dense model of each shape (bf16, sdpa, static
-// cache; bench/e2e_transformers.py, when python3 has torch and transformers) as the baseline users know.
+// for real models given by path. The same run times transformers' generate on the dense model of each shape (bf16,
+// sdpa, static cache; bench/e2e_transformers.py, when python3 has torch and transformers) as the baseline users know.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <string_view>
 
 #include "kernels/gpu_clocks.h"
 #include "kernels/prefill_trace.h"
@@ -99,7 +100,9 @@ struct OpReading {
   ClockSample clocks;
 };
 
-// One op of a case, named by its key in the JSON's us_by_round.
+// One op of a case, named by its key in the JSON's us_by_round; the forced tokens per tile and the forced splits are
+// keyed under these prefixes, which their own JSON objects drop.
+constexpr std::string_view kTileTokensKey = "tile_tokens/", kVariantKey = "variant/";
 struct TimedOp {
   std::string key;
   std::function<void(OpReading&)> time;
@@ -357,14 +360,14 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
           ops.push_back({"prefill", [&](OpReading& r) { time_prefill(0, PrefillSplit::rule, r); }});
           // The wgmma kernel at forced tokens per tile (the rule's choice is "prefill") ...
           for (int n : options.prefill_tile_tokens)
-            ops.push_back({str_cat("tile_tokens/", n), [&, n](OpReading& r) { time_prefill(n, PrefillSplit::rule, r); }});
+            ops.push_back({str_cat(kTileTokensKey, n), [&, n](OpReading& r) { time_prefill(n, PrefillSplit::rule, r); }});
           // ... and with the last wave's split forced, at each forced tokens per tile or the rule's ("rule/whole").
           std::vector<int> ns = options.prefill_tile_tokens;
           if (ns.empty()) ns.push_back(0);
           if (!options.prefill_splits.empty())
             for (int n : ns)
               for (const std::string& split : options.prefill_splits)
-                ops.push_back({str_cat("variant/", n != 0 ? std::to_string(n) : "rule", "/", split),
+                ops.push_back({str_cat(kVariantKey, n != 0 ? std::to_string(n) : "rule", "/", split),
                                [&, n, split](OpReading& r) { time_prefill(n, prefill_split_named(split), r); }});
         }
         if (!cslt.empty() && !options.prefill_only)
@@ -372,26 +375,25 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            r.us = time_cusparselt(cslt, x, options.settle_ms, options.eager, &sampler, &r.clocks);
                          }});
         const std::vector<OpRounds> timed = time_interleaved(ops, options.rounds);
-        const auto reading = [&](const std::string& key) -> const OpReading* {
+        // Each op's median reading by its key; an op this case did not time reads as zero (no µs, no clocks).
+        const OpReading not_timed;
+        const auto reading = [&](std::string_view key) -> const OpReading& {
           for (std::size_t i = 0; i < ops.size(); ++i)
-            if (ops[i].key == key) return &timed[i].median;
-          return nullptr;
+            if (ops[i].key == key) return timed[i].median;
+          return not_timed;
         };
-        const double dense_us = reading("cublas")->us;
-        if (const OpReading* d = reading("decode")) best_us = d->us;
-        const double unpack_us = reading("unpack") ? reading("unpack")->us : 0;
-        const OpReading no_reading;
-        const OpReading& prefill = reading("prefill") ? *reading("prefill") : no_reading;
-        const double prefill_us = prefill.us, prefill_host_us = prefill.host_us;
-        const ClockSample dense_clocks = reading("cublas")->clocks, prefill_clocks = prefill.clocks;
+        const OpReading &cublas = reading("cublas"), &decode = reading("decode"), &unpack = reading("unpack"),
+                        &prefill = reading("prefill"), &cusparselt = reading("cusparselt");
+        if (decode.us > 0) best_us = decode.us;
+        const double dense_us = cublas.us, unpack_us = unpack.us, prefill_us = prefill.us, prefill_host_us = prefill.host_us;
         nlohmann::ordered_json by_tile_tokens = nlohmann::ordered_json::object(), by_variant = by_tile_tokens,
                                clocks_by_variant = by_tile_tokens, us_by_round = by_tile_tokens;
         for (std::size_t i = 0; i < ops.size(); ++i) {
           const std::string& key = ops[i].key;
-          if (key.rfind("tile_tokens/", 0) == 0) by_tile_tokens[key.substr(12)] = timed[i].median.us;
-          if (key.rfind("variant/", 0) == 0) {
-            by_variant[key.substr(8)] = timed[i].median.us;
-            clocks_by_variant[key.substr(8)] = clocks_json(timed[i].median.clocks);
+          if (key.starts_with(kTileTokensKey)) by_tile_tokens[key.substr(kTileTokensKey.size())] = timed[i].median.us;
+          if (key.starts_with(kVariantKey)) {
+            by_variant[key.substr(kVariantKey.size())] = timed[i].median.us;
+            clocks_by_variant[key.substr(kVariantKey.size())] = clocks_json(timed[i].median.clocks);
           }
           us_by_round[key] = timed[i].us;
         }
@@ -406,8 +408,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
         const double dispatched_us = chosen == HybridPath::decode_kernel && best_us > 0 ? best_us
                                      : chosen == HybridPath::unpacked && unpack_us > 0  ? unpack_us
                                                                                         : prefill_us;
-        const double cslt_us = reading("cusparselt") ? reading("cusparselt")->us : 0;
-        const ClockSample cslt_clocks = reading("cusparselt") ? reading("cusparselt")->clocks : ClockSample{};
+        const double cslt_us = cusparselt.us;
         const double hybrid_bytes = packed_bytes + 2.0 * m * (s.cols + s.rows);
         const double ceiling = 1.0 / (1.0 - 0.875 * sigma / 100.0);
         const double speedup = dense_us / dispatched_us;
@@ -444,11 +445,11 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"x_multicast", options.x_multicast},
                            {"timed_as", options.eager ? "eager launches" : "CUDA graph"},
                            {"cublas_us", dense_us},
-                           {"cublas_clocks", clocks_json(dense_clocks)},
+                           {"cublas_clocks", clocks_json(cublas.clocks)},
                            {"decode_kernel_us", best_us > 0 ? nlohmann::ordered_json(best_us) : nullptr},
                            {"decode_kernel_config", best_us > 0 ? best.str() : ""},
                            {"prefill_kernel_us", prefill_us > 0 ? nlohmann::ordered_json(prefill_us) : nullptr},
-                           {"prefill_kernel_clocks", clocks_json(prefill_clocks)},
+                           {"prefill_kernel_clocks", clocks_json(prefill.clocks)},
                            {"prefill_kernel_host_issue_us", options.eager && prefill_us > 0 ? nlohmann::ordered_json(prefill_host_us) : nullptr},
                            {"prefill_tokens_per_tile", rule_n},
                            {"prefill_kernel_us_by_tile_tokens", by_tile_tokens},
@@ -467,7 +468,7 @@ nlohmann::ordered_json run_gemm_benchmark(const GemmBenchOptions& options) {
                            {"hybrid_tflops", 2.0 * m * s.rows * s.cols / dispatched_us / 1e6},
                            {"cublas_tflops", 2.0 * m * s.rows * s.cols / dense_us / 1e6},
                            {"cusparselt_us", cslt_us},
-                           {"cusparselt_clocks", clocks_json(cslt_clocks)},
+                           {"cusparselt_clocks", clocks_json(cusparselt.clocks)},
                            {"rounds", options.rounds},
                            {"us_by_round", us_by_round}});
       }
